@@ -1,0 +1,1 @@
+"""regsyncctl: thin gRPC client for people and scripts."""

@@ -1,0 +1,135 @@
+"""One tree of errors, split by who is at fault, so every message tells a user what to fix.
+
+    RegsyncError
+    ├── ConfigError              our input is wrong (YAML, rule, regex, cron, env var)
+    ├── RegistryError            a registry answered, and the answer is the problem
+    │   ├── AuthError            credentials missing or refused (401/403)
+    │   ├── NotFoundError        repository, tag, manifest or blob unknown (404)
+    │   ├── RateLimitError       429 / TOOMANYREQUESTS after retries
+    │   ├── UnsupportedError     schema1, oversize manifest, unknown media type
+    │   ├── DigestMismatchError  bytes do not hash to the digest they claim
+    │   └── RemoteServerError    5xx, HTML pages, invalid JSON and other remote breakage
+    ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
+    └── CancelledRun             the run was stopped by a user
+
+Every error carries the registry name (as the user configured it) where one is known.
+Messages never contain credentials: URLs are redacted before they reach an error.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+class RegsyncError(Exception):
+    """Base of every error regsync raises on purpose."""
+
+    #: whether retrying the same operation may succeed
+    temporary: bool = False
+
+    def __init__(self, message: str, *, registry: str | None = None) -> None:
+        self.registry = registry
+        super().__init__(message)
+
+    @property
+    def kind(self) -> str:
+        """Short category name shown to users ("auth", "network", ...)."""
+        return _KINDS.get(type(self), "error")
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.registry and f"registry {self.registry!r}" not in text:
+            return f"registry {self.registry!r}: {text}"
+        return text
+
+
+class ConfigError(RegsyncError):
+    """The configuration (file, rule or API input) is invalid; nothing was contacted."""
+
+
+class RegistryError(RegsyncError):
+    """A registry answered, and the answer is the problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str | None = None,
+        status: int | None = None,
+        codes: tuple[str, ...] = (),
+    ) -> None:
+        self.status = status
+        self.codes = codes
+        super().__init__(message, registry=registry)
+
+
+class AuthError(RegistryError):
+    """Credentials are missing, wrong, or lack the permission needed."""
+
+
+class NotFoundError(RegistryError):
+    """The repository, tag, manifest or blob does not exist."""
+
+
+class RateLimitError(RegistryError):
+    """The registry kept refusing with 429 after every retry."""
+
+    temporary = True
+
+
+class UnsupportedError(RegistryError):
+    """The registry sent something regsync refuses to copy (schema1, oversize manifest...)."""
+
+
+class DigestMismatchError(RegistryError):
+    """Content does not hash to the digest it was addressed by: the registry lied or bytes broke."""
+
+
+class RemoteServerError(RegistryError):
+    """The registry failed (5xx) or sent something that is not a valid registry answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str | None = None,
+        status: int | None = None,
+        codes: tuple[str, ...] = (),
+        temporary: bool = False,
+    ) -> None:
+        super().__init__(message, registry=registry, status=status, codes=codes)
+        self.temporary = temporary
+
+
+class NetworkError(RegsyncError):
+    """The registry could not be reached or the connection broke."""
+
+    temporary = True
+
+
+class CancelledRun(RegsyncError):
+    """A user stopped the run."""
+
+
+_KINDS: dict[type, str] = {
+    RegsyncError: "error",
+    ConfigError: "config",
+    RegistryError: "registry",
+    AuthError: "auth",
+    NotFoundError: "not-found",
+    RateLimitError: "rate-limit",
+    UnsupportedError: "unsupported",
+    DigestMismatchError: "digest-mismatch",
+    RemoteServerError: "remote",
+    NetworkError: "network",
+    CancelledRun: "cancelled",
+}
+
+
+def redact_url(url: str) -> str:
+    """Drop userinfo and query string (pre-signed blob URLs carry credentials there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -1,0 +1,1 @@
+"""The NiceGUI panel: a thin gRPC client for browsers."""
