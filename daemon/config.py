@@ -1,0 +1,725 @@
+"""The seed's YAML config, loaded once at the edge into typed, frozen values.
+
+Everything is validated up front and every problem is reported at once, one line each, naming the
+file, the rule or registry, the dotted field and what is wrong: a user fixes the file in one pass
+instead of one error per run. `${VAR}` is substituted after YAML parsing, in string values only,
+so a password full of YAML-special characters is safe; secrets never appear in messages or reprs.
+
+The format is the seed's (see configs/sync.example.yaml); extensions are optional keys
+(`tags.semver`, `platforms`, `insecure`, `ca_file`) and `${VAR:-default}`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import types
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from croniter import croniter
+
+from .durations import duration_seconds
+from .errors import ConfigError
+
+SUPPORTED_VERSION = "1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    max_attempts: int = 5
+    initial_interval: float = 1.0  # seconds
+    max_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalSettings:
+    concurrency: int = 5  # blobs in flight (>= 1)
+    retry: RetrySettings = RetrySettings()
+    timeout: float = 600.0  # seconds; limit for one registry operation
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    name: str
+    url: str  # normalised: scheme://host[:port], no trailing slash, no path
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    insecure: bool = False  # skip TLS verification
+    ca_file: str | None = None  # absolute path
+    qps: float | None = None  # ratelimit.qps
+
+    @property
+    def host(self) -> str:
+        """ "host[:port]", the key docker config.json and auth.json store credentials under."""
+        return self.url.split("://", 1)[1]
+
+    @property
+    def plain_http(self) -> bool:
+        return self.url.startswith("http://")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    registry: str  # a key of Config.registries
+    repository: str  # validated OCI repository name
+
+
+@dataclass(frozen=True, slots=True)
+class TagFilter:
+    include: tuple[str, ...] = ()  # regexes, unanchored (re.search); empty = all tags
+    exclude: tuple[str, ...] = ()  # regexes; a tag matching any is dropped
+    semver: str | None = None  # range such as ">=1.20 <2"
+    latest: int | None = None  # of what remains, the newest N
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRule:
+    name: str
+    source: Endpoint
+    target: Endpoint
+    tags: TagFilter = TagFilter()
+    architectures: tuple[str, ...] = ()  # the seed's form: "amd64", "arm64"
+    platforms: tuple[str, ...] = ()  # extension: "linux/arm/v7"
+    enabled: bool = True
+    cron_expression: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    version: str
+    global_: GlobalSettings
+    registries: Mapping[str, RegistrySettings] = field(hash=False)
+    rules: tuple[SyncRule, ...]
+
+    def rule(self, name: str) -> SyncRule:
+        """The rule called `name`; ConfigError listing the known rules otherwise."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        known = ", ".join(f'"{r.name}"' for r in self.rules) or "none"
+        raise ConfigError(f'unknown sync rule "{name}"; known rules: {known}')
+
+    def enabled_rules(self) -> tuple[SyncRule, ...]:
+        return tuple(rule for rule in self.rules if rule.enabled)
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in one config; `problems` holds one self-contained line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        if len(problems) == 1:
+            message = problems[0]
+        else:
+            message = f"{len(problems)} configuration problems:\n" + "\n".join(problems)
+        super().__init__(message)
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file at `path` (relative `ca_file`s are relative to it).
+
+    Raises:
+        ConfigError: (a ConfigProblems) the file is unreadable or invalid; lists every problem.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigProblems([f"{source}: cannot read the config file: {reason}"]) from None
+    base_dir = os.path.dirname(os.path.abspath(source))
+    return parse_config(text, source=source, env=env, base_dir=base_dir)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: str | None = None,
+) -> Config:
+    """Validate config `text`; `source` names it in messages, `env` defaults to os.environ.
+
+    Raises:
+        ConfigError: (a ConfigProblems) listing every problem found.
+    """
+    document = _load_yaml(text, source)
+    report = _Report(source, os.environ if env is None else env, base_dir or os.getcwd())
+    root = _At(report, "")
+    if document is None:
+        root.problem("the file is empty; expected a mapping with version, registries, sync_rules")
+    elif not isinstance(document, dict):
+        root.problem(f"the top level must be a mapping, got {_kind(document)}")
+    if not isinstance(document, dict):
+        raise ConfigProblems(report.problems)
+    config = _config(document, report)
+    if report.problems:
+        raise ConfigProblems(report.problems)
+    return config
+
+
+# Reporting -----------------------------------------------------------------------------------
+
+
+class _Report:
+    """Collects problem lines; also carries what every check needs (source, env, base dir)."""
+
+    def __init__(self, source: str, env: Mapping[str, str], base_dir: str) -> None:
+        self.source = source
+        self.env = env
+        self.base_dir = base_dir
+        self.problems: list[str] = []
+
+
+class _At:
+    """Where a value sits: the item (a rule or registry label) and the dotted field inside it."""
+
+    __slots__ = ("item", "path", "report")
+
+    def __init__(self, report: _Report, item: str, path: str = "") -> None:
+        self.report, self.item, self.path = report, item, path
+
+    def key(self, name: str) -> _At:
+        return _At(self.report, self.item, f"{self.path}.{name}" if self.path else name)
+
+    def index(self, position: int) -> _At:
+        return _At(self.report, self.item, f"{self.path}[{position}]")
+
+    def problem(self, message: str) -> None:
+        where = [part for part in (self.report.source, self.item, self.path) if part]
+        self.report.problems.append(": ".join([*where, message]))
+
+    def count(self) -> int:
+        return len(self.report.problems)
+
+
+def _kind(value: object) -> str:
+    names = {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "mapping"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+# YAML ----------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader refusing duplicate keys: YAML keeps the last silently, hiding a pasted twin."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if (key_node.tag, key_node.value) in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add((key_node.tag, key_node.value))
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(text: str, source: str) -> object:
+    # Messages are rebuilt from problem and position only: PyYAML's own text quotes the offending
+    # line, which may hold a literal password. `from None` keeps that text out of tracebacks too.
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        raise ConfigProblems(
+            [f"{source}: {where}invalid YAML: {exc.problem or exc.context}{context}"]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigProblems([f"{source}: invalid YAML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigProblems([f"{source}: invalid YAML: nested too deeply"]) from None
+    except (ValueError, OverflowError) as exc:  # e.g. a date such as 2024-13-45
+        raise ConfigProblems([f"{source}: invalid YAML value: {exc}"]) from None
+
+
+# Typed getters: each reports its own problems and returns the default when absent or invalid.
+# None (YAML null) counts as absent everywhere.
+
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
+_VARIABLE_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
+
+
+def _substitute(text: str, at: _At) -> str | None:
+    """`${VAR}`, `${VAR:-default}` and `$$` expanded from the environment; None if one is unset."""
+    missing = False
+
+    def expand(match: re.Match[str]) -> str:
+        nonlocal missing
+        if match.group(0) == "$$":
+            return "$"
+        body = match.group("body")
+        parsed = _VARIABLE_BODY.fullmatch(body) if body is not None else None
+        if parsed is None:
+            shown = "an unterminated ${" if body is None else f"${{{body}}}"
+            at.problem(f"invalid variable reference: {shown} (write ${{NAME}}, or $$ for a $)")
+            missing = True
+            return ""
+        value = at.report.env.get(parsed.group("name"))
+        if parsed.group("default") is not None and not value:
+            return str(parsed.group("default"))
+        if value is None:
+            name = parsed.group("name")
+            at.problem(f"environment variable {name} is not set (used as ${{{name}}})")
+            missing = True
+            return ""
+        return value
+
+    result = _VARIABLE.sub(expand, text)
+    return None if missing else result
+
+
+def _fields(value: object, at: _At, known: tuple[str, ...]) -> dict[str, object] | None:
+    """The mapping at `at`, with unknown keys reported (and the closest known key suggested)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        at.problem(f"expected a mapping, got {_kind(value)}")
+        return None
+    for key in value:
+        if not isinstance(key, str):
+            at.problem(f"key {key!r} must be a string, got {_kind(key)}")
+        elif key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            at.key(key).problem(f"unknown key; {hint}")
+    return {key: item for key, item in value.items() if isinstance(key, str)}
+
+
+def _text(fields: dict[str, object], name: str, at: _At, *, required: bool = False) -> str | None:
+    value, here = fields.get(name), at.key(name)
+    if value is None:
+        if required:
+            here.problem("is required")
+        return None
+    if not isinstance(value, str):
+        here.problem(f"expected a string, got {_kind(value)}")
+        return None
+    return _substitute(value, here)
+
+
+def _texts(fields: dict[str, object], name: str, at: _At) -> tuple[str, ...]:
+    value, here = fields.get(name), at.key(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        here.problem(f"expected a list of strings, got {_kind(value)}")
+        return ()
+    result: list[str] = []
+    for position, item in enumerate(value):
+        if not isinstance(item, str):
+            here.index(position).problem(f"expected a string, got {_kind(item)}")
+        elif (text := _substitute(item, here.index(position))) is not None:
+            result.append(text)
+    return tuple(result)
+
+
+def _bool(fields: dict[str, object], name: str, at: _At, default: bool) -> bool:
+    value = fields.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        at.key(name).problem(f"expected true or false, got {_kind(value)}")
+        return default
+    return value
+
+
+def _count(fields: dict[str, object], name: str, at: _At, default: int) -> int:
+    """An integer >= 1 (every count in the config is one); `default` when absent or invalid."""
+    value = fields.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        at.key(name).problem(f"expected an integer, got {_kind(value)}")
+    elif value < 1:
+        at.key(name).problem(f"must be at least 1, got {value}")
+    else:
+        return value
+    return default
+
+
+def _positive(fields: dict[str, object], name: str, at: _At) -> float | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        at.key(name).problem(f"expected a number, got {_kind(value)}")
+    elif not 0 < value < float("inf"):
+        at.key(name).problem(f"must be a number greater than 0, got {value}")
+    else:
+        return float(value)
+    return None
+
+
+def _duration(fields: dict[str, object], name: str, at: _At, default: float) -> float:
+    """A duration > 0: every one in the config is a wait or a limit."""
+    value = fields.get(name)
+    if value is None:
+        return default
+    try:
+        seconds = duration_seconds(value)
+    except (ValueError, TypeError) as exc:
+        at.key(name).problem(str(exc))
+        return default
+    if seconds == 0:
+        at.key(name).problem("must be greater than 0")
+        return default
+    return seconds
+
+
+def _one_of(choice: str, known: list[str], what: str) -> str:
+    """ "; known X: a, b" with a did-you-mean when one is close: typos are the usual cause."""
+    close = difflib.get_close_matches(choice, known, n=1)
+    listed = ", ".join(known) or "none"
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" (known {what}: {listed})"
+
+
+# Sections ------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("version", "global", "registries", "sync_rules")
+_GLOBAL_KEYS = ("concurrency", "retry", "timeout")
+_RETRY_KEYS = ("max_attempts", "initial_interval", "max_interval")
+_DEFAULTS = GlobalSettings()
+
+
+def _config(document: dict[Any, object], report: _Report) -> Config:
+    root = _At(report, "")
+    fields = _fields(document, root, _TOP_KEYS) or {}
+    version = _version(fields.get("version"), root.key("version"))
+    global_ = _global(fields.get("global"), _At(report, "global"))
+    registries = _registries(fields.get("registries"), root.key("registries"))
+    rules = _rules(fields.get("sync_rules"), root.key("sync_rules"), list(registries))
+    return Config(version, global_, types.MappingProxyType(registries), rules)
+
+
+def _version(value: object, at: _At) -> str:
+    # An unquoted `version: 1.0` is a YAML float; accepting it saves users a baffling error.
+    if value is None or value == SUPPORTED_VERSION or (type(value) is float and value == 1.0):
+        return SUPPORTED_VERSION
+    shown = repr(value) if isinstance(value, (str, int, float)) else _kind(value)
+    at.problem(f'unsupported version {shown}; this regsync reads version "{SUPPORTED_VERSION}"')
+    return SUPPORTED_VERSION
+
+
+def _global(value: object, at: _At) -> GlobalSettings:
+    fields = _fields(value, at, _GLOBAL_KEYS)
+    if fields is None:
+        return GlobalSettings()
+    retry_at = at.key("retry")
+    retry = _fields(fields.get("retry"), retry_at, _RETRY_KEYS) or {}
+    before = at.count()
+    initial = _duration(retry, "initial_interval", retry_at, _DEFAULTS.retry.initial_interval)
+    maximum = _duration(retry, "max_interval", retry_at, _DEFAULTS.retry.max_interval)
+    if at.count() == before and initial > maximum:
+        retry_at.key("initial_interval").problem(
+            f"must not exceed retry.max_interval ({initial:g}s > {maximum:g}s)"
+        )
+    attempts = _count(retry, "max_attempts", retry_at, _DEFAULTS.retry.max_attempts)
+    return GlobalSettings(
+        concurrency=_count(fields, "concurrency", at, _DEFAULTS.concurrency),
+        retry=RetrySettings(attempts, initial, maximum),
+        timeout=_duration(fields, "timeout", at, _DEFAULTS.timeout),
+    )
+
+
+def _registries(value: object, at: _At) -> dict[str, RegistrySettings]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        at.problem(f"expected a mapping of registry names to settings, got {_kind(value)}")
+        return {}
+    result: dict[str, RegistrySettings] = {}
+    for name, settings in value.items():
+        if not isinstance(name, str) or not name:
+            at.problem(f"registry name {name!r} must be a non-empty string")
+            continue
+        result[name] = _registry(name, settings, _At(at.report, f'registries "{name}"'))
+    return result
+
+
+# Registries ----------------------------------------------------------------------------------
+
+_REGISTRY_KEYS = ("url", "username", "password", "insecure", "ca_file", "ratelimit")
+_HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
+
+
+def _registry(name: str, value: object, at: _At) -> RegistrySettings:
+    fields = _fields(value, at, _REGISTRY_KEYS)
+    if fields is None:
+        return RegistrySettings(name, "https://invalid")
+    before = at.count()
+    # Empty counts as absent, so `${USER:-}` means "anonymous unless the variable is set".
+    username = _text(fields, "username", at) or None
+    password = _text(fields, "password", at) or None
+    if at.count() == before and (username is None) != (password is None):
+        missing, present = (
+            ("password", "username") if password is None else ("username", "password")
+        )
+        at.key(missing).problem(f"is required when {present} is set (or remove {present})")
+    ratelimit = _fields(fields.get("ratelimit"), at.key("ratelimit"), ("qps",)) or {}
+    return RegistrySettings(
+        name=name,
+        url=_url(fields, at) or "https://invalid",
+        username=username,
+        password=password,
+        insecure=_bool(fields, "insecure", at, False),
+        ca_file=_ca_file(fields, at),
+        qps=_positive(ratelimit, "qps", at.key("ratelimit")),
+    )
+
+
+def _url(fields: dict[str, object], at: _At) -> str | None:
+    """scheme://host[:port], lowercased; anything else a user may paste is refused with a hint."""
+    text = _text(fields, "url", at, required=True)
+    if text is None:
+        return None
+    here = at.key("url")
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        here.problem(f"invalid URL: {exc}")
+        return None
+    host = parts.hostname or ""
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if host else ""
+    if parts.scheme not in ("http", "https"):
+        here.problem(f"must start with https:// or http://, got {shown or repr(text)}")
+    elif "@" in parts.netloc:
+        here.problem("must not contain credentials; use username and password")
+    elif not _valid_host(host):
+        here.problem(f"has no valid host name: {shown or repr(text)}")
+    elif parts.query or parts.fragment:
+        here.problem(f"must not have a query or fragment: {shown}")
+    elif parts.path not in ("", "/"):
+        hint = " (regsync adds /v2/ itself)" if parts.path.startswith("/v2") else ""
+        here.problem(f"must not have a path, got {parts.path!r}{hint}")
+    else:
+        host = f"[{host}]" if ":" in host else host
+        return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return None
+
+
+def _valid_host(host: str) -> bool:
+    if ":" not in host:
+        return _HOSTNAME.fullmatch(host) is not None
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _ca_file(fields: dict[str, object], at: _At) -> str | None:
+    """Absolute path of a readable file; relative paths are relative to the config file."""
+    text = _text(fields, "ca_file", at)
+    if not text:
+        return None
+    path = os.path.join(at.report.base_dir, os.path.expanduser(text))
+    path = os.path.normpath(path)
+    if not os.path.exists(path):
+        at.key("ca_file").problem(f"file not found: {path}")
+    elif not os.path.isfile(path):
+        at.key("ca_file").problem(f"not a file: {path}")
+    elif not os.access(path, os.R_OK):
+        at.key("ca_file").problem(f"file is not readable: {path}")
+    return path
+
+
+# Sync rules ----------------------------------------------------------------------------------
+
+_RULE_KEYS = (
+    "name",
+    "source",
+    "target",
+    "tags",
+    "architectures",
+    "platforms",
+    "enabled",
+    "cron_expression",
+)
+_ENDPOINT_KEYS = ("registry", "repository")
+_TAG_KEYS = ("include", "exclude", "semver", "latest")
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_ARCHITECTURE = re.compile(r"[A-Za-z0-9_.-]+")
+_PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?")
+_COMPARATOR = re.compile(
+    r"(?:>=|<=|>|<|=|~|\^)v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+)
+_CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def _rules(value: object, at: _At, registries: list[str]) -> tuple[SyncRule, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        at.problem(f"expected a list of rules, got {_kind(value)}")
+        return ()
+    rules: list[SyncRule] = []
+    first_seen: dict[str, int] = {}
+    for position, raw in enumerate(value):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        label = f"sync_rules[{position}]" + (f' "{name}"' if isinstance(name, str) else "")
+        rule_at = _At(at.report, label)
+        rule = _rule(raw, rule_at, registries)
+        if rule is None:
+            continue
+        if rule.name in first_seen:
+            rule_at.key("name").problem(
+                f"duplicate rule name (also sync_rules[{first_seen[rule.name]}])"
+            )
+        first_seen.setdefault(rule.name, position)
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
+    fields = _fields(value, at, _RULE_KEYS)
+    if fields is None:
+        return None
+    name = _text(fields, "name", at, required=True)
+    if name is not None and not name.strip():
+        at.key("name").problem("must not be empty")
+    source = _endpoint(fields.get("source"), at.key("source"), registries)
+    target = _endpoint(fields.get("target"), at.key("target"), registries)
+    if source is not None and source == target:
+        at.key("target").problem("is the same registry and repository as source")
+    return SyncRule(
+        name=name or "",
+        source=source or Endpoint("", ""),
+        target=target or Endpoint("", ""),
+        tags=_tag_filter(fields.get("tags"), at.key("tags")),
+        architectures=_architectures(fields, at),
+        platforms=_platforms(fields, at),
+        enabled=_bool(fields, "enabled", at, True),
+        cron_expression=_cron(fields, at),
+    )
+
+
+def _endpoint(value: object, at: _At, registries: list[str]) -> Endpoint | None:
+    if value is None:
+        at.problem("is required (a mapping with registry and repository)")
+        return None
+    fields = _fields(value, at, _ENDPOINT_KEYS)
+    if fields is None:
+        return None
+    before = at.count()
+    registry = _text(fields, "registry", at, required=True)
+    if registry is not None and registry not in registries:
+        at.key("registry").problem(
+            f"unknown registry {registry!r}" + _one_of(registry, registries, "registries")
+        )
+    repository = _text(fields, "repository", at, required=True)
+    if repository is not None:
+        _check_repository(repository, at.key("repository"))
+    if at.count() != before or registry is None or repository is None:
+        return None
+    return Endpoint(registry, repository)
+
+
+def _check_repository(name: str, at: _At) -> None:
+    if _REPOSITORY.fullmatch(name) and len(name) <= 255:
+        return
+    if ":" in name or "@" in name:
+        hint = "; a tag or digest does not belong here (select tags under tags:)"
+    elif name != name.lower() and _REPOSITORY.fullmatch(name.lower()):
+        hint = "; it must be lowercase"
+    elif len(name) > 255:
+        hint = "; it is longer than 255 characters"
+    else:
+        hint = "; expected lowercase path components such as library/nginx"
+    at.problem(f"invalid repository name {name!r}{hint}")
+
+
+def _tag_filter(value: object, at: _At) -> TagFilter:
+    fields = _fields(value, at, _TAG_KEYS)
+    if fields is None:
+        return TagFilter()
+    return TagFilter(
+        include=_regexes(fields, "include", at),
+        exclude=_regexes(fields, "exclude", at),
+        semver=_semver(fields, at),
+        latest=_count(fields, "latest", at, 0) or None,
+    )
+
+
+def _regexes(fields: dict[str, object], name: str, at: _At) -> tuple[str, ...]:
+    patterns = _texts(fields, name, at)
+    for position, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            at.key(name).index(position).problem(f"invalid regular expression {pattern!r}: {exc}")
+        except (RecursionError, OverflowError):
+            at.key(name).index(position).problem(f"regular expression {pattern!r} is too complex")
+    return patterns
+
+
+def _semver(fields: dict[str, object], at: _At) -> str | None:
+    """Syntax only; the engine's version module gives the range its meaning."""
+    text = _text(fields, "semver", at)
+    if text is None:
+        return None
+    comparators = text.split()
+    if not comparators:
+        at.key("semver").problem("must not be empty")
+    for comparator in comparators:
+        if not _COMPARATOR.fullmatch(comparator):
+            at.key("semver").problem(
+                f"invalid comparator {comparator!r} in {text!r}; expected an operator "
+                '(>=, >, <=, <, =, ~, ^) directly followed by a version, e.g. ">=1.20 <2"'
+            )
+    return " ".join(comparators)
+
+
+def _architectures(fields: dict[str, object], at: _At) -> tuple[str, ...]:
+    values = _texts(fields, "architectures", at)
+    for position, value in enumerate(values):
+        if not _ARCHITECTURE.fullmatch(value):
+            hint = " (write os/arch/variant under platforms)" if "/" in value else ""
+            at.key("architectures").index(position).problem(
+                f"invalid architecture {value!r}; expected a name such as amd64{hint}"
+            )
+    return values
+
+
+def _platforms(fields: dict[str, object], at: _At) -> tuple[str, ...]:
+    values = _texts(fields, "platforms", at)
+    for position, value in enumerate(values):
+        if not _PLATFORM.fullmatch(value):
+            at.key("platforms").index(position).problem(
+                f"invalid platform {value!r}; expected os/arch[/variant] in lowercase, "
+                "e.g. linux/amd64 or linux/arm/v7"
+            )
+    return values
+
+
+def _cron(fields: dict[str, object], at: _At) -> str | None:
+    """Five fields (minute hour day month weekday) or an @alias; empty means no schedule."""
+    text = _text(fields, "cron_expression", at)
+    if text is None or not text.strip():
+        return None
+    expression, here = " ".join(text.split()), at.key("cron_expression")
+    if expression.startswith("@"):
+        if expression.lower() not in _CRON_ALIASES:
+            here.problem(f"unknown schedule {text!r}; known: {', '.join(_CRON_ALIASES)}")
+        return expression.lower()
+    count = len(expression.split())
+    if count != 5:
+        here.problem(
+            f"{text!r} has {count} fields; expected 5 "
+            '(minute hour day-of-month month day-of-week), e.g. "0 2 * * *"'
+        )
+    elif not croniter.is_valid(expression):
+        here.problem(f"invalid cron expression {text!r}")
+    return expression

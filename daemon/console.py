@@ -1,0 +1,127 @@
+"""What `regsyncd once` and `check` print: a live status line on a terminal, plain lines otherwise.
+
+No dependency: one redrawn line on a TTY is all a one-shot sync needs, and start-up stays lean
+(a no-op re-sync is judged by how little it costs).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from .engine.copy import TagPlan
+from .engine.events import (
+    BytesMoved,
+    Counters,
+    Event,
+    LogEvent,
+    Outcome,
+    TagFinished,
+    TagStarted,
+)
+from .engine.run import RunReport
+
+_REDRAW_EVERY = 0.1  # seconds
+
+
+class LineSink:
+    """Plain log lines, one per event that matters (for pipes, journald, CI logs)."""
+
+    def __init__(self, out: TextIO = sys.stderr, *, verbose: bool = False) -> None:
+        self._out = out
+        self._verbose = verbose
+
+    def __call__(self, event: Event, counters: Counters) -> None:
+        line = describe(event, counters, verbose=self._verbose)
+        if line:
+            print(line, file=self._out, flush=True)
+
+
+class TerminalSink(LineSink):
+    """Log lines scroll above one status line that is redrawn in place."""
+
+    def __init__(self, out: TextIO = sys.stderr, *, verbose: bool = False) -> None:
+        super().__init__(out, verbose=verbose)
+        self._drawn = 0.0
+        self._start = time.monotonic()
+        self._current = ""
+
+    def __call__(self, event: Event, counters: Counters) -> None:
+        if isinstance(event, TagStarted):
+            self._current = f"{event.rule}:{event.tag}"
+        line = describe(event, counters, verbose=self._verbose)
+        if line:
+            self._out.write("\r\x1b[2K" + line + "\n")
+            self._drawn = 0.0
+        now = time.monotonic()
+        if now - self._drawn >= _REDRAW_EVERY:
+            self._drawn = now
+            self._out.write("\r\x1b[2K" + self._status(counters, now))
+            self._out.flush()
+
+    def close(self) -> None:
+        self._out.write("\r\x1b[2K")
+        self._out.flush()
+
+    def _status(self, c: Counters, now: float) -> str:
+        elapsed = max(now - self._start, 1e-6)
+        return (
+            f"tags {c.tags_done}/{c.tags_total}  {_size(c.bytes_copied)}  "
+            f"{_size(int(c.bytes_copied / elapsed))}/s  {self._current}"
+        )
+
+
+def describe(event: Event, counters: Counters, *, verbose: bool) -> str:
+    """One log line for an event, or "" for events only a status display shows."""
+    if isinstance(event, LogEvent):
+        if event.level == "debug" and not verbose:
+            return ""
+        where = f"[{event.rule}] " if event.rule else ""
+        return f"{event.level:<7} {where}{event.message}"
+    if isinstance(event, TagFinished):
+        r = event.result
+        if r.outcome is Outcome.FAILED:
+            return ""  # the engine logs failures with their reason already
+        if r.outcome is Outcome.SKIPPED and not verbose:
+            return ""
+        return f"{r.outcome.value:<7} [{r.rule}] {r.tag} {r.digest}".rstrip()
+    if isinstance(event, BytesMoved):
+        return ""
+    return ""
+
+
+def summary(report: RunReport) -> str:
+    c = report.counters
+    seconds = report.duration
+    rate = c.bytes_copied / seconds if seconds > 0 else 0.0
+    lines = [
+        f"tags:  {c.tags_copied} copied, {c.tags_skipped} skipped, {c.tags_failed} failed"
+        f" (of {c.tags_total})",
+        f"blobs: {c.blobs_copied} copied, {c.blobs_mounted} mounted, {c.blobs_skipped} present",
+        f"bytes: {_size(c.bytes_copied)} in {seconds:.1f}s ({_size(int(rate))}/s)",
+    ]
+    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
+    if failed:
+        lines.append("failed:")
+        lines += [f"  [{r.rule}] {r.tag or '(rule)'}: {r.reason}" for r in failed]
+    return "\n".join(lines)
+
+
+def plan_table(rule: str, plans: Sequence[TagPlan], dropped: Sequence[tuple[str, str]]) -> str:
+    lines = [f"rule {rule}:"]
+    lines += [f"  {p.action:<5} {p.tag:<30} {p.reason}" for p in plans]
+    lines += [f"  {'drop':<5} {tag:<30} {why}" for tag, why in dropped]
+    if not plans and not dropped:
+        lines.append("  (no tags at the source)")
+    return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")

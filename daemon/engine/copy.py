@@ -1,0 +1,211 @@
+"""Copying one tag, in the order that keeps every target tag whole.
+
+Blobs first, then child manifests by digest, then the index or image under the tag. A tag is
+written last and only after everything it points at is present, so a run killed at any instant
+leaves each target tag either as it was or complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from ..errors import NotFoundError, RegsyncError, UnsupportedError
+from ..registry.manifest import (
+    ImageManifest,
+    IndexManifest,
+    describe_platforms,
+    image_platform,
+    parse_manifest,
+    select_platforms,
+    wants_platform,
+)
+from ..registry.digest import sha256_digest
+from ..registry.types import INDEX_TYPES, Descriptor, Platform, RawManifest, RegistryPort
+from .blobs import BlobMover
+from .events import Outcome, TagResult
+
+#: annotation regsync adds to an index it rewrote, so a re-run can tell "unchanged" with HEADs
+#: on the source and one GET on the target, never a GET on the source
+SOURCE_DIGEST_ANNOTATION = "io.regsync.source.digest"
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One end of a rule: a registry client and a repository on it."""
+
+    registry: RegistryPort
+    repository: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformFilter:
+    architectures: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.architectures or self.platforms)
+
+
+@dataclass(frozen=True, slots=True)
+class TagPlan:
+    tag: str
+    action: str  # "copy", "skip" or "fail"
+    reason: str
+    source_digest: str = ""
+    target_digest: str = ""
+
+
+class TagCopier:
+    """Copies the tags of one rule; shares the run's BlobMover with every other rule."""
+
+    def __init__(
+        self,
+        *,
+        rule: str,
+        source: Side,
+        target: Side,
+        platforms: PlatformFilter,
+        blobs: BlobMover,
+        log: Callable[[str, str], None],
+    ) -> None:
+        self.rule = rule
+        self.source = source
+        self.target = target
+        self.platforms = platforms
+        self._blobs = blobs
+        self._log = log
+
+    async def copy_tag(self, tag: str) -> TagResult:
+        """Copy one tag; every failure becomes a result, never an exception (cancellation aside)."""
+        try:
+            return await self._copy_tag(tag)
+        except RegsyncError as exc:
+            return TagResult(
+                self.rule, tag, Outcome.FAILED, reason=str(exc), error_kind=exc.kind
+            )
+
+    async def plan_tag(self, tag: str) -> TagPlan:
+        """What `copy_tag` would do, from HEADs alone (plus one target GET for rewritten indexes)."""
+        try:
+            src, dst = await self._heads(tag)
+        except RegsyncError as exc:
+            return TagPlan(tag, "fail", f"{exc.kind}: {exc}")
+        if dst is None:
+            return TagPlan(tag, "copy", "new tag", src.digest)
+        if await self._unchanged(src, dst):
+            return TagPlan(tag, "skip", "unchanged", src.digest, dst.digest)
+        return TagPlan(tag, "copy", f"changed (target has {dst.digest})", src.digest, dst.digest)
+
+    async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
+        src = await self.source.registry.head_manifest(self.source.repository, tag)
+        if src is None:
+            raise NotFoundError(
+                f"tag {tag!r} disappeared from {self.source.repository!r} during the run",
+                registry=self.source.registry.name,
+            )
+        return src, await self.target.registry.head_manifest(self.target.repository, tag)
+
+    async def _copy_tag(self, tag: str) -> TagResult:
+        src, dst = await self._heads(tag)
+        if dst is not None and await self._unchanged(src, dst):
+            return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest, reason="unchanged")
+        manifest = await self.source.registry.get_manifest(self.source.repository, src.digest)
+        parsed = parse_manifest(manifest)
+        if isinstance(parsed, IndexManifest):
+            return await self._copy_index(tag, manifest, parsed)
+        if self.platforms and not await self._image_wanted(parsed):
+            return TagResult(
+                self.rule, tag, Outcome.SKIPPED, reason="platform not selected by the rule"
+            )
+        await self._copy_image(parsed)
+        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
+        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest)
+
+    async def _unchanged(self, src: Descriptor, dst: Descriptor) -> bool:
+        if src.digest == dst.digest:
+            return True
+        if not self.platforms or dst.media_type not in INDEX_TYPES:
+            return False
+        # a rewritten index differs from its source by design: compare the source it came from
+        ours = await self.target.registry.get_manifest(self.target.repository, dst.digest)
+        try:
+            annotations = json.loads(ours.raw).get("annotations") or {}
+        except (ValueError, AttributeError):
+            return False
+        return bool(annotations.get(SOURCE_DIGEST_ANNOTATION) == src.digest)
+
+    async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
+        choice = select_platforms(
+            index,
+            manifest.raw,
+            architectures=self.platforms.architectures,
+            platforms=self.platforms.platforms,
+            annotations={SOURCE_DIGEST_ANNOTATION: manifest.digest},
+        )
+        if not any(_is_image(d) for d in choice.kept):
+            wanted = ", ".join([*self.platforms.architectures, *map(str, self.platforms.platforms)])
+            raise UnsupportedError(
+                f"no platform of {tag!r} matches {wanted}; the index has: "
+                f"{describe_platforms(index)}",
+                registry=self.source.registry.name,
+            )
+        async with trio.open_nursery() as nursery:
+            for child in choice.kept:
+                nursery.start_soon(self._copy_child, child)
+        note = ""
+        if choice.raw is not None:
+            manifest = RawManifest(choice.raw, manifest.media_type, sha256_digest(choice.raw))
+            dropped = ", ".join(str(d.platform) for d in choice.dropped if _is_image(d))
+            note = f"index rewritten without {dropped}: digest {manifest.digest}"
+            self._log("info", f"{tag}: {note}")
+        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
+        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest, reason=note)
+
+    async def _copy_child(self, child: Descriptor) -> None:
+        target, repo = self.target.registry, self.target.repository
+        if await target.head_manifest(repo, child.digest) is not None:
+            return  # a registry accepts a manifest only once its blobs are there
+        manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
+        parsed = parse_manifest(manifest)
+        if isinstance(parsed, IndexManifest):
+            raise UnsupportedError(
+                f"nested index {child.digest} is not supported", registry=self.source.registry.name
+            )
+        await self._copy_image(parsed)
+        await target.put_manifest(repo, child.digest, manifest)
+
+    async def _copy_image(self, image: ImageManifest) -> None:
+        async with trio.open_nursery() as nursery:
+            for blob in image.blobs:
+                nursery.start_soon(self._ensure_blob, blob)
+
+    async def _ensure_blob(self, blob: Descriptor) -> None:
+        await self._blobs.ensure(
+            blob,
+            source=self.source.registry,
+            source_repository=self.source.repository,
+            target=self.target.registry,
+            target_repository=self.target.repository,
+        )
+
+    async def _image_wanted(self, image: ImageManifest) -> bool:
+        """A single-platform image: read its (small) config blob to learn its platform."""
+        async with self.source.registry.open_blob(
+            self.source.repository, image.config.digest
+        ) as reader:
+            data = b"".join([chunk async for chunk in reader.chunks()])
+        platform = image_platform(data)
+        return platform is None or wants_platform(
+            platform,
+            architectures=self.platforms.architectures,
+            platforms=self.platforms.platforms,
+        )
+
+
+def _is_image(descriptor: Descriptor) -> bool:
+    annotations = descriptor.annotations
+    return annotations.get("vnd.docker.reference.type") != "attestation-manifest"

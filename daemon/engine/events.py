@@ -1,0 +1,99 @@
+"""What a run tells the world while it works: results per tag, running counters and log lines.
+
+The engine calls one `EventSink` synchronously and never waits on it; a terminal display, the
+daemon's store writer and the gRPC Watch stream are all sinks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+
+class Outcome(str, Enum):
+    COPIED = "copied"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TagResult:
+    rule: str
+    tag: str
+    outcome: Outcome
+    digest: str = ""  # what the target tag now points at ("" when failed)
+    reason: str = ""  # why it failed, or a note on a copy ("index rewritten: ...")
+    error_kind: str = ""  # failures only: config, auth, network, remote, digest-mismatch, ...
+
+
+@dataclass(slots=True)
+class Counters:
+    """Running totals; the engine mutates them, sinks read them."""
+
+    tags_total: int = 0
+    tags_copied: int = 0
+    tags_skipped: int = 0
+    tags_failed: int = 0
+    blobs_copied: int = 0
+    blobs_mounted: int = 0
+    blobs_skipped: int = 0
+    bytes_copied: int = 0
+
+    @property
+    def tags_done(self) -> int:
+        return self.tags_copied + self.tags_skipped + self.tags_failed
+
+    def count(self, result: TagResult) -> None:
+        if result.outcome is Outcome.COPIED:
+            self.tags_copied += 1
+        elif result.outcome is Outcome.SKIPPED:
+            self.tags_skipped += 1
+        else:
+            self.tags_failed += 1
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    level: str  # debug, info, warning, error
+    message: str
+    rule: str = ""
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class TagsPlanned:
+    """A rule's tag list is known: `count` more tags will be reported."""
+
+    rule: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TagStarted:
+    rule: str
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagFinished:
+    result: TagResult
+
+
+@dataclass(frozen=True, slots=True)
+class BytesMoved:
+    """Blob bytes that reached the target (sent in chunks, for rate displays)."""
+
+    count: int
+
+
+Event = LogEvent | TagsPlanned | TagStarted | TagFinished | BytesMoved
+
+
+class EventSink(Protocol):
+    def __call__(self, event: Event, counters: Counters) -> None: ...
+
+
+def discard(event: Event, counters: Counters) -> None:
+    """The sink for callers that only want the final report."""

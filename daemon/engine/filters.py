@@ -1,0 +1,114 @@
+"""Which source tags a rule copies: include and exclude regexes, a semver range, the newest N.
+
+Pure: the engine lists tags, calls `select_tags`, and logs every dropped tag with its reason, so
+a user who wonders why "1.19" was not copied reads the answer in the run log.
+
+The filters apply in this order, each to what the previous ones kept:
+1. include: keep a tag if ANY regex matches somewhere in it (`re.search`); none given keeps all.
+2. exclude: drop a tag if ANY regex matches.
+3. semver: keep only tags that are versions within the range (`versions.VersionRange`).
+4. latest N: of what remains, the newest N by `versions.version_key` (non-version tags sort
+   below every version, so they go first).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from regsync.daemon.engine.versions import VersionRange, parse_version, version_key
+from regsync.daemon.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class TagSelection:
+    """The outcome of filtering: kept and dropped partition the input tags."""
+
+    #: tags to copy, in version order, newest last
+    kept: tuple[str, ...]
+    #: (tag, reason), in version order
+    dropped: tuple[tuple[str, str], ...]
+
+
+def select_tags(
+    tags: Iterable[str],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    semver: str | None = None,
+    latest: int | None = None,
+) -> TagSelection:
+    """Apply a rule's tag filters (order and meaning in the module docstring).
+
+    A tag listed twice is kept once; the repeat is dropped as a duplicate.
+
+    Raises:
+        ConfigError: a regex or the semver range is invalid, or `latest` is negative.
+    """
+    includes = [_regex(p) for p in include]
+    excludes = [_regex(p) for p in exclude]
+    version_range = _range(semver) if semver is not None else None
+    if latest is not None and latest < 0:
+        raise ConfigError(f"latest must be 0 or more, got {latest}")
+
+    remaining: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for tag in tags:
+        if tag in seen:
+            dropped.append((tag, "duplicate tag in the listing"))
+            continue
+        seen.add(tag)
+        reason = _rejection(tag, includes, excludes, version_range)
+        if reason is None:
+            remaining.append(tag)
+        else:
+            dropped.append((tag, reason))
+
+    remaining.sort(key=version_key)
+    if latest is not None:
+        cut = max(len(remaining) - latest, 0)
+        dropped.extend((tag, f"not in the newest {latest}") for tag in remaining[:cut])
+        remaining = remaining[cut:]
+    dropped.sort(key=lambda item: version_key(item[0]))
+    return TagSelection(tuple(remaining), tuple(dropped))
+
+
+def _rejection(
+    tag: str,
+    includes: list[re.Pattern[str]],
+    excludes: list[re.Pattern[str]],
+    version_range: VersionRange | None,
+) -> str | None:
+    """Why the include, exclude and semver filters drop `tag`, or None when they keep it."""
+    if includes and not any(p.search(tag) for p in includes):
+        return "no include pattern matched"
+    for pattern in excludes:
+        if pattern.search(tag):
+            return f"excluded by {pattern.pattern!r}"
+    if version_range is not None:
+        version = parse_version(tag)
+        if version is None:
+            return "not a version (semver filter)"
+        if not version_range.contains(version):
+            return f"outside the version range {version_range.text!r}"
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    """Compile once per pattern: rules run on every schedule tick with the same patterns."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"invalid tag regex {pattern!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _range(text: str) -> VersionRange:
+    try:
+        return VersionRange.parse(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

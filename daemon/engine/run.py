@@ -1,0 +1,216 @@
+"""One run: several rules, their tags through a bounded pool, one result per tag.
+
+The shape is trio's fixed worker pool: producers (one per rule) list and filter tags into a
+bounded channel, `tags_in_flight` workers copy them. Blob transfers across all of it share one
+CapacityLimiter of `global.concurrency`. A failing tag or rule never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+
+from ..config import Config, SyncRule
+from ..errors import RegsyncError
+from ..registry.client import RegistryClient
+from ..registry.manifest import parse_platform
+from ..registry.retry import RetryPolicy
+from ..registry.types import RegistryPort
+from .blobs import BlobMover, BlobOutcome
+from .copy import PlatformFilter, Side, TagCopier, TagPlan
+from .events import (
+    BytesMoved,
+    Counters,
+    Event,
+    EventSink,
+    LogEvent,
+    Outcome,
+    TagFinished,
+    TagResult,
+    TagsPlanned,
+    TagStarted,
+)
+from .filters import TagSelection, select_tags
+
+Connect = Callable[[str], Awaitable[RegistryPort]]
+
+
+@dataclass(slots=True)
+class RunReport:
+    results: list[TagResult] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.outcome is not Outcome.FAILED for r in self.results)
+
+    @property
+    def duration(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+class Run:
+    """Executes rules against registries opened once per run (shared by every rule using them)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sink: EventSink,
+        registries: Mapping[str, RegistryPort],
+        only_tags: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
+        self._config = config
+        self._sink = sink
+        self._registries = registries
+        self._only_tags = only_tags
+        self.report = RunReport()
+        g = config.global_
+        self._blobs = BlobMover(
+            limiter=trio.CapacityLimiter(g.concurrency),
+            retry=RetryPolicy.from_settings(g.retry),
+            on_bytes=lambda n: self._emit(BytesMoved(n)),
+            on_outcome=self._count_blob,
+        )
+        self._tags_in_flight = max(4, 2 * g.concurrency)
+
+    async def execute(self, rules: Sequence[SyncRule]) -> RunReport:
+        send, receive = trio.open_memory_channel[tuple[TagCopier, str]](self._tags_in_flight)
+        async with trio.open_nursery() as nursery:
+            for _ in range(self._tags_in_flight):
+                nursery.start_soon(self._worker, receive.clone())
+            async with send:
+                async with trio.open_nursery() as producers:
+                    for rule in rules:
+                        producers.start_soon(self._produce, rule, send.clone())
+            await receive.aclose()
+        self.report.finished = time.monotonic()
+        return self.report
+
+    async def _produce(
+        self, rule: SyncRule, send: trio.MemorySendChannel[tuple[TagCopier, str]]
+    ) -> None:
+        async with send:
+            try:
+                copier = self.copier(rule)
+                selection = await self.select(rule)
+            except RegsyncError as exc:
+                self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
+                                       error_kind=exc.kind))
+                return
+            tags = selection.kept
+            if self._only_tags is not None:
+                wanted = set(self._only_tags.get(rule.name, ()))
+                tags = tuple(t for t in tags if t in wanted)
+            self._log("info", f"{len(tags)} tags to sync ({len(selection.dropped)} filtered out)",
+                      rule.name)
+            self.report.counters.tags_total += len(tags)
+            self._emit(TagsPlanned(rule.name, len(tags)))
+            for tag in tags:
+                await send.send((copier, tag))
+
+    async def _worker(self, receive: trio.MemoryReceiveChannel[tuple[TagCopier, str]]) -> None:
+        async with receive:
+            async for copier, tag in receive:
+                self._emit(TagStarted(copier.rule, tag))
+                self._finish(await copier.copy_tag(tag))
+
+    def copier(self, rule: SyncRule) -> TagCopier:
+        try:
+            platforms = tuple(parse_platform(p) for p in rule.platforms)
+        except ValueError as exc:  # config validation should have caught it
+            raise RegsyncError(f"rule {rule.name!r}: {exc}") from exc
+        return TagCopier(
+            rule=rule.name,
+            source=Side(self._registries[rule.source.registry], rule.source.repository),
+            target=Side(self._registries[rule.target.registry], rule.target.repository),
+            platforms=PlatformFilter(rule.architectures, platforms),
+            blobs=self._blobs,
+            log=lambda level, message: self._log(level, message, rule.name),
+        )
+
+    async def select(self, rule: SyncRule) -> TagSelection:
+        source = self._registries[rule.source.registry]
+        tags = await source.list_tags(rule.source.repository)
+        f = rule.tags
+        return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
+                           latest=f.latest)
+
+    async def plan(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
+        """The dry run of one rule: filter, then HEAD both sides of each kept tag."""
+        copier = self.copier(rule)
+        selection = await self.select(rule)
+        plans: dict[str, TagPlan] = {}
+        limiter = trio.CapacityLimiter(self._tags_in_flight)
+
+        async def one(tag: str) -> None:
+            async with limiter:
+                plans[tag] = await copier.plan_tag(tag)
+
+        async with trio.open_nursery() as nursery:
+            for tag in selection.kept:
+                nursery.start_soon(one, tag)
+        return selection, [plans[tag] for tag in selection.kept]
+
+    def _finish(self, result: TagResult) -> None:
+        self.report.results.append(result)
+        self.report.counters.count(result)
+        if result.outcome is Outcome.FAILED:
+            where = f"{result.tag}: " if result.tag else ""
+            self._log("error", f"{where}{result.reason}", result.rule)
+        self._emit(TagFinished(result))
+
+    def _count_blob(self, outcome: BlobOutcome, size: int) -> None:
+        counters = self.report.counters
+        if outcome is BlobOutcome.COPIED:
+            counters.blobs_copied += 1
+            counters.bytes_copied += size
+        elif outcome is BlobOutcome.MOUNTED:
+            counters.blobs_mounted += 1
+        else:
+            counters.blobs_skipped += 1
+
+    def _log(self, level: str, message: str, rule: str = "") -> None:
+        self._emit(LogEvent(level, message, rule))
+
+    def _emit(self, event: Event) -> None:
+        self._sink(event, self.report.counters)
+
+
+def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
+    """Names of the registries the rules touch, in first-use order."""
+    names: dict[str, None] = {}
+    for rule in rules:
+        names.setdefault(rule.source.registry)
+        names.setdefault(rule.target.registry)
+    return list(names)
+
+
+@asynccontextmanager
+async def open_registries(config: Config, names: Sequence[str]) -> AsyncIterator[dict[str, RegistryPort]]:
+    """One client per registry for the whole run (so QPS limits and token caches are shared)."""
+    async with AsyncExitStack() as stack:
+        clients: dict[str, RegistryPort] = {}
+        for name in names:
+            client = await RegistryClient.connect(config.registries[name], config.global_)
+            clients[name] = await stack.enter_async_context(client)
+        yield clients
+
+
+async def sync(
+    config: Config,
+    rules: Sequence[SyncRule],
+    *,
+    sink: EventSink,
+    only_tags: Mapping[str, Collection[str]] | None = None,
+) -> RunReport:
+    """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
+    async with open_registries(config, registries_for(config, rules)) as registries:
+        run = Run(config, sink=sink, registries=registries, only_tags=only_tags)
+        return await run.execute(rules)

@@ -1,0 +1,104 @@
+"""`regsyncd`: the command line. `once` and `check` run a YAML config without a server.
+
+Exit codes: 0 every tag succeeded; 1 some tag or rule failed; 2 the command or config is wrong
+(nothing was contacted); 130 interrupted. Only what a subcommand uses is imported, so a no-op
+re-sync starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .config import Config, SyncRule, load_config
+from .errors import ConfigError, RegsyncError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        rules = _select_rules(config, args.rule)
+        if args.command == "once":
+            return _once(config, rules, verbose=args.verbose)
+        return _check(config, rules)
+    except ConfigError as exc:
+        print(f"regsyncd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("regsyncd: interrupted; tags finished so far are in place", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regsyncd", description="Mirror container images between registries."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    once = commands.add_parser("once", help="sync every enabled rule (or the named ones), then exit")
+    check = commands.add_parser("check", help="show what a sync would do (HEAD requests only)")
+    for sub in (once, check):
+        sub.add_argument("--config", "-c", required=True, help="YAML config file")
+        sub.add_argument(
+            "--rule", "-r", action="append", default=[], metavar="NAME",
+            help="only this rule (repeatable; disabled rules may be named)",
+        )
+        sub.add_argument("--verbose", "-v", action="store_true", help="also log skipped tags")
+    return parser
+
+
+def _select_rules(config: Config, names: Sequence[str]) -> tuple[SyncRule, ...]:
+    if names:
+        return tuple(config.rule(name) for name in names)
+    rules = config.enabled_rules()
+    if not rules:
+        raise ConfigError("no enabled rule to run: enable one, or name it with --rule")
+    return rules
+
+
+def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
+    import trio
+
+    from .console import LineSink, TerminalSink, summary
+    from .engine.run import sync
+
+    sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
+    try:
+        report = trio.run(lambda: sync(config, rules, sink=sink))
+    finally:
+        if isinstance(sink, TerminalSink):
+            sink.close()
+    print(summary(report), file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _check(config: Config, rules: Sequence[SyncRule]) -> int:
+    import trio
+
+    from .console import plan_table
+    from .engine.events import discard
+    from .engine.run import Run, open_registries, registries_for
+
+    async def plan() -> bool:
+        ok = True
+        async with open_registries(config, registries_for(config, rules)) as registries:
+            run = Run(config, sink=discard, registries=registries)
+            for rule in rules:
+                try:
+                    selection, plans = await run.plan(rule)
+                except RegsyncError as exc:
+                    print(f"rule {rule.name}: cannot plan: {exc}")
+                    ok = False
+                    continue
+                ok = ok and all(p.action != "fail" for p in plans)
+                print(plan_table(rule.name, plans, selection.dropped))
+        return ok
+
+    return EXIT_OK if trio.run(plan) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Parse image references with docker's normalisation rules: pure, no I/O.
+
+`nginx` means `registry-1.docker.io/library/nginx`: a first path component is a registry only if
+it looks like a host (has a `.` or a `:`, is `localhost`, or has upper case, which repositories
+may not), and Docker Hub's single-component names live under `library/`. Every Docker Hub alias
+(`docker.io`, `index.docker.io`) becomes the API host, `registry-1.docker.io`, so equal images
+compare equal. Grammar from distribution's reference/regexp.go.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DOCKER_HUB = "registry-1.docker.io"
+_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", DOCKER_HUB})
+_MAX_NAME = 255
+
+_LABEL = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
+_DOMAIN = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
+_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A fully qualified image reference; `tag` and `digest` may both be set, or neither."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        """`registry/repository`, without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def identifier(self) -> str:
+        """What to put after `/manifests/`: the digest if pinned, else the tag, else latest."""
+        return self.digest or self.tag or "latest"
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def parse_reference(text: str) -> Reference:
+    """Parse and normalise `[registry/]repository[:tag][@digest]`.
+
+    Raises:
+        ValueError: the text is not a valid reference; the message says which part and why.
+    """
+    remainder, digest = _split_digest(text.strip(), text)
+    remainder, tag = _split_tag(remainder, text)
+    registry, repository = _split_registry(remainder, text)
+    _check_repository(repository, text)
+    return Reference(registry, repository, tag, digest)
+
+
+def _split_digest(text: str, original: str) -> tuple[str, str | None]:
+    if not text:
+        raise ValueError("invalid reference '': it is empty")
+    name, at, digest = text.partition("@")
+    if not at:
+        return text, None
+    if not _DIGEST.fullmatch(digest):
+        raise ValueError(f"invalid reference {original!r}: {digest!r} is not a digest")
+    algorithm, _, hex_part = digest.partition(":")
+    wanted = _HEX_LENGTHS.get(algorithm)
+    if wanted is not None and not re.fullmatch(rf"[a-f0-9]{{{wanted}}}", hex_part):
+        raise ValueError(
+            f"invalid reference {original!r}: a {algorithm} digest is {wanted} lower-case hex digits"
+        )
+    return name, digest
+
+
+def _split_tag(text: str, original: str) -> tuple[str, str | None]:
+    colon = text.rfind(":")
+    if colon <= text.rfind("/"):
+        return text, None  # the colon, if any, belongs to a registry's port
+    name, tag = text[:colon], text[colon + 1 :]
+    if not _TAG.fullmatch(tag):
+        raise ValueError(
+            f"invalid reference {original!r}: tag {tag!r} must be 1-128 of [A-Za-z0-9_.-], "
+            "not starting with . or -"
+        )
+    return name, tag
+
+
+def _split_registry(text: str, original: str) -> tuple[str, str]:
+    first, slash, rest = text.partition("/")
+    looks_like_host = (
+        any(c in first for c in ".:") or first == "localhost" or first != first.lower()
+    )
+    if not slash or not looks_like_host:
+        registry, repository = DOCKER_HUB, text
+    else:
+        if not _DOMAIN.fullmatch(first):
+            raise ValueError(f"invalid reference {original!r}: {first!r} is not a registry host")
+        registry, repository = first.lower(), rest
+    if registry in _DOCKER_HUB_ALIASES:
+        registry = DOCKER_HUB
+        if "/" not in repository:
+            repository = f"library/{repository}"
+    return registry, repository
+
+
+def _check_repository(repository: str, original: str) -> None:
+    if not repository:
+        raise ValueError(f"invalid reference {original!r}: the repository name is empty")
+    if len(repository) > _MAX_NAME:
+        raise ValueError(f"invalid reference {original!r}: the repository name is over 255 chars")
+    for component in repository.split("/"):
+        if not _COMPONENT.fullmatch(component):
+            reason = "must be lower case" if component != component.lower() else "is not valid"
+            raise ValueError(
+                f"invalid reference {original!r}: repository path component {component!r} "
+                f"{reason} (letters, digits, and . _ __ - between them)"
+            )

@@ -1,0 +1,306 @@
+"""The copy engine end to end against real registries, cross-checked with skopeo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from regsync.daemon.config import Config, parse_config
+from regsync.daemon.engine.events import Counters, Event, Outcome
+from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.main import main
+from tests.support.images import (
+    manifest_digest,
+    push_image,
+    push_index,
+    random_layer,
+    skopeo_digest,
+)
+from tests.support.proxy import CountingProxy
+from tests.support.registry import RegistryServer
+
+pytestmark = pytest.mark.integration
+
+
+def make_config(
+    registries: dict[str, Any], rules: Sequence[dict[str, Any]], *, concurrency: int = 4
+) -> dict[str, Any]:
+    """A seed-format config: `registries` maps names to servers (or URLs)."""
+    regs: dict[str, Any] = {}
+    for name, server in registries.items():
+        entry: dict[str, Any] = {"url": server if isinstance(server, str) else server.url}
+        if not isinstance(server, str) and server.password is not None:
+            entry |= {"username": server.username, "password": server.password}
+        regs[name] = entry
+    return {
+        "version": "1.0",
+        "global": {
+            "concurrency": concurrency,
+            "retry": {"max_attempts": 2, "initial_interval": "10ms", "max_interval": "50ms"},
+            "timeout": "20s",
+        },
+        "registries": regs,
+        "sync_rules": [
+            {"enabled": True, **rule, "name": rule.get("name", f"rule{i}")}
+            for i, rule in enumerate(rules)
+        ],
+    }
+
+
+def rule(src_repo: str, dst_repo: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "source": {"registry": "src", "repository": src_repo},
+        "target": {"registry": "dst", "repository": dst_repo},
+        **extra,
+    }
+
+
+def load(data: dict[str, Any]) -> Config:
+    return parse_config(yaml.safe_dump(data), source="test.yaml")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event, counters: Counters) -> None:
+        self.events.append(event)
+
+
+async def run_sync(data: dict[str, Any]) -> RunReport:
+    config = load(data)
+    return await sync(config, config.enabled_rules(), sink=Recorder())
+
+
+def outcomes(report: RunReport) -> dict[str, Outcome]:
+    return {r.tag: r.outcome for r in report.results}
+
+
+def tags_at(server: RegistryServer, repo: str) -> list[str]:
+    resp = httpx.get(f"{server.url}/v2/{repo}/tags/list")
+    if resp.status_code == 404:
+        return []
+    return sorted(resp.json()["tags"] or [])
+
+
+async def test_full_copy_is_exact_and_rerun_costs_no_source_get(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    base = random_layer(300_000, seed=1)
+    push_image(registry, "app", "1.0", layers=[base, random_layer(50_000, seed=2)])
+    push_index(registry, "app", "2.0", oci=True, attestations=True, shared_base=base)
+    push_index(registry, "app", "2.1", oci=False, attestations=False)
+    data = make_config({"src": registry, "dst": registry2}, [rule("app", "mirror/app")])
+
+    report = await run_sync(data)
+
+    assert report.ok, report.results
+    assert outcomes(report) == {t: Outcome.COPIED for t in ("1.0", "2.0", "2.1")}
+    for tag in ("1.0", "2.0", "2.1"):
+        want = manifest_digest(registry, "app", tag)
+        assert manifest_digest(registry2, "mirror/app", tag) == want
+        assert skopeo_digest(registry2.url, "mirror/app", tag) == want
+    # the shared base layer moved once although two tags (and two index children) use it
+    assert registry2.count("PUT", r"/v2/mirror/app/blobs/uploads/") == report.counters.blobs_copied
+
+    before = registry.count("GET", r"/v2/app/manifests/")
+    again = await run_sync(data)
+    assert again.ok
+    assert outcomes(again) == {t: Outcome.SKIPPED for t in ("1.0", "2.0", "2.1")}
+    assert registry.count("GET", r"/v2/app/manifests/") == before, "re-run GET a source manifest"
+    assert again.counters.blobs_copied == 0
+
+
+async def test_filters_select_tags(registry: RegistryServer, registry2: RegistryServer) -> None:
+    layer = random_layer(10_000, seed=3)
+    tags = ["1.19.0", "1.20.0", "1.21.3", "1.22.1", "1.22.1-alpine", "1.23.0", "2.0.0", "latest"]
+    for tag in tags:
+        push_image(registry, "nginx", tag, layers=[layer])
+    data = make_config(
+        {"src": registry, "dst": registry2},
+        [
+            rule("nginx", "f/regex", tags={"include": [r"^1\.2[0-9]\."], "exclude": [".*-alpine"],
+                                           "latest": 2}),
+            rule("nginx", "f/semver", tags={"semver": ">=1.21 <2"}),
+        ],
+    )
+    report = await run_sync(data)
+    assert report.ok
+    assert tags_at(registry2, "f/regex") == ["1.22.1", "1.23.0"]
+    assert tags_at(registry2, "f/semver") == ["1.21.3", "1.22.1", "1.23.0"]
+
+
+async def test_platform_selection_rewrites_index_and_rerun_skips(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_index(
+        registry, "multi", "1.0",
+        platforms=[("linux", "amd64", ""), ("linux", "arm64", "v8"), ("linux", "arm", "v7")],
+        oci=True, attestations=True,
+    )
+    data = make_config(
+        {"src": registry, "dst": registry2},
+        [rule("multi", "multi", architectures=["amd64"], platforms=["linux/arm/v7"])],
+    )
+    report = await run_sync(data)
+    assert report.ok, report.results
+    (result,) = report.results
+    assert "index rewritten" in result.reason
+
+    index = json.loads(httpx.get(
+        f"{registry2.url}/v2/multi/manifests/1.0",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+    ).content)
+    images = [m for m in index["manifests"] if m["platform"]["architecture"] != "unknown"]
+    attestations = [m for m in index["manifests"] if m["platform"]["architecture"] == "unknown"]
+    assert sorted(m["platform"]["architecture"] for m in images) == ["amd64", "arm"]
+    kept = {m["digest"] for m in images}
+    assert {a["annotations"]["vnd.docker.reference.digest"] for a in attestations} == kept
+    for child in index["manifests"]:  # every child is really there
+        assert manifest_digest(registry2, "multi", child["digest"]) == child["digest"]
+
+    gets = registry.count("GET", r"/v2/multi/manifests/")
+    again = await run_sync(data)
+    assert outcomes(again) == {"1.0": Outcome.SKIPPED}
+    assert registry.count("GET", r"/v2/multi/manifests/") == gets
+
+
+async def test_shared_blobs_are_mounted_across_target_repos(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    base = random_layer(200_000, seed=4)
+    push_image(registry, "a", "1", layers=[base, random_layer(1000, seed=5)])
+    push_image(registry, "b", "1", layers=[base, random_layer(1000, seed=6)])
+    data = make_config(
+        {"src": registry, "dst": registry2},
+        [rule("a", "m/a"), rule("b", "m/b")],
+        concurrency=1,
+    )
+    report = await run_sync(data)
+    assert report.ok
+    assert report.counters.blobs_mounted >= 1
+    assert registry2.count("POST", r"/v2/m/[ab]/blobs/uploads/") >= 1
+    # one transfer of the base layer: the second repository mounted it
+    assert len([e for e in registry.access_log() if e.method == "GET" and base_digest_in(e.path, base)]) == 1
+
+
+def base_digest_in(path: str, layer: bytes) -> bool:
+    import hashlib
+
+    return path.endswith("sha256:" + hashlib.sha256(layer).hexdigest())
+
+
+async def test_registry_that_lies_about_a_digest_is_refused(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    layer = random_layer(100_000, seed=7)
+    push_image(registry, "liar", "1.0", layers=[layer])
+    with CountingProxy(registry.url, fault=CountingProxy.corrupt_blobs) as proxy:
+        data = make_config({"src": proxy.url, "dst": registry2}, [rule("liar", "liar")])
+        report = await run_sync(data)
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.error_kind == "digest-mismatch"
+    assert "sha256:" in result.reason
+    assert tags_at(registry2, "liar") == []  # nothing tagged
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    assert httpx.head(f"{registry2.url}/v2/liar/blobs/{digest}").status_code == 404
+
+
+async def test_large_layer_streams(registry: RegistryServer, registry2: RegistryServer) -> None:
+    big = random_layer(40 * 1024 * 1024, seed=8)
+    push_image(registry, "big", "1", layers=[big])
+    report = await run_sync(make_config({"src": registry, "dst": registry2}, [rule("big", "big")]))
+    assert report.ok
+    assert manifest_digest(registry2, "big", "1") == manifest_digest(registry, "big", "1")
+    assert report.counters.bytes_copied >= len(big)
+
+
+async def test_token_auth_source_to_basic_auth_target(
+    token_registry: RegistryServer, basic_registry: RegistryServer
+) -> None:
+    push_image(token_registry, "private/app", "1", layers=[random_layer(5000, seed=9)])
+    data = make_config(
+        {"src": token_registry, "dst": basic_registry}, [rule("private/app", "copy/app")]
+    )
+    report = await run_sync(data)
+    assert report.ok, report.results
+    assert manifest_digest(basic_registry, "copy/app", "1") == manifest_digest(
+        token_registry, "private/app", "1"
+    )
+
+
+async def test_wrong_password_names_the_registry(
+    basic_registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    data = make_config({"src": registry2, "dst": basic_registry}, [rule("x", "x")])
+    data["registries"]["src"] = {"url": basic_registry.url, "username": basic_registry.username,
+                                 "password": "wrong-" + (basic_registry.password or "")}
+    report = await run_sync(data)
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.error_kind == "auth"
+    assert "'src'" in result.reason
+    assert (basic_registry.password or "???") not in result.reason
+
+
+async def test_unreachable_registry_is_a_network_error(registry2: RegistryServer) -> None:
+    from tests.support.registry import free_port
+
+    data = make_config(
+        {"src": f"http://127.0.0.1:{free_port()}", "dst": registry2}, [rule("x", "x")]
+    )
+    report = await run_sync(data)
+    (result,) = report.results
+    assert result.error_kind == "network"
+    assert "'src'" in result.reason
+
+
+def test_once_and_check_command_line(
+    registry: RegistryServer, registry2: RegistryServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    push_image(registry, "cli", "1.0", layers=[random_layer(1000, seed=10)])
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(make_config({"src": registry, "dst": registry2},
+                                               [rule("cli", "cli", name="cli-rule")])))
+
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "copy" in out and "1.0" in out and "new tag" in out
+    assert tags_at(registry2, "cli") == []  # check writes nothing
+
+    assert main(["once", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "1 copied, 0 skipped, 0 failed" in err
+    assert main(["check", "--config", str(path)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["sync_rules"][0]["source"].update(registry="nope"), "nope"),
+        (lambda d: d["sync_rules"][0].update(tags={"include": ["("]}), "("),
+        (lambda d: d["sync_rules"][0].update(cron_expression="61 * * * *"), "cron"),
+    ],
+)
+def test_bad_config_exits_2_with_a_clear_message(
+    mutate: Any, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_config({"src": "http://127.0.0.1:1", "dst": "http://127.0.0.1:2"},
+                       [rule("a", "b")])
+    mutate(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["once", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err
