@@ -178,6 +178,9 @@ class _Report:
         self.problems: list[str] = []
 
 
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 class _At:
     """Where a value sits: the item (a rule or registry label) and the dotted field inside it."""
 
@@ -194,7 +197,9 @@ class _At:
 
     def problem(self, message: str) -> None:
         where = [part for part in (self.report.source, self.item, self.path) if part]
-        self.report.problems.append(": ".join([*where, message]))
+        # One line per problem, whatever a quoted key or value contains.
+        line = _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], ": ".join([*where, message]))
+        self.report.problems.append(line)
 
     def count(self) -> int:
         return len(self.report.problems)

@@ -10,7 +10,11 @@
     │   ├── DigestMismatchError  bytes do not hash to the digest they claim
     │   └── RemoteServerError    5xx, HTML pages, invalid JSON and other remote breakage
     ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
-    └── CancelledRun             the run was stopped by a user
+    ├── CancelledRun             the run was stopped by a user
+    └── RequestError             a control-plane request cannot be done (maps to a gRPC status)
+        ├── UnknownItemError     no registry/task/execution of that name or id (NOT_FOUND)
+        ├── DuplicateItemError   the name is taken (ALREADY_EXISTS)
+        └── ConflictError        not now: task running, registry in use (FAILED_PRECONDITION)
 
 Every error carries the registry name (as the user configured it) where one is known.
 Messages never contain credentials: URLs are redacted before they reach an error.
@@ -111,6 +115,22 @@ class CancelledRun(RegsyncError):
     """A user stopped the run."""
 
 
+class RequestError(RegsyncError):
+    """A control-plane request that cannot be carried out as asked."""
+
+
+class UnknownItemError(RequestError):
+    """No registry, task or execution by that name or id."""
+
+
+class DuplicateItemError(RequestError):
+    """A registry or task of that name exists already."""
+
+
+class ConflictError(RequestError):
+    """The request clashes with the current state (task running, registry in use...)."""
+
+
 _KINDS: dict[type, str] = {
     RegsyncError: "error",
     ConfigError: "config",
@@ -123,6 +143,10 @@ _KINDS: dict[type, str] = {
     RemoteServerError: "remote",
     NetworkError: "network",
     CancelledRun: "cancelled",
+    RequestError: "request",
+    UnknownItemError: "not-found",
+    DuplicateItemError: "already-exists",
+    ConflictError: "conflict",
 }
 
 

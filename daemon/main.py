@@ -20,6 +20,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "serve":
+            return _serve(args)
         config = load_config(args.config)
         rules = _select_rules(config, args.rule)
         if args.command == "once":
@@ -47,7 +49,52 @@ def _parser() -> argparse.ArgumentParser:
             help="only this rule (repeatable; disabled rules may be named)",
         )
         sub.add_argument("--verbose", "-v", action="store_true", help="also log skipped tags")
+    serve = commands.add_parser("serve", help="run the daemon: scheduler, gRPC API and panel")
+    serve.add_argument("--config", "-c", help="YAML config applied into the store at start")
+    serve.add_argument("--db", help="SQLite file (default: $STATE_DIRECTORY or XDG state dir)")
+    serve.add_argument("--listen", default="127.0.0.1:50051",
+                       help="gRPC address, host:port or unix:PATH (default %(default)s)")
+    serve.add_argument("--tls-cert", help="PEM certificate for the gRPC API")
+    serve.add_argument("--tls-key", help="PEM private key for the gRPC API")
+    serve.add_argument("--token-file",
+                       help="file holding the API token clients must send (or $REGSYNC_API_TOKEN)")
+    serve.add_argument("--max-running", type=int, default=2,
+                       help="executions that copy at the same time (default %(default)s)")
+    serve.add_argument("--ui-port", type=int, default=8080,
+                       help="web panel port on the API's host, 0 = no panel (default %(default)s)")
+    serve.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    import trio
+
+    from .serve import ServeOptions, default_db_path, serve
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    token = os.environ.get("REGSYNC_API_TOKEN") or None
+    if args.token_file:
+        try:
+            token = open(args.token_file, encoding="utf-8").read().strip()
+        except OSError as exc:
+            raise ConfigError(f"--token-file {args.token_file}: {exc.strerror}") from None
+    db = args.db or default_db_path()
+    os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+    options = ServeOptions(
+        db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
+        tls_key=args.tls_key, token=token, max_running=args.max_running,
+        ui_port=args.ui_port or None,
+    )
+    trio.run(serve, options)
+    return EXIT_OK
 
 
 def _select_rules(config: Config, names: Sequence[str]) -> tuple[SyncRule, ...]:

@@ -16,21 +16,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
-from support.registry import REGISTRY_BIN, AuthMode, RegistryServer
-
-
-class RegistryFactory(Protocol):
-    def __call__(
-        self,
-        auth: AuthMode | str = ...,
-        *,
-        username: str | None = ...,
-        password: str | None = ...,
-        relative_urls: bool = ...,
-    ) -> RegistryServer: ...
+from support.registry import REGISTRY_BIN, AuthMode, RegistryFactory, RegistryServer
 
 
 @pytest.fixture

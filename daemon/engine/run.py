@@ -65,11 +65,13 @@ class Run:
         sink: EventSink,
         registries: Mapping[str, RegistryPort],
         only_tags: Mapping[str, Collection[str]] | None = None,
+        except_tags: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self._config = config
         self._sink = sink
         self._registries = registries
         self._only_tags = only_tags
+        self._except_tags = except_tags or {}
         self.report = RunReport()
         g = config.global_
         self._blobs = BlobMover(
@@ -105,9 +107,11 @@ class Run:
                                        error_kind=exc.kind))
                 return
             tags = selection.kept
-            if self._only_tags is not None:
+            if self._only_tags is not None:  # retry: only the tags that failed
                 wanted = set(self._only_tags.get(rule.name, ()))
                 tags = tuple(t for t in tags if t in wanted)
+            done = set(self._except_tags.get(rule.name, ()))  # resume: not what is finished
+            tags = tuple(t for t in tags if t not in done)
             self._log("info", f"{len(tags)} tags to sync ({len(selection.dropped)} filtered out)",
                       rule.name)
             self.report.counters.tags_total += len(tags)
@@ -209,8 +213,10 @@ async def sync(
     *,
     sink: EventSink,
     only_tags: Mapping[str, Collection[str]] | None = None,
+    except_tags: Mapping[str, Collection[str]] | None = None,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
-        run = Run(config, sink=sink, registries=registries, only_tags=only_tags)
+        run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
+                  except_tags=except_tags)
         return await run.execute(rules)

@@ -118,13 +118,15 @@ def _from_config_file(path: Path | None, host: str, env: Mapping[str, str]) -> C
 
 
 def _load_json(path: Path) -> dict[str, Any]:
+    # Errors are raised outside the `except`, so no chained exception (whose text or `.doc` may
+    # hold file content, i.e. secrets) travels with them; the message names the file only.
+    problem = "not a JSON object"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        # The exception text may quote file content (secrets): name the file and the kind only.
-        raise ConfigError(f"cannot read {path}: {type(exc).__name__}") from None
+        data, problem = None, type(exc).__name__
     if not isinstance(data, dict):
-        raise ConfigError(f"cannot read {path}: not a JSON object")
+        raise ConfigError(f"cannot read {path}: {problem}")
     return data
 
 
@@ -197,9 +199,20 @@ def run_helper(name: str, server: str, env: Mapping[str, str]) -> Credentials | 
     path = shutil.which(program, path=env.get("PATH", os.defpath))
     if path is None:
         raise ConfigError(f"credential helper {program} is not on PATH", registry=server)
+    done = _run([path, "get"], server, env)
+    if isinstance(done, str):
+        raise ConfigError(f"credential helper {program} {done}", registry=server)
+    return _helper_answer(program, server, done)
+
+
+def _run(
+    argv: list[str], server: str, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[bytes] | str:
+    """The finished helper, or why it did not finish. The exception (whose `output` may hold
+    part of a secret) is dropped here rather than chained to an error."""
     try:
-        done = subprocess.run(
-            [path, "get"],
+        return subprocess.run(
+            argv,
             input=server.encode(),
             capture_output=True,
             timeout=HELPER_TIMEOUT,
@@ -207,14 +220,9 @@ def run_helper(name: str, server: str, env: Mapping[str, str]) -> Credentials | 
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ConfigError(
-            f"credential helper {program} timed out after {HELPER_TIMEOUT:g} s", registry=server
-        ) from None
+        return f"timed out after {HELPER_TIMEOUT:g} s"
     except OSError as exc:
-        raise ConfigError(
-            f"credential helper {program} could not run ({type(exc).__name__})", registry=server
-        ) from None
-    return _helper_answer(program, server, done)
+        return f"could not run ({type(exc).__name__})"
 
 
 def _helper_answer(
@@ -227,13 +235,20 @@ def _helper_answer(
             f"credential helper {program} failed with exit code {done.returncode}",
             registry=server,
         )
-    try:
-        answer = json.loads(done.stdout)
-        user, secret = answer["Username"], answer["Secret"]
-    except (ValueError, KeyError, TypeError):
+    answer = _json_or_none(done.stdout)
+    if not isinstance(answer, dict) or "Username" not in answer or "Secret" not in answer:
         raise ConfigError(
             f"credential helper {program} printed no Username/Secret JSON", registry=server
-        ) from None
+        )
+    user, secret = answer["Username"], answer["Secret"]
     if not isinstance(user, str) or not isinstance(secret, str) or not secret:
         return None
     return Credentials(user, secret)
+
+
+def _json_or_none(data: bytes) -> Any:
+    """Parsed JSON or None; the decode error (which quotes the input) dies here."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None

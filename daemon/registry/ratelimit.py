@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import trio
 
-from regsync.daemon.errors import ConfigError
+from ..errors import ConfigError
 
 _QUOTA = re.compile(r"\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?")
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from regsync.daemon.errors import ConfigError, RegsyncError
+from ..errors import ConfigError, RegsyncError
 
 if TYPE_CHECKING:
-    from regsync.daemon.config import RetrySettings
+    from ..config import RetrySettings
 
 T = TypeVar("T")
 
@@ -58,9 +58,7 @@ class RetryPolicy:
     @classmethod
     def from_settings(cls, s: RetrySettings) -> RetryPolicy:
         """The policy a user configured under `global.retry`."""
-        return cls(
-            max_attempts=s.max_attempts, initial=s.initial_interval, maximum=s.max_interval
-        )
+        return cls(max_attempts=s.max_attempts, initial=s.initial_interval, maximum=s.max_interval)
 
     def delay(self, attempt: int, *, retry_after: float | None = None, rand: float = 0.5) -> float:
         """Seconds to wait before retry number `attempt` (1 = the first retry).

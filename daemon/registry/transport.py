@@ -37,7 +37,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import trio
 
-from regsync.daemon.errors import (
+from ..errors import (
     AuthError,
     ConfigError,
     DigestMismatchError,
@@ -50,9 +50,9 @@ from regsync.daemon.errors import (
     UnsupportedError,
     redact_url,
 )
-from regsync.daemon.registry.auth import SCOPES_EXTENSION
-from regsync.daemon.registry.ratelimit import HubQuota, TokenBucket, parse_ratelimit_remaining
-from regsync.daemon.registry.retry import RetryPolicy, retrying
+from .auth import SCOPES_EXTENSION
+from .ratelimit import HubQuota, TokenBucket, parse_ratelimit_remaining
+from .retry import RetryPolicy, retrying
 
 #: error bodies are read up to this many bytes (a misbehaving proxy may send megabytes)
 ERROR_BODY_LIMIT = 64 * 1024
@@ -166,8 +166,9 @@ def _connect_error(exc: httpx.ConnectError, registry: str, host: str) -> Network
                 " port?)",
                 registry=registry,
             )
-    return NetworkError(f"cannot connect to {host}: {_reason(exc) or 'connect failed'}",
-                        registry=registry)
+    return NetworkError(
+        f"cannot connect to {host}: {_reason(exc) or 'connect failed'}", registry=registry
+    )
 
 
 # --- error answers ------------------------------------------------------------------------------
@@ -216,8 +217,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
-def _is_html(response: httpx.Response, body: bytes) -> bool:
-    if "html" in response.headers.get("content-type", "").lower():
+def looks_like_html(headers: httpx.Headers, body: bytes) -> bool:
+    """Whether an answer is a web page (a proxy's or a login portal's), not a registry's."""
+    if "html" in headers.get("content-type", "").lower():
         return True
     start = body[:64].lstrip().lower()
     return start.startswith((b"<!doctype html", b"<html"))
@@ -254,47 +256,69 @@ def error_from_response(
     codes = tuple(entry.code for entry in errors)
     summary = _summary(errors, raw)
     said = f"HTTP {status}" + (f" {summary}" if summary else "")
-    if _is_html(response, raw):
+    if looks_like_html(response.headers, raw):
         return RemoteServerError(
             f"{what}: HTTP {status}: the registry answered an HTML page (proxy or login portal?)"
             f" at {_url_of(response)}",
-            registry=registry, status=status, codes=codes, temporary=status >= 500,
+            registry=registry,
+            status=status,
+            codes=codes,
+            temporary=status >= 500,
         )
     if status == 429 or "TOOMANYREQUESTS" in codes:
         return _rate_limited(response, registry, what, said, codes, user)
     if status == 401:
         text = (
-            f"registry refused the credentials of user {user!r}" if user
+            f"registry refused the credentials of user {user!r}"
+            if user
             else "authentication required, and no credentials are configured for this registry"
         )
         return AuthError(f"{what}: {text} ({said})", registry=registry, status=status, codes=codes)
     if status == 403 or "DENIED" in codes:
         who = f" for user {user!r}" if user else " (anonymous)"
         return AuthError(
-            f"{what}: permission denied{who} ({said})", registry=registry, status=status,
+            f"{what}: permission denied{who} ({said})",
+            registry=registry,
+            status=status,
             codes=codes,
         )
     if status == 404 or any(code.endswith("_UNKNOWN") for code in codes):
         return NotFoundError(
-            _not_found_text(registry, what, codes, repository, said), registry=registry,
-            status=status, codes=codes,
+            _not_found_text(registry, what, codes, repository, said),
+            registry=registry,
+            status=status,
+            codes=codes,
         )
     if status >= 500 or status == 408:
         error = RemoteServerError(
-            f"{what}: registry failed ({said})", registry=registry, status=status, codes=codes,
+            f"{what}: registry failed ({said})",
+            registry=registry,
+            status=status,
+            codes=codes,
             temporary=True,
         )
         _attach_retry_after(error, response)
         return error
     if "DIGEST_INVALID" in codes:
-        return DigestMismatchError(f"{what}: registry says the content does not match its"
-                                   f" digest ({said})", registry=registry, status=status,
-                                   codes=codes)
+        return DigestMismatchError(
+            f"{what}: registry says the content does not match its digest ({said})",
+            registry=registry,
+            status=status,
+            codes=codes,
+        )
     if "UNSUPPORTED" in codes:
-        return UnsupportedError(f"{what}: registry does not support this ({said})",
-                                registry=registry, status=status, codes=codes)
-    return RegistryError(f"{what}: registry refused the request ({said})", registry=registry,
-                         status=status, codes=codes)
+        return UnsupportedError(
+            f"{what}: registry does not support this ({said})",
+            registry=registry,
+            status=status,
+            codes=codes,
+        )
+    return RegistryError(
+        f"{what}: registry refused the request ({said})",
+        registry=registry,
+        status=status,
+        codes=codes,
+    )
 
 
 def _not_found_text(
@@ -321,7 +345,9 @@ def _rate_limited(
         error.status, error.codes = response.status_code, codes
         return error
     error = RateLimitError(
-        f"{what}: too many requests ({said})", registry=registry, status=response.status_code,
+        f"{what}: too many requests ({said})",
+        registry=registry,
+        status=response.status_code,
         codes=codes,
     )
     _attach_retry_after(error, response)
@@ -332,15 +358,17 @@ def quota_exhausted(registry: str, window: int, *, user: str | None = None) -> R
     """Docker Hub's pull quota is used up: waiting seconds cannot help, so not temporary."""
     advice = "retry later" if user else "retry later or log in"
     shown = f"window {window}s" if window else "window unknown"
-    error = RateLimitError(f"Docker Hub pull quota exhausted ({shown}); {advice}",
-                           registry=registry)
+    error = RateLimitError(
+        f"Docker Hub pull quota exhausted ({shown}); {advice}", registry=registry
+    )
     error.temporary = False
     return error
 
 
 def _attach_retry_after(error: RegistryError, response: httpx.Response) -> None:
     """`retrying` reads `retry_after` (errors.py has no field for it, so it rides as attribute)."""
-    setattr(error, "retry_after", parse_retry_after(response.headers.get("retry-after")))
+    value = parse_retry_after(response.headers.get("retry-after"))
+    setattr(error, "retry_after", value)  # noqa: B010 (not a declared field: mypy needs setattr)
 
 
 def _read_content(response: httpx.Response) -> bytes:
@@ -388,7 +416,8 @@ class Reply:
     links: dict[str, dict[str, str]]
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name)
+        value: str | None = self.headers.get(name)
+        return value
 
 
 class Session:
@@ -449,6 +478,10 @@ class Session:
             await response.aclose()
         return _reply(response, body)
 
+    async def send_once(self, call: Call) -> Reply:
+        """One attempt, bounded by the timeout (for best-effort calls such as cleanups)."""
+        return await self._attempt(call)
+
     async def _attempt(self, call: Call) -> Reply:
         with self._deadline(call):
             response = await self._open(call, None)
@@ -494,7 +527,11 @@ class Session:
         finally:
             await response.aclose()
         raise error_from_response(
-            response, self.registry, call.what, body=body, user=self.user,
+            response,
+            self.registry,
+            call.what,
+            body=body,
+            user=self.user,
             repository=call.repository,
         )
 
@@ -519,9 +556,18 @@ class Session:
         self.counts["retry"] += 1
         _log.warning(
             "registry %r: attempt %d of %d failed, retrying in %.1fs: %s",
-            self.registry, attempt, self.retry.max_attempts, delay, error,
+            self.registry,
+            attempt,
+            self.retry.max_attempts,
+            delay,
+            error,
         )
 
 
 def _reply(response: httpx.Response, body: bytes) -> Reply:
-    return Reply(response.status_code, response.headers, body, dict(response.links))
+    return Reply(
+        response.status_code,
+        response.headers,
+        body,
+        {rel: link for rel, link in response.links.items() if rel},
+    )

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import bcrypt
 import httpx
@@ -56,6 +56,19 @@ class AccessEntry:
     @property
     def path(self) -> str:
         return self.uri.split("?", 1)[0]
+
+
+class RegistryFactory(Protocol):
+    """The `registry_factory` fixture: start one more registry, stopped at teardown."""
+
+    def __call__(
+        self,
+        auth: AuthMode | str = ...,
+        *,
+        username: str | None = ...,
+        password: str | None = ...,
+        relative_urls: bool = ...,
+    ) -> RegistryServer: ...
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from regsync.daemon.registry.challenge import Challenge, merge_scopes, parse_challenges
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from regsync.daemon.engine.filters import TagSelection, select_tags
 from regsync.daemon.errors import ConfigError
 

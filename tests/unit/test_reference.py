@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from regsync.daemon.registry.reference import Reference, parse_reference
 
 DIGEST = "sha256:" + "a" * 64

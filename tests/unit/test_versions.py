@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from regsync.daemon.engine.versions import Version, VersionRange, parse_version, version_key
 
 

@@ -1,0 +1,256 @@
+"""Running executions: the bounded pool, stop, and the record of every tag as it finishes.
+
+An execution is one task's sync run. Its events go to the hub at once and to the store in
+batches (one DB hop per flush, not per event). A task never runs twice at once; at most
+`max_running` executions copy at the same time, the others wait queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+
+import trio
+
+from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env
+from .engine.events import (
+    Counters,
+    Event,
+    LogEvent,
+    TagFinished,
+    TagResult,
+    TagStarted,
+)
+from .engine.run import sync
+from .errors import ConflictError, RegsyncError
+from .hub import Hub
+from .model import ExecutionRecord, ExecutionStatus, Trigger
+from .plane import WatchItem
+from .store.db import Database
+from .store.repo import Repo
+
+log = logging.getLogger("regsync.executor")
+
+_FLUSH_EVERY = 0.5  # seconds between store writes and progress events of one execution
+STOP_GRACE = 2.0  # seconds a stop or shutdown waits for an execution to record itself
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Events of one execution not yet written to the store."""
+
+    results: list[TagResult] = field(default_factory=list)
+    logs: list[LogEvent] = field(default_factory=list)
+    current_tag: str = ""
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Running:
+    record: ExecutionRecord
+    scope: trio.CancelScope
+    done: trio.Event
+    stopped_by_user: bool = False
+    interrupted: bool = False
+
+
+class Executor:
+    """Starts, tracks and stops executions; owns their nursery."""
+
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        *,
+        global_settings: Callable[[], GlobalSettings],
+        max_running: int = 2,
+    ) -> None:
+        self._db = db
+        self._hub = hub
+        self._global = global_settings
+        self._slots = trio.Semaphore(max_running)
+        self._running: dict[str, _Running] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    def is_running(self, task: str) -> bool:
+        return task in self._running
+
+    def running(self) -> list[ExecutionRecord]:
+        return [r.record for r in self._running.values()]
+
+    async def start(
+        self,
+        task: str,
+        trigger: Trigger,
+        *,
+        parent_id: int | None = None,
+        only_tags: Collection[str] | None = None,
+        except_tags: Collection[str] | None = None,
+    ) -> ExecutionRecord:
+        """Queue an execution of `task`. ConflictError if it runs already."""
+        if self._nursery is None:
+            raise RuntimeError("Executor.run has not started")
+        if task in self._running:
+            raise ConflictError(
+                f"task {task!r} is already running (execution {self._running[task].record.id})"
+            )
+        record = await self._db.run(lambda repo: repo.create_execution(task, trigger, parent_id))
+        running = _Running(record, trio.CancelScope(), trio.Event())
+        self._running[task] = running
+        self._publish(record)
+        self._nursery.start_soon(self._execute, running, only_tags, except_tags)
+        return record
+
+    async def stop(self, task: str) -> ExecutionRecord:
+        """Cancel the task's execution and wait (up to STOP_GRACE) until it is recorded."""
+        running = self._running.get(task)
+        if running is None:
+            raise ConflictError(f"task {task!r} is not running")
+        running.stopped_by_user = True
+        running.scope.cancel()
+        with trio.move_on_after(STOP_GRACE):
+            await running.done.wait()
+        return await self._db.run(lambda repo: repo.get_execution(running.record.id))
+
+    async def shutdown(self, grace: float) -> None:
+        """Daemon stopping: give executions `grace` seconds, then record them as interrupted."""
+        with trio.move_on_after(grace):
+            while self._running:
+                await next(iter(self._running.values())).done.wait()
+        for running in list(self._running.values()):
+            running.interrupted = True
+            running.scope.cancel()
+        with trio.move_on_after(STOP_GRACE):
+            for running in list(self._running.values()):
+                await running.done.wait()
+
+    async def _execute(
+        self,
+        running: _Running,
+        only_tags: Collection[str] | None,
+        except_tags: Collection[str] | None,
+    ) -> None:
+        record = running.record
+        pending = _Pending()
+        status, error = ExecutionStatus.FAILED, ""
+        counters = Counters()
+        try:
+            with running.scope:
+                async with self._slots:
+                    record = await self._db.run(lambda repo: repo.mark_running(record.id))
+                    running.record = record
+                    self._publish(record)
+                    config, rule = await self._db.run(
+                        lambda repo: _config_for(repo, record.task, self._global())
+                    )
+                    status, error, counters = await self._sync(
+                        running, config, rule, pending, only_tags, except_tags
+                    )
+            if running.scope.cancelled_caught:
+                status = (ExecutionStatus.INTERRUPTED if running.interrupted
+                          else ExecutionStatus.STOPPED)
+                error = "interrupted by daemon shutdown" if running.interrupted else "stopped"
+        except RegsyncError as exc:  # the task or a registry vanished from the store
+            error = str(exc)
+        except Exception:  # a bug: record it; the daemon keeps serving
+            log.exception("execution %s crashed", record.id)
+            error = "internal error (see the daemon log)"
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._flush(record.id, pending, counters)
+                final = await self._db.run(
+                    lambda repo: repo.finish_execution(record.id, status, counters, error)
+                )
+                del self._running[record.task]
+                running.done.set()
+                self._publish(final)
+
+    async def _sync(
+        self,
+        running: _Running,
+        config: Config,
+        rule: SyncRule,
+        pending: _Pending,
+        only_tags: Collection[str] | None,
+        except_tags: Collection[str] | None,
+    ) -> tuple[ExecutionStatus, str, Counters]:
+        record = running.record
+        latest = Counters()
+
+        def sink(event: Event, counters: Counters) -> None:
+            nonlocal latest
+            latest = counters
+            if isinstance(event, TagFinished):
+                pending.results.append(event.result)
+                self._publish_item(record, tag=event.result)
+            elif isinstance(event, LogEvent):
+                pending.logs.append(event)
+                self._publish_item(record, log=event)
+            elif isinstance(event, TagStarted):
+                pending.current_tag = event.tag
+            pending.dirty = True
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._flusher, record, pending, lambda: latest)
+            report = await sync(
+                config, [rule], sink=sink,
+                only_tags={rule.name: only_tags} if only_tags is not None else None,
+                except_tags={rule.name: except_tags} if except_tags is not None else None,
+            )
+            nursery.cancel_scope.cancel()
+        c = report.counters
+        if report.ok:
+            return ExecutionStatus.SUCCEEDED, "", c
+        first = next(r for r in report.results if r.outcome.value == "failed")
+        return ExecutionStatus.FAILED, f"{c.tags_failed} failed; first: {first.reason}", c
+
+    async def _flusher(
+        self, record: ExecutionRecord, pending: _Pending, counters: Callable[[], Counters]
+    ) -> None:
+        while True:
+            await trio.sleep(_FLUSH_EVERY)
+            if pending.dirty:
+                with trio.CancelScope(shield=True):
+                    await self._flush(record.id, pending, counters())
+                self._publish_item(record, progress=replace(counters()),
+                                   current_tag=pending.current_tag)
+
+    async def _flush(self, execution_id: int, pending: _Pending, counters: Counters) -> None:
+        results, logs = pending.results, pending.logs
+        pending.results, pending.logs, pending.dirty = [], [], False
+        snapshot = replace(counters)
+
+        def write(repo: Repo) -> None:
+            if results:
+                repo.add_results(execution_id, results)
+            if logs:
+                repo.add_logs(execution_id, logs)
+            repo.update_counters(execution_id, snapshot)
+
+        await self._db.run(write)
+
+    def _publish(self, record: ExecutionRecord) -> None:
+        self._hub.publish(WatchItem(record.id, record.task, execution=record))
+
+    def _publish_item(self, record: ExecutionRecord, **fields: object) -> None:
+        self._hub.publish(WatchItem(record.id, record.task, **fields))  # type: ignore[arg-type]
+
+
+def _config_for(repo: Repo, task: str, global_settings: GlobalSettings) -> tuple[Config, SyncRule]:
+    """A one-rule Config from the store, with `${VAR}` passwords read from the environment now."""
+    rule = repo.get_task(task).rule
+    registries: dict[str, RegistrySettings] = {}
+    for name in {rule.source.registry, rule.target.registry}:
+        settings = repo.get_registry(name).settings
+        if settings.password:
+            settings = replace(settings, password=expand_env(settings.password,
+                                                             where=f"registry {name!r}: password"))
+        registries[name] = settings
+    return Config("1.0", global_settings, registries, (rule,)), rule

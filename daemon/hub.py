@@ -1,0 +1,114 @@
+"""Fan-out of live execution events to watchers (gRPC Watch streams, the panel).
+
+Publishing never blocks the engine: each watcher has a bounded buffer, and a watcher that falls
+that far behind loses progress ticks (the next one carries the totals anyway) but is told how
+many events it missed in a log line. A watcher that joins mid-run first gets the current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+
+import trio
+
+from .engine.events import Counters, LogEvent
+from .model import ExecutionRecord
+from .plane import WatchItem
+
+_BUFFER = 4096
+
+
+@dataclass(slots=True)
+class _Watcher:
+    execution_id: int | None
+    logs: bool
+    send: trio.MemorySendChannel[WatchItem]
+    missed: int = 0
+
+
+@dataclass(slots=True)
+class _Live:
+    """What a late joiner needs to catch up with one running execution."""
+
+    execution: ExecutionRecord
+    counters: Counters = field(default_factory=Counters)
+    current_tag: str = ""
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._watchers: list[_Watcher] = []
+        self._live: dict[int, _Live] = {}
+
+    def publish(self, item: WatchItem) -> None:
+        self._remember(item)
+        for watcher in self._watchers:
+            if watcher.execution_id not in (None, item.execution_id):
+                continue
+            if item.log is not None and not watcher.logs:
+                continue
+            self._offer(watcher, item)
+
+    @asynccontextmanager
+    async def watch(
+        self, execution_id: int | None, *, logs: bool
+    ) -> AsyncIterator[AsyncIterator[WatchItem]]:
+        send, receive = trio.open_memory_channel[WatchItem](_BUFFER)
+        watcher = _Watcher(execution_id, logs, send)
+        for live in list(self._live.values()):
+            if execution_id in (None, live.execution.id):
+                self._offer(watcher, _snapshot(live))
+        self._watchers.append(watcher)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            self._watchers.remove(watcher)
+            await send.aclose()
+
+    def live_counters(self, execution_id: int) -> Counters | None:
+        live = self._live.get(execution_id)
+        return live.counters if live else None
+
+    def _remember(self, item: WatchItem) -> None:
+        if item.execution is not None:
+            if item.execution.status.active:
+                live = self._live.setdefault(item.execution_id, _Live(item.execution))
+                live.execution = item.execution
+            else:
+                self._live.pop(item.execution_id, None)
+            return
+        live_or_none = self._live.get(item.execution_id)
+        if live_or_none is None:
+            return
+        if item.progress is not None:
+            live_or_none.counters = item.progress
+        if item.current_tag:
+            live_or_none.current_tag = item.current_tag
+
+    def _offer(self, watcher: _Watcher, item: WatchItem) -> None:
+        if watcher.missed and item.log is None:
+            note = LogEvent("warning", f"watcher too slow: {watcher.missed} events dropped")
+            try:
+                watcher.send.send_nowait(replace(item, log=note, progress=None, tag=None,
+                                                 execution=None))
+                watcher.missed = 0
+            except trio.WouldBlock:
+                pass
+        try:
+            watcher.send.send_nowait(item)
+        except trio.WouldBlock:
+            watcher.missed += 1
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+
+def _snapshot(live: _Live) -> WatchItem:
+    return WatchItem(
+        execution_id=live.execution.id,
+        task=live.execution.task,
+        execution=replace(live.execution, counters=live.counters),
+        current_tag=live.current_tag,
+    )

@@ -1,0 +1,628 @@
+"""The Registry HTTP API V2 client: the `RegistryPort` the engine copies through.
+
+Each method states one registry operation as a `Call`; the transport's `Session` does the rest
+(QPS, scopes, retries, timeouts, error mapping), so nothing here sees raw httpx errors. What this
+module adds is the protocol's own rules: Link pagination, manifest digest checks, and the blob
+upload dance, which never commits bytes that do not hash to the digest they are uploaded as.
+
+Request counters (`counts`, one per HTTP request sent, retries included) are keyed: ping,
+tags.list, catalog.list, manifest.head, manifest.head.fallback (a HEAD without digest header,
+answered by a GET), manifest.get, manifest.put, blob.head, blob.mount, blob.get,
+blob.upload.start, blob.upload.chunk, blob.upload (the committing PUT), blob.upload.cancel, retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import ssl
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from types import TracebackType
+from typing import Self
+
+import httpx
+import trio
+
+from ..config import GlobalSettings, RegistrySettings
+from ..errors import (
+    ConfigError,
+    DigestMismatchError,
+    NotFoundError,
+    RegsyncError,
+    RemoteServerError,
+    UnsupportedError,
+)
+from .auth import RegistryAuth
+from .credentials import Credentials, resolve_credentials
+from .digest import DigestVerifier, sha256_digest
+from .manifest import SCHEMA1_MESSAGE
+from .ratelimit import TokenBucket
+from .retry import RetryPolicy
+from .transport import Call, Reply, Session, looks_like_html, map_exceptions
+from .types import (
+    IMAGE_TYPES,
+    INDEX_TYPES,
+    MANIFEST_ACCEPT,
+    MAX_MANIFEST_BYTES,
+    SCHEMA1_TYPES,
+    BlobReader,
+    Descriptor,
+    RawManifest,
+)
+
+_log = logging.getLogger(__name__)
+
+#: tags/list and _catalog pages: distribution caps n at 1000
+PAGE_SIZE = 1000
+#: a registry that ignores `n` may send every tag at once; beyond this it is not a tag list
+_LIST_BODY_LIMIT = 32 * 1024 * 1024
+_MAX_PAGES = 100_000
+#: chunks at least this big are hashed in a worker thread (hashlib releases the GIL), so other
+#: transfers keep the trio thread busy meanwhile
+_THREAD_HASH_MIN = 256 * 1024
+#: the best-effort DELETE of an abandoned upload gets this long, even when we are being cancelled
+_ABANDON_TIMEOUT = 10.0
+_OCTETS = (("Content-Type", "application/octet-stream"),)
+_MANIFEST_ACCEPT = ", ".join((*MANIFEST_ACCEPT, *sorted(SCHEMA1_TYPES)))
+
+
+def _pull(repository: str) -> tuple[str, ...]:
+    return (f"repository:{repository}:pull",)
+
+
+def _push(repository: str) -> tuple[str, ...]:
+    return (f"repository:{repository}:pull,push",)
+
+
+def _manifest_what(repository: str, reference: str) -> str:
+    return f"manifest {repository}{'@' if ':' in reference else ':'}{reference}"
+
+
+class RegistryClient:
+    """One registry, as configured; use `async with` (it owns the HTTP connection pool)."""
+
+    def __init__(
+        self,
+        settings: RegistrySettings,
+        *,
+        retry: RetryPolicy,
+        timeout: float,
+        credentials: Credentials | None,
+        chunk_size: int = 1 << 20,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.chunk_size = chunk_size
+        self.counts: Counter[str] = Counter()
+        self._retry = retry
+        self._timeout = timeout
+        self._credentials = credentials
+        self._transport = transport
+        self._max_connections = max_connections
+        burst = max(1, int(settings.qps)) if settings.qps else 1
+        self._bucket = TokenBucket(settings.qps, burst=burst)
+        self._session: Session | None = None
+
+    def __repr__(self) -> str:
+        return f"RegistryClient(name={self.name!r}, url={self.settings.url!r})"
+
+    @classmethod
+    async def connect(cls, settings: RegistrySettings, global_: GlobalSettings) -> RegistryClient:
+        """A client for `settings` with credentials resolved (config, docker/podman files).
+
+        The client is not open yet: `async with await RegistryClient.connect(...) as client:`.
+        """
+        resolve = functools.partial(
+            resolve_credentials,
+            settings.host,
+            username=settings.username,
+            password=settings.password,
+        )
+        credentials = await trio.to_thread.run_sync(resolve)
+        return cls(
+            settings,
+            retry=RetryPolicy.from_settings(global_.retry),
+            timeout=global_.timeout,
+            credentials=credentials,
+            max_connections=max(16, 4 * global_.concurrency),
+        )
+
+    async def __aenter__(self) -> Self:
+        http = httpx.AsyncClient(
+            base_url=self.settings.url,
+            auth=RegistryAuth(
+                registry=self.name, host=self.settings.host, credentials=self._credentials
+            ),
+            # a stall longer than `timeout` is an error; waiting for a pooled connection is not
+            timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 30.0), pool=None),
+            limits=httpx.Limits(
+                max_connections=self._max_connections,
+                max_keepalive_connections=self._max_connections,
+            ),
+            verify=self._verify(),
+            transport=self._transport,
+            headers={"User-Agent": "regsync/0.1"},
+        )
+        self._session = Session(
+            http,
+            registry=self.name,
+            host=self.settings.host,
+            user=self._credentials.username if self._credentials else None,
+            retry=self._retry,
+            timeout=self._timeout,
+            bucket=self._bucket,
+            counts=self.counts,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            with trio.CancelScope(shield=True):
+                await session.http.aclose()
+
+    def _verify(self) -> bool | ssl.SSLContext:
+        if self.settings.insecure:
+            return False
+        if not self.settings.ca_file:
+            return True
+        try:
+            return ssl.create_default_context(cafile=self.settings.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"ca_file {self.settings.ca_file!r} cannot be loaded: {exc.strerror or exc}",
+                registry=self.name,
+            ) from None
+
+    @property
+    def _s(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("RegistryClient used outside `async with`")
+        return self._session
+
+    @property
+    def quota(self) -> tuple[int | None, int]:
+        """Docker Hub's last announced (remaining pulls, window seconds)."""
+        return self._s.quota.remaining, self._s.quota.window
+
+    # --- discovery -------------------------------------------------------------------------
+
+    async def ping(self) -> str:
+        """Check that the registry answers the V2 API and accepts our credentials.
+
+        Returns the Docker-Distribution-API-Version header (or "registry/2.0").
+
+        Raises:
+            AuthError, NetworkError, RemoteServerError: as for any request.
+        """
+        reply = await self._s.send(Call("GET", "/v2/", "ping", f"API check of {self.settings.url}"))
+        version = reply.header("docker-distribution-api-version")
+        if version is None and looks_like_html(reply.headers, reply.body):
+            raise RemoteServerError(
+                f"{self.settings.url}/v2/ answered an HTML page, not the registry API"
+                " (proxy or login portal?)",
+                registry=self.name,
+                status=reply.status,
+            )
+        return version or "registry/2.0"
+
+    async def list_tags(self, repository: str, *, page_size: int = PAGE_SIZE) -> list[str]:
+        """All tags of `repository`, following `Link: <...>; rel="next"` pages.
+
+        Raises:
+            NotFoundError: the repository does not exist.
+        """
+        call = Call(
+            "GET",
+            f"/v2/{repository}/tags/list",
+            "tags.list",
+            f"tags of {repository}",
+            scopes=_pull(repository),
+            repository=repository,
+            params=(("n", str(page_size)),),
+            body_limit=_LIST_BODY_LIMIT,
+        )
+        return await self._paginate(call, "tags")
+
+    async def list_catalog(self, *, page_size: int = PAGE_SIZE) -> list[str]:
+        """All repository names the registry lists (many registries restrict `_catalog`)."""
+        call = Call(
+            "GET",
+            "/v2/_catalog",
+            "catalog.list",
+            "repository catalog",
+            scopes=("registry:catalog:*",),
+            params=(("n", str(page_size)),),
+            body_limit=_LIST_BODY_LIMIT,
+        )
+        return await self._paginate(call, "repositories")
+
+    async def _paginate(self, call: Call, field: str) -> list[str]:
+        names: list[str] = []
+        seen: set[str] = set()
+        while True:
+            reply = await self._s.send(call)
+            names.extend(self._names(reply, field, call.what))
+            following = reply.links.get("next", {}).get("url")
+            if not following:
+                return names
+            if following in seen or len(seen) >= _MAX_PAGES:
+                raise RemoteServerError(
+                    f"{call.what}: the registry's Link pagination loops", registry=self.name
+                )
+            seen.add(following)
+            call = replace(call, url=following, params=())
+
+    def _names(self, reply: Reply, field: str, what: str) -> list[str]:
+        if len(reply.body) > _LIST_BODY_LIMIT:
+            raise RemoteServerError(f"{what}: a page larger than 32 MiB", registry=self.name)
+        try:
+            document = json.loads(reply.body)
+        except ValueError:
+            document = None
+        values = document.get(field) if isinstance(document, dict) else "invalid"
+        if values is None:  # distribution sends "tags": null for a repository without tags
+            return []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise RemoteServerError(
+                f"{what}: the registry's answer is not a JSON object with a {field!r} list",
+                registry=self.name,
+                status=reply.status,
+            )
+        return values
+
+    # --- manifests -------------------------------------------------------------------------
+
+    async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """The manifest's descriptor without a GET (free on Docker Hub's quota); None if absent.
+
+        A registry that sends no Docker-Content-Digest is answered by a GET (counted as
+        manifest.head.fallback), since a digest is the whole point.
+        """
+        what = _manifest_what(repository, reference)
+        call = Call(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            "manifest.head",
+            what,
+            scopes=_pull(repository),
+            repository=repository,
+            headers=(("Accept", _MANIFEST_ACCEPT),),
+        )
+        try:
+            reply = await self._s.send(call)
+        except NotFoundError:
+            return None
+        digest = reply.header("docker-content-digest")
+        if not digest:
+            self.counts["manifest.head.fallback"] += 1
+            manifest = await self.get_manifest(repository, reference)
+            return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
+        if ":" in reference and digest != reference:
+            raise DigestMismatchError(
+                f"{what}: the registry says its digest is {digest}", registry=self.name
+            )
+        media_type = _media_type(reply.header("content-type"))
+        return Descriptor(media_type, digest, int(reply.header("content-length") or 0))
+
+    async def get_manifest(self, repository: str, reference: str) -> RawManifest:
+        """The manifest exactly as served, its digest verified.
+
+        Raises:
+            UnsupportedError: larger than 4 MiB, or Docker schema 1.
+            DigestMismatchError: the bytes do not hash to the digest asked for or announced.
+        """
+        what = _manifest_what(repository, reference)
+        call = Call(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            "manifest.get",
+            what,
+            scopes=_pull(repository),
+            repository=repository,
+            headers=(("Accept", _MANIFEST_ACCEPT),),
+            body_limit=MAX_MANIFEST_BYTES,
+            metered=True,
+        )
+        reply = await self._s.send(call)
+        if len(reply.body) > MAX_MANIFEST_BYTES:
+            raise UnsupportedError(f"{what}: manifest larger than 4 MiB", registry=self.name)
+        media_type = self._manifest_type(reply, what)
+        expected = reference if ":" in reference else reply.header("docker-content-digest")
+        digest = self._verified(reply.body, expected, what)
+        return RawManifest(raw=reply.body, media_type=media_type, digest=digest)
+
+    def _manifest_type(self, reply: Reply, what: str) -> str:
+        served = _media_type(reply.header("content-type"))
+        if served in IMAGE_TYPES or served in INDEX_TYPES:
+            return served
+        try:
+            document = json.loads(reply.body)
+        except ValueError:
+            document = {}
+        if not isinstance(document, dict):
+            document = {}
+        if served in SCHEMA1_TYPES or document.get("schemaVersion") == 1:
+            raise UnsupportedError(f"{what}: {SCHEMA1_MESSAGE}", registry=self.name)
+        declared = document.get("mediaType")
+        return declared if isinstance(declared, str) and declared else served
+
+    def _verified(self, body: bytes, expected: str | None, what: str) -> str:
+        if not expected:
+            return sha256_digest(body)
+        try:
+            verifier = DigestVerifier.for_digest(expected)
+        except ValueError as exc:
+            raise RemoteServerError(f"{what}: {exc}", registry=self.name) from None
+        verifier.update(body)
+        if verifier.digest != expected:
+            raise DigestMismatchError(
+                f"{what}: the registry served bytes hashing to {verifier.digest}, not {expected}",
+                registry=self.name,
+            )
+        return expected
+
+    async def put_manifest(self, repository: str, reference: str, manifest: RawManifest) -> None:
+        """Store `manifest` under a tag or its digest; the registry must echo the same digest."""
+        what = _manifest_what(repository, reference)
+        if manifest.digest.startswith("sha256:") and sha256_digest(manifest.raw) != manifest.digest:
+            raise DigestMismatchError(
+                f"{what}: refusing to push bytes that do not hash to {manifest.digest}",
+                registry=self.name,
+            )
+        call = Call(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            "manifest.put",
+            what,
+            scopes=_push(repository),
+            repository=repository,
+            headers=(("Content-Type", manifest.media_type),),
+            content=manifest.raw,
+        )
+        reply = await self._s.send(call)
+        echoed = reply.header("docker-content-digest")
+        if echoed and echoed != manifest.digest:
+            raise DigestMismatchError(
+                f"{what}: the registry stored the manifest as {echoed}, not {manifest.digest}",
+                registry=self.name,
+            )
+
+    # --- blobs -----------------------------------------------------------------------------
+
+    async def head_blob(self, repository: str, digest: str) -> int | None:
+        """The blob's size if `repository` has it, else None."""
+        call = Call(
+            "HEAD",
+            f"/v2/{repository}/blobs/{digest}",
+            "blob.head",
+            f"blob {digest} in {repository}",
+            scopes=_pull(repository),
+            repository=repository,
+            follow_redirects=True,
+        )
+        try:
+            reply = await self._s.send(call)
+        except NotFoundError:
+            return None
+        return int(reply.header("content-length") or 0)
+
+    async def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Cross-repository mount; False when the registry started an upload instead (which is
+        cancelled here, so the caller simply uploads)."""
+        call = Call(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            "blob.mount",
+            f"mount of blob {digest} from {from_repository} into {repository}",
+            scopes=(*_push(repository), *_pull(from_repository)),
+            repository=repository,
+            params=(("mount", digest), ("from", from_repository)),
+        )
+        reply = await self._s.send(call)
+        if reply.status == 201:
+            return True
+        location = reply.header("location")
+        if location:
+            await self._abandon(location, repository)
+        return False
+
+    @asynccontextmanager
+    async def open_blob(self, repository: str, digest: str) -> AsyncIterator[BlobReader]:
+        """Stream a blob (redirects followed; credentials never follow to another host).
+
+        Getting the answer is retried; the body is not: the engine retries whole transfers.
+        """
+        call = Call(
+            "GET",
+            f"/v2/{repository}/blobs/{digest}",
+            "blob.get",
+            f"blob {digest} in {repository}",
+            scopes=_pull(repository),
+            repository=repository,
+            follow_redirects=True,
+            # layers are compressed already; a transparently re-encoded body would also hide
+            # the true size
+            headers=(("Accept-Encoding", "identity"),),
+        )
+        response = await self._s.open_stream(call)
+        try:
+            yield _BlobStream(response, self._s, self.chunk_size)
+        finally:
+            with trio.CancelScope(shield=True):
+                await response.aclose()
+
+    async def upload_blob(
+        self, repository: str, digest: str, size: int | None, chunks: AsyncIterator[bytes]
+    ) -> None:
+        """Upload, committing only if the bytes hash to `digest` and number `size`.
+
+        Small blobs (size known, at most one chunk) are read and checked first, then sent with
+        POST + PUT (retried). Others go POST, one streamed PATCH (not retried), PUT. On a
+        mismatch or any failure the upload session is deleted; the blob is never committed.
+
+        Raises:
+            DigestMismatchError: the bytes are not what `digest`/`size` promise.
+        """
+        try:
+            verifier = DigestVerifier.for_digest(digest)
+        except ValueError as exc:
+            raise DigestMismatchError(f"cannot upload blob: {exc}", registry=self.name) from None
+        if size is not None and size <= self.chunk_size:
+            body = await _collect(chunks, verifier, size)
+            self._check_upload(verifier, repository, digest, size)
+            await self._commit(await self._start_upload(repository), repository, digest, body)
+            return
+        location = await self._start_upload(repository)
+        try:
+            patch = Call(
+                "PATCH",
+                location,
+                "blob.upload.chunk",
+                f"upload of blob {digest} to {repository}",
+                scopes=_push(repository),
+                repository=repository,
+                headers=_OCTETS,
+            )
+            hashed = _hashing(chunks, verifier, size, self._check_upload, (repository, digest))
+            reply = await self._s.send_streaming(patch, hashed)
+            self._check_upload(verifier, repository, digest, size)
+            location = reply.header("location") or location
+        except BaseException:
+            await self._abandon(location, repository)
+            raise
+        await self._commit(location, repository, digest, b"")
+
+    async def _start_upload(self, repository: str) -> str:
+        reply = await self._s.send(
+            Call(
+                "POST",
+                f"/v2/{repository}/blobs/uploads/",
+                "blob.upload.start",
+                f"start of a blob upload to {repository}",
+                scopes=_push(repository),
+                repository=repository,
+            )
+        )
+        location = reply.header("location")
+        if not location:
+            raise RemoteServerError(
+                f"blob upload to {repository}: the registry sent no upload Location",
+                registry=self.name,
+                status=reply.status,
+            )
+        return location
+
+    async def _commit(self, location: str, repository: str, digest: str, body: bytes) -> None:
+        call = Call(
+            "PUT",
+            location,
+            "blob.upload",
+            f"upload of blob {digest} to {repository}",
+            scopes=_push(repository),
+            repository=repository,
+            headers=_OCTETS,
+            params=(("digest", digest),),
+            content=body,
+        )
+        try:
+            reply = await self._s.send(call)
+        except BaseException:
+            await self._abandon(location, repository)
+            raise
+        echoed = reply.header("docker-content-digest")
+        if echoed and echoed != digest:
+            raise DigestMismatchError(
+                f"blob upload to {repository}: the registry stored {echoed}, not {digest}",
+                registry=self.name,
+            )
+
+    def _check_upload(
+        self, verifier: DigestVerifier, repository: str, digest: str, size: int | None
+    ) -> None:
+        if verifier.digest == digest and (size is None or verifier.size == size):
+            return
+        promised = f"{digest} ({size} bytes)" if size is not None else digest
+        raise DigestMismatchError(
+            f"blob upload to {repository} abandoned, nothing committed: the source promised"
+            f" {promised} but sent {verifier.size} bytes hashing to {verifier.digest}",
+            registry=self.name,
+        )
+
+    async def _abandon(self, location: str, repository: str) -> None:
+        """Best effort DELETE of an upload session, even while being cancelled."""
+        call = Call(
+            "DELETE",
+            location,
+            "blob.upload.cancel",
+            f"cancel of an upload to {repository}",
+            scopes=_push(repository),
+            repository=repository,
+        )
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + _ABANDON_TIMEOUT
+            try:
+                await self._s.send_once(call)
+            except RegsyncError as exc:
+                _log.debug("registry %r: upload not cancelled: %s", self.name, exc)
+
+
+class _BlobStream:
+    """An open blob download (the `BlobReader` the engine reads)."""
+
+    def __init__(self, response: httpx.Response, session: Session, chunk_size: int) -> None:
+        length = response.headers.get("content-length")
+        self.size: int | None = int(length) if length and length.isdigit() else None
+        self._response = response
+        self._session = session
+        self._chunk_size = chunk_size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        s = self._session
+        with map_exceptions(registry=s.registry, host=s.host, timeout=s.timeout):
+            async for chunk in self._response.aiter_bytes(self._chunk_size):
+                yield chunk
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip()
+
+
+async def _collect(chunks: AsyncIterator[bytes], verifier: DigestVerifier, size: int) -> bytes:
+    """A small blob's bytes, hashed; reading stops once more than `size` arrived."""
+    parts: list[bytes] = []
+    async for chunk in chunks:
+        verifier.update(chunk)
+        parts.append(chunk)
+        if verifier.size > size:
+            break
+    return b"".join(parts)
+
+
+async def _hashing(
+    chunks: AsyncIterator[bytes],
+    verifier: DigestVerifier,
+    size: int | None,
+    check: Callable[[DigestVerifier, str, str, int | None], None],
+    where: tuple[str, str],
+) -> AsyncIterator[bytes]:
+    """Pass chunks on to the upload after the verifier saw them; stop early on too many bytes."""
+    async for chunk in chunks:
+        if len(chunk) >= _THREAD_HASH_MIN:
+            await trio.to_thread.run_sync(verifier.update, chunk)
+        else:
+            verifier.update(chunk)
+        if size is not None and verifier.size > size:
+            check(verifier, *where, size)
+        yield chunk

@@ -1,0 +1,96 @@
+"""Cron ticks -> executions. One catch-up run for a time missed while the daemon was down.
+
+The loop sleeps until the earliest next fire time or until `wake()` (a task was created, changed
+or deleted). A tick while the task still runs is skipped and logged: a task never runs twice at
+once. Wall-clock time comes from `now`, so tests can drive it from trio's virtual clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import trio
+
+from .errors import ConflictError
+from .executor import Executor
+from .model import ScheduledRun, TaskRecord, Trigger
+from .schedule import missed_fire, next_fire
+from .store.db import Database
+
+log = logging.getLogger("regsync.scheduler")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self, db: Database, executor: Executor, *, now: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._db = db
+        self._executor = executor
+        self._now = now
+        self._wake = trio.Event()
+        self._next: dict[str, datetime] = {}
+
+    def wake(self) -> None:
+        """Re-read the tasks (after any change to them)."""
+        self._wake.set()
+
+    def next_runs(self) -> list[ScheduledRun]:
+        return sorted((ScheduledRun(t, at) for t, at in self._next.items()), key=lambda r: r.at)
+
+    def next_run(self, task: str) -> datetime | None:
+        return self._next.get(task)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        tasks = await self._db.run(lambda repo: repo.list_tasks())
+        await self._catch_up(tasks)
+        self._plan(tasks)
+        task_status.started()
+        while True:
+            self._wake = trio.Event()
+            due = min(self._next.values(), default=None)
+            with trio.move_on_after(self._seconds_until(due)):
+                await self._wake.wait()
+            now = self._now()
+            for task, at in list(self._next.items()):
+                if at <= now:
+                    await self._fire(task, Trigger.CRON)
+            self._plan(await self._db.run(lambda repo: repo.list_tasks()))
+
+    def _plan(self, tasks: list[TaskRecord]) -> None:
+        now = self._now()
+        self._next = {
+            t.name: next_fire(t.rule.cron_expression, now)
+            for t in tasks
+            if t.rule.enabled and t.rule.cron_expression
+        }
+
+    async def _catch_up(self, tasks: list[TaskRecord]) -> None:
+        now = self._now()
+        for task in tasks:
+            cron = task.rule.cron_expression
+            if not (task.rule.enabled and cron):
+                continue
+            last = task.last_execution.started if task.last_execution else None
+            since = await self._db.run(lambda repo, n=task.name: repo.task_created(n))
+            missed = missed_fire(cron, last_run=last, since=since, now=now)
+            if missed is not None:
+                log.info("task %s missed its run at %s while the daemon was down: running now",
+                         task.name, missed.isoformat())
+                await self._fire(task.name, Trigger.CRON)
+
+    async def _fire(self, task: str, trigger: Trigger) -> None:
+        try:
+            await self._executor.start(task, trigger)
+        except ConflictError:
+            log.warning("task %s: scheduled run skipped, the previous run is still going", task)
+
+    def _seconds_until(self, when: datetime | None) -> float:
+        if when is None:
+            return float("inf")
+        return max(0.0, (when - self._now()).total_seconds())

@@ -1,0 +1,286 @@
+"""The service layer: every control-plane operation, once, for the gRPC API (and so the CLI and
+the panel). Validation is the config's; storage is the store's; runs are the executor's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+
+from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env, parse_config
+from .engine.copy import TagPlan
+from .engine.events import LogEvent, TagResult, discard
+from .engine.filters import TagSelection, select_tags
+from .engine.run import Run, open_registries
+from .errors import ConflictError, RegsyncError
+from .executor import Executor
+from .hub import Hub
+from .model import (
+    ApplyResult,
+    ConnectionVerdict,
+    DaemonStatus,
+    ExecutionQuery,
+    ExecutionRecord,
+    ExecutionStatus,
+    RegistryRecord,
+    Stats,
+    TaskRecord,
+    Trigger,
+)
+from .plane import WatchItem
+from .registry.client import RegistryClient
+from .scheduler import Scheduler, utc_now
+from .store.db import Database
+from .store.repo import Repo
+
+VERSION = "0.1.0"
+
+
+class Control:
+    """Implements `plane.ControlPlane`."""
+
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        scheduler: Scheduler,
+        hub: Hub,
+        *,
+        global_settings: Callable[[], GlobalSettings],
+        store_location: str,
+    ) -> None:
+        self._db = db
+        self._executor = executor
+        self._scheduler = scheduler
+        self._hub = hub
+        self._global = global_settings
+        self._store_location = store_location
+        self._started = time.monotonic()
+
+    # registries ---------------------------------------------------------------------------
+    async def create_registry(self, settings: RegistrySettings) -> RegistryRecord:
+        return await self._db.run(lambda repo: repo.create_registry(settings))
+
+    async def list_registries(self) -> list[RegistryRecord]:
+        return await self._db.run(lambda repo: repo.list_registries())
+
+    async def get_registry(self, name: str) -> RegistryRecord:
+        return await self._db.run(lambda repo: repo.get_registry(name))
+
+    async def update_registry(
+        self, settings: RegistrySettings, *, keep_password: bool
+    ) -> RegistryRecord:
+        return await self._db.run(
+            lambda repo: repo.update_registry(settings, keep_password=keep_password)
+        )
+
+    async def delete_registry(self, name: str) -> None:
+        await self._db.run(lambda repo: repo.delete_registry(name))
+
+    async def test_registry(self, name: str) -> ConnectionVerdict:
+        settings = _resolved((await self.get_registry(name)).settings)
+        started = time.monotonic()
+        try:
+            client = await RegistryClient.connect(settings, self._global())
+            async with client:
+                version = await client.ping()
+        except RegsyncError as exc:
+            reachable = exc.kind not in ("network", "config")
+            return ConnectionVerdict(
+                ok=False, reachable=reachable, auth_ok=False, message=str(exc),
+                error_kind=exc.kind, latency_ms=_ms_since(started),
+            )
+        return ConnectionVerdict(ok=True, reachable=True, auth_ok=True, api_version=version,
+                                 latency_ms=_ms_since(started))
+
+    # tasks --------------------------------------------------------------------------------
+    async def create_task(self, rule: SyncRule) -> TaskRecord:
+        await self._db.run(lambda repo: repo.create_task(rule))
+        self._scheduler.wake()
+        return await self.get_task(rule.name)
+
+    async def list_tasks(self) -> list[TaskRecord]:
+        tasks = await self._db.run(lambda repo: repo.list_tasks())
+        return [self._live(t) for t in tasks]
+
+    async def get_task(self, name: str) -> TaskRecord:
+        return self._live(await self._db.run(lambda repo: repo.get_task(name)))
+
+    async def update_task(self, rule: SyncRule) -> TaskRecord:
+        await self._db.run(lambda repo: repo.update_task(rule))
+        self._scheduler.wake()
+        return await self.get_task(rule.name)
+
+    async def delete_task(self, name: str) -> None:
+        if self._executor.is_running(name):
+            raise ConflictError(f"task {name!r} is running: stop it first")
+        await self._db.run(lambda repo: repo.delete_task(name))
+        self._scheduler.wake()
+
+    async def run_task(self, name: str) -> ExecutionRecord:
+        await self.get_task(name)  # NOT_FOUND before anything else
+        return await self._executor.start(name, Trigger.MANUAL)
+
+    async def stop_task(self, name: str) -> ExecutionRecord:
+        await self.get_task(name)
+        return await self._executor.stop(name)
+
+    async def set_task_enabled(self, name: str, enabled: bool) -> TaskRecord:
+        await self._db.run(lambda repo: repo.set_task_enabled(name, enabled))
+        self._scheduler.wake()
+        return await self.get_task(name)
+
+    async def plan_task(self, name: str) -> tuple[TagSelection, list[TagPlan]]:
+        config, rule = await self._one_rule_config(name)
+        async with open_registries(config, [rule.source.registry, rule.target.registry]) as regs:
+            return await Run(config, sink=discard, registries=regs).plan(rule)
+
+    async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
+        if tags is None:
+            settings = _resolved((await self.get_registry(rule.source.registry)).settings)
+            client = await RegistryClient.connect(settings, self._global())
+            async with client:
+                tags = await client.list_tags(rule.source.repository)
+        f = rule.tags
+        return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
+                           latest=f.latest)
+
+    # executions ---------------------------------------------------------------------------
+    async def list_executions(
+        self, query: ExecutionQuery
+    ) -> tuple[list[ExecutionRecord], int | None]:
+        records, next_id = await self._db.run(lambda repo: repo.list_executions(query))
+        return [self._live_execution(r) for r in records], next_id
+
+    async def get_execution(self, id: int) -> tuple[ExecutionRecord, list[TagResult]]:
+        record, results = await self._db.run(
+            lambda repo: (repo.get_execution(id), repo.results(id))
+        )
+        return self._live_execution(record), results
+
+    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]:
+        return await self._db.run(lambda repo: _logs(repo, id, offset, limit))
+
+    async def retry_failed(self, id: int) -> ExecutionRecord:
+        record, failed = await self._db.run(
+            lambda repo: (repo.get_execution(id), repo.failed_tags(id))
+        )
+        if not failed:
+            raise ConflictError(f"execution {id} has no failed tags to retry")
+        return await self._executor.start(
+            record.task, Trigger.RETRY, parent_id=id, only_tags=failed
+        )
+
+    async def resume_interrupted(self) -> list[ExecutionRecord]:
+        """After a crash: mark what was running as interrupted and continue each one."""
+        interrupted = await self._db.run(lambda repo: repo.interrupt_running())
+        resumed = []
+        for old in interrupted:
+            done = await self._db.run(lambda repo, i=old.id: _done_in_chain(repo, i))
+            resumed.append(await self._executor.start(
+                old.task, Trigger.RESUME, parent_id=old.id, except_tags=done
+            ))
+        return resumed
+
+    # the daemon ---------------------------------------------------------------------------
+    async def stats(self) -> Stats:
+        stats = await self._db.run(lambda repo: repo.stats(utc_now()))
+        return replace(stats, running=len(self._executor.running()))
+
+    async def status(self) -> DaemonStatus:
+        return DaemonStatus(
+            version=VERSION,
+            uptime_seconds=time.monotonic() - self._started,
+            running=tuple(self._executor.running()),
+            next_runs=tuple(self._scheduler.next_runs()),
+            store=self._store_location,
+        )
+
+    async def apply(self, text: str, *, source: str) -> ApplyResult:
+        config = parse_config(text, source=source, env=_KeepReferences())
+        result = await self._db.run(lambda repo: apply_config(repo, config))
+        self._scheduler.wake()
+        return result
+
+    def watch(
+        self, execution_id: int | None, *, logs: bool
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchItem]]:
+        return self._hub.watch(execution_id, logs=logs)
+
+    # helpers ------------------------------------------------------------------------------
+    def _live(self, task: TaskRecord) -> TaskRecord:
+        last = task.last_execution
+        return replace(
+            task,
+            next_run=self._scheduler.next_run(task.name),
+            running=self._executor.is_running(task.name),
+            last_execution=self._live_execution(last) if last else None,
+        )
+
+    def _live_execution(self, record: ExecutionRecord) -> ExecutionRecord:
+        counters = self._hub.live_counters(record.id) if record.status.active else None
+        return replace(record, counters=counters) if counters else record
+
+    async def _one_rule_config(self, name: str) -> tuple[Config, SyncRule]:
+        def load(repo: Repo) -> tuple[Config, SyncRule]:
+            rule = repo.get_task(name).rule
+            regs = {n: _resolved(repo.get_registry(n).settings)
+                    for n in {rule.source.registry, rule.target.registry}}
+            return Config("1.0", self._global(), regs, (rule,)), rule
+
+        return await self._db.run(load)
+
+
+def apply_config(repo: Repo, config: Config) -> ApplyResult:
+    """Upsert every registry and rule of a config by name (one transaction: all or nothing)."""
+    regs_new, regs_upd, tasks_new, tasks_upd = [], [], [], []
+    for settings in config.registries.values():
+        (regs_new if repo.upsert_registry(settings) else regs_upd).append(settings.name)
+    for rule in config.rules:
+        (tasks_new if repo.upsert_task(rule) else tasks_upd).append(rule.name)
+    return ApplyResult(tuple(regs_new), tuple(regs_upd), tuple(tasks_new), tuple(tasks_upd))
+
+
+class _KeepReferences(dict[str, str]):
+    """An environment in which `${VAR}` stays `${VAR}`: the store keeps references, not secrets."""
+
+    def __missing__(self, key: str) -> str:
+        return "${" + key + "}"
+
+    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
+        return "${" + key + "}"
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _resolved(settings: RegistrySettings) -> RegistrySettings:
+    if not settings.password:
+        return settings
+    where = f"registry {settings.name!r}: password"
+    return replace(settings, password=expand_env(settings.password, where=where))
+
+
+def _done_in_chain(repo: Repo, execution_id: int) -> set[str]:
+    """Tags finished by an execution and the ones it resumed (a resume of a resume...)."""
+    done: set[str] = set()
+    current: int | None = execution_id
+    while current is not None:
+        record = repo.get_execution(current)
+        done |= repo.done_tags(current)
+        current = record.parent_id if record.trigger is Trigger.RESUME else None
+    return done
+
+
+def _logs(repo: Repo, id: int, offset: int, limit: int | None) -> list[LogEvent]:
+    repo.get_execution(id)  # NOT_FOUND for an unknown id
+    return repo.logs(id, offset, limit)
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
+__all__ = ["Control", "ExecutionStatus", "apply_config"]

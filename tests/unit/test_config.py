@@ -1,0 +1,560 @@
+"""The config loader: the seed format loads exactly; every mistake is named precisely, at once."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from regsync.daemon.config import (
+    Config,
+    ConfigProblems,
+    Endpoint,
+    GlobalSettings,
+    RegistrySettings,
+    RetrySettings,
+    TagFilter,
+    load_config,
+    parse_config,
+)
+from regsync.daemon.durations import format_duration, parse_duration
+from regsync.daemon.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SRC = "sync.yaml"
+RULE = 'sync_rules[0] "nginx-sync"'
+ENV = {"DOCKERHUB_USER": "dh-user", "DOCKERHUB_PASSWORD": "dh-pass", "HARBOR_PASSWORD": "hb-pass"}
+
+# The seed README's example, verbatim: users have files like this and they must keep working.
+SEED_YAML = r"""
+version: "1.0"
+global:
+  concurrency: 5            # how many blobs move at once
+  retry:
+    max_attempts: 5         # attempts for an operation that fails
+    initial_interval: 1s
+    max_interval: 30s
+  timeout: 10m
+registries:
+  dockerhub:
+    url: https://registry-1.docker.io
+    username: ${DOCKERHUB_USER}       # ${VAR} is read from the environment
+    password: ${DOCKERHUB_PASSWORD}
+  harbor:
+    url: https://harbor.example.com
+    username: admin
+    password: ${HARBOR_PASSWORD}
+    ratelimit:
+      qps: 50
+sync_rules:
+  - name: "nginx-sync"
+    source:
+      registry: dockerhub
+      repository: library/nginx
+    target:
+      registry: harbor
+      repository: prod/nginx
+    tags:
+      include: ["^1\\.2[0-9]\\.*"]    # only 1.2x versions
+      exclude: [".*-alpine"]          # no alpine variants
+      latest: 10                      # of what remains, the newest 10
+    architectures: ["amd64", "arm64"]
+    enabled: true
+    cron_expression: "0 2 * * *"      # every day at 02:00
+"""
+SEED: dict[str, Any] = yaml.safe_load(SEED_YAML)
+
+
+def seed() -> dict[str, Any]:
+    return copy.deepcopy(SEED)
+
+
+def problems(document: dict[str, Any] | str, env: dict[str, str] | None = None) -> list[str]:
+    text = document if isinstance(document, str) else yaml.safe_dump(document)
+    with pytest.raises(ConfigProblems) as caught:
+        parse_config(text, source=SRC, env=ENV if env is None else env)
+    assert isinstance(caught.value, ConfigError)
+    assert str(caught.value).splitlines()[-len(caught.value.problems) :] == caught.value.problems
+    return caught.value.problems
+
+
+def only_problem(document: dict[str, Any] | str, env: dict[str, str] | None = None) -> str:
+    found = problems(document, env)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def load(document: dict[str, Any] | str, env: dict[str, str] | None = None) -> Config:
+    text = document if isinstance(document, str) else yaml.safe_dump(document)
+    return parse_config(text, source=SRC, env=ENV if env is None else env)
+
+
+# The seed's format and the example file ---------------------------------------------------------
+
+
+def test_seed_example_loads_exactly() -> None:
+    config = load(SEED_YAML)
+    assert config.version == "1.0"
+    assert config.global_ == GlobalSettings(5, RetrySettings(5, 1.0, 30.0), 600.0)
+    hub, harbor = config.registries["dockerhub"], config.registries["harbor"]
+    assert hub == RegistrySettings(
+        "dockerhub", "https://registry-1.docker.io", "dh-user", "dh-pass"
+    )
+    assert (harbor.username, harbor.password, harbor.qps) == ("admin", "hb-pass", 50.0)
+    assert hub.host == "registry-1.docker.io" and not hub.plain_http
+    (rule,) = config.rules
+    assert rule.name == "nginx-sync"
+    assert rule.source == Endpoint("dockerhub", "library/nginx")
+    assert rule.target == Endpoint("harbor", "prod/nginx")
+    assert rule.tags == TagFilter(include=(r"^1\.2[0-9]\.*",), exclude=(".*-alpine",), latest=10)
+    assert rule.architectures == ("amd64", "arm64") and rule.platforms == ()
+    assert rule.enabled and rule.cron_expression == "0 2 * * *"
+    assert config.rule("nginx-sync") is rule and config.enabled_rules() == (rule,)
+
+
+def test_example_file_loads_without_variables_as_anonymous() -> None:
+    config = load_config(REPO / "configs" / "sync.example.yaml", env={})
+    assert config.registries["dockerhub"].username is None
+    assert config.registries["harbor"].password is None
+    assert [rule.name for rule in config.enabled_rules()] == ["nginx-sync"]
+    extension = config.rule("hyperkube-stable")
+    assert extension.tags.semver == ">=1.20 <2"
+    assert extension.platforms == ("linux/amd64", "linux/arm/v7")
+
+
+def test_example_file_takes_credentials_from_the_environment() -> None:
+    env = {**ENV, "HARBOR_USER": "admin", "HARBOR_PASSWORD": "p@ss: #{x}"}
+    config = load_config(REPO / "configs" / "sync.example.yaml", env=env)
+    assert config.registries["dockerhub"].password == "dh-pass"
+    assert config.registries["harbor"].password == "p@ss: #{x}"
+    assert "p@ss" not in repr(config) and "dh-pass" not in repr(config)
+
+
+def test_defaults_when_optional_sections_are_absent() -> None:
+    config = load({"registries": {"a": {"url": "http://localhost:5000"}}})
+    assert config.version == "1.0"
+    assert config.global_ == GlobalSettings()
+    assert config.rules == () and config.enabled_rules() == ()
+    assert config.registries["a"].plain_http and config.registries["a"].host == "localhost:5000"
+
+
+def test_unknown_rule_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r'unknown sync rule "nginx"; known rules: "nginx-sync"'):
+        load(SEED_YAML).rule("nginx")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = seed()
+    doc["global"]["concurrency"] = 0
+    doc["registries"]["harbor"]["ratelimit"]["qps"] = -1
+    doc["sync_rules"][0]["tags"]["latest"] = 0
+    found = problems(doc)
+    assert found == [
+        f"{SRC}: global: concurrency: must be at least 1, got 0",
+        f'{SRC}: registries "harbor": ratelimit.qps: must be a number greater than 0, got -1',
+        f"{SRC}: {RULE}: tags.latest: must be at least 1, got 0",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        load(doc)
+    assert str(caught.value).splitlines()[0] == "3 configuration problems:"
+
+
+# Files and YAML ---------------------------------------------------------------------------------
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=f"{missing}: cannot read the config file: No such file"):
+        load_config(missing)
+
+
+def test_malformed_yaml_names_line_and_column_without_quoting_the_line() -> None:
+    text = "version: '1.0'\nregistries:\n  a:\n    password: s3cret: x\n"
+    message = only_problem(text)
+    assert message.startswith(f"{SRC}: line 4, column 21: invalid YAML: ")
+    assert "mapping values are not allowed here" in message
+    assert "s3cret" not in message
+
+
+def test_duplicate_keys_are_refused_with_their_line() -> None:
+    text = "registries:\n  a: {url: 'http://a'}\n  a: {url: 'http://b'}\n"
+    assert only_problem(text) == f"{SRC}: line 3, column 3: invalid YAML: duplicate key 'a'"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- a\n- b\n", "the top level must be a mapping, got list"),
+        ("", "the file is empty"),
+        ("just text", "the top level must be a mapping, got string"),
+    ],
+)
+def test_top_level_must_be_a_mapping(text: str, expected: str) -> None:
+    assert only_problem(text).startswith(f"{SRC}: {expected}")
+
+
+def test_unknown_top_level_key_suggests_the_closest() -> None:
+    doc = seed()
+    doc["sync_rule"] = doc.pop("sync_rules")
+    assert only_problem(doc) == f"{SRC}: sync_rule: unknown key; did you mean 'sync_rules'?"
+
+
+@pytest.mark.parametrize("version", ["1.0", 1.0, None])
+def test_supported_versions(version: object) -> None:
+    doc = seed()
+    doc["version"] = version
+    assert load(doc).version == "1.0"
+
+
+def test_unsupported_version_says_what_is_supported() -> None:
+    doc = seed()
+    doc["version"] = "2.0"
+    assert only_problem(doc) == (
+        f"{SRC}: version: unsupported version '2.0'; this regsync reads version \"1.0\""
+    )
+
+
+# Environment variables --------------------------------------------------------------------------
+
+
+def test_missing_variable_names_it_and_where_it_is_used_but_no_value() -> None:
+    message = only_problem(SEED_YAML, {"DOCKERHUB_USER": "dh-user", "HARBOR_PASSWORD": "hb-pass"})
+    assert message == (
+        f'{SRC}: registries "dockerhub": password: environment variable DOCKERHUB_PASSWORD '
+        "is not set (used as ${DOCKERHUB_PASSWORD})"
+    )
+
+
+def test_substitution_defaults_escapes_and_regex_dollars() -> None:
+    doc = seed()
+    doc["registries"]["harbor"]["url"] = "https://${HARBOR_HOST:-harbor.local}"
+    doc["registries"]["harbor"]["password"] = "$${HARBOR_PASSWORD}-${HARBOR_PASSWORD}"
+    doc["sync_rules"][0]["tags"]["exclude"] = ["-alpine$", "^${SKIP}$"]
+    config = load(doc, {**ENV, "SKIP": "edge"})
+    assert config.registries["harbor"].url == "https://harbor.local"
+    assert config.registries["harbor"].password == "${HARBOR_PASSWORD}-hb-pass"
+    assert config.rules[0].tags.exclude == ("-alpine$", "^edge$")
+
+
+def test_variables_are_substituted_after_yaml_parsing() -> None:
+    tricky = "a: b\n- [c] # d {e} 'f\" ${G}"
+    config = load(SEED_YAML, {**ENV, "HARBOR_PASSWORD": tricky})
+    assert config.registries["harbor"].password == tricky
+
+
+@pytest.mark.parametrize(
+    ("password", "expected"),
+    [
+        ("${1BAD}", "invalid variable reference: ${1BAD} (write ${NAME}, or $$ for a $)"),
+        ("${OPEN", "invalid variable reference: an unterminated ${ (write ${NAME}, or $$ for a $)"),
+    ],
+)
+def test_invalid_variable_references(password: str, expected: str) -> None:
+    doc = seed()
+    doc["registries"]["harbor"]["password"] = password
+    assert only_problem(doc) == f'{SRC}: registries "harbor": password: {expected}'
+
+
+# Global settings --------------------------------------------------------------------------------
+
+
+def test_global_durations_and_numbers() -> None:
+    doc = seed()
+    doc["global"] = {"concurrency": 8, "timeout": 90, "retry": {"initial_interval": "250ms"}}
+    settings = load(doc).global_
+    assert settings == GlobalSettings(8, RetrySettings(5, 0.25, 30.0), 90.0)
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "expected"),
+    [
+        ({"concurrency": "five"}, None, "concurrency: expected an integer, got string"),
+        ({"concurrency": True}, None, "concurrency: expected an integer, got bool"),
+        ({"concurrency": 2.5}, None, "concurrency: expected an integer, got float"),
+        ({"timeout": "0s"}, None, "timeout: must be greater than 0"),
+        ({"timeout": "ten minutes"}, None, "timeout: invalid duration 'ten minutes'"),
+        ({"timeout": "-5s"}, None, "timeout: duration '-5s' is negative"),
+        ({"retry": {"max_attempts": 0}}, None, "retry.max_attempts: must be at least 1, got 0"),
+        (
+            {"retry": {"initial_interval": "1m", "max_interval": "30s"}},
+            None,
+            "retry.initial_interval: must not exceed retry.max_interval (60s > 30s)",
+        ),
+        ({"retry": {"max_attempt": 3}}, None, "retry.max_attempt: unknown key; did you mean"),
+        ({"retry": [1]}, None, "retry: expected a mapping, got list"),
+    ],
+)
+def test_global_problems(section: dict[str, Any], value: None, expected: str) -> None:
+    doc = seed()
+    doc["global"] = section
+    assert only_problem(doc).startswith(f"{SRC}: global: {expected}")
+
+
+# Registries -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("https://Harbor.Example.com/", "https://harbor.example.com"),
+        ("http://localhost:5000", "http://localhost:5000"),
+        ("https://[::1]:5443", "https://[::1]:5443"),
+        ("  https://r.example  ", "https://r.example"),
+    ],
+)
+def test_urls_are_normalised(url: str, normalised: str) -> None:
+    doc = seed()
+    doc["registries"]["harbor"]["url"] = url
+    assert load(doc).registries["harbor"].url == normalised
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (None, "url: is required"),
+        ("ftp://harbor.example.com", "url: must start with https:// or http://, got ftp://"),
+        ("harbor.example.com", "url: must start with https:// or http://, got 'harbor.example."),
+        ("https://harbor.example.com/v2/", "url: must not have a path, got '/v2/' (regsync adds"),
+        ("https://harbor.example.com/prod", "url: must not have a path, got '/prod'"),
+        ("https://harbor.example.com?x=1", "url: must not have a query or fragment"),
+        ("https://harbor.example.com:http", "url: invalid URL: Port could not be cast"),
+        ("https://", "url: has no valid host name"),
+        ("https://bad host", "url: has no valid host name"),
+        (5000, "url: expected a string, got int"),
+    ],
+)
+def test_bad_urls(url: object, expected: str) -> None:
+    doc = seed()
+    doc["registries"]["harbor"]["url"] = url
+    assert only_problem(doc).startswith(f'{SRC}: registries "harbor": {expected}')
+
+
+def test_credentials_in_url_are_refused_without_echoing_them() -> None:
+    doc = seed()
+    doc["registries"]["harbor"]["url"] = "https://admin:${HARBOR_PASSWORD}@harbor.example.com"
+    message = only_problem(doc)
+    assert message == (
+        f'{SRC}: registries "harbor": url: must not contain credentials; use username and password'
+    )
+    assert "hb-pass" not in message
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"password": None}, "password: is required when username is set (or remove username)"),
+        ({"username": None}, "username: is required when password is set (or remove password)"),
+        ({"pasword": "x"}, "pasword: unknown key; did you mean 'password'?"),
+        ({"insecure": "yes please"}, "insecure: expected true or false, got string"),
+        ({"ratelimit": {"qps": 0}}, "ratelimit.qps: must be a number greater than 0, got 0"),
+        ({"ratelimit": {"qps": "50"}}, "ratelimit.qps: expected a number, got string"),
+        ({"ratelimit": {"burst": 5}}, "ratelimit.burst: unknown key; known keys: qps"),
+        ({"ratelimit": 50}, "ratelimit: expected a mapping, got int"),
+        ({"ca_file": "missing.pem"}, "ca_file: file not found: "),
+        ({"ca_file": "/"}, "ca_file: not a file: /"),
+    ],
+)
+def test_registry_problems(change: dict[str, Any], expected: str) -> None:
+    doc = seed()
+    doc["registries"]["harbor"].update(change)
+    assert only_problem(doc).startswith(f'{SRC}: registries "harbor": {expected}')
+
+
+def test_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    doc = seed()
+    doc["registries"]["harbor"].update(ca_file="certs/ca.pem", insecure=False)
+    config_file = tmp_path / "sync.yaml"
+    config_file.write_text(yaml.safe_dump(doc))
+    config = load_config(config_file, env=ENV)
+    assert config.registries["harbor"].ca_file == str(tmp_path / "certs" / "ca.pem")
+
+
+def test_unreadable_ca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads every file, so the permission check itself is replaced (tests run as root here).
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    doc = seed()
+    doc["registries"]["harbor"]["ca_file"] = str(ca)
+    expected = f'{SRC}: registries "harbor": ca_file: file is not readable: {ca}'
+    assert only_problem(doc) == expected
+
+
+def test_registries_must_be_a_mapping_of_names() -> None:
+    doc = seed()
+    doc["registries"] = [{"url": "https://a"}]
+    found = problems(doc)
+    assert (
+        found[0] == f"{SRC}: registries: expected a mapping of registry names to settings, got list"
+    )
+
+
+def test_password_never_in_repr() -> None:
+    settings = load(SEED_YAML).registries["harbor"]
+    assert "hb-pass" not in repr(settings) and "hb-pass" not in str(settings)
+    assert settings.password == "hb-pass"
+
+
+# Sync rules -------------------------------------------------------------------------------------
+
+
+def rule_problem(change: dict[str, Any]) -> str:
+    doc = seed()
+    doc["sync_rules"][0].update(change)
+    return only_problem(doc)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"tags": {"include": ["^1", "^1\\.2["]}},
+            (
+                "tags.include[1]: invalid regular expression '^1\\\\.2[': "
+                "unterminated character set at position 5"
+            ),
+        ),
+        ({"tags": {"include": 5}}, "tags.include: expected a list of strings, got int"),
+        ({"tags": {"exclude": ["ok", 3]}}, "tags.exclude[1]: expected a string, got int"),
+        ({"tags": {"latest": "10"}}, "tags.latest: expected an integer, got string"),
+        ({"tags": {"latest": 0}}, "tags.latest: must be at least 1, got 0"),
+        ({"tags": {"semver": "1.20"}}, "tags.semver: invalid comparator '1.20' in '1.20'"),
+        ({"tags": {"semver": ">=1.x"}}, "tags.semver: invalid comparator '>=1.x'"),
+        ({"tags": {"lates": 3}}, "tags.lates: unknown key; did you mean 'latest'?"),
+        ({"architectures": ["amd64", ""]}, "architectures[1]: invalid architecture ''"),
+        ({"architectures": ["linux/amd64"]}, "architectures[0]: invalid architecture 'linux/"),
+        ({"architectures": "amd64"}, "architectures: expected a list of strings, got string"),
+        ({"platforms": ["linux"]}, "platforms[0]: invalid platform 'linux'; expected os/arch"),
+        ({"platforms": ["Linux/AMD64"]}, "platforms[0]: invalid platform 'Linux/AMD64'"),
+        ({"enabled": "yes"}, "enabled: expected true or false, got string"),
+        ({"cron_expression": "0 2 * *"}, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
+        ({"cron_expression": "0 0 2 * * *"}, "cron_expression: '0 0 2 * * *' has 6 fields"),
+        ({"cron_expression": "61 2 * * *"}, "cron_expression: invalid cron expression '61 2 * *"),
+        ({"cron_expression": "@reboot"}, "cron_expression: unknown schedule '@reboot'; known: @"),
+        ({"cron_expresion": "0 2 * * *"}, "cron_expresion: unknown key; did you mean 'cron_exp"),
+        ({"source": None}, "source: is required (a mapping with registry and repository)"),
+        ({"source": "dockerhub/library/nginx"}, "source: expected a mapping, got string"),
+        ({"target": {"registry": "harbor"}}, "target.repository: is required"),
+        (
+            {"target": {"registry": "dockerhub", "repository": "library/nginx"}},
+            "target: is the same registry and repository as source",
+        ),
+        (
+            {"source": {"registry": "dockrhub", "repository": "library/nginx"}},
+            (
+                "source.registry: unknown registry 'dockrhub'; did you mean 'dockerhub'? "
+                "(known registries: dockerhub, harbor)"
+            ),
+        ),
+        (
+            {"target": {"registry": "harbor", "repository": "Prod/Nginx"}},
+            "target.repository: invalid repository name 'Prod/Nginx'; it must be lowercase",
+        ),
+        (
+            {"target": {"registry": "harbor", "repository": "prod/nginx:1.25"}},
+            "target.repository: invalid repository name 'prod/nginx:1.25'; a tag or digest",
+        ),
+        (
+            {"target": {"registry": "harbor", "repository": "prod//nginx"}},
+            "target.repository: invalid repository name 'prod//nginx'; expected lowercase",
+        ),
+    ],
+)
+def test_rule_problems(change: dict[str, Any], expected: str) -> None:
+    assert rule_problem(change).startswith(f"{SRC}: {RULE}: {expected}")
+
+
+@pytest.mark.parametrize("expression", ["0 2 * * *", "*/15 * * * mon-fri", "@daily", "@hourly"])
+def test_cron_expressions_accepted(expression: str) -> None:
+    doc = seed()
+    doc["sync_rules"][0]["cron_expression"] = expression
+    assert load(doc).rules[0].cron_expression == expression
+
+
+def test_rule_extensions_load() -> None:
+    doc = seed()
+    doc["sync_rules"][0].update(
+        tags={"semver": "^1.20 <1.26.0-rc.1"}, platforms=["linux/arm/v7"], cron_expression=""
+    )
+    rule = load(doc).rules[0]
+    assert rule.tags == TagFilter(semver="^1.20 <1.26.0-rc.1")
+    assert rule.platforms == ("linux/arm/v7",) and rule.cron_expression is None
+
+
+def test_duplicate_rule_names() -> None:
+    doc = seed()
+    doc["sync_rules"].append(copy.deepcopy(doc["sync_rules"][0]))
+    doc["sync_rules"][1]["target"]["repository"] = "prod/nginx2"
+    assert only_problem(doc) == (
+        f'{SRC}: sync_rules[1] "nginx-sync": name: duplicate rule name (also sync_rules[0])'
+    )
+
+
+def test_rule_without_name_is_labelled_by_position() -> None:
+    doc = seed()
+    del doc["sync_rules"][0]["name"]
+    assert only_problem(doc) == f"{SRC}: sync_rules[0]: name: is required"
+
+
+def test_rules_must_be_a_list_of_mappings() -> None:
+    doc = seed()
+    doc["sync_rules"] = {"nginx-sync": {}}
+    assert only_problem(doc) == f"{SRC}: sync_rules: expected a list of rules, got mapping"
+    doc["sync_rules"] = ["nginx-sync"]
+    assert only_problem(doc) == f"{SRC}: sync_rules[0]: expected a mapping, got string"
+
+
+# Durations --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1s", 1.0),
+        ("500ms", 0.5),
+        ("10m", 600.0),
+        ("1h30m", 5400.0),
+        ("1.5h", 5400.0),
+        ("2m3.5s", 123.5),
+        ("250us", 0.00025),
+        ("7", 7.0),
+        (" 30s ", 30.0),
+        (45, 45.0),
+        (0.25, 0.25),
+        ("0", 0.0),
+    ],
+)
+def test_parse_duration(value: str | float, seconds: float) -> None:
+    assert parse_duration(value, field="timeout") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10 minutes", "timeout: invalid duration '10 minutes'"),
+        ("", "timeout: empty duration"),
+        ("1d", "timeout: invalid duration '1d'"),
+        ("1H", "timeout: invalid duration '1H'"),
+        ("-1s", "timeout: duration '-1s' is negative"),
+        (-3, "timeout: duration -3 is negative"),
+        (float("nan"), "timeout: duration nan is not a finite number"),
+        (True, "timeout: expected a duration"),
+    ],
+)
+def test_parse_duration_errors(value: str | float, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_duration(value, field="timeout")
+    assert str(caught.value).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (0.25, "250ms"), (2.5, "2.5s"), (600, "10m"), (5400, "1h30m"), (3601.5, "1h1.5s")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
