@@ -72,7 +72,7 @@ class TokenCache:
     def put(self, key: _TokenKey, token: str, expires_in: float) -> None:
         now = self._clock()
         self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
-        margin = min(SAFETY_MARGIN, expires_in / 2)
+        margin = 0
         self._tokens[key] = (token, now + expires_in - margin)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import trio
-from regsync.daemon.errors import AuthError, RateLimitError, RemoteServerError
+from regsync.daemon.errors import AuthError, RateLimitError, RegsyncError, RemoteServerError
 from regsync.daemon.registry.auth import SCOPES_EXTENSION, RegistryAuth
 from regsync.daemon.registry.credentials import Credentials
 
@@ -270,7 +270,7 @@ async def test_anonymous_refusal_says_credentials_are_required() -> None:
     ],
 )
 async def test_broken_token_service(
-    answer: httpx.Response, error: type[Exception], temporary: bool
+    answer: httpx.Response, error: type[RegsyncError], temporary: bool
 ) -> None:
     fake = FakeRegistry()
     fake.token_answer = answer

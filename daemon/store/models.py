@@ -1,0 +1,240 @@
+"""The tables, as peewee models, and the conversions between rows and the daemon's records.
+
+The schema itself is created by `migrations.py` in plain SQL (a migration must not change when
+these classes do); the models only describe it for queries, and a test checks that both agree.
+Models are unbound: `db.Database` binds them to its connection for each operation.
+
+Times are stored as UNIX seconds (REAL, UTC) so ordering and "since midnight" are plain number
+comparisons; tag lists are JSON text. Passwords are stored as written, `${VAR}` references
+included: the file is created 0600 and replies never carry them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
+from ..engine.events import Counters, LogEvent, Outcome, TagResult
+from ..model import ExecutionRecord, ExecutionStatus, Trigger, counters_from
+
+
+class _Base(Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class Registry(_Base):
+    id = AutoField()
+    name = TextField(unique=True)
+    url = TextField()
+    username = TextField(null=True)
+    password = TextField(null=True)
+    insecure = BooleanField(default=False)
+    ca_file = TextField(null=True)
+    qps = FloatField(null=True)
+
+
+class Task(_Base):
+    id = AutoField()
+    name = TextField(unique=True)
+    source_registry = ForeignKeyField(Registry, on_delete="RESTRICT", backref="+")
+    source_repository = TextField()
+    target_registry = ForeignKeyField(Registry, on_delete="RESTRICT", backref="+")
+    target_repository = TextField()
+    include = TextField(default="[]")
+    exclude = TextField(default="[]")
+    semver = TextField(null=True)
+    latest = IntegerField(null=True)
+    architectures = TextField(default="[]")
+    platforms = TextField(default="[]")
+    enabled = BooleanField(default=True)
+    cron_expression = TextField(null=True)
+
+
+class Execution(_Base):
+    id = AutoField()  # AUTOINCREMENT in the DDL: an id is never reused after a delete
+    task = ForeignKeyField(Task, on_delete="CASCADE", backref="executions")
+    trigger = TextField()
+    status = TextField()
+    started = FloatField()
+    finished = FloatField(null=True)
+    tags_total = IntegerField(default=0)
+    tags_copied = IntegerField(default=0)
+    tags_skipped = IntegerField(default=0)
+    tags_failed = IntegerField(default=0)
+    blobs_copied = IntegerField(default=0)
+    blobs_mounted = IntegerField(default=0)
+    blobs_skipped = IntegerField(default=0)
+    bytes_copied = IntegerField(default=0)
+    error = TextField(default="")
+    parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
+
+
+class TagResultRow(_Base):
+    id = AutoField()
+    execution = ForeignKeyField(Execution, on_delete="CASCADE", backref="+")
+    rule = TextField()
+    tag = TextField()
+    outcome = TextField()
+    digest = TextField(default="")
+    reason = TextField(default="")
+    error_kind = TextField(default="")
+
+    class Meta:
+        table_name = "tag_result"
+        indexes = ((("execution", "tag"), True),)
+
+
+class LogRow(_Base):
+    id = AutoField()
+    execution = ForeignKeyField(Execution, on_delete="CASCADE", backref="+")
+    seq = IntegerField()  # 0, 1, 2... per execution: `logs(offset=n)` is `seq >= n`
+    time = FloatField()
+    level = TextField()
+    message = TextField()
+    rule = TextField(default="")
+
+    class Meta:
+        table_name = "log_line"
+        indexes = ((("execution", "seq"), True),)
+
+
+class SchemaVersion(_Base):
+    version = IntegerField(primary_key=True)
+
+
+MODELS: tuple[type[Model], ...] = (Registry, Task, Execution, TagResultRow, LogRow, SchemaVersion)
+COUNTER_FIELDS: tuple[str, ...] = tuple(Counters.__dataclass_fields__)
+
+
+# Conversions -----------------------------------------------------------------------------------
+def to_epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def registry_columns(settings: RegistrySettings) -> dict[str, object]:
+    """Column values for a registry row (name included)."""
+    return {
+        "name": settings.name,
+        "url": settings.url,
+        "username": settings.username,
+        "password": settings.password,
+        "insecure": settings.insecure,
+        "ca_file": settings.ca_file,
+        "qps": settings.qps,
+    }
+
+
+def registry_settings(row: Registry) -> RegistrySettings:
+    return RegistrySettings(
+        name=row.name,
+        url=row.url,
+        username=row.username,
+        password=row.password,
+        insecure=bool(row.insecure),
+        ca_file=row.ca_file,
+        qps=row.qps,
+    )
+
+
+def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, object]:
+    """Column values for a task row; the endpoints' registries are given as row ids."""
+    return {
+        "name": rule.name,
+        "source_registry": source_id,
+        "source_repository": rule.source.repository,
+        "target_registry": target_id,
+        "target_repository": rule.target.repository,
+        "include": json.dumps(list(rule.tags.include)),
+        "exclude": json.dumps(list(rule.tags.exclude)),
+        "semver": rule.tags.semver,
+        "latest": rule.tags.latest,
+        "architectures": json.dumps(list(rule.architectures)),
+        "platforms": json.dumps(list(rule.platforms)),
+        "enabled": rule.enabled,
+        "cron_expression": rule.cron_expression,
+    }
+
+
+def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
+    """The rule a task row holds; `registry_names` maps registry row ids to names."""
+    return SyncRule(
+        name=row.name,
+        source=Endpoint(registry_names[_ref(row, "source_registry")], row.source_repository),
+        target=Endpoint(registry_names[_ref(row, "target_registry")], row.target_repository),
+        tags=TagFilter(
+            include=_strings(row.include),
+            exclude=_strings(row.exclude),
+            semver=row.semver,
+            latest=row.latest,
+        ),
+        architectures=_strings(row.architectures),
+        platforms=_strings(row.platforms),
+        enabled=bool(row.enabled),
+        cron_expression=row.cron_expression,
+    )
+
+
+def execution_record(row: Execution, task_name: str) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row.id,
+        task=task_name,
+        trigger=Trigger(row.trigger),
+        status=ExecutionStatus(row.status),
+        started=from_epoch(row.started),
+        finished=None if row.finished is None else from_epoch(row.finished),
+        counters=counters_from({name: getattr(row, name) for name in COUNTER_FIELDS}),
+        error=row.error,
+        parent_id=_fk_id(row, "parent"),
+    )
+
+
+def counter_columns(counters: Counters) -> dict[str, int]:
+    return {name: int(getattr(counters, name)) for name in COUNTER_FIELDS}
+
+
+def tag_result(row: TagResultRow) -> TagResult:
+    return TagResult(
+        rule=row.rule,
+        tag=row.tag,
+        outcome=Outcome(row.outcome),
+        digest=row.digest,
+        reason=row.reason,
+        error_kind=row.error_kind,
+    )
+
+
+def log_event(row: LogRow) -> LogEvent:
+    return LogEvent(level=row.level, message=row.message, rule=row.rule, time=row.time)
+
+
+def _fk_id(row: Model, field: str) -> int | None:
+    """A foreign key's raw id without loading the related row (peewee's `<field>_id`)."""
+    value = getattr(row, f"{field}_id")
+    return None if value is None else int(value)
+
+
+def _ref(row: Model, field: str) -> int:
+    """A required foreign key's raw id."""
+    value = _fk_id(row, field)
+    assert value is not None, f"{field} is NOT NULL"
+    return value
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    return tuple(str(item) for item in json.loads(text))
