@@ -25,6 +25,7 @@ import yaml
 from croniter import croniter
 
 from .durations import duration_seconds
+from .engine.versions import VersionRange
 from .errors import ConfigError
 
 SUPPORTED_VERSION = "1.0"
@@ -120,6 +121,9 @@ class ConfigProblems(ConfigError):
             message = f"{len(problems)} configuration problems:\n" + "\n".join(problems)
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type[ConfigProblems], tuple[list[str]]]:
+        return type(self), (self.problems,)
+
 
 def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the config file at `path` (relative `ca_file`s are relative to it).
@@ -144,14 +148,19 @@ def parse_config(
     source: str = "<config>",
     env: Mapping[str, str] | None = None,
     base_dir: str | None = None,
+    keep_references: bool = False,
 ) -> Config:
     """Validate config `text`; `source` names it in messages, `env` defaults to os.environ.
+
+    `keep_references` leaves `${VAR}`, `${VAR:-default}` and `$$` verbatim (their syntax is still
+    checked) for a caller that stores the config and calls `expand_env` when a value is used.
 
     Raises:
         ConfigError: (a ConfigProblems) listing every problem found.
     """
     document = _load_yaml(text, source)
     report = _Report(source, os.environ if env is None else env, base_dir or os.getcwd())
+    report.keep_references = keep_references
     root = _At(report, "")
     if document is None:
         root.problem("the file is empty; expected a mapping with version, registries, sync_rules")
@@ -175,6 +184,7 @@ class _Report:
         self.source = source
         self.env = env
         self.base_dir = base_dir
+        self.keep_references = False
         self.problems: list[str] = []
 
 
@@ -213,8 +223,17 @@ def _kind(value: object) -> str:
 # YAML ----------------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader refusing duplicate keys: YAML keeps the last silently, hiding a pasted twin."""
+try:
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+
+class _Loader(_SafeLoader):
+    """A safe loader refusing duplicate keys: YAML keeps the last silently, hiding a pasted twin.
+
+    libyaml's parser where present: the pure-Python one takes seconds on deeply nested junk.
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[tuple[str, str]] = set()
@@ -232,7 +251,7 @@ def _load_yaml(text: str, source: str) -> object:
     # Messages are rebuilt from problem and position only: PyYAML's own text quotes the offending
     # line, which may hold a literal password. `from None` keeps that text out of tracebacks too.
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -255,21 +274,35 @@ _VARIABLE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
 _VARIABLE_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
 
 
+def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) -> str:
+    """`value` with `${VAR}`, `${VAR:-default}` and `$$` expanded; for references kept in a store.
+
+    Raises:
+        ConfigError: (a ConfigProblems) naming `where` and the unset variable, never a value.
+    """
+    report = _Report("", os.environ if env is None else env, "")
+    expanded = _substitute(value, _At(report, "", where))
+    if expanded is None:
+        raise ConfigProblems(report.problems)
+    return expanded
+
+
 def _substitute(text: str, at: _At) -> str | None:
     """`${VAR}`, `${VAR:-default}` and `$$` expanded from the environment; None if one is unset."""
     missing = False
 
     def expand(match: re.Match[str]) -> str:
         nonlocal missing
-        if match.group(0) == "$$":
-            return "$"
         body = match.group("body")
         parsed = _VARIABLE_BODY.fullmatch(body) if body is not None else None
-        if parsed is None:
-            shown = "an unterminated ${" if body is None else f"${{{body}}}"
-            at.problem(f"invalid variable reference: {shown} (write ${{NAME}}, or $$ for a $)")
+        if match.group(0) != "$$" and parsed is None:  # not shown: may be part of a password
+            at.problem("invalid variable reference; write ${NAME} or ${NAME:-default}, $$ for a $")
             missing = True
             return ""
+        if at.report.keep_references:
+            return match.group(0)
+        if parsed is None:
+            return "$"
         value = at.report.env.get(parsed.group("name"))
         if parsed.group("default") is not None and not value:
             return str(parsed.group("default"))
@@ -489,6 +522,9 @@ def _url(fields: dict[str, object], at: _At) -> str | None:
     if text is None:
         return None
     here = at.key("url")
+    if "@" in text:  # checked first: nothing of a URL holding credentials may be echoed
+        here.problem("must not contain credentials; use username and password")
+        return None
     try:
         parts = urlsplit(text.strip())
         port = parts.port
@@ -499,8 +535,6 @@ def _url(fields: dict[str, object], at: _At) -> str | None:
     shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if host else ""
     if parts.scheme not in ("http", "https"):
         here.problem(f"must start with https:// or http://, got {shown or repr(text)}")
-    elif "@" in parts.netloc:
-        here.problem("must not contain credentials; use username and password")
     elif not _valid_host(host):
         here.problem(f"has no valid host name: {shown or repr(text)}")
     elif parts.query or parts.fragment:
@@ -558,9 +592,6 @@ _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _ARCHITECTURE = re.compile(r"[A-Za-z0-9_.-]+")
 _PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?")
-_COMPARATOR = re.compile(
-    r"(?:>=|<=|>|<|=|~|\^)v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
-)
 _CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
@@ -671,20 +702,15 @@ def _regexes(fields: dict[str, object], name: str, at: _At) -> tuple[str, ...]:
 
 
 def _semver(fields: dict[str, object], at: _At) -> str | None:
-    """Syntax only; the engine's version module gives the range its meaning."""
+    """Parsed here with the engine's own parser, so a range that loads is a range that runs."""
     text = _text(fields, "semver", at)
     if text is None:
         return None
-    comparators = text.split()
-    if not comparators:
-        at.key("semver").problem("must not be empty")
-    for comparator in comparators:
-        if not _COMPARATOR.fullmatch(comparator):
-            at.key("semver").problem(
-                f"invalid comparator {comparator!r} in {text!r}; expected an operator "
-                '(>=, >, <=, <, =, ~, ^) directly followed by a version, e.g. ">=1.20 <2"'
-            )
-    return " ".join(comparators)
+    try:
+        VersionRange.parse(text)
+    except ValueError as exc:
+        at.key("semver").problem(str(exc))
+    return text.strip()
 
 
 def _architectures(fields: dict[str, object], at: _At) -> tuple[str, ...]:

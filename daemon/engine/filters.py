@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from regsync.daemon.engine.versions import VersionRange, parse_version, version_key
-from regsync.daemon.errors import ConfigError
+from ..errors import ConfigError
+from .versions import VersionRange, parse_version, version_key
 
 
 @dataclass(frozen=True, slots=True)

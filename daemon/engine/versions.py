@@ -81,7 +81,7 @@ def _pad(release: tuple[int, ...]) -> tuple[int, ...]:
 
 def _prerelease_key(pre: tuple[str, ...]) -> _PreKey:
     if not pre:
-        return (-1, ())
+        return (1, ())
     return (0, tuple((0, int(i), "") if i.isdigit() else (1, 0, i) for i in pre))
 
 

@@ -72,7 +72,7 @@ class TokenCache:
     def put(self, key: _TokenKey, token: str, expires_in: float) -> None:
         now = self._clock()
         self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
-        margin = 0
+        margin = min(SAFETY_MARGIN, expires_in / 2)
         self._tokens[key] = (token, now + expires_in - margin)
 
 
@@ -136,8 +136,14 @@ class RegistryAuth(httpx.Auth):
         """Learn from a 401: the scopes to add before the one retry, or None for no retry."""
         if response.status_code != 401 or _origin(response.request.url) != self._origin:
             return None
+        extra = self._learn(request, response)
         if not isinstance(request.stream, httpx.ByteStream):
-            return None  # a streamed body cannot be sent twice; the client sees the 401
+            # A streamed body cannot be sent twice: the client sees the 401, and what was learnt
+            # makes its next attempt carry credentials from the start.
+            return None
+        return extra
+
+    def _learn(self, request: httpx.Request, response: httpx.Response) -> tuple[str, ...] | None:
         challenges = parse_challenges(", ".join(response.headers.get_list("www-authenticate")))
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         if bearer is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from regsync.daemon.errors import DigestMismatchError
+from ..errors import DigestMismatchError
 
 #: hex length of each supported algorithm's digest (OCI image-spec "registered algorithms")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}

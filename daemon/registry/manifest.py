@@ -9,13 +9,13 @@ field-for-field from the original object.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from regsync.daemon.errors import RemoteServerError, UnsupportedError
-from regsync.daemon.registry.digest import parse_digest
-from regsync.daemon.registry.types import (
+from ..errors import RemoteServerError, UnsupportedError
+from .digest import parse_digest
+from .types import (
     IMAGE_TYPES,
     INDEX_TYPES,
     OCI_INDEX,
@@ -270,6 +270,7 @@ def select_platforms(
     *,
     architectures: Sequence[str] = (),
     platforms: Sequence[Platform] = (),
+    annotations: Mapping[str, str] | None = None,
 ) -> PlatformChoice:
     """Keep the children a rule wants; rewrite the index when some are dropped.
 
@@ -283,7 +284,9 @@ def select_platforms(
 
     The rewritten index is the original JSON object with only the kept entries, every other field
     unchanged, serialised compactly (`separators=(",", ":")`, UTF-8): the digest changes anyway,
-    so the smallest deterministic form is used.
+    so the smallest deterministic form is used. `annotations` are merged into the rewritten
+    index's top-level annotations only (e.g. the source digest, so a later run can tell the
+    rewrite is current); an index copied byte-for-byte is never touched.
     """
     if not architectures and not platforms:
         return PlatformChoice(index.manifests, (), None)
@@ -296,7 +299,7 @@ def select_platforms(
         for d, lab in zip(entries, labelled, strict=True)
     ]
     if any(labelled) and not any(wanted):
-        return PlatformChoice((), entries, _rewrite(raw, len(entries), set()))
+        return PlatformChoice((), entries, _rewrite(raw, len(entries), set(), annotations))
     # images (and unlabelled extras) first; then attestations follow what they describe
     keep = {i for i, d in enumerate(entries) if wanted[i] or d.platform is None}
     keep -= {i for i, d in enumerate(entries) if _is_attestation(d)}
@@ -307,7 +310,7 @@ def select_platforms(
     return PlatformChoice(
         tuple(d for i, d in enumerate(entries) if i in keep),
         tuple(d for i, d in enumerate(entries) if i not in keep),
-        _rewrite(raw, len(entries), keep),
+        _rewrite(raw, len(entries), keep, annotations),
     )
 
 
@@ -323,10 +326,15 @@ def _attestation_kept(d: Descriptor, kept_digests: set[str]) -> bool:
     return ref is None or ref in kept_digests
 
 
-def _rewrite(raw: bytes, count: int, keep: set[int]) -> bytes:
+def _rewrite(
+    raw: bytes, count: int, keep: set[int], annotations: Mapping[str, str] | None
+) -> bytes:
     obj = json.loads(raw)
     entries = obj.get("manifests") if isinstance(obj, dict) else None
     if not isinstance(entries, list) or len(entries) != count:
         raise ValueError("raw index bytes do not match the parsed index")
     obj["manifests"] = [e for i, e in enumerate(entries) if i in keep]
+    if annotations:
+        existing = obj.get("annotations")
+        obj["annotations"] = {**(existing if isinstance(existing, dict) else {}), **annotations}
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

@@ -137,7 +137,7 @@ def _reason(exc: BaseException) -> str:
 def _connect_error(exc: httpx.ConnectError, registry: str, host: str) -> NetworkError:
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = cause.verify_message or _reason(cause)
+            reason = getattr(cause, "verify_message", None) or _reason(cause)
             error = NetworkError(
                 f"TLS certificate of {host} not trusted: {reason} (set ca_file to the"
                 " registry's CA bundle, or insecure: true to skip verification)",
@@ -508,9 +508,9 @@ class Session:
             raise quota_exhausted(self.registry, self.quota.window, user=self.user)
         request = self.http.build_request(
             call.method,
-            call.url,
+            # merged by hand: httpx's `params=` would replace an upload Location's own query
+            httpx.URL(call.url).copy_merge_params(list(call.params)),
             headers=list(call.headers),
-            params=list(call.params) or None,
             content=content if content is not None else call.content,
             extensions={SCOPES_EXTENSION: call.scopes},
         )

@@ -175,8 +175,8 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
     """The rule a task row holds; `registry_names` maps registry row ids to names."""
     return SyncRule(
         name=row.name,
-        source=Endpoint(registry_names[_ref(row, "source_registry")], row.source_repository),
-        target=Endpoint(registry_names[_ref(row, "target_registry")], row.target_repository),
+        source=Endpoint(registry_names[ref_id(row, "source_registry")], row.source_repository),
+        target=Endpoint(registry_names[ref_id(row, "target_registry")], row.target_repository),
         tags=TagFilter(
             include=_strings(row.include),
             exclude=_strings(row.exclude),
@@ -229,7 +229,7 @@ def _fk_id(row: Model, field: str) -> int | None:
     return None if value is None else int(value)
 
 
-def _ref(row: Model, field: str) -> int:
+def ref_id(row: Model, field: str) -> int:
     """A required foreign key's raw id."""
     value = _fk_id(row, field)
     assert value is not None, f"{field} is NOT NULL"

@@ -180,8 +180,8 @@ class RegistryServer:
             if self._proc.poll() is not None:
                 return False  # most likely the port was taken meanwhile
             try:
-                status = httpx.get(f"{self.url}{_SENTINEL}ready", timeout=1.0, verify=False).status_code
-                if status in (200, 401):
+                probe = httpx.get(f"{self.url}{_SENTINEL}ready", timeout=1.0, verify=False)
+                if probe.status_code in (200, 401):
                     return True
             except httpx.TransportError:
                 pass

@@ -64,9 +64,12 @@ class FakeRegistry:
         self.requests.append(request)
         self.sent.append(request.headers.get("Authorization"))
         if request.url.host != "registry.test":
+            if request.url.path == "/401":  # storage that wants credentials of its own
+                return httpx.Response(401, headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
             return httpx.Response(200, text="blob storage")
-        if request.url.path == "/v2/moved":
-            return httpx.Response(307, headers={"Location": "https://blobs.test/b?sig=1"})
+        if request.url.path.startswith("/v2/moved"):
+            target = "/401" if request.url.path.endswith("401") else "/b?sig=1"
+            return httpx.Response(307, headers={"Location": f"https://blobs.test{target}"})
         if request.url.path == "/v2/forbidden/":
             return httpx.Response(403)
         return self._serve(request)
@@ -324,6 +327,16 @@ async def test_followed_redirect_to_another_host_carries_no_authorization() -> N
     assert fake.sent[-2:] == ["Bearer tok-0", None]
 
 
+async def test_401_from_the_redirect_target_is_returned_untouched() -> None:
+    fake = FakeRegistry()
+    async with _client(fake, follow_redirects=True) as client:
+        await _get(client, "/v2/a/tags/list", PULL_A)
+        response = await _get(client, "/v2/moved401", PULL_A)
+    assert response.status_code == 401
+    assert fake.sent[-2:] == ["Bearer tok-0", None]
+    assert len(fake.token_requests) == 1
+
+
 async def test_absolute_location_on_another_host_gets_no_token() -> None:
     fake = FakeRegistry()
     async with _client(fake) as client:
@@ -351,8 +364,17 @@ async def test_streamed_body_is_not_replayed_after_a_401() -> None:
             extensions={SCOPES_EXTENSION: (PULL_A,)},
         )
         response = await client.send(request)
-    assert response.status_code == 401
-    assert len(fake.requests) == 1
+        assert response.status_code == 401
+        assert len(fake.requests) == 1
+        # what the 401 taught is kept: the caller's retry carries a token from the start
+        retry = client.build_request(
+            "PUT",
+            BASE + "/v2/a/blobs/uploads/x",
+            content=body(),
+            extensions={SCOPES_EXTENSION: (PULL_A,)},
+        )
+        assert (await client.send(retry)).status_code == 200
+    assert fake.sent == [None, "Bearer tok-0"]
 
 
 async def test_concurrent_tasks_fetch_one_token() -> None:

@@ -47,7 +47,7 @@ SEED: dict[str, Any] = {
 }
 ENV = {"DOCKERHUB_USER": "dh-user", "DOCKERHUB_PASSWORD": "dh-pass", "SECRET": "hb-pass"}
 
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 _scalars = (
     st.none()
     | st.booleans()
@@ -85,7 +85,7 @@ def _mutated(path: tuple[Any, ...], value: object) -> str:
     for key in path[:-1]:
         parent = parent[key]
     parent[path[-1]] = value
-    return yaml.safe_dump(document, allow_unicode=True)
+    return yaml.dump(document, Dumper=yaml.CSafeDumper, allow_unicode=True)
 
 
 def _load(text: str, env: dict[str, str] = ENV) -> Config | ConfigError:
@@ -131,7 +131,7 @@ def test_parse_duration_only_raises_config_errors(value: Any) -> None:
 # Any input ends in a Config or a ConfigError ----------------------------------------------------
 
 
-@given(st.text(st.characters(exclude_categories=("Cs",))))
+@given(st.text(st.characters(exclude_categories=["Cs"])))
 @example("[" * 5000)
 @example("a: 2024-13-45")
 @example("a: &x [*x]\nregistries: &r {r: *r}")
@@ -143,7 +143,7 @@ def test_junk_text_never_raises_anything_but_config_error(text: str) -> None:
 
 
 @given(st.sampled_from(_PATHS), _values)
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_junk_in_any_field_never_raises_anything_but_config_error(
     path: tuple[Any, ...], value: object
 ) -> None:
@@ -157,13 +157,13 @@ def test_junk_in_any_field_never_raises_anything_but_config_error(
 
 # Secrets ----------------------------------------------------------------------------------------
 
-_secrets = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=6).map(
+_secrets = st.text(st.characters(exclude_categories=["Cs", "Cc"]), min_size=6).map(
     lambda text: f"PW<{text}>"
 )
 
 
 @given(_secrets, st.sampled_from(_PATHS), _values)
-@settings(max_examples=200)
+@settings(max_examples=100)
 def test_env_password_never_appears_in_errors_or_reprs(
     secret: str, path: tuple[Any, ...], value: object
 ) -> None:

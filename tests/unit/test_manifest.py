@@ -507,3 +507,21 @@ def test_raw_not_matching_index_is_a_programming_error() -> None:
 )  # fmt: skip
 def test_image_platform(config: bytes, expected: Platform | None) -> None:
     assert image_platform(config) == expected
+
+
+def test_extra_annotations_only_on_a_rewritten_index() -> None:
+    extra = {"io.regsync.source.digest": sha256_digest(BUILDX_RAW)}
+    index = _index(BUILDX_RAW)
+    rewritten = select_platforms(index, BUILDX_RAW, architectures=["arm"], annotations=extra)
+    assert rewritten.raw is not None
+    assert json.loads(rewritten.raw)["annotations"] == {
+        "org.opencontainers.image.ref.name": "1.25",
+        **extra,
+    }
+    whole = select_platforms(index, BUILDX_RAW, architectures=["arm", "amd64", "arm64"],
+                             annotations=extra)  # fmt: skip
+    assert whole.raw is None
+    bare = json.dumps({"manifests": [_entry(10, "linux/amd64"), _entry(11, "linux/arm64")]})
+    choice = select_platforms(_index(bare.encode()), bare.encode(), architectures=["amd64"],
+                              annotations=extra)  # fmt: skip
+    assert choice.raw is not None and json.loads(choice.raw)["annotations"] == extra

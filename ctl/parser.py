@@ -1,0 +1,110 @@
+"""The command tree (stdlib argparse): global options, exit codes, and one module per area.
+
+Global options are accepted before or after the command (`regsyncctl tasks list -o json`): every
+subcommand inherits them with SUPPRESS defaults, so a value given late overrides the early one
+and an absent one never resets it. `--ca-file` is the exception: after `registries add` it means
+the registry's CA, so the daemon's CA is only accepted before the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+
+from .client import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
+from .context import Ctx
+
+Handler = Callable[[Ctx], int]
+Commands = argparse._SubParsersAction  # the object `add_subparsers` returns
+
+EPILOG = f"""\
+exit codes:
+  0    success
+  1    the daemon refused the request (unknown name, invalid field, name taken, task running...),
+       or the run / retry did not succeed, the plan has failing tags, the registry test failed
+  2    cannot reach regsyncd
+  3    regsyncd requires an API token, or rejected the one given
+  64   the command line is wrong (nothing was sent)
+  130  interrupted (Ctrl-C); a followed run keeps running in the daemon
+
+environment:
+  {SERVER_ENV}     daemon address, host:port or unix:PATH (default {DEFAULT_SERVER})
+  {TOKEN_ENV}  API token, sent as "authorization: Bearer ..." metadata
+
+-o json prints one JSON document per command (protobuf JSON mapping with proto field names;
+int64 values are strings); `run --follow` and `logs -f` print JSON lines instead.
+"""
+
+
+class UsageError(Exception):
+    """argparse's complaint, raised instead of exiting so `main` can return an exit code."""
+
+    def __init__(self, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.format_usage(), message)
+
+
+def build() -> Parser:
+    from .commands import control, executions, registries, runs, tasks
+
+    parser = Parser(
+        prog="regsyncctl", description="Drive regsyncd, the registry mirroring daemon.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_globals(parser, late=False)
+    parser.add_argument("--ca-file", dest="server_ca_file", metavar="PEM",
+                        help="CA certificates to verify the daemon's TLS certificate (implies "
+                             "--tls; give it before the command)")
+    common = argparse.ArgumentParser(add_help=False)
+    _add_globals(common, late=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=Parser)
+    for module in (runs, executions, registries, tasks, control):
+        module.register(commands, common)
+    return parser
+
+
+def leaf(
+    commands: Commands, name: str, handler: Handler, common: argparse.ArgumentParser,
+    help: str,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs `handler`."""
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=help, parents=[common]
+    )
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def group(commands: Commands, name: str, help: str) -> Commands:
+    """A subcommand with subcommands of its own (`registries list`)."""
+    sub = commands.add_parser(name, help=help, description=help)
+    return sub.add_subparsers(dest="action", required=True, metavar="ACTION",
+                              parser_class=Parser)
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, late: bool) -> None:
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if late else value
+
+    parser.add_argument("--server", metavar="ADDR", default=default(None),
+                        help=f"daemon address, host:port or unix:PATH "
+                             f"(default ${SERVER_ENV} or {DEFAULT_SERVER})")
+    parser.add_argument("--token", default=default(None),
+                        help=f"API token (prefer --token-file or ${TOKEN_ENV}: "
+                             "arguments are visible to other users)")
+    parser.add_argument("--token-file", metavar="FILE", default=default(None),
+                        help="file holding the API token")
+    parser.add_argument("--tls", action="store_true", default=default(False),
+                        help="the daemon serves TLS")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default=default("table"),
+                        help="output format (default table)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=default(120.0),
+                        help="deadline for each request (default 120)")

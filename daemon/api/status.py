@@ -1,0 +1,78 @@
+"""The daemon's errors as gRPC status codes: the one place the API decides what a failure means.
+
+    ConfigError                         INVALID_ARGUMENT     the message names the field
+    UnknownItemError                    NOT_FOUND
+    DuplicateItemError                  ALREADY_EXISTS
+    ConflictError                       FAILED_PRECONDITION  e.g. run while running
+    temporary errors (network, 429...)  UNAVAILABLE          retrying later may work
+    other RegsyncError (auth, remote)   FAILED_PRECONDITION  a registry refused: fix it, then retry
+    PortalClosed                        UNAVAILABLE          the daemon is shutting down
+    anything else                       INTERNAL             a generic message; details in the log
+
+A registry's AuthError is FAILED_PRECONDITION, never UNAUTHENTICATED: that code means *this API's*
+token was refused, and a client must be able to tell the two apart. Messages of RegsyncError are
+written to be shown (they never hold credentials); any other exception's text might, so it only
+goes to the daemon's log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from ..errors import (
+    ConfigError,
+    ConflictError,
+    DuplicateItemError,
+    RegsyncError,
+    UnknownItemError,
+)
+from .bridge import PortalClosed
+
+log = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "internal error in regsyncd (the daemon's log has the details)"
+
+_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    (ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
+    (UnknownItemError, grpc.StatusCode.NOT_FOUND),
+    (DuplicateItemError, grpc.StatusCode.ALREADY_EXISTS),
+    (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
+    (PortalClosed, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status code and the message a client may see for `exc` (pure)."""
+    for kind, code in _CODES:
+        if isinstance(exc, kind):
+            return code, str(exc)
+    if isinstance(exc, RegsyncError):
+        code = grpc.StatusCode.UNAVAILABLE if exc.temporary else grpc.StatusCode.FAILED_PRECONDITION
+        return code, str(exc)
+    return grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
+
+
+@asynccontextmanager
+async def reported_as_status(context: Any, method: str) -> AsyncIterator[None]:
+    """Abort the RPC with the status for any error raised in the block.
+
+    Cancellation passes through untouched (it is not an Exception), and so does an abort already
+    under way.
+    """
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise
+    except Exception as exc:
+        code, message = status_for(exc)
+        if code is grpc.StatusCode.INTERNAL:
+            log.exception("%s failed", method)
+        else:
+            log.info("%s: %s: %s", method, code.name, message)
+        await context.abort(code, message)
