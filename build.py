@@ -27,7 +27,7 @@ PROTO = ROOT / "proto"
 
 def generate_stubs() -> list[Path]:
     """Compile every .proto under proto/ into *_pb2.py, *_pb2_grpc.py and typed .pyi beside it."""
-    from grpc_tools import protoc  # imported late: only the build environment needs it
+    from grpc_tools import protoc  # type: ignore[import-untyped]  # only the build env has it
 
     sources = sorted(PROTO.rglob("*.proto"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +75,7 @@ def build_wheel(
     metadata_directory: str | None = None,
 ) -> str:
     generate_stubs()
-    return _orig.build_wheel(wheel_directory, config_settings, metadata_directory)
+    return str(_orig.build_wheel(wheel_directory, config_settings, metadata_directory))
 
 
 def build_editable(
@@ -84,11 +84,11 @@ def build_editable(
     metadata_directory: str | None = None,
 ) -> str:
     generate_stubs()
-    return _orig.build_editable(wheel_directory, config_settings, metadata_directory)
+    return str(_orig.build_editable(wheel_directory, config_settings, metadata_directory))
 
 
 def build_sdist(sdist_directory: str, config_settings: dict[str, Any] | None = None) -> str:
-    return _orig.build_sdist(sdist_directory, config_settings)
+    return str(_orig.build_sdist(sdist_directory, config_settings))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def build() -> Parser:
         prog="regsyncctl", description="Drive regsyncd, the registry mirroring daemon.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_globals(parser, late=False)
     parser.add_argument("--ca-file", dest="server_ca_file", metavar="PEM",
                         help="CA certificates to verify the daemon's TLS certificate (implies "
@@ -108,3 +109,12 @@ def _add_globals(parser: argparse.ArgumentParser, *, late: bool) -> None:
                         help="output format (default table)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", default=default(120.0),
                         help="deadline for each request (default 120)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("regsync")
+    except PackageNotFoundError:
+        return "unknown"

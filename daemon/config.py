@@ -159,8 +159,8 @@ def parse_config(
         ConfigError: (a ConfigProblems) listing every problem found.
     """
     document = _load_yaml(text, source)
-    report = _Report(source, os.environ if env is None else env, base_dir or os.getcwd())
-    report.keep_references = keep_references
+    environment = os.environ if env is None else env
+    report = _Report(source, environment, base_dir or os.getcwd(), keep_references)
     root = _At(report, "")
     if document is None:
         root.problem("the file is empty; expected a mapping with version, registries, sync_rules")
@@ -180,11 +180,13 @@ def parse_config(
 class _Report:
     """Collects problem lines; also carries what every check needs (source, env, base dir)."""
 
-    def __init__(self, source: str, env: Mapping[str, str], base_dir: str) -> None:
+    def __init__(
+        self, source: str, env: Mapping[str, str], base_dir: str, keep_references: bool = False
+    ) -> None:
         self.source = source
         self.env = env
         self.base_dir = base_dir
-        self.keep_references = False
+        self.keep_references = keep_references
         self.problems: list[str] = []
 
 

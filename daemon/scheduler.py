@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from datetime import UTC, datetime
 
 import trio
@@ -18,6 +19,7 @@ from .executor import Executor
 from .model import ScheduledRun, TaskRecord, Trigger
 from .schedule import missed_fire, next_fire
 from .store.db import Database
+from .store.repo import Repo
 
 log = logging.getLogger("regsync.scheduler")
 
@@ -77,7 +79,7 @@ class Scheduler:
             if not (task.rule.enabled and cron):
                 continue
             last = task.last_execution.started if task.last_execution else None
-            since = await self._db.run(lambda repo, n=task.name: repo.task_created(n))
+            since = await self._db.run(partial(_created, name=task.name))
             missed = missed_fire(cron, last_run=last, since=since, now=now)
             if missed is not None:
                 log.info("task %s missed its run at %s while the daemon was down: running now",
@@ -94,3 +96,7 @@ class Scheduler:
         if when is None:
             return float("inf")
         return max(0.0, (when - self._now()).total_seconds())
+
+
+def _created(repo: Repo, *, name: str) -> datetime:
+    return repo.task_created(name)

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from functools import partial
 
 from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env, parse_config
 from .engine.copy import TagPlan
@@ -176,9 +177,9 @@ class Control:
     async def resume_interrupted(self) -> list[ExecutionRecord]:
         """After a crash: mark what was running as interrupted and continue each one."""
         interrupted = await self._db.run(lambda repo: repo.interrupt_running())
-        resumed = []
+        resumed: list[ExecutionRecord] = []
         for old in interrupted:
-            done = await self._db.run(lambda repo, i=old.id: _done_in_chain(repo, i))
+            done = await self._db.run(partial(_done_in_chain, execution_id=old.id))
             resumed.append(await self._executor.start(
                 old.task, Trigger.RESUME, parent_id=old.id, except_tags=done
             ))
@@ -199,7 +200,7 @@ class Control:
         )
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:
-        config = parse_config(text, source=source, env=_KeepReferences())
+        config = parse_config(text, source=source, keep_references=True)
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result
@@ -235,25 +236,15 @@ class Control:
 
 def apply_config(repo: Repo, config: Config) -> ApplyResult:
     """Upsert every registry and rule of a config by name (one transaction: all or nothing)."""
-    regs_new, regs_upd, tasks_new, tasks_upd = [], [], [], []
+    regs_new: list[str] = []
+    regs_upd: list[str] = []
+    tasks_new: list[str] = []
+    tasks_upd: list[str] = []
     for settings in config.registries.values():
         (regs_new if repo.upsert_registry(settings) else regs_upd).append(settings.name)
     for rule in config.rules:
         (tasks_new if repo.upsert_task(rule) else tasks_upd).append(rule.name)
     return ApplyResult(tuple(regs_new), tuple(regs_upd), tuple(tasks_new), tuple(tasks_upd))
-
-
-class _KeepReferences(dict[str, str]):
-    """An environment in which `${VAR}` stays `${VAR}`: the store keeps references, not secrets."""
-
-    def __missing__(self, key: str) -> str:
-        return "${" + key + "}"
-
-    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
-        return "${" + key + "}"
-
-    def __contains__(self, key: object) -> bool:
-        return True
 
 
 def _resolved(settings: RegistrySettings) -> RegistrySettings:
@@ -263,7 +254,7 @@ def _resolved(settings: RegistrySettings) -> RegistrySettings:
     return replace(settings, password=expand_env(settings.password, where=where))
 
 
-def _done_in_chain(repo: Repo, execution_id: int) -> set[str]:
+def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:
     """Tags finished by an execution and the ones it resumed (a resume of a resume...)."""
     done: set[str] = set()
     current: int | None = execution_id
@@ -276,7 +267,7 @@ def _done_in_chain(repo: Repo, execution_id: int) -> set[str]:
 
 def _logs(repo: Repo, id: int, offset: int, limit: int | None) -> list[LogEvent]:
     repo.get_execution(id)  # NOT_FOUND for an unknown id
-    return repo.logs(id, offset, limit)
+    return repo.logs(id, offset=offset, limit=limit)
 
 
 def _ms_since(started: float) -> float:

@@ -8,7 +8,8 @@ leaves each target tag either as it was or complete.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import trio
@@ -57,6 +58,30 @@ class TagPlan:
     reason: str
     source_digest: str = ""
     target_digest: str = ""
+
+
+@asynccontextmanager
+async def _together() -> AsyncIterator[trio.Nursery]:
+    """A nursery that fails with its first RegsyncError: a tag reports one reason, not a group.
+
+    Anything else (a bug, cancellation) propagates unchanged.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            yield nursery
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if leaves and all(isinstance(e, RegsyncError) for e in leaves):
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 class TagCopier:
@@ -153,7 +178,7 @@ class TagCopier:
                 f"{describe_platforms(index)}",
                 registry=self.source.registry.name,
             )
-        async with trio.open_nursery() as nursery:
+        async with _together() as nursery:
             for child in choice.kept:
                 nursery.start_soon(self._copy_child, child)
         note = ""
@@ -179,7 +204,7 @@ class TagCopier:
         await target.put_manifest(repo, child.digest, manifest)
 
     async def _copy_image(self, image: ImageManifest) -> None:
-        async with trio.open_nursery() as nursery:
+        async with _together() as nursery:
             for blob in image.blobs:
                 nursery.start_soon(self._ensure_blob, blob)
 

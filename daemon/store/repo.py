@@ -357,7 +357,7 @@ class Repo:
             .group_by(Execution.task)
         )
         rows = _executions().where(Execution.id.in_(newest))
-        return {m.ref_id(r, "task"): m.execution_record(r, r.task.name) for r in rows}
+        return {r.task.id: m.execution_record(r, r.task.name) for r in rows}
 
     def _active_execution(self, task_id: int) -> int | None:
         active = (Execution.task == task_id) & Execution.status.in_(_ACTIVE)
@@ -375,7 +375,7 @@ class Repo:
 
 def _executions() -> ModelSelect[Execution]:
     """Executions joined with their task's name, so records need no second query."""
-    return Execution.select(Execution, Task.name).join(Task, JOIN.INNER)
+    return Execution.select(Execution, Task.id, Task.name).join(Task, JOIN.INNER)
 
 
 def _count(condition: object) -> int:

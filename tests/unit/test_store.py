@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from peewee import SqliteDatabase
-
 from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.errors import (
@@ -465,10 +464,9 @@ def test_migrating_from_version_1_keeps_the_data(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     old = SqliteDatabase(str(path), pragmas={"foreign_keys": 1})
     assert migrate(old, target=1) == 1
-    old.execute_sql(
-        "INSERT INTO registry (name, url, insecure) VALUES ('hub', 'https://r.example', 0)"
-    )
     old.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO registry (name, url) VALUES ('hub', 'https://r.example')")
     with sqlite3.connect(path) as raw:
         assert "execution_status" not in _indexes(raw)
 

@@ -1,0 +1,65 @@
+"""`regsyncctl status|stats|apply|completion`: the daemon as a whole, and the shell."""
+
+from __future__ import annotations
+
+import argparse
+
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+
+from .. import views
+from ..client import EXIT_OK, EXIT_USAGE, CtlError
+from ..context import Ctx
+from ..parser import Commands, leaf
+
+
+def register(commands: Commands, common: argparse.ArgumentParser) -> None:
+    leaf(commands, "status", _status, common,
+         "daemon version and uptime, running executions, next scheduled runs")
+    leaf(commands, "stats", _stats, common, "totals: tasks, executions, bytes copied today")
+    apply = leaf(commands, "apply", _apply, common,
+                 "create or update registries and tasks from YAML (the seed config format)")
+    apply.add_argument("-f", "--file", required=True, metavar="FILE", help="YAML file, - = stdin")
+    completion = leaf(commands, "completion", _completion, common,
+                      "print a shell completion script: "
+                      "eval \"$(regsyncctl completion bash)\"")
+    completion.add_argument("shell", choices=("bash", "zsh"))
+
+
+def _status(ctx: Ctx) -> int:
+    d = ctx.daemon
+    status: pb.Status = d.call(d.control.GetStatus, pb.StatusRequest())
+    ctx.emit(status, views.status_text(status))
+    return EXIT_OK
+
+
+def _stats(ctx: Ctx) -> int:
+    d = ctx.daemon
+    stats: pb.Stats = d.call(d.control.GetStats, pb.StatsRequest())
+    ctx.emit(stats, views.stats_text(stats))
+    return EXIT_OK
+
+
+def _apply(ctx: Ctx) -> int:
+    path: str = ctx.args.file
+    if path == "-":
+        text, source = ctx.stdin.read(), "<stdin>"
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text, source = handle.read(), path
+        except OSError as exc:
+            raise CtlError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE) from None
+        except UnicodeDecodeError:
+            raise CtlError(f"cannot read {path}: not UTF-8 text", EXIT_USAGE) from None
+    d = ctx.daemon
+    reply: pb.ApplyResponse = d.call(d.control.Apply, pb.ApplyRequest(yaml=text, source=source))
+    ctx.emit(reply, views.apply_text(reply))
+    return EXIT_OK
+
+
+def _completion(ctx: Ctx) -> int:
+    from ..completion import script
+    from ..parser import build
+
+    ctx.print(script(build(), ctx.args.shell))
+    return EXIT_OK
