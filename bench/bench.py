@@ -41,15 +41,33 @@ class Sample:
 
 
 def run_measured(argv: list[str]) -> Sample:
-    """Run a command; wall time and the child's peak RSS (wait4's rusage, KiB on Linux)."""
+    """Run a command; wall time and its peak RSS.
+
+    Peak RSS is read from /proc/PID/status (VmHWM) while it runs: wait4's ru_maxrss would
+    include this benchmark's own memory, which a forked child inherits as its high-water mark.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak_kb = 0
+    while proc.poll() is None:
+        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+        time.sleep(0.02)
     seconds = time.perf_counter() - started
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv[0]} failed ({status}):\n{stderr[-3000:]}")
-    return Sample(seconds, usage.ru_maxrss / 1024)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return Sample(seconds, peak_kb / 1024)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def regsync_config(src: RegistryServer, dst: RegistryServer, repos: list[str], path: Path,

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
 # Exit codes (documented in `regsyncctl --help`).

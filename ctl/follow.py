@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import grpc
-
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from .client import Daemon

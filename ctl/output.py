@@ -8,10 +8,9 @@ without a terminal or a daemon. Tables have no borders and no colour: they survi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -38,7 +37,7 @@ def fields(pairs: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"{key + ':':<{width}}  {value}".rstrip() for key, value in pairs)
 
 
-def size(n: int | float) -> str:
+def size(n: float) -> str:
     """Binary units, three significant digits: 0 B, 999 B, 1.5 KiB, 12.3 MiB, 512 GiB."""
     value = float(n)
     for unit in _UNITS:
@@ -68,7 +67,7 @@ def when(stamp: Timestamp, tz: tzinfo | None = None) -> str:
     """Local wall-clock time to the second, or "-" for an unset timestamp."""
     if stamp.seconds == 0 and stamp.nanos == 0:
         return NONE
-    moment = datetime.fromtimestamp(stamp.seconds, timezone.utc).astimezone(tz)
+    moment = datetime.fromtimestamp(stamp.seconds, UTC).astimezone(tz)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from .client import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
 from .context import Ctx
 
 Handler = Callable[[Ctx], int]
-Commands = argparse._SubParsersAction  # the object `add_subparsers` returns
+# the object `add_subparsers` returns
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 EPILOG = f"""\
 exit codes:
@@ -87,27 +88,29 @@ def leaf(
 def group(commands: Commands, name: str, help: str) -> Commands:
     """A subcommand with subcommands of its own (`registries list`)."""
     sub = commands.add_parser(name, help=help, description=help)
-    return sub.add_subparsers(dest="action", required=True, metavar="ACTION",
-                              parser_class=Parser)
+    actions: Commands = sub.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                           parser_class=Parser)
+    return actions
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, late: bool) -> None:
     def default(value: object) -> object:
         return argparse.SUPPRESS if late else value
 
-    parser.add_argument("--server", metavar="ADDR", default=default(None),
+    options = parser.add_argument_group("global options") if late else parser
+    options.add_argument("--server", metavar="ADDR", default=default(None),
                         help=f"daemon address, host:port or unix:PATH "
                              f"(default ${SERVER_ENV} or {DEFAULT_SERVER})")
-    parser.add_argument("--token", default=default(None),
+    options.add_argument("--token", default=default(None),
                         help=f"API token (prefer --token-file or ${TOKEN_ENV}: "
                              "arguments are visible to other users)")
-    parser.add_argument("--token-file", metavar="FILE", default=default(None),
+    options.add_argument("--token-file", metavar="FILE", default=default(None),
                         help="file holding the API token")
-    parser.add_argument("--tls", action="store_true", default=default(False),
+    options.add_argument("--tls", action="store_true", default=default(False),
                         help="the daemon serves TLS")
-    parser.add_argument("-o", "--output", choices=("table", "json"), default=default("table"),
+    options.add_argument("-o", "--output", choices=("table", "json"), default=default("table"),
                         help="output format (default table)")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", default=default(120.0),
+    options.add_argument("--timeout", type=float, metavar="SECONDS", default=default(120.0),
                         help="deadline for each request (default 120)")
 
 

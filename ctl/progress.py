@@ -64,7 +64,7 @@ def tag_line(result: ev.TagResult) -> str:
     word = outcome_name(result.outcome)
     if result.outcome == ev.TAG_OUTCOME_FAILED:
         kind = f"[{result.error_kind}] " if result.error_kind else ""
-        return f"{word:<7} {result.tag}: {kind}{result.reason}"
+        return f"{word:<7} {result.tag}: {kind}{result.reason or 'no reason given'}"
     note = f"  ({result.reason})" if result.reason else ""
     return f"{word:<7} {result.tag}  {short_digest(result.digest)}{note}"
 
@@ -73,9 +73,9 @@ def summary(detail: pb.ExecutionDetail) -> str:
     """The closing lines: outcome, counts, bytes, and every failed tag with its reason."""
     e = detail.execution
     lines = [
-        f"execution {e.id} of task {e.task} {status_name(e.status).upper()} in {took(e)}: "
+        (f"execution {e.id} of task {e.task} {status_name(e.status).upper()} in {took(e)}: "
         f"{tag_counts(e.counters)}; {size(e.counters.bytes_copied)} copied "
-        f"(blobs: {blob_counts(e.counters)})"
+        f"(blobs: {blob_counts(e.counters)})")
     ]
     if e.error:
         lines.append(f"error: {e.error}")

@@ -6,7 +6,7 @@ One function per reply type, protobuf in, text out; no I/O, so each is tested wi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -138,18 +138,18 @@ def took(e: pb.Execution, now: datetime | None = None) -> str:
     if e.started.seconds == 0:
         return NONE
     if e.HasField("finished"):
-        end = e.finished.ToDatetime(timezone.utc)
+        end = e.finished.ToDatetime(UTC)
     else:
-        end = now or datetime.now(timezone.utc)
-    return duration((end - e.started.ToDatetime(timezone.utc)).total_seconds())
+        end = now or datetime.now(UTC)
+    return duration((end - e.started.ToDatetime(UTC)).total_seconds())
 
 
 def plan_text(name: str, plan: pb.PlanResponse) -> str:
     rows = [[t.tag, t.action, or_none(t.reason)] for t in plan.tags]
     counts = {action: sum(t.action == action for t in plan.tags)
               for action in ("copy", "skip", "fail")}
-    parts = [f"task {name}: {counts['copy']} to copy, {counts['skip']} unchanged, "
-             f"{counts['fail']} failing, {len(plan.dropped)} filtered out"]
+    parts = [(f"task {name}: {counts['copy']} to copy, {counts['skip']} unchanged, "
+             f"{counts['fail']} failing, {len(plan.dropped)} filtered out")]
     if rows:
         parts.append(table(["TAG", "ACTION", "REASON"], rows))
     if plan.dropped:
@@ -176,10 +176,10 @@ def stats_text(s: pb.Stats) -> str:
         ("registries", str(s.registries_total)),
         ("tasks", f"{s.tasks_total} ({s.tasks_enabled} enabled)"),
         ("running", str(s.running)),
-        ("today", f"{s.succeeded_today} succeeded, {s.failed_today} failed, "
-                  f"{size(s.bytes_copied_today)} copied"),
-        ("all time", f"{s.executions_total} executions, {s.succeeded_total} succeeded, "
-                     f"{s.failed_total} failed"),
+        ("today", (f"{s.succeeded_today} succeeded, {s.failed_today} failed, "
+                  f"{size(s.bytes_copied_today)} copied")),
+        ("all time", (f"{s.executions_total} executions, {s.succeeded_total} succeeded, "
+                     f"{s.failed_total} failed")),
     ])
 
 
@@ -192,5 +192,5 @@ def apply_text(r: pb.ApplyResponse) -> str:
 
 
 def log_line(line: ev.LogLine, tz: tzinfo | None = None) -> str:
-    moment = datetime.fromtimestamp(line.time, timezone.utc).astimezone(tz)
+    moment = datetime.fromtimestamp(line.time, UTC).astimezone(tz)
     return f"{moment.strftime('%Y-%m-%d %H:%M:%S')} {line.level.upper():<7} {line.message}"

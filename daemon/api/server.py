@@ -25,7 +25,7 @@ from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
 from ..errors import ConfigError
 from ..plane import ControlPlane
-from .bridge import TrioPortal, open_asyncio_thread
+from .bridge import AsyncioThread, TrioPortal, open_asyncio_thread
 from .servicers import ControlServicer, ExecutionServicer, RegistryServicer, TaskServicer
 
 log = logging.getLogger(__name__)
@@ -66,18 +66,37 @@ class ApiServer:
             ConfigError: (from start) the address cannot be bound or the TLS files are unusable.
         """
         credentials = await _credentials(self.settings)
+        failure: ConfigError | None = None
         async with TrioPortal.open() as portal, open_asyncio_thread() as thread:
-            running = await thread.run(self._start(portal, credentials))
             try:
-                self.bound_address = running.address
-                secure = "TLS" if credentials is not None else "plain text"
-                auth = "API token required" if self.settings.token else "no API token"
-                log.info("gRPC API listening on %s (%s, %s)", running.address, secure, auth)
-                task_status.started(running.address)
-                await trio.sleep_forever()
-            finally:
-                with trio.CancelScope(shield=True):
-                    await thread.run(running.stop())
+                running = await thread.run(self._start(portal, credentials))
+            except ConfigError as exc:
+                failure = exc  # raised below, bare: a nursery here would wrap it in a group
+            else:
+                await self._serve(
+                    running, thread, secure=credentials is not None, task_status=task_status
+                )
+        if failure is not None:
+            raise failure
+
+    async def _serve(
+        self,
+        running: _Running,
+        thread: AsyncioThread,
+        *,
+        secure: bool,
+        task_status: trio.TaskStatus[str],
+    ) -> None:
+        try:
+            self.bound_address = running.address
+            auth = "API token required" if self.settings.token else "no API token"
+            tls = "TLS" if secure else "plain text"
+            log.info("gRPC API listening on %s (%s, %s)", running.address, tls, auth)
+            task_status.started(running.address)
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await thread.run(running.stop())
 
     async def _start(self, portal: TrioPortal, credentials: Any) -> _Running:
         """On the asyncio thread: build, bind and start the grpc.aio server."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import functools
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -173,12 +174,10 @@ class RegistryClient:
                 await session.http.aclose()
 
     def _verify(self) -> bool | ssl.SSLContext:
-        if self.settings.insecure:
-            return False
-        if not self.settings.ca_file:
-            return True
+        if self.settings.insecure or self.settings.plain_http:
+            return False  # no TLS at all over http://: skip loading a CA bundle (~90 ms)
         try:
-            return ssl.create_default_context(cafile=self.settings.ca_file)
+            return _ssl_context(self.settings.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 f"ca_file {self.settings.ca_file!r} cannot be loaded: {exc.strerror or exc}",
@@ -626,3 +625,11 @@ async def _hashing(
         if size is not None and verifier.size > size:
             check(verifier, *where, size)
         yield chunk
+
+
+@functools.lru_cache(maxsize=None)
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """One context per CA bundle for the whole process: loading certificates costs ~90 ms."""
+    if ca_file is None:
+        return httpx.create_ssl_context()
+    return ssl.create_default_context(cafile=ca_file)

@@ -186,7 +186,7 @@ class Database:
     def _bind(self) -> None:
         """Point the shared model classes at this connection unless they are already (binding
         costs ~0.2 ms, a third of an operation: do it only when another Database was used)."""
-        if MODELS[0]._meta.database is not self._db:
+        if MODELS[0]._meta.database is None:
             self._db.bind(MODELS, bind_refs=False, bind_backrefs=False)
 
 

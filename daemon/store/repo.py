@@ -56,8 +56,17 @@ class Repo:
         return RegistryRecord(m.registry_settings(row), self._used_by(row.id))
 
     def list_registries(self) -> list[RegistryRecord]:
-        rows = list(Registry.select().order_by(Registry.name))
-        return [RegistryRecord(m.registry_settings(r), self._used_by(r.id)) for r in rows]
+        users: dict[int, set[str]] = {}
+        for task in Task.select(Task.name, Task.source_registry, Task.target_registry):
+            for registry_id in (
+                m.ref_id(task, "source_registry"),
+                m.ref_id(task, "target_registry"),
+            ):
+                users.setdefault(registry_id, set()).add(task.name)
+        rows = Registry.select().order_by(Registry.name)
+        return [
+            RegistryRecord(m.registry_settings(r), tuple(sorted(users.get(r.id, ())))) for r in rows
+        ]
 
     def update_registry(
         self, settings: RegistrySettings, *, keep_password: bool = False

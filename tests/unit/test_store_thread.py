@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import trio
-
 from regsync.daemon.config import RegistrySettings
 from regsync.daemon.errors import DuplicateItemError
 from regsync.daemon.model import RegistryRecord

@@ -1,0 +1,189 @@
+"""What regsyncctl prints: units, tables, and each reply's view, from sample protos (UTC)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from regsync.ctl import output, views
+from regsync.ctl.context import to_dict
+from regsync.proto.regsync.v1 import events_pb2 as ev
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+
+T0 = 1_714_564_800  # 2024-05-01 12:00:00 UTC
+
+
+def stamp(seconds: int) -> Timestamp:
+    return Timestamp(seconds=seconds)
+
+
+@pytest.mark.parametrize(("n", "text"), [
+    (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
+    (150 * 1024**2, "150 MiB"), (int(1.25 * 1024**3), "1.2 GiB"), (3 * 1024**6, "3072 PiB"),
+])
+def test_size(n: int, text: str) -> None:
+    assert output.size(n) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.42, "0.4s"), (12.9, "12s"), (185, "3m05s"), (7380, "2h03m"), (3 * 86400 + 4 * 3600, "3d04h"),
+])
+def test_duration(seconds: float, text: str) -> None:
+    assert output.duration(seconds) == text
+
+
+def test_when_and_unset_timestamps() -> None:
+    assert output.when(stamp(T0), UTC) == "2024-05-01 12:00:00"
+    assert output.when(Timestamp(), UTC) == "-"
+
+
+def test_table_aligns_columns_and_does_not_pad_the_last() -> None:
+    text = output.table(["A", "LONG HEADER", "Z"], [["xxxx", "1", "end"], ["y", "22", ""]])
+    assert text.splitlines() == [
+        "A     LONG HEADER  Z",
+        "xxxx  1            end",
+        "y     22",
+    ]
+
+
+def test_enum_words_and_digests() -> None:
+    assert output.status_name(pb.EXECUTION_STATUS_INTERRUPTED) == "interrupted"
+    assert output.trigger_name(pb.TRIGGER_RETRY) == "retry"
+    assert output.outcome_name(ev.TAG_OUTCOME_COPIED) == "copied"
+    assert output.short_digest("sha256:" + "ab" * 32) == "sha256:abababababab"
+    assert output.short_digest("") == "-"
+
+
+def test_registries_table_never_shows_a_password() -> None:
+    text = views.registries_table([
+        pb.Registry(name="hub", url="https://registry-1.docker.io", username="alice",
+                    password_set=True, used_by=["nginx", "redis"]),
+        pb.Registry(name="local", url="http://127.0.0.1:5000", insecure=True, qps=2.5),
+    ])
+    lines = text.splitlines()
+    assert lines[0].split() == ["NAME", "URL", "USERNAME", "PASSWORD", "INSECURE", "QPS", "USED",
+                                "BY"]
+    assert lines[1].split() == ["hub", "https://registry-1.docker.io", "alice", "set", "no", "-",
+                                "nginx,", "redis"]
+    assert lines[2].split() == ["local", "http://127.0.0.1:5000", "-", "-", "yes", "2.5", "-"]
+
+
+def test_registry_test_verdicts() -> None:
+    good = pb.TestRegistryResponse(ok=True, reachable=True, auth_ok=True,
+                                   api_version="registry/2.0", latency_ms=12.4)
+    assert views.registry_test("hub", good) == "registry hub: ok (12 ms, registry/2.0)"
+    bad = pb.TestRegistryResponse(reachable=True, message="credentials refused",
+                                  error_kind="auth")
+    assert views.registry_test("hub", bad) == (
+        "registry hub: FAILED [auth]: credentials refused (reachable: yes, credentials: no)")
+
+
+def sample_task(**kw: object) -> pb.Task:
+    task = pb.Task(spec=pb.TaskSpec(
+        name="nginx", source=pb.Endpoint(registry="hub", repository="library/nginx"),
+        target=pb.Endpoint(registry="local", repository="nginx"), enabled=True,
+        cron_expression="0 2 * * *", tags=pb.TagFilter(include=["^1"], latest=3),
+    ), next_run=stamp(T0 + 3600), **kw)  # type: ignore[arg-type]
+    return task
+
+
+def test_tasks_table_shows_last_and_running() -> None:
+    finished = sample_task(last_execution=pb.Execution(id=7, status=pb.EXECUTION_STATUS_FAILED))
+    running = sample_task(last_execution=pb.Execution(id=8), running=True)
+    never = pb.Task(spec=pb.TaskSpec(name="manual", source=pb.Endpoint(registry="a",
+                                                                       repository="b")))
+    lines = views.tasks_table([finished, running, never], UTC).splitlines()
+    assert lines[1].split() == ["nginx", "hub/library/nginx", "local/nginx", "0", "2", "*", "*",
+                                "*", "yes", "2024-05-01", "13:00:00", "failed", "(#7)"]
+    assert lines[2].endswith("running (#8)")
+    assert lines[3].split()[3:] == ["manual", "no", "-", "-"]
+
+
+def test_task_detail_lists_every_setting() -> None:
+    text = views.task_detail(sample_task(), UTC)
+    assert "include:        ^1" in text
+    assert "latest:         3" in text
+    assert "next run:       2024-05-01 13:00:00" in text
+    assert "architectures:  -" in text
+
+
+def sample_execution() -> pb.Execution:
+    return pb.Execution(
+        id=12, task="nginx", trigger=pb.TRIGGER_CRON, status=pb.EXECUTION_STATUS_SUCCEEDED,
+        started=stamp(T0), finished=stamp(T0 + 185),
+        counters=ev.Counters(tags_total=5, tags_copied=2, tags_skipped=3, blobs_copied=4,
+                             blobs_mounted=1, blobs_skipped=9, bytes_copied=3 * 1024**2),
+    )
+
+
+def test_executions_table() -> None:
+    lines = views.executions_table([sample_execution()], UTC).splitlines()
+    assert lines[0].split() == ["ID", "TASK", "STATUS", "TRIGGER", "STARTED", "TOOK", "TAGS",
+                                "COPIED"]
+    assert lines[1].split() == ["12", "nginx", "succeeded", "cron", "2024-05-01", "12:00:00",
+                                "3m05s", "5/5", "(2", "copied,", "3", "skipped,", "0",
+                                "failed)", "3.0", "MiB"]
+
+
+def test_execution_detail_lists_tags() -> None:
+    detail = pb.ExecutionDetail(execution=sample_execution(), tags=[
+        ev.TagResult(tag="1.25", outcome=ev.TAG_OUTCOME_COPIED, digest="sha256:" + "0" * 64),
+        ev.TagResult(tag="1.26", outcome=ev.TAG_OUTCOME_FAILED, reason="manifest unknown",
+                     error_kind="not-found"),
+    ])
+    text = views.execution_detail(detail, UTC)
+    assert "blobs:      4 copied, 1 mounted, 9 present" in text
+    assert "1.26  failed   -                    [not-found] manifest unknown" in text
+
+
+def test_took_of_a_running_execution_counts_to_now() -> None:
+    from datetime import datetime
+
+    running = pb.Execution(started=stamp(T0))
+    assert views.took(running, now=datetime.fromtimestamp(T0 + 42, UTC)) == "42s"
+    assert views.took(pb.Execution()) == "-"
+
+
+def test_plan_text_counts_and_reasons() -> None:
+    plan = pb.PlanResponse(
+        tags=[pb.PlannedTag(tag="1.25", action="copy", reason="new tag"),
+              pb.PlannedTag(tag="1.24", action="skip", reason="unchanged")],
+        dropped=[pb.DroppedTag(tag="1.25-alpine", reason="excluded by '-alpine'")],
+    )
+    text = views.plan_text("nginx", plan)
+    assert text.startswith("task nginx: 1 to copy, 1 unchanged, 0 failing, 1 filtered out")
+    assert "1.25-alpine   excluded by '-alpine'" in text
+
+
+def test_status_text() -> None:
+    status = pb.Status(version="0.1.0", uptime_seconds=7380, store="/var/lib/regsync/db",
+                       running=[pb.Execution(id=3, task="t", status=pb.EXECUTION_STATUS_RUNNING,
+                                             counters=ev.Counters(tags_total=4, tags_copied=1))],
+                       next_runs=[pb.ScheduledRun(task="t", at=stamp(T0))])
+    text = views.status_text(status, UTC)
+    assert "uptime:   2h03m" in text
+    assert "1/4 (1 copied, 0 skipped, 0 failed)" in text
+    assert "2024-05-01 12:00:00  t" in text
+    assert "no scheduled runs" in views.status_text(pb.Status(version="x"), UTC)
+
+
+def test_stats_and_apply_and_log_lines() -> None:
+    stats = views.stats_text(pb.Stats(tasks_total=3, tasks_enabled=2, bytes_copied_today=2048))
+    assert "tasks:       3 (2 enabled)" in stats
+    assert "2.0 KiB copied" in stats
+    applied = pb.ApplyResponse(registries_created=["hub"], tasks_updated=["nginx"])
+    assert views.apply_text(applied) == "registry hub created\ntask nginx updated"
+    assert views.apply_text(pb.ApplyResponse()) == "nothing to change"
+    line = ev.LogLine(time=T0 + 0.5, level="warning", message="index rewritten")
+    assert views.log_line(line, UTC) == "2024-05-01 12:00:00 WARNING index rewritten"
+
+
+def test_json_form_is_complete_and_uses_proto_names() -> None:
+    data = json.loads(json.dumps(to_dict(sample_execution())))
+    assert data["id"] == "12"  # int64 as a string: the protobuf JSON mapping
+    assert data["status"] == "EXECUTION_STATUS_SUCCEEDED"
+    assert data["parent_id"] == "0" and data["error"] == ""  # defaults present: stable keys
+    assert data["counters"]["bytes_copied"] == str(3 * 1024**2)
+    assert data["started"] == "2024-05-01T12:00:00Z"
