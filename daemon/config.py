@@ -544,6 +544,8 @@ def _url(fields: dict[str, object], at: _At) -> str | None:
         hint = " (regsync adds /v2/ itself)" if parts.path.startswith("/v2") else ""
         here.problem(f"must not have a path, got {parts.path!r}{hint}")
     else:
+        if host in ("docker.io", "index.docker.io"):
+            host = "registry-1.docker.io"  # Docker Hub's API answers only there
         host = f"[{host}]" if ":" in host else host
         return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
     return None

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ..config import Config, SyncRule
+from ..config import Config, Endpoint, SyncRule
 from ..errors import RegsyncError
 from ..registry.client import RegistryClient
 from ..registry.manifest import parse_platform
+from ..registry.reference import canonical_repository
 from ..registry.retry import RetryPolicy
 from ..registry.types import RegistryPort
 from .blobs import BlobMover, BlobOutcome
@@ -132,16 +133,21 @@ class Run:
             raise RegsyncError(f"rule {rule.name!r}: {exc}") from exc
         return TagCopier(
             rule=rule.name,
-            source=Side(self._registries[rule.source.registry], rule.source.repository),
-            target=Side(self._registries[rule.target.registry], rule.target.repository),
+            source=self._side(rule.source),
+            target=self._side(rule.target),
             platforms=PlatformFilter(rule.architectures, platforms),
             blobs=self._blobs,
             log=lambda level, message: self._log(level, message, rule.name),
         )
 
+    def _side(self, endpoint: Endpoint) -> Side:
+        host = self._config.registries[endpoint.registry].host
+        return Side(self._registries[endpoint.registry],
+                    canonical_repository(host, endpoint.repository))
+
     async def select(self, rule: SyncRule) -> TagSelection:
-        source = self._registries[rule.source.registry]
-        tags = await source.list_tags(rule.source.repository)
+        source = self._side(rule.source)
+        tags = await source.registry.list_tags(source.repository)
         f = rule.tags
         return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
                            latest=f.latest)

@@ -125,3 +125,14 @@ def _check_repository(repository: str, original: str) -> None:
                 f"invalid reference {original!r}: repository path component {component!r} "
                 f"{reason} (letters, digits, and . _ __ - between them)"
             )
+
+
+def is_docker_hub(host: str) -> bool:
+    return host.lower() in _DOCKER_HUB_ALIASES
+
+
+def canonical_repository(host: str, repository: str) -> str:
+    """Docker Hub's official images live under `library/`: `nginx` there means `library/nginx`."""
+    if is_docker_hub(host) and "/" not in repository:
+        return f"library/{repository}"
+    return repository

@@ -591,3 +591,10 @@ def test_parse_duration_errors(value: str | float, expected: str) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("url", ["https://docker.io", "https://index.docker.io/"])
+def test_docker_hub_aliases_point_at_its_api_host(url: str) -> None:
+    document = seed()
+    document["registries"]["dockerhub"]["url"] = url
+    assert load(document).registries["dockerhub"].url == "https://registry-1.docker.io"

@@ -63,3 +63,11 @@ def test_invalid_references_say_why(text: str, why: str) -> None:
     with pytest.raises(ValueError, match="invalid reference") as info:
         parse_reference(text)
     assert why in str(info.value)
+
+
+def test_docker_hub_official_images_live_under_library() -> None:
+    from regsync.daemon.registry.reference import canonical_repository
+
+    assert canonical_repository("registry-1.docker.io", "nginx") == "library/nginx"
+    assert canonical_repository("docker.io", "bitnami/nginx") == "bitnami/nginx"
+    assert canonical_repository("harbor.example.com", "nginx") == "nginx"
