@@ -16,7 +16,7 @@ from pathlib import Path
 
 import trio
 
-from .api.server import ApiServer
+from .api.server import ApiServer, ApiSettings
 from .config import GlobalSettings, load_config
 from .executor import Executor
 from .hub import Hub
@@ -51,58 +51,87 @@ def default_db_path() -> str:
 
 
 async def serve(options: ServeOptions) -> None:
-    global_settings = GlobalSettings()
-    config = load_config(options.config_path) if options.config_path else None
-    if config is not None:
-        global_settings = config.global_
-    db = Database.open(options.db_path)
-    try:
-        if config is not None:
-            applied = db.run_sync(lambda repo: apply_config(repo, config))
-            log.info("applied %s: %s", options.config_path, applied)
-        await _run(db, options, global_settings)
-    finally:
-        db.close()
-
-
-async def _run(db: Database, options: ServeOptions, global_settings: GlobalSettings) -> None:
-    hub = Hub()
-    executor = Executor(db, hub, global_settings=lambda: global_settings,
-                        max_running=options.max_running)
-    scheduler = Scheduler(db, executor)
-    control = Control(db, executor, scheduler, hub, global_settings=lambda: global_settings,
-                      store_location=options.db_path)
-    api = ApiServer(control, listen=options.listen, tls_cert=options.tls_cert,
-                    tls_key=options.tls_key, token=options.token)
+    """The `regsyncd serve` command: run the daemon until SIGTERM or SIGINT."""
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(executor.run)
-            await nursery.start(scheduler.run)
-            api_scope = trio.CancelScope()
-
-            async def serve_api(task_status: trio.TaskStatus[None]) -> None:
-                with api_scope:
-                    await api.run(task_status=task_status)
-
-            await nursery.start(serve_api)
-            if options.ui_port is not None:
-                from .panel import run_panel
-
-                await nursery.start(run_panel, api.bound_address, options.ui_port, options.token)
-            log.info("regsyncd listening on %s, store %s", api.bound_address, options.db_path)
+            daemon: Daemon = await nursery.start(Daemon(options).run)
             notify("READY=1")
             interval = watchdog_interval()
             if interval:
                 nursery.start_soon(_watchdog, interval)
-            for resumed in await control.resume_interrupted():
-                log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
             async for signum in signals:
                 log.info("%s received: shutting down", signal.Signals(signum).name)
                 break
             notify("STOPPING=1")
-            api_scope.cancel()  # stop accepting calls; the server drains with a short grace
-            await executor.shutdown(options.shutdown_grace)
+            await daemon.shutdown()
             nursery.cancel_scope.cancel()
+
+
+class Daemon:
+    """Every component of regsyncd, started in order; `run` hands itself to `nursery.start`."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.address = ""
+        self._api_scope = trio.CancelScope()
+        self._executor: Executor | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
+        options = self.options
+        config = load_config(options.config_path) if options.config_path else None
+        global_settings = config.global_ if config is not None else GlobalSettings()
+        db = Database.open(options.db_path)
+        try:
+            if config is not None:
+                applied = await db.run(lambda repo: apply_config(repo, config))
+                log.info("applied %s: %s", options.config_path, applied)
+            await self._run(db, global_settings, task_status)
+        finally:
+            db.close()
+
+    async def shutdown(self) -> None:
+        """Stop accepting calls, give executions the grace period, record the rest interrupted."""
+        self._api_scope.cancel()
+        if self._executor is not None:
+            await self._executor.shutdown(self.options.shutdown_grace)
+
+    async def _run(
+        self, db: Database, global_settings: GlobalSettings, task_status: trio.TaskStatus[Daemon]
+    ) -> None:
+        options = self.options
+        hub = Hub()
+        executor = self._executor = Executor(
+            db, hub, global_settings=lambda: global_settings, max_running=options.max_running
+        )
+        scheduler = Scheduler(db, executor)
+        control = Control(db, executor, scheduler, hub, global_settings=lambda: global_settings,
+                          store_location=options.db_path)
+        api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
+                                             tls_key=options.tls_key, token=options.token))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(executor.run)
+            await nursery.start(scheduler.run)
+            self.address = await nursery.start(self._serve_api, api)
+            if options.ui_port is not None:
+                await nursery.start(_panel, self.address, options.ui_port, options.token)
+            log.info("regsyncd: API on %s, store %s", self.address, options.db_path)
+            for resumed in await control.resume_interrupted():
+                log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
+            task_status.started(self)
+
+    async def _serve_api(self, api: ApiServer, *, task_status: trio.TaskStatus[str]) -> None:
+        with self._api_scope:
+            await api.run(task_status=task_status)
+
+
+async def _panel(
+    address: str, port: int, token: str | None, *, task_status: trio.TaskStatus[None]
+) -> None:
+    """The web panel in this process: a gRPC client of `address` like any other."""
+    import importlib
+
+    server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
+    await server.run_panel(address, port, token, task_status=task_status)
 
 
 async def _watchdog(interval: float) -> None:

@@ -169,7 +169,7 @@ class TrioPortal:
         self,
         factory: Callable[[], AbstractAsyncContextManager[AsyncIterator[T]]],
         *,
-        batch_size: int = 1,
+        batch_size: int = 512,
         buffer: int = 4096,
     ) -> AsyncIterator[AsyncIterator[list[T]]]:
         """Follow the trio iterator `factory()` yields, in batches, until it ends.

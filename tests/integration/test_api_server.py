@@ -752,3 +752,17 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+async def test_shutdown_with_an_open_watch_ends_it_and_its_trio_side() -> None:
+    plane = FakePlane()
+    with trio.fail_after(5):
+        async with serving(plane) as (client, nursery):
+            stream = client.control.Watch(pb.WatchRequest(execution_id=FOREVER))
+            await trio.to_thread.run_sync(next, stream)
+            await plane.watching.wait()
+            nursery.cancel_scope.cancel()
+        await plane.watch_cancelled.wait()  # set before the server's nursery could exit
+    with pytest.raises(grpc.RpcError) as info:
+        await trio.to_thread.run_sync(next, stream)
+    assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)

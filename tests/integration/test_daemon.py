@@ -1,0 +1,334 @@
+"""regsyncd serve in-process: every RPC through real gRPC, syncs against real registries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import trio
+from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.proto.regsync.v1 import events_pb2 as ev
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
+from support.images import manifest_digest, push_image, push_index, random_layer
+from support.registry import RegistryServer
+
+pytestmark = pytest.mark.integration
+
+S = pb.ExecutionStatus
+
+
+class Api:
+    """Blocking gRPC stubs, called from worker threads so the daemon's trio loop keeps running."""
+
+    def __init__(self, address: str, token: str | None = None) -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.registries = rpc.RegistryServiceStub(self.channel)
+        self.tasks = rpc.TaskServiceStub(self.channel)
+        self.executions = rpc.ExecutionServiceStub(self.channel)
+        self.control = rpc.ControlServiceStub(self.channel)
+
+    async def __call__(self, method: Callable[..., Any], request: Any) -> Any:
+        return await trio.to_thread.run_sync(
+            lambda: method(request, metadata=self.metadata, timeout=20)
+        )
+
+    async def error(self, method: Callable[..., Any], request: Any) -> grpc.RpcError:
+        with pytest.raises(grpc.RpcError) as caught:
+            await self(method, request)
+        return caught.value
+
+    async def wait_finished(self, execution_id: int, timeout: float = 30) -> pb.ExecutionDetail:
+        with trio.fail_after(timeout):
+            while True:
+                detail = await self(self.executions.GetExecution,
+                                    pb.ExecutionRequest(id=execution_id))
+                if detail.execution.status not in (S.EXECUTION_STATUS_QUEUED,
+                                                   S.EXECUTION_STATUS_RUNNING):
+                    return detail
+                await trio.sleep(0.05)
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Daemon]:
+    options = ServeOptions(db_path=str(tmp_path / "regsync.db"), listen="127.0.0.1:0",
+                           ui_port=None, shutdown_grace=1.0)
+    started: Daemon = await nursery.start(Daemon(options).run)
+    yield started
+    await started.shutdown()
+
+
+@pytest.fixture
+def api(daemon: Daemon) -> Api:
+    return Api(daemon.address)
+
+
+async def add_pair(api: Api, src: RegistryServer, dst: RegistryServer) -> None:
+    for name, server in (("src", src), ("dst", dst)):
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(
+            name=name, url=server.url, username=server.username or "",
+            password=server.password or None,
+        ))
+
+
+def task_spec(name: str, source: str, target: str, **extra: Any) -> pb.TaskSpec:
+    return pb.TaskSpec(
+        name=name, enabled=True,
+        source=pb.Endpoint(registry="src", repository=source),
+        target=pb.Endpoint(registry="dst", repository=target), **extra,
+    )
+
+
+async def test_registry_crud_round_trip_never_returns_the_password(
+    api: Api, basic_registry: RegistryServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = basic_registry.password or ""
+    created = await api(api.registries.CreateRegistry, pb.RegistrySpec(
+        name="harbor", url=basic_registry.url, username="alice", password=secret, qps=5))
+    assert created.password_set and created.qps == 5
+    assert secret not in str(created)
+
+    listed = await api(api.registries.ListRegistries, pb.ListRegistriesRequest())
+    assert [r.name for r in listed.registries] == ["harbor"]
+    verdict = await api(api.registries.TestRegistry, pb.NameRequest(name="harbor"))
+    assert verdict.ok and verdict.auth_ok and verdict.api_version == "registry/2.0"
+
+    # update without a password keeps it; the test still passes
+    updated = await api(api.registries.UpdateRegistry, pb.RegistrySpec(
+        name="harbor", url=basic_registry.url, username="alice", qps=0))
+    assert updated.password_set and updated.qps == 0
+    assert (await api(api.registries.TestRegistry, pb.NameRequest(name="harbor"))).ok
+
+    wrong = await api(api.registries.UpdateRegistry, pb.RegistrySpec(
+        name="harbor", url=basic_registry.url, username="alice", password="nope"))
+    assert wrong.password_set
+    verdict = await api(api.registries.TestRegistry, pb.NameRequest(name="harbor"))
+    assert not verdict.ok and verdict.reachable and verdict.error_kind == "auth"
+    assert "harbor" in verdict.message and "nope" not in verdict.message
+
+    dup = await api.error(api.registries.CreateRegistry,
+                          pb.RegistrySpec(name="harbor", url=basic_registry.url))
+    assert dup.code() == grpc.StatusCode.ALREADY_EXISTS
+    bad = await api.error(api.registries.CreateRegistry,
+                          pb.RegistrySpec(name="x", url="ftp://example.com"))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and "registry.url" in bad.details()
+    await api(api.registries.DeleteRegistry, pb.NameRequest(name="harbor"))
+    gone = await api.error(api.registries.GetRegistry, pb.NameRequest(name="harbor"))
+    assert gone.code() == grpc.StatusCode.NOT_FOUND
+    assert secret not in caplog.text
+
+
+async def test_task_crud_and_validation(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    await add_pair(api, registry, registry2)
+    spec = task_spec("nginx", "library/nginx", "mirror/nginx", cron_expression="0 2 * * *",
+                     tags=pb.TagFilter(include=[r"^1\."], latest=3), architectures=["amd64"])
+    created = await api(api.tasks.CreateTask, spec)
+    assert created.spec == spec
+    assert created.next_run.seconds > 0  # enabled with a schedule: the next run is known
+
+    disabled = await api(api.tasks.DisableTask, pb.NameRequest(name="nginx"))
+    assert not disabled.spec.enabled and not disabled.HasField("next_run")
+    enabled = await api(api.tasks.EnableTask, pb.NameRequest(name="nginx"))
+    assert enabled.spec.enabled
+
+    spec.tags.exclude.append("-rc")
+    assert (await api(api.tasks.UpdateTask, spec)).spec.tags.exclude == ["-rc"]
+    listed = await api(api.tasks.ListTasks, pb.ListTasksRequest())
+    assert [t.spec.name for t in listed.tasks] == ["nginx"]
+
+    for broken, field in [
+        (task_spec("b1", "a", "b", tags=pb.TagFilter(include=["("])), "task.tags.include[0]"),
+        (task_spec("b2", "a", "b", cron_expression="61 * * * *"), "task.cron_expression"),
+        (pb.TaskSpec(name="b3", source=pb.Endpoint(registry="nope", repository="a"),
+                     target=pb.Endpoint(registry="dst", repository="b")), "task.source.registry"),
+        (task_spec("b4", "UPPER", "b"), "task.source.repository"),
+    ]:
+        error = await api.error(api.tasks.CreateTask, broken)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, broken
+        assert field in error.details(), error.details()
+
+    in_use = await api.error(api.registries.DeleteRegistry, pb.NameRequest(name="src"))
+    assert in_use.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "nginx" in in_use.details()
+    await api(api.tasks.DeleteTask, pb.NameRequest(name="nginx"))
+    missing = await api.error(api.tasks.GetTask, pb.NameRequest(name="nginx"))
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_run_watch_results_logs_and_stats(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    for tag in ("1.0", "1.1", "2.0"):
+        push_image(registry, "app", tag, layers=[random_layer(200_000, seed=tag)])
+    push_index(registry, "app", "3.0")
+    await add_pair(api, registry, registry2)
+    await api(api.tasks.CreateTask, task_spec("app", "app", "mirror/app"))
+
+    plan = await api(api.tasks.PlanTask, pb.NameRequest(name="app"))
+    assert sorted((t.tag, t.action) for t in plan.tags) == [
+        ("1.0", "copy"), ("1.1", "copy"), ("2.0", "copy"), ("3.0", "copy")]
+
+    events: list[pb.WatchEvent] = []
+
+    def watch() -> None:
+        stream = api.control.Watch(pb.WatchRequest(logs=True), timeout=30)
+        for event in stream:
+            events.append(event)
+            if event.HasField("execution") and event.execution.status == S.EXECUTION_STATUS_SUCCEEDED:
+                stream.cancel()
+                return
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.to_thread.run_sync, watch)
+        await trio.sleep(0.3)  # the watcher is attached before the run starts
+        execution = await api(api.tasks.RunTask, pb.NameRequest(name="app"))
+        again = await api.error(api.tasks.RunTask, pb.NameRequest(name="app"))
+        assert again.code() == grpc.StatusCode.FAILED_PRECONDITION
+    detail = await api.wait_finished(execution.id)
+
+    assert detail.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    assert detail.execution.trigger == pb.TRIGGER_MANUAL
+    assert detail.execution.counters.tags_copied == 4
+    assert sorted(t.tag for t in detail.tags if t.outcome == ev.TAG_OUTCOME_COPIED) == [
+        "1.0", "1.1", "2.0", "3.0"]
+    for tag in ("1.0", "3.0"):
+        assert manifest_digest(registry2, "mirror/app", tag) == manifest_digest(registry, "app", tag)
+
+    tag_events = [e.tag.tag for e in events if e.HasField("tag")]
+    assert sorted(tag_events) == ["1.0", "1.1", "2.0", "3.0"]
+    assert any(e.HasField("log") for e in events)
+    assert events[-1].execution.status == S.EXECUTION_STATUS_SUCCEEDED
+
+    logs = await api(api.executions.GetLogs, pb.LogsRequest(execution_id=execution.id))
+    assert any("4 tags to sync" in line.message for line in logs.lines)
+    stats = await api(api.control.GetStats, pb.StatsRequest())
+    assert stats.succeeded_total == 1 and stats.tasks_total == 1 and stats.running == 0
+    listed = await api(api.executions.ListExecutions, pb.ListExecutionsRequest(task="app"))
+    assert [e.id for e in listed.executions] == [execution.id]
+
+    second = await api(api.tasks.RunTask, pb.NameRequest(name="app"))
+    done = await api.wait_finished(second.id)
+    assert done.execution.counters.tags_skipped == 4
+    nothing = await api.error(api.executions.RetryFailed, pb.ExecutionRequest(id=second.id))
+    assert nothing.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_retry_failed_reruns_only_failed_tags(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_image(registry, "r", "ok", layers=[random_layer(1000, seed=1)])
+    push_image(registry, "r", "gone", layers=[random_layer(1000, seed=2)])
+    await add_pair(api, registry, registry2)
+    await api(api.tasks.CreateTask, task_spec("r", "r", "copy/r"))
+    first = await api(api.tasks.RunTask, pb.NameRequest(name="r"))
+    assert (await api.wait_finished(first.id)).execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    # the target becomes unreachable and a new tag appears: every tag of this run fails
+    await api(api.registries.UpdateRegistry, pb.RegistrySpec(name="dst", url="http://127.0.0.1:9"))
+    push_image(registry, "r", "new", layers=[random_layer(1000, seed=3)])
+    failed = await api(api.tasks.RunTask, pb.NameRequest(name="r"))
+    detail = await api.wait_finished(failed.id)
+    assert detail.execution.status == S.EXECUTION_STATUS_FAILED
+    assert {t.tag for t in detail.tags if t.outcome == ev.TAG_OUTCOME_FAILED} == {"ok", "gone", "new"}
+    assert all(t.error_kind == "network" for t in detail.tags)
+
+    await api(api.registries.UpdateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
+    retry = await api(api.executions.RetryFailed, pb.ExecutionRequest(id=failed.id))
+    assert retry.trigger == pb.TRIGGER_RETRY and retry.parent_id == failed.id
+    result = await api.wait_finished(retry.id)
+    assert result.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    assert {t.tag: t.outcome for t in result.tags} == {
+        "ok": ev.TAG_OUTCOME_SKIPPED, "gone": ev.TAG_OUTCOME_SKIPPED, "new": ev.TAG_OUTCOME_COPIED}
+
+
+async def test_stop_cancels_within_two_seconds(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    from support.proxy import CountingProxy, Fault
+
+    push_image(registry, "slow", "1", layers=[random_layer(100_000, seed=1)])
+    # a source that answers blob GETs after 30 s keeps the run busy until it is stopped
+    def stall(request: Any) -> Fault | None:
+        return Fault(delay=30.0) if "/blobs/" in request.path else None
+
+    with CountingProxy(registry, fault=stall) as proxy:
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=proxy.url))
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
+        await api(api.tasks.CreateTask, task_spec("slow", "slow", "slow"))
+        execution = await api(api.tasks.RunTask, pb.NameRequest(name="slow"))
+        await trio.sleep(0.5)
+        start = trio.current_time()
+        stopped = await api(api.tasks.StopTask, pb.NameRequest(name="slow"))
+        assert trio.current_time() - start < 2.5
+    assert stopped.id == execution.id
+    assert stopped.status == S.EXECUTION_STATUS_STOPPED
+    not_running = await api.error(api.tasks.StopTask, pb.NameRequest(name="slow"))
+    assert not_running.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert manifest_digest(registry2, "slow", "1") is None
+
+
+async def test_apply_yaml_upserts_and_keeps_env_references(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    text = f"""
+version: "1.0"
+registries:
+  src: {{url: "{registry.url}"}}
+  dst: {{url: "{registry2.url}", username: bob, password: "${{DST_PASSWORD}}"}}
+sync_rules:
+  - name: one
+    source: {{registry: src, repository: a}}
+    target: {{registry: dst, repository: b}}
+"""
+    applied = await api(api.control.Apply, pb.ApplyRequest(yaml=text, source="sync.yaml"))
+    assert sorted(applied.registries_created) == ["dst", "src"]
+    assert list(applied.tasks_created) == ["one"]
+    again = await api(api.control.Apply, pb.ApplyRequest(yaml=text, source="sync.yaml"))
+    assert list(again.tasks_updated) == ["one"] and not again.tasks_created
+    dst = await api(api.registries.GetRegistry, pb.NameRequest(name="dst"))
+    assert dst.password_set and dst.username == "bob"
+
+    bad = await api.error(api.control.Apply, pb.ApplyRequest(
+        yaml=text.replace("repository: a", "repository: A"), source="sync.yaml"))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "sync.yaml" in bad.details() and "repository" in bad.details()
+
+
+async def test_status_and_health(api: Api, daemon: Daemon) -> None:
+    status = await api(api.control.GetStatus, pb.StatusRequest())
+    assert status.version and status.store == daemon.options.db_path
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(api.channel)
+    reply = await trio.to_thread.run_sync(lambda: health.Check(health_pb2.HealthCheckRequest()))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    mode = stat.S_IMODE(os.stat(daemon.options.db_path).st_mode)
+    assert mode == 0o600
+
+
+async def test_api_token_is_enforced(tmp_path: Path, nursery: trio.Nursery) -> None:
+    token = "s3cret-token-" + os.urandom(4).hex()
+    options = ServeOptions(db_path=str(tmp_path / "t.db"), listen="127.0.0.1:0", ui_port=None,
+                           token=token)
+    daemon: Daemon = await nursery.start(Daemon(options).run)
+    try:
+        anonymous = Api(daemon.address)
+        denied = await anonymous.error(anonymous.control.GetStats, pb.StatsRequest())
+        assert denied.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert token not in denied.details()
+        wrong = Api(daemon.address, token="wrong")
+        assert (await wrong.error(wrong.control.GetStats, pb.StatsRequest())).code() == \
+            grpc.StatusCode.UNAUTHENTICATED
+        good = Api(daemon.address, token=token)
+        assert (await good(good.control.GetStats, pb.StatsRequest())).tasks_total == 0
+    finally:
+        await daemon.shutdown()
