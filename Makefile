@@ -23,6 +23,8 @@ install: $(STAMP)
 system-deps:
 	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo >/dev/null; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 run: install
 	$(BIN)/regsyncd serve --config configs/sync.example.yaml

@@ -161,7 +161,20 @@ class Database:
             while (job := self._jobs.get()) is not None:
                 job.deliver(outcome.capture(self._execute, job.fn))
         finally:
+            self._stop_taking_jobs()
             self._db.close()
+
+    def _stop_taking_jobs(self) -> None:
+        """Refuse new jobs and fail queued ones, so no caller waits forever on a dead thread."""
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                job.deliver(outcome.Error(RuntimeError(f"the store {self.path!r} is closed")))
 
     def _connect(self) -> int:
         try:
@@ -186,7 +199,7 @@ class Database:
     def _bind(self) -> None:
         """Point the shared model classes at this connection unless they are already (binding
         costs ~0.2 ms, a third of an operation: do it only when another Database was used)."""
-        if MODELS[0]._meta.database is None:
+        if MODELS[0]._meta.database is not self._db:
             self._db.bind(MODELS, bind_refs=False, bind_backrefs=False)
 
 

@@ -92,6 +92,13 @@ _STATUS_INDEXES = [
     "CREATE INDEX execution_finished ON execution (finished)",
 ]
 
+# The scheduler needs to know since when a task exists (a run missed while the daemon was down is
+# caught up once). Tasks from before this step count as created at the upgrade.
+_TASK_CREATED = [
+    "ALTER TABLE task ADD COLUMN created REAL NOT NULL DEFAULT 0",
+    "UPDATE task SET created = CAST(strftime('%s', 'now') AS REAL)",
+]
+
 
 def _sql(db: SqliteDatabase, statement: str, params: tuple[object, ...] = ()) -> Cursor:
     return db.execute_sql(statement, params)  # type: ignore[no-untyped-call,no-any-return]
@@ -109,6 +116,7 @@ def _run(statements: Sequence[str]) -> Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     _run(_INITIAL),
     _run(_STATUS_INDEXES),
+    _run(_TASK_CREATED),
 )
 LATEST = len(MIGRATIONS)
 

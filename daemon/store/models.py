@@ -26,7 +26,7 @@ from peewee import (
 
 from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
-from ..model import ExecutionRecord, ExecutionStatus, Trigger, counters_from
+from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 
 
 class _Base(Model):
@@ -60,6 +60,7 @@ class Task(_Base):
     platforms = TextField(default="[]")
     enabled = BooleanField(default=True)
     cron_expression = TextField(null=True)
+    created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
 
 
 class Execution(_Base):
@@ -221,6 +222,34 @@ def tag_result(row: TagResultRow) -> TagResult:
 
 def log_event(row: LogRow) -> LogEvent:
     return LogEvent(level=row.level, message=row.message, rule=row.rule, time=row.time)
+
+
+def task_record(row: Task, names: dict[int, str], latest: ExecutionRecord | None) -> TaskRecord:
+    running = latest is not None and latest.status.active
+    return TaskRecord(rule=sync_rule(row, names), last_execution=latest, running=running)
+
+
+def result_columns(id: int, result: TagResult) -> dict[str, object]:
+    return {
+        "execution": id,
+        "rule": result.rule,
+        "tag": result.tag,
+        "outcome": result.outcome.value,
+        "digest": result.digest,
+        "reason": result.reason,
+        "error_kind": result.error_kind,
+    }
+
+
+def log_columns(id: int, seq: int, event: LogEvent) -> dict[str, object]:
+    return {
+        "execution": id,
+        "seq": seq,
+        "time": event.time,
+        "level": event.level,
+        "message": event.message,
+        "rule": event.rule,
+    }
 
 
 def _fk_id(row: Model, field: str) -> int | None:

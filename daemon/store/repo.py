@@ -99,7 +99,7 @@ class Repo:
     def create_task(self, rule: SyncRule) -> TaskRecord:
         if Task.get_or_none(Task.name == rule.name) is not None:
             raise DuplicateItemError(f"a task named {rule.name!r} exists already")
-        Task.create(**self._task_columns(rule))
+        Task.create(**self._task_columns(rule), created=self._clock())
         return self.get_task(rule.name)
 
     def get_task(self, name: str) -> TaskRecord:
@@ -107,6 +107,11 @@ class Repo:
 
     def list_tasks(self) -> list[TaskRecord]:
         return self._task_records(None)
+
+    def task_created(self, name: str) -> datetime:
+        """When the task was created (kept by updates and upserts): the scheduler's starting
+        point for a task that never ran."""
+        return m.from_epoch(self._task_row(name).created)
 
     def update_task(self, rule: SyncRule) -> TaskRecord:
         row = self._task_row(rule.name)
@@ -222,7 +227,7 @@ class Repo:
     def add_results(self, id: int, results: Iterable[TagResult]) -> None:
         """Store tag results; a tag already recorded for this execution is overwritten."""
         self._status(id)
-        rows = [_result_columns(id, r) for r in results]
+        rows = [m.result_columns(id, r) for r in results]
         if not rows:
             return
         overwrite = [
@@ -251,7 +256,7 @@ class Repo:
         self._status(id)
         last = LogRow.select(fn.MAX(LogRow.seq)).where(LogRow.execution == id).scalar()
         start = -1 if last is None else int(last)
-        rows = [_log_columns(id, start + 1 + n, e) for n, e in enumerate(events)]
+        rows = [m.log_columns(id, start + 1 + n, e) for n, e in enumerate(events)]
         for batch in _chunks(rows, 200):  # SQLite caps bound variables per statement
             LogRow.insert_many(batch).execute()
 
@@ -357,7 +362,7 @@ class Repo:
             raise UnknownItemError(f"no task named {missing!r}")
         names = {r.id: r.name for r in Registry.select(Registry.id, Registry.name)}
         latest = self._latest_by_task([r.id for r in rows])
-        return [_task_record(r, names, latest.get(r.id)) for r in rows]
+        return [m.task_record(r, names, latest.get(r.id)) for r in rows]
 
     def _latest_by_task(self, task_ids: list[int]) -> dict[int, ExecutionRecord]:
         newest = (
@@ -389,34 +394,6 @@ def _executions() -> ModelSelect[Execution]:
 
 def _count(condition: object) -> int:
     return int(Execution.select().where(condition).count())
-
-
-def _task_record(row: Task, names: dict[int, str], latest: ExecutionRecord | None) -> TaskRecord:
-    running = latest is not None and latest.status.active
-    return TaskRecord(rule=m.sync_rule(row, names), last_execution=latest, running=running)
-
-
-def _result_columns(id: int, result: TagResult) -> dict[str, object]:
-    return {
-        "execution": id,
-        "rule": result.rule,
-        "tag": result.tag,
-        "outcome": result.outcome.value,
-        "digest": result.digest,
-        "reason": result.reason,
-        "error_kind": result.error_kind,
-    }
-
-
-def _log_columns(id: int, seq: int, event: LogEvent) -> dict[str, object]:
-    return {
-        "execution": id,
-        "seq": seq,
-        "time": event.time,
-        "level": event.level,
-        "message": event.message,
-        "rule": event.rule,
-    }
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:

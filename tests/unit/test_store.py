@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,8 +174,9 @@ def test_task_errors(db: Database) -> None:
     assert "known: hub, local, spare" in message
 
 
-def test_update_enable_and_upsert_task(db: Database) -> None:
+def test_update_enable_and_upsert_task(db: Database, clock: Clock) -> None:
     db.run_sync(lambda r: r.create_task(rule()))
+    clock.now += 3600
     changed = rule(target=Endpoint("spare", "copy/nginx"), tags=TagFilter(), cron_expression=None)
     assert db.run_sync(lambda r: r.update_task(changed)).rule == changed
     assert db.run_sync(lambda r: r.get_registry("spare")).used_by == ("nginx",)
@@ -184,6 +186,8 @@ def test_update_enable_and_upsert_task(db: Database) -> None:
     assert not db.run_sync(lambda r: r.upsert_task(rule()))
     assert db.run_sync(lambda r: r.get_task("nginx")).rule == rule()
     assert db.run_sync(lambda r: r.upsert_task(rule("other")))
+    created = db.run_sync(lambda r: (r.task_created("nginx"), r.task_created("other")))
+    assert created == (datetime.fromtimestamp(NOON, UTC), datetime.fromtimestamp(NOON + 3600, UTC))
 
 
 def test_delete_task_takes_its_history_but_not_while_running(db: Database) -> None:
@@ -467,16 +471,23 @@ def test_migrating_from_version_1_keeps_the_data(tmp_path: Path) -> None:
     old.close()
     with sqlite3.connect(path) as raw:
         raw.execute("INSERT INTO registry (name, url) VALUES ('hub', 'https://r.example')")
-    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO task (name, source_registry_id, source_repository, target_registry_id,"
+            " target_repository) VALUES ('t', 1, 'a', 1, 'b')"
+        )
         assert "execution_status" not in _indexes(raw)
 
+    before = time.time()
     with Database.open(path) as db:
-        assert db.schema_version == LATEST == 2
+        assert db.schema_version == LATEST == 3
         assert db.run_sync(lambda r: r.get_registry("hub")).settings.url == "https://r.example"
+        assert db.run_sync(lambda r: r.get_task("t")).rule.target == Endpoint("hub", "b")
+        created = db.run_sync(lambda r: r.task_created("t")).timestamp()
+        assert before - 1 <= created <= time.time() + 1  # existing tasks: created at the upgrade
     with sqlite3.connect(path) as raw:
         assert {"execution_status", "execution_finished"} <= _indexes(raw)
         versions = [row[0] for row in raw.execute("SELECT version FROM schema_version")]
-        assert versions == [1, 2]
+        assert versions == [1, 2, 3]
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

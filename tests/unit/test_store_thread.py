@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,10 @@ def registry(name: str) -> RegistrySettings:
 
 def names(db: Database) -> list[str]:
     return [r.name for r in db.run_sync(lambda r: r.list_registries())]
+
+
+def creator(settings: RegistrySettings) -> Callable[[Repo], RegistryRecord]:
+    return lambda repo: repo.create_registry(settings)
 
 
 class Boom(Exception):
@@ -157,3 +161,29 @@ async def test_latency_per_call_is_measured(db: Database) -> None:
         per_call = (time.perf_counter() - start) / calls * 1000
         print(f"store hop, {label}: {per_call:.3f} ms per call ({calls} calls)")
         assert per_call > 0
+
+
+def test_close_while_callers_keep_submitting_never_strands_one(tmp_path: Path) -> None:
+    """Every call either completes or fails with "closed"; none waits forever."""
+    db = Database.open(tmp_path / "s.db")
+    outcomes: list[str] = []
+
+    def hammer(n: int) -> None:
+        for i in range(10_000):
+            try:
+                db.run_sync(creator(registry(f"t{n}-{i}")))
+            except RuntimeError as exc:
+                assert "closed" in str(exc)
+                outcomes.append("closed")
+                return
+        outcomes.append("finished")
+
+    workers = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.1)
+    db.close()
+    for worker in workers:
+        worker.join(timeout=10)
+    assert not any(worker.is_alive() for worker in workers)
+    assert outcomes == ["closed"] * 4

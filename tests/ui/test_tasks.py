@@ -1,0 +1,122 @@
+"""Tasks page, the wizard (preview, cron helper), executions and one execution's page."""
+
+from __future__ import annotations
+
+import pytest
+from fake_daemon import FakeDaemon, eventually, finish_execution, start_execution
+from nicegui import ui
+from nicegui.testing import User
+from regsync.proto.regsync.v1 import events_pb2 as ev
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+
+pytestmark = pytest.mark.asyncio
+
+
+def _two_registries(fake: FakeDaemon) -> None:
+    fake.add_registry("src")
+    fake.add_registry("dst")
+
+
+async def test_task_actions(user: User, fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    await user.open("/tasks")
+    await user.should_see("0 2 * * *")
+    user.find(marker="run-nginx").click()
+    await user.should_see("Task nginx started")
+    await user.should_see(marker="stop-nginx")  # the row now offers Stop
+    user.find(marker="stop-nginx").click()
+    await user.should_see("Task nginx stopping")
+    user.find(marker="enabled-nginx").click()
+    await eventually(lambda: not fake_daemon.state.tasks["nginx"].spec.enabled)
+    user.find(marker="delete-nginx").click()
+    user.find(marker="confirm").click()
+    await user.should_see("Task nginx deleted")
+    assert "nginx" not in fake_daemon.state.tasks
+
+
+async def test_run_refusal_is_explained(user: User, fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    await user.open("/tasks")
+    await user.should_see(marker="run-nginx")
+    start_execution(fake_daemon.state, "nginx")  # started elsewhere meanwhile
+    user.find(marker="run-nginx").click()
+    await user.should_see("task 'nginx' is already running")
+
+
+async def test_wizard_previews_tags_and_creates_the_task(user: User,
+                                                        fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.state.source_tags[("src", "library/nginx")] = [
+        "1.25", "1.26", "1.27", "1.27-alpine", "latest"]
+    await user.open("/tasks/new")
+    await user.should_see(marker="task-name")
+    user.find(marker="task-name").type("nginx")
+    user.find(marker="source-registry").click()
+    user.find("src").click()
+    user.find(marker="source-repository").type("library/nginx")
+    user.find(marker="target-registry").click()
+    user.find("dst").click()
+    user.find(marker="target-repository").type("mirror/nginx")
+    user.find(marker="exclude").type("alpine")
+    await user.should_see("4 of 5 tags kept", retries=30)
+    user.find(marker="latest").type("2")
+    await user.should_see("2 of 5 tags kept", retries=30)
+    previews = fake_daemon.calls("PreviewTags")
+    assert not previews[0].tags, "the first preview lists the source"
+    assert sorted(previews[-1].tags) == sorted(
+        fake_daemon.state.source_tags[("src", "library/nginx")]), "later ones send the list"
+    user.find(marker="cron").type("30 4 * * 1")
+    await user.should_see("Next runs:")
+    with user:
+        labels = [e for e in ui.context.client.elements.values()
+                  if isinstance(e, ui.label) and e.text.endswith(":30:00")]
+    assert len(labels) == 5
+    user.find(marker="save-task").click()
+    await user.should_see("Task nginx saved")
+    spec = fake_daemon.calls("CreateTask")[-1]
+    assert (spec.source.registry, spec.source.repository) == ("src", "library/nginx")
+    assert (spec.target.registry, spec.target.repository) == ("dst", "mirror/nginx")
+    assert list(spec.tags.exclude) == ["alpine"] and spec.tags.latest == 2
+    assert spec.cron_expression == "30 4 * * 1" and spec.enabled
+
+
+async def test_wizard_shows_bad_input_inline(user: User, fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    await user.open("/tasks/nginx/edit")
+    await user.should_see(marker="include")
+    user.find(marker="include").type("(")
+    await user.should_see("bad regex", retries=30)
+    user.find(marker="cron").clear().type("61 * * *")
+    await user.should_see("expected five fields")
+    user.find(marker="save-task").click()
+    await eventually(lambda: bool(fake_daemon.calls("UpdateTask")))
+    assert fake_daemon.calls("UpdateTask")[-1].name == "nginx"
+
+
+async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    fake_daemon.add_task("redis")
+    first = start_execution(fake_daemon.state, "nginx")
+    failed = (ev.TagResult(tag="1.0", outcome=ev.TAG_OUTCOME_COPIED, digest="sha256:aa"),
+              ev.TagResult(tag="2.0", outcome=ev.TAG_OUTCOME_FAILED, reason="blob unknown"))
+    finish_execution(fake_daemon.state, first.id, pb.EXECUTION_STATUS_FAILED, failed)
+    other = start_execution(fake_daemon.state, "redis")
+    await user.open("/executions")
+    await user.should_see(marker=f"execution-{other.id}")
+    user.find(marker="filter-status").click()
+    user.find("failed").click()
+    await user.should_not_see(marker=f"execution-{other.id}", retries=20)
+    await user.should_see(marker=f"execution-{first.id}")
+
+    await user.open(f"/executions/{first.id}")
+    await user.should_see("blob unknown")
+    await user.should_see(f"execution {first.id} started")  # the stored log
+    fake_daemon.log(first.id, "a line that arrives live")
+    await user.should_see("a line that arrives live", retries=40)
+    user.find("Retry failed tags").click()
+    await user.should_see(f"Retrying the failed tags as execution #{first.id + 2}")
+    assert fake_daemon.calls("RetryFailed")[-1].id == first.id

@@ -1,0 +1,50 @@
+"""`python -m regsync.ui --server ADDR --port N`: the panel as its own process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import trio
+from regsync.daemon.errors import ConfigError
+
+from .server import run_panel
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m regsync.ui",
+                                     description="The regsync web panel, a client of regsyncd.")
+    parser.add_argument("--server", default="127.0.0.1:50051",
+                        help="regsyncd's gRPC address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default %(default)s)")
+    parser.add_argument("--login", action="store_true",
+                        help="open on the login page (the daemon requires an API token)")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            # The panel only needs to know that a token is required, never its value.
+            await nursery.start(run_panel, args.server, args.port, "" if args.login else None)
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse(argv)
+    try:
+        trio.run(serve, args)
+    except ConfigError as exc:
+        print(f"regsync panel: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""How the panel shows values: statuses, times, durations, sizes, progress, cron previews.
+
+Pure functions (no NiceGUI, no I/O) so they are tested in milliseconds. Times from the daemon are
+UTC; the panel shows them in the server's local time zone, which for the in-process panel is the
+daemon's, the same one cron expressions are read in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from regsync.proto.regsync.v1 import events_pb2 as ev
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+
+# status -> (label, Quasar colour)
+_STATUS: dict[int, tuple[str, str]] = {
+    pb.EXECUTION_STATUS_QUEUED: ("queued", "grey"),
+    pb.EXECUTION_STATUS_RUNNING: ("running", "primary"),
+    pb.EXECUTION_STATUS_SUCCEEDED: ("succeeded", "positive"),
+    pb.EXECUTION_STATUS_FAILED: ("failed", "negative"),
+    pb.EXECUTION_STATUS_STOPPED: ("stopped", "warning"),
+    pb.EXECUTION_STATUS_INTERRUPTED: ("interrupted", "orange"),
+}
+_TRIGGER: dict[int, str] = {
+    pb.TRIGGER_MANUAL: "manual",
+    pb.TRIGGER_CRON: "schedule",
+    pb.TRIGGER_RETRY: "retry",
+    pb.TRIGGER_RESUME: "resume",
+}
+_OUTCOME: dict[int, tuple[str, str]] = {
+    ev.TAG_OUTCOME_COPIED: ("copied", "positive"),
+    ev.TAG_OUTCOME_SKIPPED: ("unchanged", "grey"),
+    ev.TAG_OUTCOME_FAILED: ("failed", "negative"),
+}
+FINISHED = frozenset({pb.EXECUTION_STATUS_SUCCEEDED, pb.EXECUTION_STATUS_FAILED,
+                      pb.EXECUTION_STATUS_STOPPED, pb.EXECUTION_STATUS_INTERRUPTED})
+
+
+def status_label(status: int) -> str:
+    return _STATUS.get(status, ("unknown", "grey"))[0]
+
+
+def status_color(status: int) -> str:
+    return _STATUS.get(status, ("unknown", "grey"))[1]
+
+
+def status_choices() -> dict[int, str]:
+    """Filter options: status value -> label."""
+    return {value: label for value, (label, _) in _STATUS.items()}
+
+
+def trigger_label(trigger: int) -> str:
+    return _TRIGGER.get(trigger, "-")
+
+
+def outcome_label(outcome: int) -> str:
+    return _OUTCOME.get(outcome, ("unknown", "grey"))[0]
+
+
+def outcome_color(outcome: int) -> str:
+    return _OUTCOME.get(outcome, ("unknown", "grey"))[1]
+
+
+def when(stamp: datetime | None) -> str:
+    """A local wall-clock time to the second, or a dash."""
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
+
+
+def started_at(execution: pb.Execution) -> datetime | None:
+    if not execution.HasField("started"):
+        return None
+    return execution.started.ToDatetime(tzinfo=UTC)
+
+
+def finished_at(execution: pb.Execution) -> datetime | None:
+    if not execution.HasField("finished"):
+        return None
+    return execution.finished.ToDatetime(tzinfo=UTC)
+
+
+def next_run(task: pb.Task) -> datetime | None:
+    return task.next_run.ToDatetime(tzinfo=UTC) if task.HasField("next_run") else None
+
+
+def duration(seconds: float | None) -> str:
+    """'850 ms', '12.3 s', '4 min 05 s', '2 h 03 min'; a dash when unknown."""
+    if seconds is None or seconds < 0:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def elapsed(execution: pb.Execution, now: datetime) -> float | None:
+    """Seconds from start to finish, or to `now` while it runs."""
+    start = started_at(execution)
+    if start is None:
+        return None
+    end = finished_at(execution) or now
+    return (end - start).total_seconds()
+
+
+def size(count: int) -> str:
+    """Bytes in binary units: '0 B', '1.5 KiB', '3.2 GiB'."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def progress(counters: ev.Counters) -> float:
+    """Share of tags done (copied, skipped or failed), 0..1; 0 before the tags are known."""
+    done = counters.tags_copied + counters.tags_skipped + counters.tags_failed
+    if counters.tags_total <= 0:
+        return 0.0
+    return min(1.0, done / counters.tags_total)
+
+
+def tally(counters: ev.Counters) -> str:
+    """'3/10 tags: 2 copied, 1 unchanged, 0 failed'."""
+    done = counters.tags_copied + counters.tags_skipped + counters.tags_failed
+    return (f"{done}/{counters.tags_total} tags: {counters.tags_copied} copied, "
+            f"{counters.tags_skipped} unchanged, {counters.tags_failed} failed")
+
+
+@dataclass(frozen=True)
+class CronPreview:
+    """The next run times of a cron expression, or why it is not one."""
+
+    times: tuple[datetime, ...] = ()
+    error: str = ""
+
+
+def cron_preview(expression: str, now: datetime, count: int = 5) -> CronPreview:
+    """The next `count` times a five-field cron expression fires after `now` (local, naive or
+    aware as given), computed here so the wizard answers as the user types."""
+    from croniter import croniter  # lazy: only the wizard needs it
+
+    text = expression.strip()
+    if not text:
+        return CronPreview(error="no schedule: manual runs only")
+    if len(text.split()) != 5:
+        return CronPreview(error="expected five fields: minute hour day-of-month month weekday")
+    try:
+        it = croniter(text, now)
+        times = tuple(it.get_next(datetime) for _ in range(count))
+    except (ValueError, KeyError) as exc:
+        return CronPreview(error=f"not a valid cron expression: {exc}")
+    return CronPreview(times=times)

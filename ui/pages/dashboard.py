@@ -1,0 +1,59 @@
+"""Dashboard: totals as cards and the latest executions, kept current by the Watch stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from nicegui import ui
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+
+from .. import format as fmt
+from ..components.frame import empty, frame
+from ..components.live import Live
+from ..session import Panel, Session, open_session
+from .executions import execution_rows
+
+LATEST = 10
+
+
+def _cards(stats: pb.Stats) -> None:
+    cards = (
+        ("Tasks", stats.tasks_total, f"{stats.tasks_enabled} enabled"),
+        ("Running", stats.running, ""),
+        ("Succeeded today", stats.succeeded_today, f"{stats.succeeded_total} all time"),
+        ("Failed today", stats.failed_today, f"{stats.failed_total} all time"),
+        ("Copied today", fmt.size(stats.bytes_copied_today),
+         f"{stats.executions_total} executions all time"),
+    )
+    with ui.row().classes("w-full gap-4"):
+        for title, value, note in cards:
+            with ui.card().classes("min-w-40").mark(f"card-{title.lower().replace(' ', '-')}"):
+                ui.label(title).classes("text-slate-500")
+                ui.label(str(value)).classes("text-3xl font-bold")
+                ui.label(note).classes("text-xs text-slate-500")
+
+
+async def _render(session: Session, container: ui.column) -> None:
+    stats = await session.attempt(session.api.stats())
+    latest = await session.attempt(session.api.list_executions(limit=LATEST))
+    container.clear()
+    with container:
+        if stats is not None:
+            _cards(stats)
+        ui.label("Latest executions").classes("text-lg font-medium")
+        if latest is None:
+            empty("Executions are unavailable right now.")
+        elif not latest:
+            empty("No executions yet: create a task and run it.")
+        else:
+            execution_rows(latest, datetime.now(UTC))
+
+
+async def build(panel: Panel) -> None:
+    session = await open_session(panel, "/")
+    if session is None:
+        return
+    with frame("Dashboard", session):
+        container = ui.column().classes("w-full gap-4")
+    await _render(session, container)
+    Live(session, lambda: _render(session, container))

@@ -1,0 +1,113 @@
+"""One execution: summary, per-tag results, the live log tail, and retry-failed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from nicegui import ui
+from regsync.proto.regsync.v1 import events_pb2 as ev
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+
+from .. import format as fmt
+from ..components.frame import empty, frame, grid_header, status_badge
+from ..components.live import Live
+from ..session import Panel, Session, open_session
+
+LOG_TAIL = 500  # lines kept in the browser
+
+
+def _summary(execution: pb.Execution) -> None:
+    now = datetime.now(UTC)
+    with ui.row().classes("items-center gap-4"):
+        ui.link(execution.task, f"/executions?task={execution.task}").classes("text-lg")
+        status_badge(execution.status).mark("execution-status")
+        ui.label(f"trigger: {fmt.trigger_label(execution.trigger)}")
+        ui.label(f"started {fmt.when(fmt.started_at(execution))}")
+        ui.label(f"duration {fmt.duration(fmt.elapsed(execution, now))}")
+        if execution.parent_id:
+            ui.link(f"continues #{execution.parent_id}", f"/executions/{execution.parent_id}")
+    ui.linear_progress(fmt.progress(execution.counters), show_value=False,
+                       color=fmt.status_color(execution.status))
+    counters = execution.counters
+    ui.label(f"{fmt.tally(counters)}; blobs: {counters.blobs_copied} copied, "
+             f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
+             f"{fmt.size(counters.bytes_copied)} copied").classes("text-sm")
+    if execution.error:
+        ui.label(execution.error).classes("text-negative")
+
+
+def _tags(detail: pb.ExecutionDetail) -> None:
+    ui.label("Tags").classes("text-lg font-medium")
+    if not detail.tags:
+        empty("No tag finished yet.")
+        return
+    with ui.grid(columns="auto auto 1fr").classes("w-full gap-x-4 gap-y-1"):
+        grid_header("Tag", "Result", "Digest / reason")
+        for tag in detail.tags:
+            ui.label(tag.tag)
+            ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
+            ui.label(tag.reason or tag.digest).classes("font-mono text-xs break-all")
+
+
+class ExecutionView:
+    """The page's parts; `render` reloads summary and tags, the log grows by itself."""
+
+    def __init__(self, session: Session, execution_id: int) -> None:
+        self.session = session
+        self.id = execution_id
+        self.detail = ui.column().classes("w-full gap-2")
+        with ui.row():
+            self.retry = ui.button("Retry failed tags", on_click=self.retry_failed)
+            self.stop = ui.button("Stop", on_click=self.stop_run).props("color=warning")
+        ui.label("Log").classes("text-lg font-medium")
+        self.log = ui.log(max_lines=LOG_TAIL).classes("w-full h-80")
+        self.task = ""
+
+    async def render(self) -> None:
+        detail = await self.session.attempt(self.session.api.get_execution(self.id))
+        if detail is None:
+            return
+        execution = detail.execution
+        self.task = execution.task
+        self.retry.set_visibility(execution.status in fmt.FINISHED
+                                  and execution.counters.tags_failed > 0)
+        self.stop.set_visibility(execution.status == pb.EXECUTION_STATUS_RUNNING)
+        self.detail.clear()
+        with self.detail:
+            _summary(execution)
+            _tags(detail)
+
+    async def load_log(self) -> None:
+        for line in await self.session.attempt(self.session.api.get_logs(self.id)) or []:
+            self.add_line(line)
+
+    def add_line(self, line: ev.LogLine) -> None:
+        stamp = datetime.fromtimestamp(line.time).strftime("%H:%M:%S")
+        self.log.push(f"{stamp} {line.level:<7} {line.message}")
+
+    def on_event(self, event: pb.WatchEvent) -> None:
+        if event.WhichOneof("event") == "log":
+            self.add_line(event.log)
+
+    async def retry_failed(self) -> None:
+        started = await self.session.attempt(self.session.api.retry_failed(self.id))
+        if started is not None:
+            ui.notify(f"Retrying the failed tags as execution #{started.id}", type="positive")
+            ui.navigate.to(f"/executions/{started.id}")
+
+    async def stop_run(self) -> None:
+        if await self.session.attempt(self.session.api.task_action("stop", self.task)) is None:
+            return
+        ui.notify(f"Stopping {self.task}", type="info")
+        await self.render()
+
+
+async def build(panel: Panel, execution_id: int) -> None:
+    session = await open_session(panel, f"/executions/{execution_id}")
+    if session is None:
+        return
+    with frame(f"Execution #{execution_id}", session):
+        view = ExecutionView(session, execution_id)
+    await view.render()
+    await view.load_log()
+    Live(session, view.render, execution_id=execution_id, logs=True, on_event=view.on_event)

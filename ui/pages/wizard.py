@@ -1,0 +1,199 @@
+"""The task wizard (create and edit): source, target, tag filters with a live preview,
+platforms, schedule with the next five run times, enabled.
+
+The preview asks the daemon (PreviewTags) which source tags the filters keep. The source is listed
+once per (registry, repository); later previews send that list back, so typing a pattern does not
+list the registry again. The cron helper is computed here, as the user types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from nicegui import ui
+
+from .. import format as fmt
+from ..client import DaemonError
+from ..components.frame import frame
+from ..forms import TaskForm, task_form
+from ..session import Panel, Session, go_login, open_session
+
+PREVIEW_DELAY = 0.5  # seconds between checks for changed filters
+
+
+class TagPreview:
+    """Which source tags the current filters keep, refreshed shortly after a change."""
+
+    def __init__(self, session: Session, form: Callable[[], TaskForm]) -> None:
+        self.session = session
+        self.form = form
+        self.source_tags: dict[tuple[str, str], list[str]] = {}
+        self.stale = True
+        with ui.row().classes("items-center"):
+            ui.label("Preview").classes("font-medium")
+            ui.button("Reload source tags", on_click=self.reload).props("flat dense")
+        self.container = ui.column().classes("w-full gap-1").mark("preview")
+        ui.timer(PREVIEW_DELAY, self._tick)
+
+    def mark_stale(self) -> None:
+        self.stale = True
+
+    async def reload(self) -> None:
+        self.source_tags.pop(self.form().source_key(), None)
+        await self.update()
+
+    async def _tick(self) -> None:
+        if self.stale:
+            self.stale = False
+            await self.update()
+
+    async def update(self) -> None:
+        form = self.form()
+        key = form.source_key()
+        if not all(key):
+            self._show_text("Choose a source registry and repository to preview its tags.")
+            return
+        try:
+            result = await self.session.api.preview_tags(form.preview_spec(),
+                                                         self.source_tags.get(key, ()))
+        except DaemonError as error:
+            if error.needs_login:
+                go_login(self.session.here)
+            self._show_text(error.message, error=True)
+            return
+        self.source_tags.setdefault(key, [*result.kept, *(d.tag for d in result.dropped)])
+        self.container.clear()
+        with self.container:
+            total = len(result.kept) + len(result.dropped)
+            ui.label(f"{len(result.kept)} of {total} tags kept").mark("preview-summary")
+            with ui.row().classes("gap-1"):
+                for tag in result.kept:
+                    ui.chip(tag, color="positive").props("dense outline")
+            for dropped in result.dropped[:50]:
+                ui.label(f"{dropped.tag}: {dropped.reason}").classes("text-xs text-slate-500")
+
+    def _show_text(self, text: str, *, error: bool = False) -> None:
+        self.container.clear()
+        with self.container:
+            ui.label(text).classes("text-negative" if error else "text-slate-500")
+
+
+class Wizard:
+    def __init__(self, session: Session, initial: TaskForm, registries: list[str], *,
+                 create: bool) -> None:
+        self.session = session
+        self.create = create
+        with ui.stepper().props("vertical").classes("w-full") as self.stepper:
+            with ui.step("Source"):
+                self.name = ui.input("Task name", value=initial.name).props(
+                    "" if create else "readonly").mark("task-name")
+                self.source_registry = ui.select(registries, label="Source registry",
+                                                 value=initial.source_registry or None
+                                                 ).classes("min-w-64").mark("source-registry")
+                self.source_repository = ui.input(
+                    "Source repository", value=initial.source_repository,
+                    placeholder="library/nginx").mark("source-repository")
+                self._navigation(first=True)
+            with ui.step("Target"):
+                self.target_registry = ui.select(registries, label="Target registry",
+                                                 value=initial.target_registry or None
+                                                 ).classes("min-w-64").mark("target-registry")
+                self.target_repository = ui.input(
+                    "Target repository", value=initial.target_repository).mark(
+                    "target-repository")
+                self._navigation()
+            with ui.step("Tags"):
+                self._tags_step(initial)
+            with ui.step("Platforms"):
+                self.architectures = ui.input("Architectures (empty = all)",
+                                              value=initial.architectures,
+                                              placeholder="amd64, arm64").mark("architectures")
+                self.platforms = ui.input("Platforms (empty = all)", value=initial.platforms,
+                                          placeholder="linux/arm/v7").mark("platforms")
+                self._navigation()
+            with ui.step("Schedule"):
+                self._schedule_step(initial)
+
+    def _navigation(self, *, first: bool = False) -> None:
+        with ui.stepper_navigation():
+            ui.button("Next", on_click=self.stepper.next).mark("next")
+            if not first:
+                ui.button("Back", on_click=self.stepper.previous).props("flat")
+
+    def _tags_step(self, initial: TaskForm) -> None:
+        self.include = ui.textarea("Include patterns (regex, one per line; empty = all)",
+                                   value=initial.include).classes("w-full").mark("include")
+        self.exclude = ui.textarea("Exclude patterns (regex, one per line)",
+                                   value=initial.exclude).classes("w-full").mark("exclude")
+        self.semver = ui.input("Version range", value=initial.semver,
+                               placeholder=">=1.20 <2").mark("semver")
+        self.latest = ui.number("Keep the newest N (0 = all)", value=initial.latest, min=0,
+                                precision=0).mark("latest")
+        self.preview = TagPreview(self.session, self.form)
+        for element in (self.source_registry, self.source_repository, self.include,
+                        self.exclude, self.semver, self.latest):
+            element.on_value_change(self.preview.mark_stale)
+        self._navigation()
+
+    def _schedule_step(self, initial: TaskForm) -> None:
+        self.cron = ui.input("Cron schedule (empty = manual only)", value=initial.cron,
+                             placeholder="0 2 * * *").mark("cron")
+        self.cron_help = ui.column().classes("gap-0").mark("cron-preview")
+        self.cron.on_value_change(self.show_cron)
+        self.show_cron()
+        self.enabled = ui.switch("Enabled", value=initial.enabled).mark("enabled")
+        with ui.stepper_navigation():
+            ui.button("Save task", on_click=self.save).mark("save-task")
+            ui.button("Back", on_click=self.stepper.previous).props("flat")
+
+    def show_cron(self) -> None:
+        preview = fmt.cron_preview(self.cron.value or "", datetime.now().astimezone())
+        self.cron_help.clear()
+        with self.cron_help:
+            if preview.error:
+                ui.label(preview.error).classes("text-slate-500")
+            else:
+                ui.label("Next runs:").classes("text-slate-500")
+                for time in preview.times:
+                    ui.label(fmt.when(time)).classes("font-mono text-sm")
+
+    def form(self) -> TaskForm:
+        return TaskForm(
+            name=self.name.value or "",
+            source_registry=self.source_registry.value or "",
+            source_repository=self.source_repository.value or "",
+            target_registry=self.target_registry.value or "",
+            target_repository=self.target_repository.value or "",
+            include=self.include.value or "", exclude=self.exclude.value or "",
+            semver=self.semver.value or "", latest=int(self.latest.value or 0),
+            architectures=self.architectures.value or "",
+            platforms=self.platforms.value or "",
+            cron=self.cron.value or "", enabled=bool(self.enabled.value),
+        )
+
+    async def save(self) -> None:
+        saved = await self.session.attempt(
+            self.session.api.save_task(self.form().to_spec(), create=self.create))
+        if saved is not None:
+            ui.notify(f"Task {saved.spec.name} saved", type="positive")
+            ui.navigate.to("/tasks")
+
+
+async def build(panel: Panel, name: str | None = None) -> None:
+    here = f"/tasks/{name}/edit" if name else "/tasks/new"
+    session = await open_session(panel, here)
+    if session is None:
+        return
+    registries = await session.attempt(session.api.list_registries())
+    initial = TaskForm()
+    if name is not None:
+        task = await session.attempt(session.api.get_task(name))
+        if task is None:
+            return
+        initial = task_form(task)
+    with frame(f"Edit task {name}" if name else "New task", session):
+        if registries is not None and not registries:
+            ui.label("Add a registry first.").classes("text-negative")
+            ui.link("Registries", "/registries")
+        Wizard(session, initial, sorted(r.name for r in registries or []), create=name is None)
