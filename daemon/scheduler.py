@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import trio
 
+from .config import SyncRule
 from .errors import ConflictError
 from .executor import Executor
 from .model import ScheduledRun, TaskRecord, Trigger
@@ -45,8 +46,11 @@ class Scheduler:
     def next_runs(self) -> list[ScheduledRun]:
         return sorted((ScheduledRun(t, at) for t, at in self._next.items()), key=lambda r: r.at)
 
-    def next_run(self, task: str) -> datetime | None:
-        return self._next.get(task)
+    def next_run(self, rule: SyncRule) -> datetime | None:
+        """When the rule fires next, computed now: right even before the loop re-reads tasks."""
+        if not (rule.enabled and rule.cron_expression):
+            return None
+        return next_fire(rule.cron_expression, self._now())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         tasks = await self._db.run(lambda repo: repo.list_tasks())

@@ -215,7 +215,7 @@ class Control:
         last = task.last_execution
         return replace(
             task,
-            next_run=self._scheduler.next_run(task.name),
+            next_run=self._scheduler.next_run(task.rule),
             running=self._executor.is_running(task.name),
             last_execution=self._live_execution(last) if last else None,
         )

@@ -14,6 +14,7 @@ abandoned caller should have acted on (a created execution id, say) silently dro
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -33,6 +34,10 @@ from .models import MODELS
 from .repo import Repo
 
 T = TypeVar("T")
+
+# peewee logs every query at DEBUG with its parameters, registry passwords among them: never let
+# those records out, whatever level the daemon's logging is set to.
+logging.getLogger("peewee").setLevel(logging.INFO)
 
 MEMORY = ":memory:"
 PRAGMAS = {
