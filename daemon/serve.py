@@ -39,6 +39,7 @@ class ServeOptions:
     max_running: int = 2
     shutdown_grace: float = 10.0
     ui_port: int | None = None  # the panel's HTTP port; None = no panel in this process
+    global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
 
 
 def default_db_path() -> str:
@@ -79,7 +80,8 @@ class Daemon:
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
         config = load_config(options.config_path) if options.config_path else None
-        global_settings = config.global_ if config is not None else GlobalSettings()
+        global_settings = (config.global_ if config is not None
+                           else options.global_settings or GlobalSettings())
         db = Database.open(options.db_path)
         try:
             if config is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 import trio
+from regsync.daemon.config import GlobalSettings, RetrySettings
 from regsync.daemon.serve import Daemon, ServeOptions
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -22,6 +23,8 @@ from support.registry import RegistryServer
 pytestmark = pytest.mark.integration
 
 S = pb.ExecutionStatus
+FAST = GlobalSettings(retry=RetrySettings(max_attempts=2, initial_interval=0.01,
+                                          max_interval=0.05), timeout=20)
 
 
 class Api:
@@ -59,7 +62,7 @@ class Api:
 @pytest.fixture
 async def daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Daemon]:
     options = ServeOptions(db_path=str(tmp_path / "regsync.db"), listen="127.0.0.1:0",
-                           ui_port=None, shutdown_grace=1.0)
+                           ui_port=None, shutdown_grace=1.0, global_settings=FAST)
     started: Daemon = await nursery.start(Daemon(options).run)
     yield started
     await started.shutdown()
@@ -253,12 +256,18 @@ async def test_retry_failed_reruns_only_failed_tags(
 async def test_stop_cancels_within_two_seconds(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
+    import threading
+
     from support.proxy import CountingProxy, Fault
 
     push_image(registry, "slow", "1", layers=[random_layer(100_000, seed=1)])
-    # a source that answers blob GETs after 30 s keeps the run busy until it is stopped
+    release = threading.Event()
+
     def stall(request: Any) -> Fault | None:
-        return Fault(delay=30.0) if "/blobs/" in request.path else None
+        # blob downloads hang (in the proxy's thread) until the test ends: the run stays busy
+        if "/blobs/" in request.path:
+            release.wait(30)
+        return None
 
     with CountingProxy(registry, fault=stall) as proxy:
         await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=proxy.url))
@@ -269,6 +278,7 @@ async def test_stop_cancels_within_two_seconds(
         start = trio.current_time()
         stopped = await api(api.tasks.StopTask, pb.NameRequest(name="slow"))
         assert trio.current_time() - start < 2.5
+        release.set()
     assert stopped.id == execution.id
     assert stopped.status == S.EXECUTION_STATUS_STOPPED
     not_running = await api.error(api.tasks.StopTask, pb.NameRequest(name="slow"))

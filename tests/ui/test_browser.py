@@ -52,6 +52,8 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     try:
         yield driver
     finally:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SHOTS / "last.png"))  # where a failure left the browser
         driver.quit()
 
 
