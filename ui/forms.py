@@ -100,9 +100,11 @@ class TaskForm:
         if not spec.name:
             spec.name = PREVIEW_NAME
         if not spec.target.registry:
-            spec.target.CopyFrom(spec.source)
+            spec.target.registry = spec.source.registry
         if not spec.target.repository:
             spec.target.repository = spec.source.repository
+        if spec.target == spec.source:  # the daemon refuses a task copying onto itself
+            spec.target.repository = f"{spec.source.repository}-{PREVIEW_NAME}"
         return spec
 
     def source_key(self) -> tuple[str, str]:

@@ -326,6 +326,11 @@ async def serving(plane: FakePlane, **settings: Any) -> AsyncIterator[tuple[Clie
             nursery.cancel_scope.cancel()
 
 
+def listing(method: Callable[..., Any]) -> Callable[..., list[Any]]:
+    """A server-streaming stub method as a call that returns every message."""
+    return lambda request, **options: list(method(request, **options))
+
+
 def spec(name: str = "nginx", **changes: Any) -> pb.TaskSpec:
     message = pb.TaskSpec(
         name=name,
@@ -601,11 +606,8 @@ async def test_portal_streams_in_batches() -> None:
 
 async def test_watch_of_unknown_execution_is_not_found() -> None:
     async with serving(FakePlane()) as (client, _):
-
-        def follow() -> list[pb.WatchEvent]:
-            return list(client.control.Watch(pb.WatchRequest(execution_id=404)))
-
-        error = await client.fails(lambda request, **_: follow(), None)
+        watch = listing(client.control.Watch)
+        error = await client.fails(watch, pb.WatchRequest(execution_id=404))
     assert error.code() == grpc.StatusCode.NOT_FOUND and "404" in error.details()
 
 
@@ -623,9 +625,7 @@ async def test_token_is_required_and_never_shown(caplog: pytest.LogCaptureFixtur
             denied = await client.fails(client.registries.ListRegistries, request)
             assert denied.code() == grpc.StatusCode.UNAUTHENTICATED
             assert SECRET not in denied.details()
-            stream = await client.fails(
-                lambda r, **kw: list(client.control.Watch(r, **kw)), pb.WatchRequest()
-            )
+            stream = await client.fails(listing(client.control.Watch), pb.WatchRequest())
             assert stream.code() == grpc.StatusCode.UNAUTHENTICATED
 
         # health stays open: load balancers and systemd probes carry no token

@@ -54,12 +54,15 @@ class Fake:
     silent: set[str] = field(default_factory=set)
     logs: dict[int, list[ev.LogLine]] = field(default_factory=dict)
     live_logs: dict[int, list[ev.LogLine]] = field(default_factory=dict)
+    final_logs: dict[int, list[ev.LogLine]] = field(default_factory=dict)  # stored at the end
     calls: list[tuple[str, Any, dict[str, str]]] = field(default_factory=list)
     address: str = ""
 
     def record(self, name: str, request: Any, context: grpc.ServicerContext) -> None:
         metadata = dict(context.invocation_metadata())
-        self.calls.append((name, request, metadata))
+        snapshot = type(request)()
+        snapshot.CopyFrom(request)  # as sent, whatever the fake does to it later
+        self.calls.append((name, snapshot, metadata))
         if self.token is not None and metadata.get("authorization") != f"Bearer {self.token}":
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API token")
 
@@ -79,6 +82,8 @@ class Fake:
         execution = self.executions[execution_id]
         execution.status = self.outcome.get(execution.task, SUCCEEDED)
         execution.finished.FromSeconds(int(T0) + 3)
+        self.logs[execution_id] = self.final_logs.get(execution_id, self.logs.get(execution_id,
+                                                                                  []))
         execution.counters.CopyFrom(ev.Counters(tags_total=2, tags_copied=1, tags_skipped=1,
                                                 bytes_copied=5 * 1024**2, blobs_copied=2))
         return execution
@@ -108,6 +113,24 @@ class Registries(rpc.RegistryServiceServicer):
             request.password = old.password
         self.fake.registries[request.name] = request
         return _registry(request)
+
+    def DeleteRegistry(self, request: pb.NameRequest, context: Any) -> pb.DeleteResponse:
+        self.fake.record("DeleteRegistry", request, context)
+        users = [t.name for t in self.fake.tasks.values()
+                 if request.name in (t.source.registry, t.target.registry)]
+        if users:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"registry {request.name!r} is used by tasks: {', '.join(users)}")
+        del self.fake.registries[request.name]
+        return pb.DeleteResponse()
+
+    def TestRegistry(self, request: pb.NameRequest, context: Any) -> pb.TestRegistryResponse:
+        self.fake.record("TestRegistry", request, context)
+        if request.name == "hub":
+            return pb.TestRegistryResponse(ok=True, reachable=True, auth_ok=True,
+                                           api_version="registry/2.0", latency_ms=3)
+        return pb.TestRegistryResponse(reachable=True, message="credentials refused",
+                                       error_kind="auth")
 
     def ListRegistries(self, request: Any, context: Any) -> pb.ListRegistriesResponse:
         self.fake.record("ListRegistries", request, context)
@@ -150,6 +173,33 @@ class Tasks(rpc.TaskServiceServicer):
     def RunTask(self, request: pb.NameRequest, context: Any) -> pb.Execution:
         self.fake.record("RunTask", request, context)
         return self.fake.start(request.name, context)
+
+    def StopTask(self, request: pb.NameRequest, context: Any) -> pb.Execution:
+        self.fake.record("StopTask", request, context)
+        running = [e for e in self.fake.executions.values()
+                   if e.task == request.name and e.status == RUNNING]
+        if not running:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"task {request.name!r} is not running")
+        running[0].status = pb.EXECUTION_STATUS_STOPPED
+        return running[0]
+
+    def EnableTask(self, request: pb.NameRequest, context: Any) -> pb.Task:
+        self.fake.record("EnableTask", request, context)
+        self.fake.tasks[request.name].enabled = True
+        task = pb.Task(spec=self.fake.tasks[request.name])
+        task.next_run.FromSeconds(int(T0) + 60)
+        return task
+
+    def DisableTask(self, request: pb.NameRequest, context: Any) -> pb.Task:
+        self.fake.record("DisableTask", request, context)
+        self.fake.tasks[request.name].enabled = False
+        return pb.Task(spec=self.fake.tasks[request.name])
+
+    def DeleteTask(self, request: pb.NameRequest, context: Any) -> pb.DeleteResponse:
+        self.fake.record("DeleteTask", request, context)
+        del self.fake.tasks[request.name]
+        return pb.DeleteResponse()
 
     def PlanTask(self, request: pb.NameRequest, context: Any) -> pb.PlanResponse:
         self.fake.record("PlanTask", request, context)
@@ -217,6 +267,9 @@ class Control(rpc.ControlServiceServicer):
             while context.is_active():  # a late joiner: the run ended before it subscribed
                 time.sleep(0.02)
             return
+        deadline = time.monotonic() + 5
+        while request.logs and not self.fake.sent("GetLogs") and time.monotonic() < deadline:
+            time.sleep(0.01)  # let the client read the stored lines first: a fixed interleaving
         one = pb.WatchEvent(execution_id=execution.id, task=execution.task)
         yield _event(one, execution=execution, current_tag="1.25")
         for counters in (ev.Counters(tags_total=2, bytes_copied=1024**2),
@@ -244,10 +297,11 @@ def _event(base: pb.WatchEvent, **fields: Any) -> pb.WatchEvent:
 def fake() -> Iterator[Fake]:
     state = Fake()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    # PreviewTags and GetStats are left to the base classes: they answer UNIMPLEMENTED
     rpc.add_RegistryServiceServicer_to_server(Registries(state), server)
-    rpc.add_TaskServiceServicer_to_server(Tasks(state), server)
+    rpc.add_TaskServiceServicer_to_server(Tasks(state), server)  # type: ignore[abstract]
     rpc.add_ExecutionServiceServicer_to_server(Executions(state), server)
-    rpc.add_ControlServiceServicer_to_server(Control(state), server)
+    rpc.add_ControlServiceServicer_to_server(Control(state), server)  # type: ignore[abstract]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     state.address = f"127.0.0.1:{port}"
@@ -270,10 +324,19 @@ class Result:
 
 def ctl(fake: Fake, *argv: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
     out, err = io.StringIO(), io.StringIO()
-    code = main(["--server", fake.address, *argv], stdout=out, stderr=err,
-                stdin=io.StringIO(stdin), environ=env or {})
+    codes: list[int] = []
+
+    def run() -> None:
+        codes.append(main(["--server", fake.address, *argv], stdout=out, stderr=err,
+                          stdin=io.StringIO(stdin), environ=env or {}))
+
+    # in a thread with a deadline: a follow that never ends fails the test, not the suite
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert codes, f"regsyncctl {' '.join(argv)} did not return within 30 s"
     assert "Traceback" not in err.getvalue()
-    return Result(code, out.getvalue(), err.getvalue())
+    return Result(codes[0], out.getvalue(), err.getvalue())
 
 
 # --- run --follow --------------------------------------------------------------------------
@@ -314,10 +377,14 @@ def test_follow_ends_even_when_the_watcher_joined_too_late(fake: Fake) -> None:
     fake.silent.add("nginx")
     execution = fake.start("nginx", grpc_context_stub())
     fake.finish(execution.id)
-    started = time.monotonic()
+
+    def end_the_retry_quietly() -> None:
+        while not fake.sent("Watch"):
+            time.sleep(0.01)
+        fake.finish(2)
+
+    threading.Thread(target=end_the_retry_quietly, daemon=True).start()
     result = ctl(fake, "retry", "1", "--follow")  # retry of #1 runs #2; Watch says nothing
-    fake.finish(2)
-    assert time.monotonic() - started < 15
     assert result.code == 0, result.err
     assert "execution 2 of task nginx SUCCEEDED" in result.out
     assert fake.sent("RetryFailed") == [pb.ExecutionRequest(id=1)]
@@ -344,18 +411,13 @@ def test_logs_follow_prints_each_line_once_in_order(fake: Fake) -> None:
     lines = [log(i, f"line {i}") for i in range(1, 5)]
     fake.logs[execution.id] = lines[:2]
     fake.live_logs[execution.id] = lines[1:3]  # line 2 again (overlap), line 4 never streamed
-
-    def store_the_rest() -> None:  # the final fetch finds line 4 in the store
-        time.sleep(0.3)
-        fake.logs[execution.id] = lines
-
-    threading.Thread(target=store_the_rest, daemon=True).start()
-    time.sleep(0.5)
+    fake.final_logs[execution.id] = lines  # the last fetch finds line 4 in the store
     result = ctl(fake, "logs", "nginx", "-f")
     assert result.code == 0, result.err
-    assert [line.split(" ", 3)[3] for line in result.out.splitlines()] == [
+    assert [line.split(maxsplit=3)[3] for line in result.out.splitlines()] == [
         "line 1", "line 2", "line 3", "line 4"]
     assert fake.sent("Watch") == [pb.WatchRequest(execution_id=1, logs=True)]
+    assert [r.offset for r in fake.sent("GetLogs")] == [0, 2]
 
 
 def test_logs_of_a_finished_execution_by_id_latest_and_task(fake: Fake) -> None:
@@ -470,6 +532,29 @@ def test_executions_list_filters(fake: Fake) -> None:
     assert [line.split()[0] for line in result.out.splitlines()] == ["ID", "2"]
 
 
+def test_stop_enable_disable_rm(fake: Fake) -> None:
+    assert ctl(fake, "run", "nginx").code == 0
+    stopped = ctl(fake, "stop", "nginx")
+    assert (stopped.code, stopped.out) == (0, "execution 1 of task nginx stopped\n")
+    again = ctl(fake, "stop", "nginx")
+    assert (again.code, again.err) == (1, "regsyncctl: task 'nginx' is not running\n")
+    enabled = ctl(fake, "tasks", "enable", "nginx")
+    assert enabled.out.startswith("task nginx enabled; next run ")
+    assert ctl(fake, "tasks", "disable", "nginx").out == "task nginx disabled\n"
+    in_use = ctl(fake, "registries", "rm", "hub")
+    assert (in_use.code, in_use.err) == (1, "regsyncctl: registry 'hub' is used by tasks: nginx\n")
+    assert ctl(fake, "tasks", "rm", "nginx").out == "task nginx deleted\n"
+    assert ctl(fake, "-o", "json", "registries", "rm", "hub").out == "{}\n"
+
+
+def test_registry_test_exit_code_follows_the_verdict(fake: Fake) -> None:
+    good = ctl(fake, "registries", "test", "hub")
+    assert (good.code, good.out) == (0, "registry hub: ok (3 ms, registry/2.0)\n")
+    bad = ctl(fake, "registries", "test", "priv")
+    assert bad.code == 1
+    assert "FAILED [auth]: credentials refused" in bad.out
+
+
 def test_plan_exits_1_when_a_tag_would_fail(fake: Fake) -> None:
     result = ctl(fake, "plan", "nginx")
     assert result.code == 1
@@ -500,7 +585,7 @@ def run_script(*argv: str, stdin: str = "", env: dict[str, str] | None = None,
                timeout: float = 30) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("REGSYNC_")}
     return subprocess.run([REGSYNCCTL, *argv], input=stdin, capture_output=True, text=True,
-                          env={**environ, **(env or {})}, timeout=timeout)
+                          env={**environ, **(env or {})}, timeout=timeout, check=False)
 
 
 def test_script_run_follow_and_json(fake: Fake) -> None:

@@ -178,9 +178,8 @@ def test_wizard_task_runs_to_success(browser: webdriver.Chrome, panel_url: str,
     page.field("Cron schedule (empty = manual only)", "0 3 * * *")
     page.see("Next runs:")
     page.button("Save task")
-    page.see("Task app-mirror saved")
-
-    page.see("0 3 * * *")  # on the tasks page now
+    page.see("src/team/app -> dst/mirror/app")  # back on the tasks page
+    page.see("0 3 * * *")
     page.button("Run now")
     page.see("Task app-mirror started")
     page.shot("tasks")

@@ -131,8 +131,9 @@ class Wizard:
         self.latest = ui.number("Keep the newest N (0 = all)", value=initial.latest, min=0,
                                 precision=0).mark("latest")
         self.preview = TagPreview(self.session, self.form)
-        for element in (self.source_registry, self.source_repository, self.include,
-                        self.exclude, self.semver, self.latest):
+        for element in (self.source_registry, self.source_repository, self.target_registry,
+                        self.target_repository, self.include, self.exclude, self.semver,
+                        self.latest):
             element.on_value_change(self.preview.mark_stale)
         self._navigation()
 

@@ -1,0 +1,201 @@
+"""regsyncd as a real process: kill -9 in the middle of a sync, restart, resume to an exact copy.
+
+A probe watches the target the whole time: every tag it can see must resolve completely (the
+manifest, its children, every blob), because a target tag is written only after its content.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
+from support.images import manifest_digest, push_image, push_index, random_layer
+from support.proxy import CountingProxy
+from support.registry import RegistryServer, free_port
+
+pytestmark = pytest.mark.integration
+
+S = pb.ExecutionStatus
+REGSYNCD = str(Path(sys.executable).parent / "regsyncd")
+ACCEPT = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+
+
+class DaemonProcess:
+    def __init__(self, db: Path, log: Path) -> None:
+        self.address = f"127.0.0.1:{free_port()}"
+        self.db, self.log = db, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DaemonProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [REGSYNCD, "serve", "--db", str(self.db), "--listen", self.address,
+                 "--ui-port", "0"],
+                stdout=log, stderr=log,
+            )
+        channel = grpc.insecure_channel(self.address)
+        grpc.channel_ready_future(channel).result(timeout=20)
+        self.tasks = rpc.TaskServiceStub(channel)
+        self.registries = rpc.RegistryServiceStub(channel)
+        self.executions = rpc.ExecutionServiceStub(channel)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(20)
+
+    def execution(self, id: int) -> pb.ExecutionDetail:
+        return self.executions.GetExecution(pb.ExecutionRequest(id=id), timeout=10)
+
+    def wait(self, id: int, until: Any, timeout: float = 60) -> pb.ExecutionDetail:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            detail = self.execution(id)
+            if until(detail):
+                return detail
+            time.sleep(0.05)
+        raise AssertionError(f"execution {id} did not get there: {detail}")
+
+
+class Probe:
+    """Looks at every tag of the target repository, over and over, until stopped."""
+
+    def __init__(self, server: RegistryServer, repo: str) -> None:
+        self.server, self.repo = server, repo
+        self.looks = 0
+        self.broken: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        with httpx.Client(base_url=f"{self.server.url}/v2/{self.repo}", timeout=10) as http:
+            while not self._stop.is_set():
+                resp = http.get("/tags/list")
+                for tag in (resp.json().get("tags") or []) if resp.status_code == 200 else []:
+                    problem = self._resolve(http, tag)
+                    if problem:
+                        self.broken.append(f"{tag}: {problem}")
+                    self.looks += 1
+
+    def _resolve(self, http: httpx.Client, ref: str) -> str:
+        resp = http.get(f"/manifests/{ref}", headers={"Accept": ACCEPT})
+        if resp.status_code != 200:
+            return f"manifest {ref} -> {resp.status_code}"
+        doc = json.loads(resp.content)
+        for child in doc.get("manifests", []):
+            problem = self._resolve(http, child["digest"])
+            if problem:
+                return problem
+        for blob in [doc.get("config")] + doc.get("layers", []) if "config" in doc else []:
+            if http.head(f"/blobs/{blob['digest']}").status_code != 200:
+                return f"blob {blob['digest']} missing"
+        return ""
+
+
+@pytest.fixture
+def slow_source(registry: RegistryServer) -> Iterator[CountingProxy]:
+    """The source, with every blob download held back 150 ms: a run takes seconds, not ms."""
+
+    def slow(request: Any) -> None:
+        if "/blobs/" in request.path and request.method == "GET":
+            time.sleep(0.15)
+
+    with CountingProxy(registry, fault=slow) as proxy:
+        yield proxy
+
+
+def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
+    registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
+    tmp_path: Path,
+) -> None:
+    tags = [f"1.{i}" for i in range(12)]
+    base = random_layer(50_000, seed="base")
+    for tag in tags[:-2]:
+        push_image(registry, "app", tag, layers=[base, random_layer(30_000, seed=tag)])
+    for tag in tags[-2:]:
+        push_index(registry, "app", tag, shared_base=base)
+
+    daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
+    daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
+    daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
+    daemon.tasks.CreateTask(pb.TaskSpec(
+        name="app", enabled=True, source=pb.Endpoint(registry="src", repository="app"),
+        target=pb.Endpoint(registry="dst", repository="app")))
+
+    with Probe(registry2, "app") as probe:
+        first = daemon.tasks.RunTask(pb.NameRequest(name="app"))
+        daemon.wait(first.id, lambda d: d.execution.counters.tags_copied >= 3)
+        daemon.kill()  # SIGKILL: no chance to record anything
+
+        daemon.start()  # same store
+        old = daemon.execution(first.id)
+        assert old.execution.status == S.EXECUTION_STATUS_INTERRUPTED
+        done_before = {t.tag for t in old.tags}
+        assert 3 <= len(done_before) < len(tags)
+        resumed = daemon.executions.ListExecutions(pb.ListExecutionsRequest(task="app"))
+        newest = resumed.executions[0]
+        assert newest.trigger == pb.TRIGGER_RESUME and newest.parent_id == first.id
+        final = daemon.wait(newest.id, lambda d: d.execution.status not in (
+            S.EXECUTION_STATUS_QUEUED, S.EXECUTION_STATUS_RUNNING))
+    assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED, final
+    # only what the killed run had not finished was synced again
+    assert {t.tag for t in final.tags} == set(tags) - done_before
+    for tag in tags:
+        assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
+    assert probe.looks > 0 and probe.broken == []
+    assert daemon.terminate() == 0  # SIGTERM: a clean exit
+
+
+def test_sigterm_records_a_running_execution_as_interrupted(
+    registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
+    tmp_path: Path,
+) -> None:
+    for i in range(6):
+        push_image(registry, "app", f"{i}", layers=[random_layer(20_000, seed=i)])
+    daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
+    daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
+    daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
+    daemon.tasks.CreateTask(pb.TaskSpec(
+        name="app", source=pb.Endpoint(registry="src", repository="app"),
+        target=pb.Endpoint(registry="dst", repository="app")))
+    run = daemon.tasks.RunTask(pb.NameRequest(name="app"))
+    daemon.wait(run.id, lambda d: d.execution.status == S.EXECUTION_STATUS_RUNNING)
+    assert daemon.terminate() == 0
+    log = (tmp_path / "daemon.log").read_text()
+    assert "SIGTERM received" in log
+    # the next start records it interrupted (or it had finished within the grace period)
+    daemon.start()
+    status = daemon.execution(run.id).execution.status
+    assert status in (S.EXECUTION_STATUS_INTERRUPTED, S.EXECUTION_STATUS_SUCCEEDED)
+    daemon.terminate()
