@@ -54,7 +54,8 @@ def progress_line(counters: ev.Counters, *, rate: float, current_tag: str) -> st
     c = counters
     done = c.tags_copied + c.tags_skipped + c.tags_failed
     failed = f" ({c.tags_failed} failed)" if c.tags_failed else ""
-    line = (f"{bar(done, c.tags_total)} {done}/{c.tags_total} tags{failed}  "
+    total = max(c.tags_total, done)  # a failed listing counts a failure but no tag
+    line = (f"{bar(done, total)} {done}/{total} tags{failed}  "
             f"{size(c.bytes_copied)}  {size(rate)}/s")
     return f"{line}  {current_tag}" if current_tag else line
 
@@ -64,7 +65,8 @@ def tag_line(result: ev.TagResult) -> str:
     word = outcome_name(result.outcome)
     if result.outcome == ev.TAG_OUTCOME_FAILED:
         kind = f"[{result.error_kind}] " if result.error_kind else ""
-        return f"{word:<7} {result.tag}: {kind}{result.reason or 'no reason given'}"
+        what = result.tag or "(listing the source tags)"  # no tag: the listing itself failed
+        return f"{word:<7} {what}: {kind}{result.reason or 'no reason given'}"
     note = f"  ({result.reason})" if result.reason else ""
     return f"{word:<7} {result.tag}  {short_digest(result.digest)}{note}"
 

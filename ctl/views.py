@@ -126,7 +126,7 @@ def _reason(t: ev.TagResult) -> str:
 
 def tag_counts(c: ev.Counters) -> str:
     done = c.tags_copied + c.tags_skipped + c.tags_failed
-    return (f"{done}/{c.tags_total} ({c.tags_copied} copied, {c.tags_skipped} skipped, "
+    return (f"{done}/{max(done, c.tags_total)} ({c.tags_copied} copied, {c.tags_skipped} skipped, "
             f"{c.tags_failed} failed)")
 
 

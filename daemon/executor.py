@@ -186,7 +186,9 @@ class Executor:
 
         def sink(event: Event, counters: Counters) -> None:
             nonlocal latest
-            latest = counters
+            if latest is not counters:
+                latest = counters
+                self._hub.track(record.id, counters)
             if isinstance(event, TagFinished):
                 pending.results.append(event.result)
                 self._publish_item(record, tag=event.result)

@@ -69,8 +69,15 @@ class Hub:
             await send.aclose()
 
     def live_counters(self, execution_id: int) -> Counters | None:
+        """A copy of the running execution's counters as they are right now."""
         live = self._live.get(execution_id)
-        return live.counters if live else None
+        return replace(live.counters) if live else None
+
+    def track(self, execution_id: int, counters: Counters) -> None:
+        """Share the engine's own (mutable) counters, so late joiners see them up to date."""
+        live = self._live.get(execution_id)
+        if live is not None:
+            live.counters = counters
 
     def _remember(self, item: WatchItem) -> None:
         if item.execution is not None:
@@ -83,8 +90,6 @@ class Hub:
         live_or_none = self._live.get(item.execution_id)
         if live_or_none is None:
             return
-        if item.progress is not None:
-            live_or_none.counters = item.progress
         if item.current_tag:
             live_or_none.current_tag = item.current_tag
 
@@ -109,6 +114,6 @@ def _snapshot(live: _Live) -> WatchItem:
     return WatchItem(
         execution_id=live.execution.id,
         task=live.execution.task,
-        execution=replace(live.execution, counters=live.counters),
+        execution=replace(live.execution, counters=replace(live.counters)),
         current_tag=live.current_tag,
     )

@@ -38,12 +38,14 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse(argv)
+    status = 0
     try:
         trio.run(serve, args)
-    except ConfigError as exc:
-        print(f"regsync panel: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    except* ConfigError as group:  # start-up failures arrive through the nursery
+        for exc in group.exceptions:
+            print(f"regsync panel: {exc}", file=sys.stderr)
+        status = 2
+    return status
 
 
 if __name__ == "__main__":

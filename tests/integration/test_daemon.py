@@ -342,3 +342,55 @@ async def test_api_token_is_enforced(tmp_path: Path, nursery: trio.Nursery) -> N
         assert (await good(good.control.GetStats, pb.StatsRequest())).tasks_total == 0
     finally:
         await daemon.shutdown()
+
+
+async def test_preview_tags_lists_and_filters(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    for tag in ("1.19", "1.20", "1.21-alpine", "1.22", "latest"):
+        push_image(registry, "nginx", tag, layers=[random_layer(100, seed=tag)])
+    await add_pair(api, registry, registry2)
+    spec = task_spec("p", "nginx", "nginx",
+                     tags=pb.TagFilter(include=[r"^1\.2"], exclude=["alpine"], latest=1))
+    listed = await api(api.tasks.PreviewTags, pb.PreviewTagsRequest(spec=spec))
+    assert list(listed.kept) == ["1.22"]
+    reasons = {d.tag: d.reason for d in listed.dropped}
+    assert set(reasons) == {"1.19", "1.20", "1.21-alpine", "latest"}
+    assert "excluded" in reasons["1.21-alpine"] and "newest" in reasons["1.20"]
+    given = await api(api.tasks.PreviewTags, pb.PreviewTagsRequest(spec=spec, tags=["1.29", "1.3"]))
+    assert list(given.kept) == ["1.29"]
+
+
+async def test_a_late_watcher_first_gets_the_current_state(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    import threading
+
+    from support.proxy import CountingProxy
+
+    push_image(registry, "w", "1", layers=[random_layer(1000, seed=1)])
+    release = threading.Event()
+
+    def hold(request: Any) -> None:
+        if "/blobs/" in request.path:
+            release.wait(30)
+
+    with CountingProxy(registry, fault=hold) as proxy:
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=proxy.url))
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
+        await api(api.tasks.CreateTask, task_spec("w", "w", "w"))
+        execution = await api(api.tasks.RunTask, pb.NameRequest(name="w"))
+        await trio.sleep(0.5)
+
+        def first_event() -> pb.WatchEvent:
+            stream = api.control.Watch(pb.WatchRequest(execution_id=execution.id), timeout=10)
+            event: pb.WatchEvent = next(iter(stream))
+            stream.cancel()
+            return event
+
+        first = await trio.to_thread.run_sync(first_event)
+        release.set()
+    assert first.execution_id == execution.id
+    assert first.execution.status == S.EXECUTION_STATUS_RUNNING
+    assert first.execution.counters.tags_total == 1
+    assert (await api.wait_finished(execution.id)).execution.status == S.EXECUTION_STATUS_SUCCEEDED

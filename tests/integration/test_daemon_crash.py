@@ -103,6 +103,9 @@ class Probe:
             while not self._stop.is_set():
                 resp = http.get("/tags/list")
                 for tag in (resp.json().get("tags") or []) if resp.status_code == 200 else []:
+                    # the registry lists a tag a moment before it serves it: absent, not broken
+                    if http.head(f"/manifests/{tag}", headers={"Accept": ACCEPT}).status_code == 404:
+                        continue
                     problem = self._resolve(http, tag)
                     if problem:
                         self.broken.append(f"{tag}: {problem}")

@@ -48,6 +48,10 @@ def test_tag_lines() -> None:
     failed = ev.TagResult(tag="1.26", outcome=ev.TAG_OUTCOME_FAILED, reason="429 after retries",
                           error_kind="rate-limit")
     assert tag_line(failed) == "failed  1.26: [rate-limit] 429 after retries"
+    listing = ev.TagResult(outcome=ev.TAG_OUTCOME_FAILED, reason="connection refused")
+    assert tag_line(listing) == "failed  (listing the source tags): connection refused"
+    assert progress_line(ev.Counters(tags_failed=1), rate=0, current_tag="").startswith(
+        "[####################] 1/1 tags (1 failed)")
 
 
 def test_summary_names_the_outcome_and_each_failed_tag() -> None:

@@ -1,0 +1,154 @@
+"""A tiny read-only registry serving exactly the bytes a test gives it.
+
+Only for answers the real registry cannot be made to give: distribution 2.8.2 validates what is
+pushed, so it never serves a manifest that is not JSON, a Docker schema 1 manifest (its push is
+refused) or one over 4 MiB. Everything else (5xx, resets, stalls, HTML pages, redirects, corrupt
+bytes) comes from a `CountingProxy` fault in front of a real registry.
+
+The fake speaks just enough of the V2 API for a source: `/v2/`, tag lists, HEAD/GET of
+manifests by tag or digest (Docker-Content-Digest is the sha256 of the bytes served, as a real
+registry would compute it), HEAD/GET of blobs. Anything else is 405 UNSUPPORTED.
+
+    with FakeRegistry() as fake:
+        fake.add_manifest("app", "1.0", b"{not json", OCI_MANIFEST)
+        ... point a source registry at fake.url ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self
+
+_MANIFEST_RE = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")
+_BLOB_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
+_TAGS_RE = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One answer body with its media type."""
+
+    body: bytes
+    media_type: str
+
+
+class FakeRegistry:
+    """Serves the manifests and blobs added to it; records (method, path) of every request."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[tuple[str, str], Served] = {}
+        self.tags: dict[str, list[str]] = {}
+        self.blobs: dict[tuple[str, str], bytes] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"FakeRegistry({self.url!r})"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def add_manifest(self, repo: str, tag: str, body: bytes, media_type: str) -> str:
+        """Serve `body` under `tag` and under its sha256 digest (returned)."""
+        digest = sha256(body)
+        with self._lock:
+            self.manifests[(repo, tag)] = self.manifests[(repo, digest)] = Served(body, media_type)
+            self.tags.setdefault(repo, []).append(tag)
+        return digest
+
+    def add_blob(self, repo: str, data: bytes) -> str:
+        digest = sha256(data)
+        with self._lock:
+            self.blobs[(repo, digest)] = data
+        return digest
+
+    def count(self, method: str, path_regex: str) -> int:
+        pattern = re.compile(path_regex)
+        with self._lock:
+            return sum(1 for m, p in self.requests if m == method and pattern.search(p))
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+    def answer(self, method: str, path: str) -> tuple[int, Served, dict[str, str]]:
+        """(status, body, extra headers) for a request: the whole fake, as a pure function."""
+        with self._lock:
+            self.requests.append((method, path))
+            if path == "/v2/":
+                return 200, Served(b"{}", "application/json"), {}
+            if m := _TAGS_RE.match(path):
+                tags = self.tags.get(m["repo"])
+                if tags is None:
+                    return _error(404, "NAME_UNKNOWN", "repository name not known to registry")
+                body = json.dumps({"name": m["repo"], "tags": tags}).encode()
+                return 200, Served(body, "application/json"), {}
+            if m := _MANIFEST_RE.match(path):
+                served = self.manifests.get((m["repo"], m["ref"]))
+                if served is None:
+                    return _error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+                return 200, served, {"Docker-Content-Digest": sha256(served.body)}
+            if m := _BLOB_RE.match(path):
+                data = self.blobs.get((m["repo"], m["digest"]))
+                if data is None:
+                    return _error(404, "BLOB_UNKNOWN", "blob unknown to registry")
+                served = Served(data, "application/octet-stream")
+                return 200, served, {"Docker-Content-Digest": m["digest"]}
+        return _error(405, "UNSUPPORTED", "the fake registry is read-only")
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, Served, dict[str, str]]:
+    body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+    return status, Served(body, "application/json"), {}
+
+
+def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            status, served, extra = fake.answer(self.command, self.path.partition("?")[0])
+            self.send_response_only(status)
+            self.send_header("Content-Type", served.media_type)
+            self.send_header("Content-Length", str(len(served.body)))
+            self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(served.body)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # requests are recorded in fake.requests
+
+    return Handler
