@@ -103,7 +103,8 @@ class Run:
             try:
                 copier = self.copier(rule)
                 selection = await self.select(rule)
-            except RegsyncError as exc:
+            except RegsyncError as exc:  # the rule as a whole failed: it counts as one item
+                self.report.counters.tags_total += 1
                 self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
                                        error_kind=exc.kind))
                 return
