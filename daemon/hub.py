@@ -50,6 +50,9 @@ class Hub:
             if item.log is not None and not watcher.logs:
                 continue
             self._offer(watcher, item)
+            finished = item.execution is not None and not item.execution.status.active
+            if finished and watcher.execution_id is not None:
+                watcher.send.close()  # watching one execution: its stream ends with it
 
     @asynccontextmanager
     async def watch(
@@ -67,6 +70,9 @@ class Hub:
         finally:
             self._watchers.remove(watcher)
             await send.aclose()
+
+    def is_live(self, execution_id: int) -> bool:
+        return execution_id in self._live
 
     def live_counters(self, execution_id: int) -> Counters | None:
         """A copy of the running execution's counters as they are right now."""

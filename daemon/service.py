@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
@@ -208,7 +208,22 @@ class Control:
     def watch(
         self, execution_id: int | None, *, logs: bool
     ) -> AbstractAsyncContextManager[AsyncIterator[WatchItem]]:
-        return self._hub.watch(execution_id, logs=logs)
+        return self._watch(execution_id, logs=logs)
+
+    @asynccontextmanager
+    async def _watch(
+        self, execution_id: int | None, *, logs: bool
+    ) -> AsyncIterator[AsyncIterator[WatchItem]]:
+        """Live events; one finished execution is its final state, then the end of the stream.
+
+        Subscribing comes first: an execution live at that moment will send its final event.
+        """
+        async with self._hub.watch(execution_id, logs=logs) as items:
+            if execution_id is not None and not self._hub.is_live(execution_id):
+                record = await self._db.run(lambda repo: repo.get_execution(execution_id))
+                yield _once(WatchItem(record.id, record.task, execution=record))
+            else:
+                yield items
 
     # helpers ------------------------------------------------------------------------------
     def _live(self, task: TaskRecord) -> TaskRecord:
@@ -245,6 +260,10 @@ def apply_config(repo: Repo, config: Config) -> ApplyResult:
     for rule in config.rules:
         (tasks_new if repo.upsert_task(rule) else tasks_upd).append(rule.name)
     return ApplyResult(tuple(regs_new), tuple(regs_upd), tuple(tasks_new), tuple(tasks_upd))
+
+
+async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:
+    yield item
 
 
 def _resolved(settings: RegistrySettings) -> RegistrySettings:

@@ -541,7 +541,7 @@ class RegistryClient:
             # An earlier attempt may have committed with its answer lost on the way (reset,
             # timeout): the retry then finds the session gone. The registry checked the digest
             # when it committed, so a blob that is there now is the upload done.
-            if False and await self.head_blob(repository, digest) is not None:
+            if await self.head_blob(repository, digest) is not None:
                 return
             await self._abandon(location, repository)
             raise

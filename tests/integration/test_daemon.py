@@ -394,3 +394,24 @@ async def test_a_late_watcher_first_gets_the_current_state(
     assert first.execution.status == S.EXECUTION_STATUS_RUNNING
     assert first.execution.counters.tags_total == 1
     assert (await api.wait_finished(execution.id)).execution.status == S.EXECUTION_STATUS_SUCCEEDED
+
+
+async def test_watching_one_execution_ends_with_it(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_image(registry, "e", "1", layers=[random_layer(1000, seed=1)])
+    await add_pair(api, registry, registry2)
+    await api(api.tasks.CreateTask, task_spec("e", "e", "e"))
+    execution = await api(api.tasks.RunTask, pb.NameRequest(name="e"))
+
+    def all_events() -> list[pb.WatchEvent]:  # returns only if the stream ends by itself
+        return list(api.control.Watch(pb.WatchRequest(execution_id=execution.id), timeout=20))
+
+    live = await trio.to_thread.run_sync(all_events)
+    assert live[-1].execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    after = await trio.to_thread.run_sync(all_events)  # joined after the end: the final state
+    assert [e.execution.status for e in after] == [S.EXECUTION_STATUS_SUCCEEDED]
+    with pytest.raises(grpc.RpcError) as unknown:
+        await trio.to_thread.run_sync(
+            lambda: list(api.control.Watch(pb.WatchRequest(execution_id=999), timeout=10)))
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
