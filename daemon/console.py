@@ -97,8 +97,8 @@ def summary(report: RunReport) -> str:
     seconds = report.duration
     rate = c.bytes_copied / seconds if seconds > 0 else 0.0
     lines = [
-        f"tags:  {c.tags_copied} copied, {c.tags_skipped} skipped, {c.tags_failed} failed"
-        f" (of {c.tags_total})",
+        (f"tags:  {c.tags_copied} copied, {c.tags_skipped} skipped, {c.tags_failed} failed"
+         f" (of {c.tags_total})"),
         f"blobs: {c.blobs_copied} copied, {c.blobs_mounted} mounted, {c.blobs_skipped} present",
         f"bytes: {_size(c.bytes_copied)} in {seconds:.1f}s ({_size(int(rate))}/s)",
     ]

@@ -83,7 +83,8 @@ def _serve(args: argparse.Namespace) -> int:
     token = os.environ.get("REGSYNC_API_TOKEN") or None
     if args.token_file:
         try:
-            token = open(args.token_file, encoding="utf-8").read().strip()
+            with open(args.token_file, encoding="utf-8") as file:
+                token = file.read().strip()
         except OSError as exc:
             raise ConfigError(f"--token-file {args.token_file}: {exc.strerror}") from None
     db = args.db or default_db_path()

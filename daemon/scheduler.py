@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 
 import trio
 

@@ -10,7 +10,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
-from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env, parse_config
+from .config import (
+    Config,
+    GlobalSettings,
+    RegistrySettings,
+    RetrySettings,
+    SyncRule,
+    expand_env,
+    parse_config,
+)
 from .engine.copy import TagPlan
 from .engine.events import LogEvent, TagResult, discard
 from .engine.filters import TagSelection, select_tags
@@ -83,8 +91,9 @@ class Control:
     async def test_registry(self, name: str) -> ConnectionVerdict:
         settings = _resolved((await self.get_registry(name)).settings)
         started = time.monotonic()
+        once = replace(self._global(), retry=RetrySettings(max_attempts=1))  # a verdict, now
         try:
-            client = await RegistryClient.connect(settings, self._global())
+            client = await RegistryClient.connect(settings, once)
             async with client:
                 version = await client.ping()
         except RegsyncError as exc:

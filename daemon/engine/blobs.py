@@ -92,10 +92,13 @@ class BlobMover:
         for other in sorted(holding.repositories):
             if await target.mount_blob(target_repository, blob.digest, other):
                 return BlobOutcome.MOUNTED
-        if target.name == source.name and source_repository != target_repository:
-            # same registry on both sides: a mount from the source repository is a copy for free
-            if await target.mount_blob(target_repository, blob.digest, source_repository):
-                return BlobOutcome.MOUNTED
+        # same registry on both sides: a mount from the source repository is a copy for free
+        if (
+            target.name == source.name
+            and source_repository != target_repository
+            and await target.mount_blob(target_repository, blob.digest, source_repository)
+        ):
+            return BlobOutcome.MOUNTED
 
         async def attempt() -> None:
             async with self._limiter:
@@ -121,7 +124,14 @@ class BlobMover:
                     self._on_bytes(len(chunk))
                     yield chunk
 
-            await target.upload_blob(target_repository, blob.digest, blob.size or None, counted())
+            try:
+                await target.upload_blob(
+                    target_repository, blob.digest, blob.size or None, counted()
+                )
+            except DigestMismatchError as exc:
+                if exc.registry is None:  # the bytes we passed on were wrong: the source's
+                    exc.registry = source.name
+                raise
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import trio
 
 from ..errors import NotFoundError, RegsyncError, UnsupportedError
+from ..registry.digest import sha256_digest
 from ..registry.manifest import (
     ImageManifest,
     IndexManifest,
@@ -24,7 +25,6 @@ from ..registry.manifest import (
     select_platforms,
     wants_platform,
 )
-from ..registry.digest import sha256_digest
 from ..registry.types import INDEX_TYPES, Descriptor, Platform, RawManifest, RegistryPort
 from .blobs import BlobMover
 from .events import Outcome, TagResult
@@ -139,7 +139,7 @@ class TagCopier:
         if dst is not None and await self._unchanged(src, dst):
             return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest, reason="unchanged")
         manifest = await self.source.registry.get_manifest(self.source.repository, src.digest)
-        parsed = parse_manifest(manifest)
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
             return await self._copy_index(tag, manifest, parsed)
         if self.platforms and not await self._image_wanted(parsed):
@@ -195,7 +195,7 @@ class TagCopier:
         if await target.head_manifest(repo, child.digest) is not None:
             return  # a registry accepts a manifest only once its blobs are there
         manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
-        parsed = parse_manifest(manifest)
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
             raise UnsupportedError(
                 f"nested index {child.digest} is not supported", registry=self.source.registry.name

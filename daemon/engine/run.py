@@ -88,10 +88,9 @@ class Run:
         async with trio.open_nursery() as nursery:
             for _ in range(self._tags_in_flight):
                 nursery.start_soon(self._worker, receive.clone())
-            async with send:
-                async with trio.open_nursery() as producers:
-                    for rule in rules:
-                        producers.start_soon(self._produce, rule, send.clone())
+            async with send, trio.open_nursery() as producers:
+                for rule in rules:
+                    producers.start_soon(self._produce, rule, send.clone())
             await receive.aclose()
         self.report.finished = time.monotonic()
         return self.report

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import functools
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -457,7 +456,7 @@ class RegistryClient:
         )
         response = await self._s.open_stream(call)
         try:
-            yield _BlobStream(response, self._s, self.chunk_size)
+            yield _BlobStream(response, self._s, self.chunk_size, call.what)
         finally:
             with trio.CancelScope(shield=True):
                 await response.aclose()
@@ -561,10 +560,11 @@ class RegistryClient:
         if verifier.digest == digest and (size is None or verifier.size == size):
             return
         promised = f"{digest} ({size} bytes)" if size is not None else digest
+        # No registry named: this one did nothing wrong, the bytes handed in did. The caller
+        # knows where they came from (the engine names the source registry).
         raise DigestMismatchError(
             f"blob upload to {repository} abandoned, nothing committed: the source promised"
             f" {promised} but sent {verifier.size} bytes hashing to {verifier.digest}",
-            registry=self.name,
         )
 
     async def _abandon(self, location: str, repository: str) -> None:
@@ -588,16 +588,21 @@ class RegistryClient:
 class _BlobStream:
     """An open blob download (the `BlobReader` the engine reads)."""
 
-    def __init__(self, response: httpx.Response, session: Session, chunk_size: int) -> None:
+    def __init__(
+        self, response: httpx.Response, session: Session, chunk_size: int, what: str
+    ) -> None:
         length = response.headers.get("content-length")
         self.size: int | None = int(length) if length and length.isdigit() else None
         self._response = response
         self._session = session
         self._chunk_size = chunk_size
+        self._what = what
 
     async def chunks(self) -> AsyncIterator[bytes]:
         s = self._session
-        with map_exceptions(registry=s.registry, host=s.host, timeout=s.timeout):
+        with map_exceptions(
+            registry=s.registry, host=s.host, timeout=s.timeout, what=self._what
+        ):
             async for chunk in self._response.aiter_bytes(self._chunk_size):
                 yield chunk
 
@@ -635,7 +640,7 @@ async def _hashing(
         yield chunk
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     """One context per CA bundle for the whole process: loading certificates costs ~90 ms."""
     if ca_file is None:

@@ -73,34 +73,51 @@ class RemoteError:
 
 
 @contextmanager
-def map_exceptions(*, registry: str, host: str, timeout: float) -> Iterator[None]:
-    """Turn httpx transport exceptions into NetworkError (or ConfigError / RemoteServerError).
+def map_exceptions(
+    *, registry: str, host: str, timeout: float, what: str = ""
+) -> Iterator[None]:
+    """Turn httpx exceptions into NetworkError (or ConfigError / RemoteServerError).
 
-    Causes are dropped (`from None`) after their useful part is put in the message, so no
-    foreign text (which might hold a URL) reaches logs through a traceback chain.
+    `what` ("blob sha256:... in a/b") starts the message when given, so a user learns which
+    request broke, not only which host. Causes are dropped (`from None`) after their useful part
+    is put in the message, so no foreign text (which might hold a URL) reaches logs through a
+    traceback chain.
     """
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise NetworkError(_timeout_text(exc, host, timeout), registry=registry) from None
-    except httpx.ConnectError as exc:
-        raise _connect_error(exc, registry, host) from None
-    except httpx.UnsupportedProtocol:
-        raise ConfigError(
+    except httpx.HTTPError as exc:
+        error = _mapped(exc, registry=registry, host=host, timeout=timeout)
+        if error is None:
+            raise
+        if what and not isinstance(error, ConfigError):
+            error.args = (f"{what}: {error.args[0]}", *error.args[1:])
+        raise error from None
+
+
+def _mapped(
+    exc: httpx.HTTPError, *, registry: str, host: str, timeout: float
+) -> RegsyncError | None:
+    if isinstance(exc, httpx.TimeoutException):
+        return NetworkError(_timeout_text(exc, host, timeout), registry=registry)
+    if isinstance(exc, httpx.ConnectError):
+        return _connect_error(exc, registry, host)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return ConfigError(
             f"registry {registry!r}: URL scheme must be http:// or https://", registry=registry
-        ) from None
-    except httpx.TooManyRedirects:
-        raise RemoteServerError(
+        )
+    if isinstance(exc, httpx.TooManyRedirects):
+        return RemoteServerError(
             f"{host} redirected too many times", registry=registry, temporary=False
-        ) from None
-    except httpx.DecodingError:
-        raise RemoteServerError(
+        )
+    if isinstance(exc, httpx.DecodingError):
+        return RemoteServerError(
             f"{host} sent a body that cannot be decoded", registry=registry, temporary=True
-        ) from None
-    except httpx.TransportError as exc:
+        )
+    if isinstance(exc, httpx.TransportError):
         # RemoteProtocolError, ReadError, WriteError, CloseError, ProxyError...
         reason = _reason(exc) or type(exc).__name__
-        raise NetworkError(f"connection to {host} broke: {reason}", registry=registry) from None
+        return NetworkError(f"connection to {host} broke: {reason}", registry=registry)
+    return None
 
 
 def _timeout_text(exc: httpx.TimeoutException, host: str, timeout: float) -> str:
@@ -473,7 +490,7 @@ class Session:
         """Send a body from an iterator: once, no retry (it cannot be replayed), no deadline."""
         response = await self._open(call, content)
         try:
-            body = await self._read(response, call.body_limit + 1)
+            body = await self._read(response, call.body_limit + 1, call.what)
         finally:
             await response.aclose()
         return _reply(response, body)
@@ -486,7 +503,7 @@ class Session:
         with self._deadline(call):
             response = await self._open(call, None)
             try:
-                body = await self._read(response, call.body_limit + 1)
+                body = await self._read(response, call.body_limit + 1, call.what)
             finally:
                 await response.aclose()
         return _reply(response, body)
@@ -515,7 +532,9 @@ class Session:
             extensions={SCOPES_EXTENSION: call.scopes},
         )
         self.counts[call.key] += 1
-        with map_exceptions(registry=self.registry, host=self.host, timeout=self.timeout):
+        with map_exceptions(
+            registry=self.registry, host=self.host, timeout=self.timeout, what=call.what
+        ):
             response = await self.http.send(
                 request, stream=True, follow_redirects=call.follow_redirects
             )
@@ -535,11 +554,13 @@ class Session:
             repository=call.repository,
         )
 
-    async def _read(self, response: httpx.Response, limit: int) -> bytes:
+    async def _read(self, response: httpx.Response, limit: int, what: str = "") -> bytes:
         """Up to `limit` bytes of the body; the rest is left unread (the connection is dropped)."""
         parts: list[bytes] = []
         total = 0
-        with map_exceptions(registry=self.registry, host=self.host, timeout=self.timeout):
+        with map_exceptions(
+            registry=self.registry, host=self.host, timeout=self.timeout, what=what
+        ):
             async for chunk in response.aiter_bytes():
                 parts.append(chunk)
                 total += len(chunk)

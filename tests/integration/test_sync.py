@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
 from regsync.daemon.config import Config, parse_config
 from regsync.daemon.engine.events import Counters, Event, Outcome
 from regsync.daemon.engine.run import RunReport, sync
 from regsync.daemon.main import main
 from support.images import (
+    fetch_manifest,
     manifest_digest,
     push_image,
     push_index,
@@ -81,6 +81,10 @@ async def run_sync(data: dict[str, Any]) -> RunReport:
 
 def outcomes(report: RunReport) -> dict[str, Outcome]:
     return {r.tag: r.outcome for r in report.results}
+
+
+def blob_exists(server: RegistryServer, repo: str, digest: str) -> bool:
+    return httpx.head(f"{server.url}/v2/{repo}/blobs/{digest}").status_code == 200
 
 
 def tags_at(server: RegistryServer, repo: str) -> list[str]:
@@ -154,10 +158,7 @@ async def test_platform_selection_rewrites_index_and_rerun_skips(
     (result,) = report.results
     assert "index rewritten" in result.reason
 
-    index = json.loads(httpx.get(
-        f"{registry2.url}/v2/multi/manifests/1.0",
-        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
-    ).content)
+    index = json.loads(fetch_manifest(registry2, "multi", "1.0")[0])
     images = [m for m in index["manifests"] if m["platform"]["architecture"] != "unknown"]
     attestations = [m for m in index["manifests"] if m["platform"]["architecture"] == "unknown"]
     assert sorted(m["platform"]["architecture"] for m in images) == ["amd64", "arm"]
@@ -205,7 +206,7 @@ async def test_registry_that_lies_about_a_digest_is_refused(
     assert result.error_kind == "digest-mismatch"
     assert "sha256:" in result.reason
     assert tags_at(registry2, "liar") == []  # nothing tagged
-    assert httpx.head(f"{registry2.url}/v2/liar/blobs/{sha256(layer)}").status_code == 404
+    assert not blob_exists(registry2, "liar", sha256(layer))
 
 
 async def test_large_layer_streams(registry: RegistryServer, registry2: RegistryServer) -> None:
