@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from setuptools import build_meta as _orig
-from setuptools.build_meta import *  # noqa: F403  (the PEP 517 hooks we do not override)
+from setuptools.build_meta import *
 
 ROOT = Path(__file__).resolve().parent
 PROTO = ROOT / "proto"

@@ -13,7 +13,6 @@ source list, each a separate process timed from spawn to exit (start-up included
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.images import CorpusSpec, build_corpus  # noqa: E402
-from support.registry import RegistryServer  # noqa: E402
+from support.images import CorpusSpec, build_corpus
+from support.registry import RegistryServer
 
 REGSYNCD = str(Path(sys.executable).parent / "regsyncd")
 

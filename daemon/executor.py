@@ -70,6 +70,7 @@ class Executor:
         self._hub = hub
         self._global = global_settings
         self._slots = trio.Semaphore(max_running)
+        self._blobs: trio.CapacityLimiter | None = None  # global.concurrency, daemon-wide
         self._running: dict[str, _Running] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -201,8 +202,10 @@ class Executor:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._flusher, record, pending, lambda: latest)
+            if self._blobs is None:
+                self._blobs = trio.CapacityLimiter(config.global_.concurrency)
             report = await sync(
-                config, [rule], sink=sink,
+                config, [rule], sink=sink, limiter=self._blobs,
                 only_tags={rule.name: only_tags} if only_tags is not None else None,
                 except_tags={rule.name: except_tags} if except_tags is not None else None,
             )

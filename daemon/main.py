@@ -87,6 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
                 token = file.read().strip()
         except OSError as exc:
             raise ConfigError(f"--token-file {args.token_file}: {exc.strerror}") from None
+    # the API, the store and the copy engine run in three threads that share the GIL: hand it
+    # over every 1 ms (not 5) so a control call is not kept waiting behind a busy copy
+    sys.setswitchinterval(0.001)
     db = args.db or default_db_path()
     os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
     options = ServeOptions(

@@ -67,6 +67,7 @@ class Run:
         registries: Mapping[str, RegistryPort],
         only_tags: Mapping[str, Collection[str]] | None = None,
         except_tags: Mapping[str, Collection[str]] | None = None,
+        limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         self._config = config
         self._sink = sink
@@ -76,7 +77,8 @@ class Run:
         self.report = RunReport()
         g = config.global_
         self._blobs = BlobMover(
-            limiter=trio.CapacityLimiter(g.concurrency),
+            # `global.concurrency` is global: a daemon passes one limiter to all its runs
+            limiter=limiter or trio.CapacityLimiter(g.concurrency),
             retry=RetryPolicy.from_settings(g.retry),
             on_bytes=lambda n: self._emit(BytesMoved(n)),
             on_outcome=self._count_blob,
@@ -220,9 +222,10 @@ async def sync(
     sink: EventSink,
     only_tags: Mapping[str, Collection[str]] | None = None,
     except_tags: Mapping[str, Collection[str]] | None = None,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
         run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
-                  except_tags=except_tags)
+                  except_tags=except_tags, limiter=limiter)
         return await run.execute(rules)
