@@ -16,7 +16,7 @@ import ipaddress
 import os
 import re
 import types
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,8 +148,12 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: str | None = None,
     keep_references: bool = False,
+    known_registries: Collection[str] = (),
 ) -> Config:
     """Validate config `text`; `source` names it in messages, `env` defaults to os.environ.
+
+    `known_registries` are names rules may use beyond the document's own (the daemon's store,
+    when a file is applied to it).
 
     `keep_references` leaves `${VAR}`, `${VAR:-default}` and `$$` verbatim (their syntax is still
     checked) for a caller that stores the config and calls `expand_env` when a value is used.
@@ -160,6 +164,7 @@ def parse_config(
     document = _load_yaml(text, source)
     environment = os.environ if env is None else env
     report = _Report(source, environment, base_dir or os.getcwd(), keep_references)
+    report.known_registries = [n for n in known_registries]
     root = _At(report, "")
     if document is None:
         root.problem("the file is empty; expected a mapping with version, registries, sync_rules")
@@ -186,6 +191,7 @@ class _Report:
         self.env = env
         self.base_dir = base_dir
         self.keep_references = keep_references
+        self.known_registries: list[str] = []
         self.problems: list[str] = []
 
 
@@ -437,7 +443,8 @@ def _config(document: dict[Any, object], report: _Report) -> Config:
     version = _version(fields.get("version"), root.key("version"))
     global_ = _global(fields.get("global"), _At(report, "global"))
     registries = _registries(fields.get("registries"), root.key("registries"))
-    rules = _rules(fields.get("sync_rules"), root.key("sync_rules"), list(registries))
+    usable = list(registries) + [n for n in report.known_registries if n not in registries]
+    rules = _rules(fields.get("sync_rules"), root.key("sync_rules"), usable)
     return Config(version, global_, types.MappingProxyType(registries), rules)
 
 

@@ -209,7 +209,8 @@ class Control:
         )
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:
-        config = parse_config(text, source=source, keep_references=True)
+        known = [r.name for r in await self.list_registries()]
+        config = parse_config(text, source=source, keep_references=True, known_registries=known)
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result

@@ -152,7 +152,7 @@ async def test_sync_through_ten_percent_faults_on_both_sides_is_exact(
     assert not failed, failed
     assert len(report.results) == sum(len(t) for t in source_tags.values())
     # the faults really happened, of several kinds, on both sides
-    assert src_faults.total >= 10 and dst_faults.total >= 10, (src_faults, dst_faults)
+    assert src_faults.total >= 5 and dst_faults.total >= 5, (src_faults, dst_faults)
     assert len(src_faults.injected | dst_faults.injected) >= 6
     assert report.counters.blobs_copied > 0 and report.counters.blobs_mounted > 0
 

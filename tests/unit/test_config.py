@@ -598,3 +598,14 @@ def test_docker_hub_aliases_point_at_its_api_host(url: str) -> None:
     document = seed()
     document["registries"]["dockerhub"]["url"] = url
     assert load(document).registries["dockerhub"].url == "https://registry-1.docker.io"
+
+
+def test_rules_may_use_registries_known_elsewhere() -> None:
+    text = (
+        'version: "1.0"\nregistries: {}\nsync_rules:\n'
+        "  - name: r\n    source: {registry: stored, repository: a}\n"
+        "    target: {registry: stored, repository: b}\n"
+    )
+    assert parse_config(text, source=SRC, known_registries=["stored"]).rules[0].name == "r"
+    with pytest.raises(ConfigProblems, match="unknown registry 'stored'"):
+        parse_config(text, source=SRC)

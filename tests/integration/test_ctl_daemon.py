@@ -1,0 +1,110 @@
+"""regsyncctl against the real daemon and real registries, driven as a user would."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from regsync.ctl.main import main as ctl
+from regsync.daemon.config import GlobalSettings, RetrySettings
+from regsync.daemon.serve import Daemon, ServeOptions
+from support.images import manifest_digest, push_image, random_layer
+from support.registry import RegistryServer, free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Cli:
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    async def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = await trio.to_thread.run_sync(lambda: ctl(
+            ["--server", self.address, *argv], stdout=out, stderr=err,
+            stdin=io.StringIO(stdin), environ={}))
+        return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+async def cli(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Cli]:
+    fast = GlobalSettings(retry=RetrySettings(max_attempts=2, initial_interval=0.01,
+                                              max_interval=0.05))
+    options = ServeOptions(db_path=str(tmp_path / "db"), listen="127.0.0.1:0", ui_port=None,
+                           global_settings=fast)
+    daemon: Daemon = await nursery.start(Daemon(options).run)
+    yield Cli(daemon.address)
+    await daemon.shutdown()
+
+
+async def test_a_user_session(
+    cli: Cli, basic_registry: RegistryServer, registry2: RegistryServer, tmp_path: Path
+) -> None:
+    push_image(basic_registry, "team/app", "1.0", layers=[random_layer(50_000, seed=1)])
+    push_image(basic_registry, "team/app", "1.1", layers=[random_layer(50_000, seed=2)])
+    secret = basic_registry.password or ""
+
+    code, out, err = await cli("registries", "add", "src", "--url", basic_registry.url,
+                               "--username", "alice", "--password-stdin", stdin=secret + "\n")
+    assert code == 0, err
+    assert (await cli("registries", "add", "dst", "--url", registry2.url))[0] == 0
+    code, out, _ = await cli("registries", "test", "src")
+    assert code == 0 and "registry/2.0" in out
+    code, out, _ = await cli("-o", "json", "registries", "show", "src")
+    shown = json.loads(out)
+    assert shown["password_set"] is True and secret not in out
+
+    code, _, err = await cli("tasks", "add", "app", "--source", "src/team/app",
+                             "--target", "dst/mirror/app", "--include", r"^1\.")
+    assert code == 0, err
+    code, out, _ = await cli("plan", "app")
+    assert code == 0 and "2 to copy, 0 unchanged, 0 failing" in out
+
+    code, out, err = await cli("run", "app", "--follow")
+    assert code == 0, out + err
+    assert "succeeded" in (out + err).lower()
+    for tag in ("1.0", "1.1"):
+        assert manifest_digest(registry2, "mirror/app", tag) == \
+            manifest_digest(basic_registry, "team/app", tag)
+
+    code, out, _ = await cli("logs", "app")
+    assert code == 0 and "2 tags to sync" in out
+    code, out, _ = await cli("-o", "json", "executions", "list", "--task", "app")
+    (execution,) = json.loads(out)["executions"]
+    assert execution["status"] == "EXECUTION_STATUS_SUCCEEDED"
+    assert execution["counters"]["tags_copied"] == "2"
+    code, out, _ = await cli("-o", "json", "stats")
+    assert json.loads(out)["succeeded_total"] == "1"
+
+    config = tmp_path / "more.yaml"
+    config.write_text(
+        'version: "1.0"\nregistries:\n'
+        f'  src2: {{url: "{registry2.url}"}}\n'
+        "sync_rules:\n  - name: back\n    source: {registry: src2, repository: mirror/app}\n"
+        "    target: {registry: dst, repository: back/app}\n"
+    )
+    code, out, err = await cli("apply", "-f", str(config))
+    assert code == 0, err
+    code, out, _ = await cli("tasks", "list")
+    assert "back" in out and "app" in out
+
+    for what in ("registries", "tasks", "executions"):
+        code, out, err = await cli("-o", "json", what, "list")
+        assert code == 0 and secret not in out + err
+
+
+async def test_errors_are_one_line_with_exit_codes(cli: Cli) -> None:
+    code, out, err = await cli("tasks", "show", "nope")
+    assert code == 1 and err.startswith("regsyncctl: ") and "nope" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    code, _, err = await cli("tasks", "add", "t", "--source", "x/a", "--target", "y/b")
+    assert code == 1 and "registry" in err
+    code, _, err = await cli("run", "missing")
+    assert code == 1
+    unreachable = Cli(f"127.0.0.1:{free_port()}")
+    code, _, err = await unreachable("--timeout", "3", "stats")
+    assert code == 2 and "cannot reach regsyncd" in err
