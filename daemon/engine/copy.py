@@ -126,13 +126,22 @@ class TagCopier:
         return TagPlan(tag, "copy", f"changed (target has {dst.digest})", src.digest, dst.digest)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
-        src = await self.source.registry.head_manifest(self.source.repository, tag)
+        """Both sides at once: on a re-run this is all the work a tag costs."""
+        heads: list[Descriptor | None] = [None, None]
+
+        async def head(index: int, side: Side) -> None:
+            heads[index] = await side.registry.head_manifest(side.repository, tag)
+
+        async with _together() as nursery:
+            nursery.start_soon(head, 0, self.source)
+            nursery.start_soon(head, 1, self.target)
+        src, dst = heads
         if src is None:
             raise NotFoundError(
                 f"tag {tag!r} disappeared from {self.source.repository!r} during the run",
                 registry=self.source.registry.name,
             )
-        return src, await self.target.registry.head_manifest(self.target.repository, tag)
+        return src, dst
 
     async def _copy_tag(self, tag: str) -> TagResult:
         src, dst = await self._heads(tag)
