@@ -24,10 +24,10 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from regsync.proto.regsync.v1 import regsync_pb2 as pb  # noqa: E402
-from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc  # noqa: E402
-from support.images import CorpusSpec, build_corpus  # noqa: E402
-from support.registry import RegistryServer, free_port  # noqa: E402
+from regsync.proto.regsync.v1 import regsync_pb2 as pb
+from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
+from support.images import CorpusSpec, build_corpus
+from support.registry import RegistryServer, free_port
 
 REGSYNCD = str(Path(sys.executable).parent / "regsyncd")
 ACTIVE = (pb.EXECUTION_STATUS_QUEUED, pb.EXECUTION_STATUS_RUNNING)

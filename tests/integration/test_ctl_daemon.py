@@ -98,7 +98,7 @@ async def test_a_user_session(
 
 
 async def test_errors_are_one_line_with_exit_codes(cli: Cli) -> None:
-    code, out, err = await cli("tasks", "show", "nope")
+    code, _, err = await cli("tasks", "show", "nope")
     assert code == 1 and err.startswith("regsyncctl: ") and "nope" in err
     assert "Traceback" not in err and err.count("\n") == 1
     code, _, err = await cli("tasks", "add", "t", "--source", "x/a", "--target", "y/b")
