@@ -32,6 +32,8 @@ run: install
 test: system-deps install
 	$(BIN)/ruff check daemon ctl ui tests bench build.py
 	$(BIN)/mypy daemon ctl ui build.py
+	$(BIN)/mypy tests bench --exclude '^tests/ui/'
+	MYPYPATH=tests/ui $(BIN)/mypy tests/ui  # its own conftest.py: a module name of its own
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 unit: install

@@ -51,8 +51,8 @@ class Api:
     async def wait_finished(self, execution_id: int, timeout: float = 30) -> pb.ExecutionDetail:
         with trio.fail_after(timeout):
             while True:
-                detail = await self(self.executions.GetExecution,
-                                    pb.ExecutionRequest(id=execution_id))
+                detail: pb.ExecutionDetail = await self(self.executions.GetExecution,
+                                                        pb.ExecutionRequest(id=execution_id))
                 if detail.execution.status not in (S.EXECUTION_STATUS_QUEUED,
                                                    S.EXECUTION_STATUS_RUNNING):
                     return detail

@@ -68,7 +68,9 @@ class DaemonProcess:
         return self.proc.wait(20)
 
     def execution(self, id: int) -> pb.ExecutionDetail:
-        return self.executions.GetExecution(pb.ExecutionRequest(id=id), timeout=10)
+        detail: pb.ExecutionDetail = self.executions.GetExecution(
+            pb.ExecutionRequest(id=id), timeout=10)
+        return detail
 
     def wait(self, id: int, until: Any, timeout: float = 60) -> pb.ExecutionDetail:
         deadline = time.monotonic() + timeout
