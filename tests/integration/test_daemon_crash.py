@@ -140,11 +140,13 @@ def slow_source(registry: RegistryServer) -> Iterator[CountingProxy]:
         yield proxy
 
 
+@pytest.mark.parametrize("kill_after", [(2,), (1, 3, 2)], ids=["once", "three-times"])
 def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
     registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
-    tmp_path: Path,
+    tmp_path: Path, kill_after: tuple[int, ...],
 ) -> None:
-    tags = [f"1.{i}" for i in range(12)]
+    """Kill -9 after the running execution stored `n` results, for each n; restart each time."""
+    tags = [f"1.{i}" for i in range(14)]
     base = random_layer(50_000, seed="base")
     for tag in tags[:-2]:
         push_image(registry, "app", tag, layers=[base, random_layer(30_000, seed=tag)])
@@ -158,24 +160,29 @@ def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
         name="app", enabled=True, source=pb.Endpoint(registry="src", repository="app"),
         target=pb.Endpoint(registry="dst", repository="app")))
 
+    done: set[str] = set()
     with Probe(registry2, "app") as probe:
-        first = daemon.tasks.RunTask(pb.NameRequest(name="app"))
-        daemon.wait(first.id, lambda d: len(d.tags) >= 3)  # three results stored
-        daemon.kill()  # SIGKILL: no chance to record anything
-
-        daemon.start()  # same store
-        old = daemon.execution(first.id)
-        assert old.execution.status == S.EXECUTION_STATUS_INTERRUPTED
-        done_before = {t.tag for t in old.tags}
-        assert 3 <= len(done_before) < len(tags)
-        resumed = daemon.executions.ListExecutions(pb.ListExecutionsRequest(task="app"))
-        newest = resumed.executions[0]
-        assert newest.trigger == pb.TRIGGER_RESUME and newest.parent_id == first.id
-        final = daemon.wait(newest.id, lambda d: d.execution.status not in (
+        current = daemon.tasks.RunTask(pb.NameRequest(name="app")).id
+        for n in kill_after:
+            daemon.wait(current, lambda d, n=n: len(d.tags) >= n)  # n results stored
+            daemon.kill()  # SIGKILL: no chance to record anything
+            daemon.start()  # same store: it opens cleanly
+            old = daemon.execution(current)
+            assert old.execution.status == S.EXECUTION_STATUS_INTERRUPTED
+            finished = {t.tag for t in old.tags}
+            assert finished and not finished & done  # a resume never redoes a finished tag
+            done |= finished
+            listed = daemon.executions.ListExecutions(pb.ListExecutionsRequest(task="app"))
+            newest, *older = listed.executions
+            assert newest.trigger == pb.TRIGGER_RESUME and newest.parent_id == current
+            assert all(e.status not in (S.EXECUTION_STATUS_QUEUED, S.EXECUTION_STATUS_RUNNING)
+                       for e in older)  # nothing stays running after a crash
+            current = newest.id
+        final = daemon.wait(current, lambda d: d.execution.status not in (
             S.EXECUTION_STATUS_QUEUED, S.EXECUTION_STATUS_RUNNING))
     assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED, final
-    # only what the killed run had not finished was synced again
-    assert {t.tag for t in final.tags} == set(tags) - done_before
+    # only what the killed runs had not finished was synced again
+    assert {t.tag for t in final.tags} == set(tags) - done
     for tag in tags:
         assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
     assert probe.looks > 0 and probe.broken == []
