@@ -29,6 +29,32 @@ from .errors import ConfigError
 
 SUPPORTED_VERSION = "1.0"
 
+# Limits: the longest value accepted per field, in characters. A longer value is refused on its
+# length alone and never echoed, so a megabyte pasted by mistake (or sent by a hostile API client)
+# is turned away at once instead of coming back in every message, log line and reply.
+REGISTRY_NAME_MAX = 63  # the proto's promise: 1-63 of [A-Za-z0-9-_.]
+RULE_NAME_MAX = 128  # printable, no "/" (names are path segments in the panel's URLs)
+REPOSITORY_MAX = 255  # distribution refuses longer names (reference.NameTotalLengthMax)
+PATTERN_MAX = 1024  # OCI tags are at most 128 characters: a longer regex is a mistake
+LIST_MAX = 256  # entries of include, exclude, architectures, platforms
+TEXT_MAX = 4096  # any other string
+_FIELD_MAX = {
+    "name": RULE_NAME_MAX,
+    "registry": REGISTRY_NAME_MAX,
+    "repository": REPOSITORY_MAX,
+    "include": PATTERN_MAX,
+    "exclude": PATTERN_MAX,
+    "url": 2048,
+    "username": 1024,
+    "password": 65536,  # registry tokens used as passwords (ECR, GCR) run to a few KiB
+    "semver": 256,
+    "cron_expression": 256,
+    "architectures": 64,
+    "platforms": 128,
+}
+#: one problem line at most this long, whatever a message quotes (a last line of defence)
+_LINE_MAX = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
@@ -216,6 +242,8 @@ class _At:
         where = [part for part in (self.report.source, self.item, self.path) if part]
         # One line per problem, whatever a quoted key or value contains.
         line = _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], ": ".join([*where, message]))
+        if len(line) > _LINE_MAX:
+            line = f"{line[: _LINE_MAX - 40]}... ({len(line) - _LINE_MAX + 40} characters cut)"
         self.report.problems.append(line)
 
     def count(self) -> int:
@@ -335,9 +363,9 @@ def _fields(value: object, at: _At, known: tuple[str, ...]) -> dict[str, object]
         if not isinstance(key, str):
             at.problem(f"key {key!r} must be a string, got {_kind(key)}")
         elif key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
+            close = difflib.get_close_matches(key[:64], known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-            at.key(key).problem(f"unknown key; {hint}")
+            at.key(_shortened(key)).problem(f"unknown key; {hint}")
     return {key: item for key, item in value.items() if isinstance(key, str)}
 
 
@@ -350,7 +378,23 @@ def _text(fields: dict[str, object], name: str, at: _At, *, required: bool = Fal
     if not isinstance(value, str):
         here.problem(f"expected a string, got {_kind(value)}")
         return None
+    if not _fits(value, name, here):
+        return None
     return _substitute(value, here)
+
+
+def _fits(value: str, name: str, at: _At) -> bool:
+    """Whether `value` is within the field's limit; reports it (by length only) otherwise."""
+    limit = _FIELD_MAX.get(name, TEXT_MAX)
+    if len(value) <= limit:
+        return True
+    at.problem(f"is {len(value)} characters long; the limit is {limit}")
+    return False
+
+
+def _shortened(text: str, keep: int = 64) -> str:
+    """`text` cut to `keep` characters for a message, saying how long it was."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _texts(fields: dict[str, object], name: str, at: _At) -> tuple[str, ...]:
@@ -360,10 +404,15 @@ def _texts(fields: dict[str, object], name: str, at: _At) -> tuple[str, ...]:
     if not isinstance(value, list):
         here.problem(f"expected a list of strings, got {_kind(value)}")
         return ()
+    if len(value) > LIST_MAX:
+        here.problem(f"has {len(value)} entries; the limit is {LIST_MAX}")
+        return ()
     result: list[str] = []
     for position, item in enumerate(value):
         if not isinstance(item, str):
             here.index(position).problem(f"expected a string, got {_kind(item)}")
+        elif not _fits(item, name, here.index(position)):
+            continue
         elif (text := _substitute(item, here.index(position))) is not None:
             result.append(text)
     return tuple(result)
@@ -489,13 +538,26 @@ def _registries(value: object, at: _At) -> dict[str, RegistrySettings]:
         if not isinstance(name, str) or not name:
             at.problem(f"registry name {name!r} must be a non-empty string")
             continue
-        result[name] = _registry(name, settings, _At(at.report, f'registries "{name}"'))
+        if len(name) > REGISTRY_NAME_MAX:  # not even in a label: it would fill every line
+            at.problem(
+                f"registry name {_shortened(name)!r} is {len(name)} characters long; "
+                f"the limit is {REGISTRY_NAME_MAX}"
+            )
+            continue
+        registry_at = _At(at.report, f'registries "{name}"')
+        if not _REGISTRY_NAME.fullmatch(name):
+            registry_at.key("name").problem(
+                f"{name!r} is not a valid registry name; use 1-{REGISTRY_NAME_MAX} characters "
+                'from A-Z, a-z, 0-9, "-", "_" and "."'
+            )
+        result[name] = _registry(name, settings, registry_at)
     return result
 
 
 # Registries ----------------------------------------------------------------------------------
 
 _REGISTRY_KEYS = ("url", "username", "password", "insecure", "ca_file", "ratelimit")
+_REGISTRY_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 
 
@@ -615,7 +677,8 @@ def _rules(value: object, at: _At, registries: list[str]) -> tuple[SyncRule, ...
     first_seen: dict[str, int] = {}
     for position, raw in enumerate(value):
         name = raw.get("name") if isinstance(raw, dict) else None
-        label = f"sync_rules[{position}]" + (f' "{name}"' if isinstance(name, str) else "")
+        shown = isinstance(name, str) and len(name) <= RULE_NAME_MAX
+        label = f"sync_rules[{position}]" + (f' "{name}"' if shown else "")
         rule_at = _At(at.report, label)
         rule = _rule(raw, rule_at, registries)
         if rule is None:
@@ -634,8 +697,8 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
     if fields is None:
         return None
     name = _text(fields, "name", at, required=True)
-    if name is not None and not name.strip():
-        at.key("name").problem("must not be empty")
+    if name is not None:
+        _check_rule_name(name, at.key("name"))
     source = _endpoint(fields.get("source"), at.key("source"), registries)
     target = _endpoint(fields.get("target"), at.key("target"), registries)
     if source is not None and source == target:
@@ -650,6 +713,19 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
         enabled=_bool(fields, "enabled", at, True),
         cron_expression=_cron(fields, at),
     )
+
+
+def _check_rule_name(name: str, at: _At) -> None:
+    """Printable, no "/" and no surrounding spaces: a name is typed on command lines and is a
+    path segment in the panel's URLs, and a control character would forge log lines."""
+    if not name.strip():
+        at.problem("must not be empty")
+    elif "/" in name:
+        at.problem(f'{name!r} must not contain "/"')
+    elif not name.isprintable():
+        at.problem(f"{name!r} must not contain control characters or line breaks")
+    elif name != name.strip():
+        at.problem(f"{name!r} must not start or end with a space")
 
 
 def _endpoint(value: object, at: _At, registries: list[str]) -> Endpoint | None:

@@ -150,6 +150,26 @@ _KINDS: dict[type, str] = {
 }
 
 
+def first_regsync_error(group: BaseExceptionGroup[BaseException]) -> RegsyncError | None:
+    """The first error of a nursery's group when every error in it is ours, else None.
+
+    Concurrency wraps failures in groups; a user is owed one reason, not a traceback of a group.
+    """
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    if leaves and all(isinstance(e, RegsyncError) for e in leaves):
+        first = leaves[0]
+        assert isinstance(first, RegsyncError)
+        return first
+    return None
+
+
 def redact_url(url: str) -> str:
     """Drop userinfo and query string (pre-signed blob URLs carry credentials there)."""
     parts = urlsplit(url)

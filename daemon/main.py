@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import Config, SyncRule, load_config
-from .errors import ConfigError, RegsyncError
+from .errors import ConfigError, RegsyncError, first_regsync_error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -30,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"regsyncd: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BaseExceptionGroup as group:  # a component of `serve` failed to start
+        first = first_regsync_error(group)
+        if first is None:
+            raise
+        print(f"regsyncd: {first}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("regsyncd: interrupted; tags finished so far are in place", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@ running executions a grace period, record what is left as interrupted, exit 0.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import trio
 
 from .api.server import ApiServer, ApiSettings
 from .config import GlobalSettings, load_config
+from .errors import ConfigError
 from .executor import Executor
 from .hub import Hub
 from .scheduler import Scheduler
@@ -40,6 +42,26 @@ class ServeOptions:
     shutdown_grace: float = 10.0
     ui_port: int | None = None  # the panel's HTTP port; None = no panel in this process
     global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
+
+
+def check_exposure(listen: str, token: str | None) -> None:
+    """Refuse an API without a token on anything but loopback: whoever connects controls it.
+
+    Raises:
+        ConfigError: naming the address and how to set a token.
+    """
+    if token or listen.startswith("unix:"):
+        return
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"--listen {listen}: the API would accept anyone who can connect; set a token with "
+            "--token-file or $REGSYNC_API_TOKEN (and TLS with --tls-cert/--tls-key)"
+        )
 
 
 def default_db_path() -> str:
@@ -79,6 +101,7 @@ class Daemon:
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
+        check_exposure(options.listen, options.token)
         config = load_config(options.config_path) if options.config_path else None
         global_settings = (config.global_ if config is not None
                            else options.global_settings or GlobalSettings())

@@ -8,13 +8,13 @@ leaves each target tag either as it was or complete.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import trio
 
-from ..errors import NotFoundError, RegsyncError, UnsupportedError
+from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
 from ..registry.digest import sha256_digest
 from ..registry.manifest import (
     ImageManifest,
@@ -70,18 +70,10 @@ async def _together() -> AsyncIterator[trio.Nursery]:
         async with trio.open_nursery() as nursery:
             yield nursery
     except BaseExceptionGroup as group:
-        leaves = list(_leaves(group))
-        if leaves and all(isinstance(e, RegsyncError) for e in leaves):
-            raise leaves[0] from None
+        first = first_regsync_error(group)
+        if first is not None:
+            raise first from None
         raise
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
 
 
 class TagCopier:
