@@ -415,3 +415,25 @@ async def test_watching_one_execution_ends_with_it(
         await trio.to_thread.run_sync(
             lambda: list(api.control.Watch(pb.WatchRequest(execution_id=999), timeout=10)))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_config_file_is_applied_at_start(
+    tmp_path: Path, nursery: trio.Nursery, registry: RegistryServer
+) -> None:
+    config = tmp_path / "sync.yaml"
+    config.write_text(
+        f'version: "1.0"\nregistries:\n  a: {{url: "{registry.url}"}}\n'
+        "sync_rules:\n  - name: nightly\n    source: {registry: a, repository: x}\n"
+        '    target: {registry: a, repository: y}\n    cron_expression: "0 2 * * *"\n'
+    )
+    options = ServeOptions(db_path=str(tmp_path / "c.db"), listen="127.0.0.1:0", ui_port=None,
+                           config_path=str(config))
+    daemon: Daemon = await nursery.start(Daemon(options).run)
+    try:
+        api = Api(daemon.address)
+        task = await api(api.tasks.GetTask, pb.NameRequest(name="nightly"))
+        assert task.spec.cron_expression == "0 2 * * *" and task.HasField("next_run")
+        status = await api(api.control.GetStatus, pb.StatusRequest())
+        assert [r.task for r in status.next_runs] == ["nightly"]
+    finally:
+        await daemon.shutdown()
