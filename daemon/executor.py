@@ -13,20 +13,22 @@ from dataclasses import dataclass, field, replace
 
 import trio
 
-from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env
+from .config import Config, GlobalSettings, SyncRule
 from .engine.events import (
     Counters,
     Event,
     LogEvent,
+    Outcome,
     TagFinished,
     TagResult,
     TagStarted,
 )
 from .engine.run import sync
-from .errors import ConflictError, RegsyncError
+from .errors import ConflictError, RegsyncError, first_regsync_error
 from .hub import Hub
 from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
+from .runconfig import rule_config
 from .store.db import Database
 from .store.repo import Repo
 
@@ -53,6 +55,7 @@ class _Running:
     done: trio.Event
     stopped_by_user: bool = False
     interrupted: bool = False
+    counters: Counters = field(default_factory=Counters)  # the engine's, once it has started
 
 
 class Executor:
@@ -141,37 +144,35 @@ class Executor:
         record = running.record
         pending = _Pending()
         status, error = ExecutionStatus.FAILED, ""
-        counters = Counters()
         try:
             with running.scope:
                 async with self._slots:
-                    record = await self._db.run(lambda repo: repo.mark_running(record.id))
-                    running.record = record
+                    record = running.record = await self._db.run(
+                        lambda repo: repo.mark_running(record.id))
                     self._publish(record)
                     config, rule = await self._db.run(
-                        lambda repo: _config_for(repo, record.task, self._global())
-                    )
-                    status, error, counters = await self._sync(
-                        running, config, rule, pending, only_tags, except_tags
-                    )
+                        lambda repo: rule_config(repo, record.task, self._global()))
+                    status, error = await self._sync(
+                        running, config, rule, pending, only_tags, except_tags)
             if running.scope.cancelled_caught:
                 status = (ExecutionStatus.INTERRUPTED if running.interrupted
                           else ExecutionStatus.STOPPED)
                 error = "interrupted by daemon shutdown" if running.interrupted else "stopped"
-        except RegsyncError as exc:  # the task or a registry vanished from the store
+        except RegsyncError as exc:  # e.g. the task or a registry vanished, a bad ca_file
             error = str(exc)
         except Exception:  # a bug: record it; the daemon keeps serving
             log.exception("execution %s crashed", record.id)
             error = "internal error (see the daemon log)"
         finally:
-            with trio.CancelScope(shield=True):
-                await self._flush(record.id, pending, counters)
-                final = await self._db.run(
-                    lambda repo: repo.finish_execution(record.id, status, counters, error)
-                )
+            try:
+                with trio.CancelScope(shield=True):
+                    await self._flush(record.id, pending, running.counters)
+                    final = await self._db.run(lambda repo: repo.finish_execution(
+                        record.id, status, running.counters, error))
+                    self._publish(final)
+            finally:  # whatever the store said, the task is no longer running
                 del self._running[record.task]
                 running.done.set()
-                self._publish(final)
 
     async def _sync(
         self,
@@ -181,14 +182,12 @@ class Executor:
         pending: _Pending,
         only_tags: Collection[str] | None,
         except_tags: Collection[str] | None,
-    ) -> tuple[ExecutionStatus, str, Counters]:
+    ) -> tuple[ExecutionStatus, str]:
         record = running.record
-        latest = Counters()
 
         def sink(event: Event, counters: Counters) -> None:
-            nonlocal latest
-            if latest is not counters:
-                latest = counters
+            if running.counters is not counters:  # the engine's own: stop and crash keep them
+                running.counters = counters
                 self._hub.track(record.id, counters)
             if isinstance(event, TagFinished):
                 pending.results.append(event.result)
@@ -200,31 +199,37 @@ class Executor:
                 pending.current_tag = event.tag
             pending.dirty = True
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._flusher, record, pending, lambda: latest)
-            if self._blobs is None:
-                self._blobs = trio.CapacityLimiter(config.global_.concurrency)
-            report = await sync(
-                config, [rule], sink=sink, limiter=self._blobs,
-                only_tags={rule.name: only_tags} if only_tags is not None else None,
-                except_tags={rule.name: except_tags} if except_tags is not None else None,
-            )
-            nursery.cancel_scope.cancel()
-        c = report.counters
+        if self._blobs is None:
+            self._blobs = trio.CapacityLimiter(config.global_.concurrency)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._flusher, record, pending, running)
+                report = await sync(
+                    config, [rule], sink=sink, limiter=self._blobs,
+                    only_tags={rule.name: only_tags} if only_tags is not None else None,
+                    except_tags={rule.name: except_tags} if except_tags is not None else None,
+                )
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:  # one reason for the record, not a group
+            first = first_regsync_error(group)
+            if first is None:
+                raise
+            raise first from None
         if report.ok:
-            return ExecutionStatus.SUCCEEDED, "", c
-        first = next(r for r in report.results if r.outcome.value == "failed")
-        return ExecutionStatus.FAILED, f"{c.tags_failed} failed; first: {first.reason}", c
+            return ExecutionStatus.SUCCEEDED, ""
+        first_failure = next(r for r in report.results if r.outcome is Outcome.FAILED)
+        failed = report.counters.tags_failed
+        return ExecutionStatus.FAILED, f"{failed} failed; first: {first_failure.reason}"
 
     async def _flusher(
-        self, record: ExecutionRecord, pending: _Pending, counters: Callable[[], Counters]
+        self, record: ExecutionRecord, pending: _Pending, running: _Running
     ) -> None:
         while True:
             await trio.sleep(_FLUSH_EVERY)
             if pending.dirty:
                 with trio.CancelScope(shield=True):
-                    await self._flush(record.id, pending, counters())
-                self._publish_item(record, progress=replace(counters()),
+                    await self._flush(record.id, pending, running.counters)
+                self._publish_item(record, progress=replace(running.counters),
                                    current_tag=pending.current_tag)
 
     async def _flush(self, execution_id: int, pending: _Pending, counters: Counters) -> None:
@@ -246,16 +251,3 @@ class Executor:
 
     def _publish_item(self, record: ExecutionRecord, **fields: object) -> None:
         self._hub.publish(WatchItem(record.id, record.task, **fields))  # type: ignore[arg-type]
-
-
-def _config_for(repo: Repo, task: str, global_settings: GlobalSettings) -> tuple[Config, SyncRule]:
-    """A one-rule Config from the store, with `${VAR}` passwords read from the environment now."""
-    rule = repo.get_task(task).rule
-    registries: dict[str, RegistrySettings] = {}
-    for name in {rule.source.registry, rule.target.registry}:
-        settings = repo.get_registry(name).settings
-        if settings.password:
-            settings = replace(settings, password=expand_env(settings.password,
-                                                             where=f"registry {name!r}: password"))
-        registries[name] = settings
-    return Config("1.0", global_settings, registries, (rule,)), rule

@@ -15,7 +15,7 @@ from functools import partial
 import trio
 
 from .config import SyncRule
-from .errors import ConflictError
+from .errors import ConflictError, RegsyncError
 from .executor import Executor
 from .model import ScheduledRun, TaskRecord, Trigger
 from .schedule import missed_fire, next_fire
@@ -58,7 +58,6 @@ class Scheduler:
         self._plan(tasks)
         task_status.started()
         while True:
-            self._wake = trio.Event()
             due = min(self._next.values(), default=None)
             with trio.move_on_after(self._seconds_until(due)):
                 await self._wake.wait()
@@ -66,6 +65,7 @@ class Scheduler:
             for task, at in list(self._next.items()):
                 if at <= now:
                     await self._fire(task, Trigger.CRON)
+            self._wake = trio.Event()  # before reading: a change from now on wakes us again
             self._plan(await self._db.run(lambda repo: repo.list_tasks()))
 
     def _plan(self, tasks: list[TaskRecord]) -> None:
@@ -95,6 +95,8 @@ class Scheduler:
             await self._executor.start(task, trigger)
         except ConflictError:
             log.warning("task %s: scheduled run skipped, the previous run is still going", task)
+        except RegsyncError as exc:  # e.g. deleted since the schedule was read
+            log.warning("task %s: scheduled run not started: %s", task, exc)
 
     def _seconds_until(self, when: datetime | None) -> float:
         if when is None:

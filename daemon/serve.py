@@ -135,13 +135,14 @@ class Daemon:
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
             await nursery.start(executor.run)
+            # resume what a crash interrupted before the scheduler adds catch-up runs
+            for resumed in await control.resume_interrupted():
+                log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
             await nursery.start(scheduler.run)
             self.address = await nursery.start(self._serve_api, api)
             if options.ui_port is not None:
                 await nursery.start(_panel, self.address, options.ui_port, options.token)
             log.info("regsyncd: API on %s, store %s", self.address, options.db_path)
-            for resumed in await control.resume_interrupted():
-                log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
             task_status.started(self)
 
     async def _serve_api(self, api: ApiServer, *, task_status: trio.TaskStatus[str]) -> None:

@@ -16,7 +16,6 @@ from .config import (
     RegistrySettings,
     RetrySettings,
     SyncRule,
-    expand_env,
     parse_config,
 )
 from .engine.copy import TagPlan
@@ -40,6 +39,7 @@ from .model import (
 )
 from .plane import WatchItem
 from .registry.client import RegistryClient
+from .runconfig import resolved, rule_config
 from .scheduler import Scheduler, utc_now
 from .store.db import Database
 from .store.repo import Repo
@@ -89,7 +89,7 @@ class Control:
         await self._db.run(lambda repo: repo.delete_registry(name))
 
     async def test_registry(self, name: str) -> ConnectionVerdict:
-        settings = _resolved((await self.get_registry(name)).settings)
+        settings = resolved((await self.get_registry(name)).settings)
         started = time.monotonic()
         once = replace(self._global(), retry=RetrySettings(max_attempts=1))  # a verdict, now
         try:
@@ -149,7 +149,7 @@ class Control:
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
         if tags is None:
-            settings = _resolved((await self.get_registry(rule.source.registry)).settings)
+            settings = resolved((await self.get_registry(rule.source.registry)).settings)
             client = await RegistryClient.connect(settings, self._global())
             async with client:
                 tags = await client.list_tags(rule.source.repository)
@@ -250,13 +250,7 @@ class Control:
         return replace(record, counters=counters) if counters else record
 
     async def _one_rule_config(self, name: str) -> tuple[Config, SyncRule]:
-        def load(repo: Repo) -> tuple[Config, SyncRule]:
-            rule = repo.get_task(name).rule
-            regs = {n: _resolved(repo.get_registry(n).settings)
-                    for n in {rule.source.registry, rule.target.registry}}
-            return Config("1.0", self._global(), regs, (rule,)), rule
-
-        return await self._db.run(load)
+        return await self._db.run(lambda repo: rule_config(repo, name, self._global()))
 
 
 def apply_config(repo: Repo, config: Config) -> ApplyResult:
@@ -274,13 +268,6 @@ def apply_config(repo: Repo, config: Config) -> ApplyResult:
 
 async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:
     yield item
-
-
-def _resolved(settings: RegistrySettings) -> RegistrySettings:
-    if not settings.password:
-        return settings
-    where = f"registry {settings.name!r}: password"
-    return replace(settings, password=expand_env(settings.password, where=where))
 
 
 def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:

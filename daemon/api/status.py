@@ -29,6 +29,7 @@ from ..errors import (
     ConfigError,
     ConflictError,
     DuplicateItemError,
+    RateLimitError,
     RegsyncError,
     UnknownItemError,
 )
@@ -53,8 +54,10 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
         if isinstance(exc, kind):
             return code, str(exc)
     if isinstance(exc, RegsyncError):
-        code = grpc.StatusCode.UNAVAILABLE if exc.temporary else grpc.StatusCode.FAILED_PRECONDITION
-        return code, str(exc)
+        # a registry's trouble, not the daemon's: UNAVAILABLE would read as "regsyncd is down"
+        if isinstance(exc, RateLimitError):
+            return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
     return grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
 
 

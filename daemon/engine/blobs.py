@@ -14,7 +14,7 @@ from enum import Enum
 
 import trio
 
-from ..errors import DigestMismatchError
+from ..errors import DigestMismatchError, RegsyncError
 from ..registry.retry import RetryPolicy, retrying
 from ..registry.types import Descriptor, RegistryPort
 
@@ -31,6 +31,9 @@ class _Holding:
 
     repositories: set[str] = field(default_factory=set)
     busy: trio.Event | None = None
+    #: why the transfer into a repository failed: the tags waiting for it fail the same way
+    #: instead of each repeating every retry
+    failed: dict[str, RegsyncError] = field(default_factory=dict)
 
 
 class BlobMover:
@@ -66,12 +69,17 @@ class BlobMover:
         if target_repository in holding.repositories:
             self._on_outcome(BlobOutcome.PRESENT, blob.size)
             return BlobOutcome.PRESENT
+        if target_repository in holding.failed:
+            raise holding.failed[target_repository]
         holding.busy = trio.Event()
         try:
             outcome = await self._ensure(
                 blob, holding, source, source_repository, target, target_repository
             )
             holding.repositories.add(target_repository)
+        except RegsyncError as exc:
+            holding.failed[target_repository] = exc
+            raise
         finally:
             holding.busy.set()
             holding.busy = None

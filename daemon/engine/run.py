@@ -7,8 +7,9 @@ CapacityLimiter of `global.concurrency`. A failing tag or rule never stops the o
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ from .events import (
 )
 from .filters import TagSelection, select_tags
 
-Connect = Callable[[str], Awaitable[RegistryPort]]
+log = logging.getLogger("regsync.engine")
 
 
 @dataclass(slots=True)
@@ -128,7 +129,13 @@ class Run:
         async with receive:
             async for copier, tag in receive:
                 self._emit(TagStarted(copier.rule, tag))
-                self._finish(await copier.copy_tag(tag))
+                try:
+                    result = await copier.copy_tag(tag)
+                except Exception as exc:  # a bug must cost one tag, not the run
+                    log.exception("[%s] %s: unexpected error", copier.rule, tag)
+                    result = TagResult(copier.rule, tag, Outcome.FAILED, error_kind="internal",
+                                       reason=f"internal error ({type(exc).__name__}); see the log")
+                self._finish(result)
 
     def copier(self, rule: SyncRule) -> TagCopier:
         try:

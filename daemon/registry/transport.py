@@ -22,9 +22,11 @@ Status and code -> error (first match wins):
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import logging
+import re
 import socket
 import ssl
 from collections import Counter
@@ -242,6 +244,40 @@ def looks_like_html(headers: httpx.Headers, body: bytes) -> bool:
     return start.startswith((b"<!doctype html", b"<html"))
 
 
+_AUTH_VALUE = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def redact_secrets(text: str, request: httpx.Request | None) -> str:
+    """Remove what a registry may echo of our credentials from its own words.
+
+    Some registries put the Authorization header, or the password in it, into their error
+    bodies; those words reach logs, the store and API replies.
+    """
+    secrets: list[str] = []
+    header = request.headers.get("authorization", "") if request is not None else ""
+    scheme, _, credential = header.partition(" ")
+    if credential:
+        secrets.append(credential)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credential).decode("utf-8", "replace")
+            except ValueError:
+                decoded = ""
+            password = decoded.partition(":")[2]
+            if len(password) >= 4:  # a very short one would blank out ordinary words
+                secrets.append(password)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return _AUTH_VALUE.sub(r"\1 ***", text)
+
+
+def _request_of(response: httpx.Response) -> httpx.Request | None:
+    try:
+        return response.request
+    except RuntimeError:  # a response built by hand (tests) has no request
+        return None
+
+
 def _summary(errors: tuple[RemoteError, ...], body: bytes) -> str:
     """ "CODE: message (detail)" for the first few entries, else the start of a text body."""
     if not errors:
@@ -271,7 +307,7 @@ def error_from_response(
     raw = (body if body is not None else _read_content(response))[:ERROR_BODY_LIMIT]
     errors = parse_error_body(raw)
     codes = tuple(entry.code for entry in errors)
-    summary = _summary(errors, raw)
+    summary = redact_secrets(_summary(errors, raw), _request_of(response))
     said = f"HTTP {status}" + (f" {summary}" if summary else "")
     if looks_like_html(response.headers, raw):
         return RemoteServerError(

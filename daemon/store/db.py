@@ -38,6 +38,9 @@ T = TypeVar("T")
 # peewee logs every query at DEBUG with its parameters, registry passwords among them: never let
 # those records out, whatever level the daemon's logging is set to.
 logging.getLogger("peewee").setLevel(logging.INFO)
+# httpx logs each request's full URL at INFO: pre-signed blob URLs carry credentials in their
+# query, and a line per request drowns the daemon's own log
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MEMORY = ":memory:"
 PRAGMAS = {

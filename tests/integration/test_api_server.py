@@ -518,7 +518,7 @@ async def test_control_rpcs_and_error_mapping(caplog: pytest.LogCaptureFixture) 
             client.registries.CreateRegistry, pb.RegistrySpec(name="down", url="https://d")
         )
         down = await client.fails(client.registries.TestRegistry, pb.NameRequest(name="down"))
-        assert down.code() == grpc.StatusCode.UNAVAILABLE and "'down'" in down.details()
+        assert down.code() == grpc.StatusCode.FAILED_PRECONDITION and "'down'" in down.details()
 
         internal = await client.fails(client.registries.GetRegistry, pb.NameRequest(name="boom"))
         assert internal.code() == grpc.StatusCode.INTERNAL

@@ -315,9 +315,10 @@ def test_execution_query_and_log_window() -> None:
         (ConflictError("task 'x' is running"), grpc.StatusCode.FAILED_PRECONDITION),
         (AuthError("refused", registry="hub"), grpc.StatusCode.FAILED_PRECONDITION),
         (RemoteServerError("500", registry="hub"), grpc.StatusCode.FAILED_PRECONDITION),
-        (RemoteServerError("503", temporary=True), grpc.StatusCode.UNAVAILABLE),
-        (RateLimitError("429", registry="hub"), grpc.StatusCode.UNAVAILABLE),
-        (NetworkError("refused", registry="hub"), grpc.StatusCode.UNAVAILABLE),
+        # a registry's trouble is not the daemon's: UNAVAILABLE is kept for "regsyncd is down"
+        (RemoteServerError("503", temporary=True), grpc.StatusCode.FAILED_PRECONDITION),
+        (RateLimitError("429", registry="hub"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (NetworkError("refused", registry="hub"), grpc.StatusCode.FAILED_PRECONDITION),
         (PortalClosed(), grpc.StatusCode.UNAVAILABLE),
     ],
 )

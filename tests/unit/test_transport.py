@@ -430,3 +430,19 @@ async def test_mount_refused_cancels_the_started_upload() -> None:
     assert mount.url.params["mount"] == DIGEST and mount.url.params["from"] == "b"
     assert mount.extensions["regsync.scopes"] == ("repository:a:pull,push", "repository:b:pull")
     assert (delete.method, delete.url.path) == ("DELETE", "/v2/a/blobs/uploads/u9")
+
+
+def test_credentials_echoed_by_a_registry_are_redacted() -> None:
+    import base64
+
+    from regsync.daemon.registry.transport import error_from_response
+
+    header = "Basic " + base64.b64encode(b"alice:s3cret-pass").decode()
+    request = httpx.Request("GET", "http://r.test/v2/", headers={"Authorization": header})
+    body = (b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials",'
+            b'"detail":{"Authorization":"' + header.encode() + b'","password":"s3cret-pass",'
+            b'"other":"Bearer abc.def.ghi"}}]}')
+    response = httpx.Response(401, content=body, request=request)
+    text = str(error_from_response(response, "hub", "API check", user="alice"))
+    assert "s3cret-pass" not in text and header.split()[1] not in text
+    assert "abc.def.ghi" not in text and "***" in text

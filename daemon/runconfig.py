@@ -1,0 +1,28 @@
+"""The Config one task runs with: its rule, its two registries from the store, `${VAR}` read now.
+
+The store keeps `${VAR}` references, never the secrets; they are read from the daemon's
+environment at the moment a registry is used (a run, a plan, a connection test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env
+from .store.repo import Repo
+
+
+def resolved(settings: RegistrySettings) -> RegistrySettings:
+    """The settings with a `${VAR}` password replaced by the variable's value."""
+    if not settings.password:
+        return settings
+    where = f"registry {settings.name!r}: password"
+    return replace(settings, password=expand_env(settings.password, where=where))
+
+
+def rule_config(repo: Repo, task: str, global_settings: GlobalSettings) -> tuple[Config, SyncRule]:
+    """A one-rule Config for `task` (runs in the DB thread)."""
+    rule = repo.get_task(task).rule
+    registries = {name: resolved(repo.get_registry(name).settings)
+                  for name in (rule.source.registry, rule.target.registry)}
+    return Config("1.0", global_settings, registries, (rule,)), rule
