@@ -281,6 +281,7 @@ async def test_stop_cancels_within_two_seconds(
         release.set()
     assert stopped.id == execution.id
     assert stopped.status == S.EXECUTION_STATUS_STOPPED
+    assert stopped.counters.tags_total == 1  # what the run got to is kept, not zeroed
     not_running = await api.error(api.tasks.StopTask, pb.NameRequest(name="slow"))
     assert not_running.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert manifest_digest(registry2, "slow", "1") is None
@@ -435,5 +436,59 @@ async def test_config_file_is_applied_at_start(
         assert task.spec.cron_expression == "0 2 * * *" and task.HasField("next_run")
         status = await api(api.control.GetStatus, pb.StatusRequest())
         assert [r.task for r in status.next_runs] == ["nightly"]
+    finally:
+        await daemon.shutdown()
+
+
+async def test_an_error_inside_a_run_is_recorded_with_its_reason(
+    api: Api, registry: RegistryServer, registry2: RegistryServer, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    await api(api.registries.CreateRegistry, pb.RegistrySpec(
+        name="src", url=registry.url.replace("http://", "https://"), ca_file=str(ca)))
+    await api(api.registries.CreateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
+    await api(api.tasks.CreateTask, task_spec("tls", "a", "b"))
+    execution = await api(api.tasks.RunTask, pb.NameRequest(name="tls"))
+    detail = await api.wait_finished(execution.id)
+    assert detail.execution.status == S.EXECUTION_STATUS_FAILED
+    assert "ca_file" in detail.execution.error and "internal error" not in detail.execution.error
+
+
+async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
+    tmp_path: Path, nursery: trio.Nursery, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
+    from regsync.daemon.model import Trigger
+    from regsync.daemon.store import Database
+    from regsync.daemon.store.models import Task
+
+    push_image(registry, "c", "1", layers=[random_layer(1000, seed=1)])
+    path = str(tmp_path / "crashed.db")
+    with Database.open(path) as db:
+        def prepare(repo: Any) -> None:
+            repo.create_registry(RegistrySettings(name="src", url=registry.url))
+            repo.create_registry(RegistrySettings(name="dst", url=registry2.url))
+            repo.create_task(SyncRule(name="c", source=Endpoint("src", "c"),
+                                      target=Endpoint("dst", "c"), cron_expression="0 * * * *"))
+            yesterday = (datetime.now(UTC) - timedelta(days=1)).timestamp()
+            Task.update(created=yesterday).where(Task.name == "c").execute()
+            repo.mark_running(repo.create_execution("c", Trigger.CRON).id)  # then: kill -9
+
+        db.run_sync(prepare)
+    options = ServeOptions(db_path=path, listen="127.0.0.1:0", ui_port=None, global_settings=FAST)
+    daemon: Daemon = await nursery.start(Daemon(options).run)  # starts despite both
+    try:
+        api = Api(daemon.address)
+        listed = await api(api.executions.ListExecutions, pb.ListExecutionsRequest(task="c"))
+        # the crash-left run is resumed; the missed 02:00-style tick finds the task busy
+        assert [e.trigger for e in listed.executions][-2:] == [pb.TRIGGER_RESUME,
+                                                              pb.TRIGGER_CRON]
+        resumed = next(e for e in listed.executions if e.trigger == pb.TRIGGER_RESUME)
+        assert (await api.wait_finished(resumed.id)).execution.status == \
+            S.EXECUTION_STATUS_SUCCEEDED
+        assert manifest_digest(registry2, "c", "1") == manifest_digest(registry, "c", "1")
     finally:
         await daemon.shutdown()
