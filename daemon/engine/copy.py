@@ -15,17 +15,25 @@ from dataclasses import dataclass
 import trio
 
 from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
-from ..registry.digest import sha256_digest
+from ..registry.digest import DigestVerifier, sha256_digest
 from ..registry.manifest import (
     ImageManifest,
     IndexManifest,
     describe_platforms,
     image_platform,
+    is_attestation,
     parse_manifest,
     select_platforms,
     wants_platform,
 )
-from ..registry.types import INDEX_TYPES, Descriptor, Platform, RawManifest, RegistryPort
+from ..registry.types import (
+    INDEX_TYPES,
+    MAX_MANIFEST_BYTES,
+    Descriptor,
+    Platform,
+    RawManifest,
+    RegistryPort,
+)
 from .blobs import BlobMover
 from .events import Outcome, TagResult
 
@@ -159,10 +167,13 @@ class TagCopier:
         # a rewritten index differs from its source by design: compare the source it came from
         ours = await self.target.registry.get_manifest(self.target.repository, dst.digest)
         try:
-            annotations = json.loads(ours.raw).get("annotations") or {}
-        except (ValueError, AttributeError):
+            document = json.loads(ours.raw)
+        except ValueError:
             return False
-        return bool(annotations.get(SOURCE_DIGEST_ANNOTATION) == src.digest)
+        annotations = document.get("annotations") if isinstance(document, dict) else None
+        return isinstance(annotations, dict) and (
+            annotations.get(SOURCE_DIGEST_ANNOTATION) == src.digest
+        )
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
         choice = select_platforms(
@@ -172,7 +183,7 @@ class TagCopier:
             platforms=self.platforms.platforms,
             annotations={SOURCE_DIGEST_ANNOTATION: manifest.digest},
         )
-        if not any(_is_image(d) for d in choice.kept):
+        if not any(not is_attestation(d) for d in choice.kept):
             wanted = ", ".join([*self.platforms.architectures, *map(str, self.platforms.platforms)])
             raise UnsupportedError(
                 f"no platform of {tag!r} matches {wanted}; the index has: "
@@ -185,7 +196,7 @@ class TagCopier:
         note = ""
         if choice.raw is not None:
             manifest = RawManifest(choice.raw, manifest.media_type, sha256_digest(choice.raw))
-            dropped = ", ".join(str(d.platform) for d in choice.dropped if _is_image(d))
+            dropped = ", ".join(str(d.platform) for d in choice.dropped if not is_attestation(d))
             note = f"index rewritten without {dropped}: digest {manifest.digest}"
             self._log("info", f"{tag}: {note}")
         await self.target.registry.put_manifest(self.target.repository, tag, manifest)
@@ -220,18 +231,24 @@ class TagCopier:
 
     async def _image_wanted(self, image: ImageManifest) -> bool:
         """A single-platform image: read its (small) config blob to learn its platform."""
-        async with self.source.registry.open_blob(
-            self.source.repository, image.config.digest
-        ) as reader:
-            data = b"".join([chunk async for chunk in reader.chunks()])
-        platform = image_platform(data)
+        config = image.config
+        if config.size > MAX_MANIFEST_BYTES:
+            raise UnsupportedError(f"image config {config.digest} is {config.size} bytes; at most "
+                                   f"{MAX_MANIFEST_BYTES} are read to learn a platform",
+                                   registry=self.source.registry.name)
+        verifier = DigestVerifier.for_digest(config.digest)
+        chunks: list[bytes] = []
+        async with self.source.registry.open_blob(self.source.repository, config.digest) as blob:
+            async for chunk in blob.chunks():
+                verifier.update(chunk)
+                chunks.append(chunk)
+                if verifier.size > config.size:
+                    break  # verify() below says the size is wrong
+        verifier.verify(config.digest, config.size, registry=self.source.registry.name)
+        platform = image_platform(b"".join(chunks))
         return platform is None or wants_platform(
             platform,
             architectures=self.platforms.architectures,
             platforms=self.platforms.platforms,
         )
 
-
-def _is_image(descriptor: Descriptor) -> bool:
-    annotations = descriptor.annotations
-    return annotations.get("vnd.docker.reference.type") != "attestation-manifest"

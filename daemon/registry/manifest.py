@@ -248,7 +248,7 @@ def image_platform(config_json: bytes) -> Platform | None:
 def describe_platforms(index: IndexManifest) -> str:
     """The platforms an index offers, for "no platform matches X; the index has: ..." messages."""
     names = dict.fromkeys(
-        str(d.platform) for d in index.manifests if d.platform and not _is_attestation(d)
+        str(d.platform) for d in index.manifests if d.platform and not is_attestation(d)
     )
     return ", ".join(names) or "no platforms"
 
@@ -291,7 +291,7 @@ def select_platforms(
     if not architectures and not platforms:
         return PlatformChoice(index.manifests, (), None)
     entries = index.manifests
-    labelled = [d.platform is not None and not _is_attestation(d) for d in entries]
+    labelled = [d.platform is not None and not is_attestation(d) for d in entries]
     wanted = [
         lab
         and d.platform is not None
@@ -302,7 +302,7 @@ def select_platforms(
         return PlatformChoice((), entries, _rewrite(raw, len(entries), set(), annotations))
     # images (and unlabelled extras) first; then attestations follow what they describe
     keep = {i for i, d in enumerate(entries) if wanted[i] or d.platform is None}
-    keep -= {i for i, d in enumerate(entries) if _is_attestation(d)}
+    keep -= {i for i, d in enumerate(entries) if is_attestation(d)}
     kept_digests = {entries[i].digest for i in keep}
     keep |= {i for i, d in enumerate(entries) if _attestation_kept(d, kept_digests)}
     if len(keep) == len(entries):
@@ -314,13 +314,14 @@ def select_platforms(
     )
 
 
-def _is_attestation(d: Descriptor) -> bool:
+def is_attestation(d: Descriptor) -> bool:
+    """A buildx attestation entry of an index (it describes an image; it is not one)."""
     return d.annotations.get(REFERENCE_TYPE) == ATTESTATION
 
 
 def _attestation_kept(d: Descriptor, kept_digests: set[str]) -> bool:
     """An attestation goes with the image it names; one naming no image is kept (harmless)."""
-    if not _is_attestation(d):
+    if not is_attestation(d):
         return False
     ref = d.annotations.get(REFERENCE_DIGEST)
     return ref is None or ref in kept_digests

@@ -300,3 +300,17 @@ def test_bad_config_exits_2_with_a_clear_message(
     assert main(["once", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and message in err
+
+
+async def test_platform_filter_on_single_platform_images(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_image(registry, "single", "amd", layers=[random_layer(1000, seed=11)], arch="amd64")
+    push_image(registry, "single", "arm", layers=[random_layer(1000, seed=12)], arch="arm64")
+    data = make_config({"src": registry, "dst": registry2},
+                       [rule("single", "single", architectures=["amd64"])])
+    report = await run_sync(data)
+    assert report.ok
+    assert outcomes(report) == {"amd": Outcome.COPIED, "arm": Outcome.SKIPPED}
+    assert tags_at(registry2, "single") == ["amd"]
+    assert "platform not selected" in next(r.reason for r in report.results if r.tag == "arm")
