@@ -36,6 +36,7 @@ log = logging.getLogger("regsync.executor")
 
 _FLUSH_EVERY = 0.5  # seconds between store writes and progress events of one execution
 STOP_GRACE = 2.0  # seconds a stop or shutdown waits for an execution to record itself
+KEEP_PER_TASK = 200  # ended executions kept per task (with their results and logs)
 
 
 @dataclass(slots=True)
@@ -167,8 +168,8 @@ class Executor:
             try:
                 with trio.CancelScope(shield=True):
                     await self._flush(record.id, pending, running.counters)
-                    final = await self._db.run(lambda repo: repo.finish_execution(
-                        record.id, status, running.counters, error))
+                    final = await self._db.run(lambda repo: _finish(
+                        repo, record.id, status, running.counters, error))
                     self._publish(final)
             finally:  # whatever the store said, the task is no longer running
                 del self._running[record.task]
@@ -251,3 +252,12 @@ class Executor:
 
     def _publish_item(self, record: ExecutionRecord, **fields: object) -> None:
         self._hub.publish(WatchItem(record.id, record.task, **fields))  # type: ignore[arg-type]
+
+
+def _finish(
+    repo: Repo, id: int, status: ExecutionStatus, counters: Counters, error: str
+) -> ExecutionRecord:
+    """Record the end of an execution, and forget the oldest history beyond KEEP_PER_TASK."""
+    record = repo.finish_execution(id, status, counters, error)
+    repo.prune_history(keep_per_task=KEEP_PER_TASK)
+    return record

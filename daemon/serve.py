@@ -41,6 +41,8 @@ class ServeOptions:
     max_running: int = 2
     shutdown_grace: float = 10.0
     ui_port: int | None = None  # the panel's HTTP port; None = no panel in this process
+    # the panel speaks plain HTTP: loopback unless asked (put a TLS proxy in front otherwise)
+    ui_host: str = "127.0.0.1"
     global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
 
 
@@ -141,7 +143,7 @@ class Daemon:
             await nursery.start(scheduler.run)
             self.address = await nursery.start(self._serve_api, api)
             if options.ui_port is not None:
-                await nursery.start(_panel, self.address, options.ui_port, options.token)
+                await nursery.start(_panel, self.address, options)
             log.info("regsyncd: API on %s, store %s", self.address, options.db_path)
             task_status.started(self)
 
@@ -151,13 +153,14 @@ class Daemon:
 
 
 async def _panel(
-    address: str, port: int, token: str | None, *, task_status: trio.TaskStatus[None]
+    address: str, options: ServeOptions, *, task_status: trio.TaskStatus[None]
 ) -> None:
     """The web panel in this process: a gRPC client of `address` like any other."""
     import importlib
 
     server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
-    await server.run_panel(address, port, token, task_status=task_status)
+    await server.run_panel(address, options.ui_port, options.token, host=options.ui_host,
+                           task_status=task_status)
 
 
 async def _watchdog(interval: float) -> None:

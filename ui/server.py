@@ -95,7 +95,7 @@ def make_server(settings: PanelSettings, sock: socket.socket) -> Server:
     return server
 
 
-async def run_panel(api_address: str, port: int, token: str | None, *,
+async def run_panel(api_address: str, port: int, token: str | None, *, host: str | None = None,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the panel for the API at `api_address` until cancelled; started() gets the port.
 
@@ -109,7 +109,7 @@ async def run_panel(api_address: str, port: int, token: str | None, *,
     if not _lock.acquire(blocking=False):
         raise ConfigError("web panel: one panel per process (NiceGUI's app is global)")
     try:
-        sock = bind(panel_host(api_address), port)
+        sock = bind(host or panel_host(api_address), port)
         with sock:
             settings = PanelSettings(api_address=dial_address(api_address),
                                      login_required=token is not None)
