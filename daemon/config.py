@@ -33,7 +33,7 @@ SUPPORTED_VERSION = "1.0"
 # length alone and never echoed, so a megabyte pasted by mistake (or sent by a hostile API client)
 # is turned away at once instead of coming back in every message, log line and reply.
 REGISTRY_NAME_MAX = 63  # the proto's promise: 1-63 of [A-Za-z0-9-_.]
-RULE_NAME_MAX = 128  # printable, no "/" (names are path segments in the panel's URLs)
+RULE_NAME_MAX = 128  # printable, no control characters, no surrounding spaces
 REPOSITORY_MAX = 255  # distribution refuses longer names (reference.NameTotalLengthMax)
 PATTERN_MAX = 1024  # OCI tags are at most 128 characters: a longer regex is a mistake
 LIST_MAX = 256  # entries of include, exclude, architectures, platforms
@@ -716,12 +716,14 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
 
 
 def _check_rule_name(name: str, at: _At) -> None:
-    """Printable, no "/" and no surrounding spaces: a name is typed on command lines and is a
-    path segment in the panel's URLs, and a control character would forge log lines."""
+    """Printable and no surrounding spaces: a name is typed on command lines and shown in logs,
+    where a control character or line break would forge lines.
+
+    "/" is allowed: rules are often named after repositories ("library/nginx"), and existing
+    configs do so (the panel must quote it in its URLs).
+    """
     if not name.strip():
         at.problem("must not be empty")
-    elif "/" in name:
-        at.problem(f'{name!r} must not contain "/"')
     elif not name.isprintable():
         at.problem(f"{name!r} must not contain control characters or line breaks")
     elif name != name.strip():

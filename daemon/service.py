@@ -20,8 +20,8 @@ from .config import (
 )
 from .engine.copy import TagPlan
 from .engine.events import LogEvent, TagResult, discard
-from .engine.filters import TagSelection, select_tags
-from .engine.run import Run, open_registries
+from .engine.filters import TagSelection
+from .engine.run import Run, open_registries, rule_tags
 from .errors import ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
@@ -153,9 +153,7 @@ class Control:
             client = await RegistryClient.connect(settings, self._global())
             async with client:
                 tags = await client.list_tags(rule.source.repository)
-        f = rule.tags
-        return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
-                           latest=f.latest)
+        return rule_tags(rule, tags)
 
     # executions ---------------------------------------------------------------------------
     async def list_executions(

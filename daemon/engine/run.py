@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -159,9 +159,7 @@ class Run:
     async def select(self, rule: SyncRule) -> TagSelection:
         source = self._side(rule.source)
         tags = await source.registry.list_tags(source.repository)
-        f = rule.tags
-        return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
-                           latest=f.latest)
+        return rule_tags(rule, tags)
 
     async def plan(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
         """The dry run of one rule: filter, then HEAD both sides of each kept tag."""
@@ -202,6 +200,13 @@ class Run:
 
     def _emit(self, event: Event) -> None:
         self._sink(event, self.report.counters)
+
+
+def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
+    """The rule's tag filters applied to `tags` (pure)."""
+    f = rule.tags
+    return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
+                       latest=f.latest)
 
 
 def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
