@@ -99,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     # over every 1 ms (not 5) so a control call is not kept waiting behind a busy copy
     sys.setswitchinterval(0.001)
     db = args.db or default_db_path()
-    os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(db)), mode=0o700, exist_ok=True)
     options = ServeOptions(
         db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
         tls_key=args.tls_key, token=token, max_running=args.max_running,

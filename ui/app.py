@@ -2,7 +2,7 @@
 
     /                      dashboard
     /registries            registries
-    /tasks                 tasks;  /tasks/new, /tasks/{name}/edit: the wizard
+    /tasks                 tasks;  /tasks/new, /tasks/edit?name=NAME: the wizard
     /executions            executions (?task=NAME);  /executions/{id}: one execution
     /login                 the API token, when the daemon requires one
 """
@@ -60,7 +60,7 @@ def _add_pages() -> None:
     async def _new_task() -> None:
         await wizard.build(current())
 
-    @ui.page("/tasks/{name}/edit")
+    @ui.page("/tasks/edit")  # the name as a query parameter: task names may contain "/"
     async def _edit_task(name: str) -> None:
         await wizard.build(current(), name)
 

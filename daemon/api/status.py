@@ -50,15 +50,35 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
 
 def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
     """The status code and the message a client may see for `exc` (pure)."""
+    code = _code_for(exc)
+    message = INTERNAL_MESSAGE if code is grpc.StatusCode.INTERNAL else _capped(str(exc))
+    return code, message
+
+
+def _code_for(exc: Exception) -> grpc.StatusCode:
     for kind, code in _CODES:
         if isinstance(exc, kind):
-            return code, str(exc)
+            return code
+    if isinstance(exc, RateLimitError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, RegsyncError):
         # a registry's trouble, not the daemon's: UNAVAILABLE would read as "regsyncd is down"
-        if isinstance(exc, RateLimitError):
-            return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    return grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
+        return grpc.StatusCode.FAILED_PRECONDITION
+    return grpc.StatusCode.INTERNAL
+
+
+MAX_DETAILS = 4000  # gRPC carries the message in a header: past ~16 KiB the client gets nothing
+
+
+def _capped(message: str) -> str:
+    """At most MAX_DETAILS characters, cut at a line break: a long list of problems still
+    arrives (its start), with a count of what was left out."""
+    if len(message) <= MAX_DETAILS:
+        return message
+    cut = message[:MAX_DETAILS]
+    if "\n" in cut:
+        cut = cut[: cut.rfind("\n")]
+    return f"{cut}\n... ({len(message) - len(cut)} more characters not shown)"
 
 
 @asynccontextmanager

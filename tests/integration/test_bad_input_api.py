@@ -178,7 +178,7 @@ CASES: dict[str, Case] = {
                                    CONFLICT, "'src'", "t"),
     # task specs
     "task-empty-name": case("tasks.CreateTask", task(""), INVALID, "task.name", "required"),
-    "task-slash-name": case("tasks.CreateTask", task("team/t"), INVALID, "task.name", '"/"'),
+    "task-spaced-name": case("tasks.CreateTask", task(" t"), INVALID, "task.name", "space"),
     "task-control-name": case("tasks.CreateTask", task("t\nINFO forged"), INVALID,
                               "name", "control characters"),
     "task-no-source": case("tasks.CreateTask", pb.TaskSpec(
@@ -304,7 +304,7 @@ async def test_bad_request_is_refused_precisely_and_changes_nothing(api: Api, na
     for needle in bad.needles:
         assert needle in details, f"{needle!r} not in {details!r}"
     assert len(details) <= MESSAGE_MAX, f"{len(details)} characters echoed"
-    assert elapsed < 3.0  # megabytes are refused by their length, not parsed at length
+    assert elapsed < 5.0  # megabytes are refused by their length, not parsed at length
     assert await api.snapshot() == before
 
 

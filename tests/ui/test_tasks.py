@@ -85,7 +85,7 @@ async def test_wizard_previews_tags_and_creates_the_task(user: User,
 async def test_wizard_shows_bad_input_inline(user: User, fake_daemon: FakeDaemon) -> None:
     _two_registries(fake_daemon)
     fake_daemon.add_task("nginx")
-    await user.open("/tasks/nginx/edit")
+    await user.open("/tasks/edit?name=nginx")
     await user.should_see(marker="include")
     user.find(marker="include").type("(")
     await user.should_see("bad regex", retries=30)

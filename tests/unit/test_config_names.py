@@ -98,7 +98,9 @@ def test_a_megabyte_registry_name_is_not_echoed_and_hides_nothing_else() -> None
 # Rule names ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["nginx-sync", "Nginx 1.25 (prod)", "größe", "x" * 128, "a:b"])
+@pytest.mark.parametrize(
+    "name", ["nginx-sync", "Nginx 1.25 (prod)", "größe", "x" * 128, "a:b", "library/nginx"]
+)
 def test_valid_rule_names_load(name: str) -> None:
     rule = parse_config(dump(document(name=name)), source=SRC, env={}).rules[0]
     assert rule.name == name
@@ -107,7 +109,6 @@ def test_valid_rule_names_load(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("team/nginx", 'must not contain "/"'),
         ("a\nb", "must not contain control characters or line breaks"),
         ("a\tb", "must not contain control characters or line breaks"),
         ("a\x00b", "must not contain control characters or line breaks"),
@@ -226,12 +227,12 @@ def test_api_registry_name_problem_names_the_api_field() -> None:
 
 
 def test_api_task_name_problem_names_the_api_field() -> None:
-    spec = pb.TaskSpec(name="team/nginx",
+    spec = pb.TaskSpec(name=" nginx",
                        source=pb.Endpoint(registry="src", repository="a"),
                        target=pb.Endpoint(registry="dst", repository="b"))
     with pytest.raises(ConfigProblems) as caught:
         convert.sync_rule(spec, ["src", "dst"])
-    assert str(caught.value) == "task.name: 'team/nginx' must not contain \"/\""
+    assert str(caught.value) == "task.name: ' nginx' must not start or end with a space"
 
 
 def test_api_megabyte_regex_is_refused_quickly_without_echo() -> None:
@@ -241,7 +242,8 @@ def test_api_megabyte_regex_is_refused_quickly_without_echo() -> None:
     start = time.perf_counter()
     with pytest.raises(ConfigProblems) as caught:
         convert.sync_rule(spec, ["src", "dst"])
-    assert time.perf_counter() - start < 2.0
+    # ~1 s today, nearly all of it convert's pure-Python YAML emitter (libyaml's: ~20 ms)
+    assert time.perf_counter() - start < 5.0
     assert str(caught.value) == (
         f"task.tags.include[0]: is {MEGA} characters long; the limit is {PATTERN_MAX}"
     )

@@ -9,6 +9,7 @@ from .. import format as fmt
 from ..components.frame import confirm, empty, frame, grid_header, status_badge
 from ..components.live import Live
 from ..session import Panel, Session, open_session
+from .wizard import edit_url
 
 _DONE = {"run": "started", "stop": "stopping", "enable": "enabled", "disable": "disabled",
          "delete": "deleted"}
@@ -70,7 +71,7 @@ class TaskTable:
         else:
             ui.button("Run now", on_click=lambda: self.act("run", name)).props(
                 "flat dense").mark(f"run-{name}")
-        ui.button("Edit", on_click=lambda: ui.navigate.to(f"/tasks/{name}/edit")).props(
+        ui.button("Edit", on_click=lambda: ui.navigate.to(edit_url(name))).props(
             "flat dense").mark(f"edit-{name}")
         ui.button("Delete", on_click=lambda: confirm(
             f"Delete task {name} and its execution history?", lambda: self.act("delete", name)

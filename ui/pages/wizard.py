@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlencode
 
 from nicegui import ui
 
@@ -181,8 +182,12 @@ class Wizard:
             ui.navigate.to("/tasks")
 
 
+def edit_url(name: str) -> str:
+    return "/tasks/edit?" + urlencode({"name": name})
+
+
 async def build(panel: Panel, name: str | None = None) -> None:
-    here = f"/tasks/{name}/edit" if name else "/tasks/new"
+    here = edit_url(name) if name else "/tasks/new"
     session = await open_session(panel, here)
     if session is None:
         return
