@@ -44,10 +44,13 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DaemonProcess:
+        # one blob at a time: a run lasts long enough to be killed in the middle, every time
+        config = self.db.with_name("global.yaml")
+        config.write_text('version: "1.0"\nglobal: {concurrency: 1}\n')
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [REGSYNCD, "serve", "--db", str(self.db), "--listen", self.address,
-                 "--ui-port", "0"],
+                 "--ui-port", "0", "--config", str(config)],
                 stdout=log, stderr=log,
             )
         channel = grpc.insecure_channel(self.address)

@@ -385,7 +385,7 @@ def rendered_panel(driver: webdriver.Chrome, base: str, token: str, failed_id: i
 def panel_pages(base: str, execution_ids: list[int]) -> str:
     """Every page's HTML as httpx gets it (the panel asks for its token first)."""
     paths = ["/", "/login", "/registries", "/tasks", "/tasks/new", "/executions",
-             "/tasks/basic/edit", *(f"/executions/{i}" for i in execution_ids)]
+             "/tasks/edit?name=basic", *(f"/executions/{i}" for i in execution_ids)]
     pages = []
     with httpx.Client(base_url=base, timeout=10, follow_redirects=True) as client:
         for path in paths:
