@@ -130,7 +130,9 @@ class RegistryClient:
             retry=RetryPolicy.from_settings(global_.retry),
             timeout=global_.timeout,
             credentials=credentials,
-            max_connections=max(16, 4 * global_.concurrency),
+            # few connections: httpcore's pool re-scans them all for every queued request, and
+            # a no-op re-run (HEADs only) measured ~20 % faster with 9 than with 20
+            max_connections=global_.concurrency + 4,
         )
 
     async def __aenter__(self) -> Self:
