@@ -96,6 +96,20 @@ async def test_wizard_shows_bad_input_inline(user: User, fake_daemon: FakeDaemon
     assert fake_daemon.calls("UpdateTask")[-1].name == "nginx"
 
 
+async def test_a_task_named_with_a_slash_opens_in_the_wizard(
+    user: User, fake_daemon: FakeDaemon
+) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("team/app")
+    await user.open("/tasks")
+    await user.should_see("team/app")
+    user.find("Edit").click()
+    await user.should_see(marker="include")
+    user.find(marker="save-task").click()
+    await eventually(lambda: bool(fake_daemon.calls("UpdateTask")))
+    assert fake_daemon.calls("UpdateTask")[-1].name == "team/app"
+
+
 async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon) -> None:
     _two_registries(fake_daemon)
     fake_daemon.add_task("nginx")
