@@ -54,7 +54,6 @@ class _Running:
     record: ExecutionRecord
     scope: trio.CancelScope
     done: trio.Event
-    stopped_by_user: bool = False
     interrupted: bool = False
     counters: Counters = field(default_factory=Counters)  # the engine's, once it has started
 
@@ -118,7 +117,6 @@ class Executor:
         running = self._running.get(task)
         if running is None:
             raise ConflictError(f"task {task!r} is not running")
-        running.stopped_by_user = True
         running.scope.cancel()
         with trio.move_on_after(STOP_GRACE):
             await running.done.wait()

@@ -201,7 +201,6 @@ _OUTCOME_TO_PB = {
 }
 _TRIGGER_FROM_PB = {value: key for key, value in _TRIGGER_TO_PB.items()}
 _STATUS_FROM_PB = {value: key for key, value in _STATUS_TO_PB.items()}
-_OUTCOME_FROM_PB = {value: key for key, value in _OUTCOME_TO_PB.items()}
 _COUNTER_FIELDS = tuple(f.name for f in dataclasses.fields(Counters))
 
 
@@ -224,18 +223,6 @@ def registry(record: model.RegistryRecord) -> pb.Registry:
         ca_file=s.ca_file or "",
         qps=s.qps or 0.0,
         used_by=record.used_by,
-    )
-
-
-def registry_spec(settings: RegistrySettings) -> pb.RegistrySpec:
-    """The spec that recreates `settings`, password left out (absent = keep it on update)."""
-    return pb.RegistrySpec(
-        name=settings.name,
-        url=settings.url,
-        username=settings.username or "",
-        insecure=settings.insecure,
-        ca_file=settings.ca_file or "",
-        qps=settings.qps or 0.0,
     )
 
 
@@ -310,17 +297,6 @@ def tag_result(result: TagResult) -> ev.TagResult:
         digest=result.digest,
         reason=result.reason,
         error_kind=result.error_kind,
-    )
-
-
-def tag_result_from(message: ev.TagResult) -> TagResult:
-    return TagResult(
-        rule=message.rule,
-        tag=message.tag,
-        outcome=_OUTCOME_FROM_PB[message.outcome],
-        digest=message.digest,
-        reason=message.reason,
-        error_kind=message.error_kind,
     )
 
 

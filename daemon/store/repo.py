@@ -203,12 +203,6 @@ class Repo:
         more = len(rows) > len(page)
         return page, (page[-1].id if more else None)
 
-    def latest_execution(self, task: str) -> ExecutionRecord | None:
-        row = self._task_row(task)
-        latest = _executions().where(Execution.task == row.id).order_by(Execution.id.desc())
-        found = latest.first()
-        return None if found is None else m.execution_record(found, task)
-
     def running(self) -> list[ExecutionRecord]:
         """Every queued or running execution, oldest first."""
         rows = _executions().where(Execution.status.in_(_ACTIVE)).order_by(Execution.id)

@@ -39,6 +39,7 @@ from regsync.daemon.model import (
     Trigger,
 )
 from regsync.daemon.plane import WatchItem
+from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 UTC = datetime.UTC
@@ -69,8 +70,8 @@ def test_registry_settings_round_trip(tmp_path: Path) -> None:
     original = RegistrySettings(
         "hub", "https://hub.example:5000", "alice", None, insecure=True, ca_file=str(ca), qps=2.5
     )
-    spec = convert.registry_spec(original)
-    spec.password = SECRET
+    spec = pb.RegistrySpec(name="hub", url="https://hub.example:5000", username="alice",
+                           password=SECRET, insecure=True, ca_file=str(ca), qps=2.5)
     settings, keep = convert.registry_settings(spec)
     assert settings == dataclasses.replace(original, password=SECRET) and not keep
     assert settings.password == SECRET
@@ -228,10 +229,16 @@ def test_naive_datetimes_are_utc() -> None:
     assert convert.timestamp(_at(5).astimezone(berlin)).ToDatetime(UTC) == _at(5)
 
 
-@pytest.mark.parametrize("outcome", list(Outcome))
-def test_tag_result_round_trip(outcome: Outcome) -> None:
+@pytest.mark.parametrize(("outcome", "expected"), [
+    (Outcome.COPIED, ev.TAG_OUTCOME_COPIED),
+    (Outcome.SKIPPED, ev.TAG_OUTCOME_SKIPPED),
+    (Outcome.FAILED, ev.TAG_OUTCOME_FAILED),
+])
+def test_tag_result_carries_every_field(outcome: Outcome, expected: int) -> None:
     result = TagResult("r", "1.0", outcome, "sha256:ab", "index rewritten", "auth")
-    assert convert.tag_result_from(convert.tag_result(result)) == result
+    assert convert.tag_result(result) == ev.TagResult(
+        rule="r", tag="1.0", outcome=expected, digest="sha256:ab", reason="index rewritten",
+        error_kind="auth")
 
 
 def test_watch_event_sets_exactly_the_given_kind() -> None:

@@ -256,10 +256,9 @@ def test_execution_life_cycle(db: Database, clock: Clock) -> None:
 
     task = db.run_sync(lambda r: r.get_task("nginx"))
     assert task.last_execution == done and not task.running
-    assert db.run_sync(lambda r: r.latest_execution("nginx")) == done
     retry = db.run_sync(lambda r: r.create_execution("nginx", Trigger.RETRY, queued.id))
     assert retry.parent_id == queued.id
-    assert db.run_sync(lambda r: r.latest_execution("nginx")) == retry
+    assert db.run_sync(lambda r: r.get_task("nginx")).last_execution == retry
 
 
 def test_execution_errors(db: Database) -> None:
@@ -278,7 +277,7 @@ def test_execution_errors(db: Database) -> None:
     ):
         with pytest.raises(UnknownItemError, match="99"):
             db.run_sync(op)
-    assert db.run_sync(lambda r: r.latest_execution("nginx")) is None
+    assert db.run_sync(lambda r: r.get_task("nginx")).last_execution is None
 
 
 def test_interrupt_running_marks_queued_and_running(db: Database, clock: Clock) -> None:
