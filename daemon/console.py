@@ -34,7 +34,7 @@ class LineSink:
         self._verbose = verbose
 
     def __call__(self, event: Event, counters: Counters) -> None:
-        line = describe(event, counters, verbose=self._verbose)
+        line = describe(event, verbose=self._verbose)
         if line:
             print(line, file=self._out, flush=True)
 
@@ -47,11 +47,14 @@ class TerminalSink(LineSink):
         self._drawn = 0.0
         self._start = time.monotonic()
         self._current = ""
+        self._moved = 0  # bytes sent so far, finished blobs or not: the rate of a big layer
 
     def __call__(self, event: Event, counters: Counters) -> None:
         if isinstance(event, TagStarted):
             self._current = f"{event.rule}:{event.tag}"
-        line = describe(event, counters, verbose=self._verbose)
+        elif isinstance(event, BytesMoved):
+            self._moved += event.count
+        line = describe(event, verbose=self._verbose)
         if line:
             self._out.write("\r\x1b[2K" + line + "\n")
             self._drawn = 0.0
@@ -68,12 +71,12 @@ class TerminalSink(LineSink):
     def _status(self, c: Counters, now: float) -> str:
         elapsed = max(now - self._start, 1e-6)
         return (
-            f"tags {c.tags_done}/{c.tags_total}  {_size(c.bytes_copied)}  "
-            f"{_size(int(c.bytes_copied / elapsed))}/s  {self._current}"
+            f"tags {c.tags_done}/{c.tags_total}  {_size(self._moved)}  "
+            f"{_size(int(self._moved / elapsed))}/s  {self._current}"
         )
 
 
-def describe(event: Event, counters: Counters, *, verbose: bool) -> str:
+def describe(event: Event, *, verbose: bool) -> str:
     """One log line for an event, or "" for events only a status display shows."""
     if isinstance(event, LogEvent):
         if event.level == "debug" and not verbose:
@@ -87,8 +90,6 @@ def describe(event: Event, counters: Counters, *, verbose: bool) -> str:
         if r.outcome is Outcome.SKIPPED and not verbose:
             return ""
         return f"{r.outcome.value:<7} [{r.rule}] {r.tag} {r.digest}".rstrip()
-    if isinstance(event, BytesMoved):
-        return ""
     return ""
 
 

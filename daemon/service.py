@@ -31,7 +31,6 @@ from .model import (
     DaemonStatus,
     ExecutionQuery,
     ExecutionRecord,
-    ExecutionStatus,
     RegistryRecord,
     Stats,
     TaskRecord,
@@ -288,4 +287,4 @@ def _ms_since(started: float) -> float:
     return (time.monotonic() - started) * 1000
 
 
-__all__ = ["Control", "ExecutionStatus", "apply_config"]
+__all__ = ["Control", "apply_config"]

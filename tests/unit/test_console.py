@@ -1,0 +1,49 @@
+"""What `regsyncd once` prints: the status line, log lines and the summary."""
+
+from __future__ import annotations
+
+import io
+
+from regsync.daemon.console import LineSink, TerminalSink, summary
+from regsync.daemon.engine.events import (
+    BytesMoved,
+    Counters,
+    LogEvent,
+    Outcome,
+    TagFinished,
+    TagResult,
+    TagStarted,
+)
+from regsync.daemon.engine.run import RunReport
+
+
+def test_the_status_line_counts_bytes_of_a_blob_still_moving() -> None:
+    out = io.StringIO()
+    sink = TerminalSink(out)
+    counters = Counters(tags_total=1)
+    sink(TagStarted("r", "1.0"), counters)
+    sink._drawn = 0.0  # redraw now, whatever the clock says
+    sink(BytesMoved(5_000_000), counters)  # no blob has finished: bytes_copied is still 0
+    assert "tags 0/1  5.0 MB" in out.getvalue() and "r:1.0" in out.getvalue()
+
+
+def test_plain_lines_hide_skips_unless_verbose() -> None:
+    out = io.StringIO()
+    skipped = TagFinished(TagResult("r", "1.0", Outcome.SKIPPED, "sha256:a", "unchanged"))
+    copied = TagFinished(TagResult("r", "1.1", Outcome.COPIED, "sha256:b"))
+    LineSink(out)(skipped, Counters())
+    LineSink(out)(copied, Counters())
+    LineSink(out)(LogEvent("debug", "chatter"), Counters())
+    assert out.getvalue() == "copied  [r] 1.1 sha256:b\n"
+    LineSink(out, verbose=True)(skipped, Counters())
+    assert out.getvalue().endswith("skipped [r] 1.0 sha256:a\n")
+
+
+def test_summary_names_every_failure() -> None:
+    report = RunReport(counters=Counters(tags_total=2, tags_copied=1, tags_failed=1))
+    report.results = [TagResult("r", "1.0", Outcome.COPIED),
+                      TagResult("r", "", Outcome.FAILED, reason="registry 'src': refused")]
+    report.finished = report.started + 2
+    text = summary(report)
+    assert "1 copied, 0 skipped, 1 failed (of 2)" in text
+    assert "[r] (rule): registry 'src': refused" in text
