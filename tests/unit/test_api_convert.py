@@ -234,7 +234,9 @@ def test_naive_datetimes_are_utc() -> None:
     (Outcome.SKIPPED, ev.TAG_OUTCOME_SKIPPED),
     (Outcome.FAILED, ev.TAG_OUTCOME_FAILED),
 ])
-def test_tag_result_carries_every_field(outcome: Outcome, expected: ev.TagOutcome.ValueType) -> None:
+def test_tag_result_carries_every_field(
+    outcome: Outcome, expected: ev.TagOutcome.ValueType
+) -> None:
     result = TagResult("r", "1.0", outcome, "sha256:ab", "index rewritten", "auth")
     assert convert.tag_result(result) == ev.TagResult(
         rule="r", tag="1.0", outcome=expected, digest="sha256:ab", reason="index rewritten",
