@@ -1,9 +1,12 @@
 """regsync vs skopeo sync, side by side on the same local registries. Not a test: prints figures.
 
-    .venv/bin/python bench/bench.py [--rounds 3] [--repos 8] [--tags 6] [--large-mb 1024]
+    .venv/bin/python bench/bench.py [--rounds 3] [--repos 8] [--tags 6] [--platforms 4]
+                                    [--large-mb 1024]
 
-Three measurements, each alternating which tool goes first per round:
-- full sync of a corpus (repos x tags, shared base layers) into an empty target;
+Measurements, each alternating which tool goes first per round:
+- full sync of a corpus (repos x tags, shared base layers) into an empty target, twice: once
+  with single-arch images, once with multi-arch indexes (N platforms + attestations, the shape
+  of Docker's official images, which is what mirrors mostly hold);
 - no-op re-sync of the same corpus into the target that already has it;
 - peak RSS while copying one large layer (default 1 GB).
 regsync runs as `regsyncd once`, skopeo as `skopeo sync --all --preserve-digests` from a YAML
@@ -120,41 +123,20 @@ def main() -> None:
     parser.add_argument("--layer-kb", type=int, default=2048, help="shared base layer size")
     parser.add_argument("--large-mb", type=int, default=1024, help="0 skips the RSS measurement")
     parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--platforms", type=int, default=4,
+                        help="also a corpus of multi-arch indexes with this many platforms (0: no)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="regsync-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
-        spec = CorpusSpec(repos=args.repos, tags_per_repo=args.tags, shared_layers=2,
-                          shared_layer_size=args.layer_kb * 1024, unique_layer_size=512 * 1024)
-        with RegistryServer("anonymous", workdir=tmp / "src") as src:
-            print(f"building corpus: {args.repos} repos x {args.tags} tags ...", flush=True)
-            build_corpus(src, spec)
-            repos = spec.repo_names()
-            targets: dict[str, RegistryServer] = {}
-
-            def fresh(tool: str, i: int) -> RegistryServer:
-                old = targets.pop(tool, None)
-                if old is not None:
-                    old.stop()
-                targets[tool] = RegistryServer("anonymous", workdir=tmp / f"{tool}-{i}")
-                targets[tool].start()
-                return targets[tool]
-
-            def ours(dst: RegistryServer, i: int) -> Sample:
-                cfg = regsync_config(src, dst, repos, tmp / f"regsync-{i}.yaml", args.concurrency)
-                return run_measured([REGSYNCD, "once", "--config", str(cfg)])
-
-            def theirs(dst: RegistryServer, i: int) -> Sample:
-                return run_measured(skopeo_argv(src, dst, repos, tmp / f"skopeo-{i}.yaml"))
-
-            full = compare("full sync", args.rounds,
-                           lambda i: ours(fresh("regsync", i), i),
-                           lambda i: theirs(fresh("skopeo", i), i))
-            noop = compare("no-op re-sync", args.rounds,
-                           lambda i: ours(targets["regsync"], i),
-                           lambda i: theirs(targets["skopeo"], i))
-            for server in targets.values():
-                server.stop()
+        results: list[tuple[str, tuple[Sample, Sample], tuple[Sample, Sample]]] = []
+        for platforms in (0, args.platforms) if args.platforms else (0,):
+            spec = CorpusSpec(repos=args.repos, tags_per_repo=args.tags, shared_layers=2,
+                              shared_layer_size=args.layer_kb * 1024,
+                              unique_layer_size=512 * 1024, platforms=platforms)
+            label = f"{platforms} platforms" if platforms else "single-arch"
+            full, noop = compare_corpus(tmp / label.replace(" ", "-"), label, spec, args)
+            results.append((label, full, noop))
 
         rss: tuple[Sample, Sample] | None = None
         if args.large_mb:
@@ -171,11 +153,51 @@ def main() -> None:
                                                    concurrency=args.concurrency))
 
     print()
-    print(f"full sync time:    {full[0].seconds / full[1].seconds:.2f}x skopeo (target <= 0.40x)")
-    print(f"no-op re-sync:     {noop[0].seconds / noop[1].seconds:.2f}x skopeo (target <= 0.15x)")
+    for label, full, noop in results:
+        print(f"{label:<12} full sync {full[0].seconds / full[1].seconds:.2f}x skopeo (target"
+              f" <= 0.40x), no-op re-sync {noop[0].seconds / noop[1].seconds:.2f}x (target"
+              " <= 0.15x)")
     if rss:
         print(f"peak RSS, large:   regsync {rss[0].max_rss_mb:.0f} MB, skopeo "
               f"{rss[1].max_rss_mb:.0f} MB (target <= 120 MB)")
+
+
+def compare_corpus(tmp: Path, label: str, spec: CorpusSpec,
+                   args: argparse.Namespace) -> tuple[tuple[Sample, Sample], tuple[Sample, Sample]]:
+    """Full sync into empty targets, then no-op re-syncs into them; (regsync, skopeo) each."""
+    with RegistryServer("anonymous", workdir=tmp / "src") as src:
+        print(f"building corpus: {spec.repos} repos x {spec.tags_per_repo} tags, {label} ...",
+              flush=True)
+        build_corpus(src, spec)
+        repos = spec.repo_names()
+        targets: dict[str, RegistryServer] = {}
+
+        def fresh(tool: str, i: int) -> RegistryServer:
+            old = targets.pop(tool, None)
+            if old is not None:
+                old.stop()
+            targets[tool] = RegistryServer("anonymous", workdir=tmp / f"{tool}-{i}")
+            targets[tool].start()
+            return targets[tool]
+
+        def ours(dst: RegistryServer, i: int) -> Sample:
+            cfg = regsync_config(src, dst, repos, tmp / f"regsync-{i}.yaml", args.concurrency)
+            return run_measured([REGSYNCD, "once", "--config", str(cfg)])
+
+        def theirs(dst: RegistryServer, i: int) -> Sample:
+            return run_measured(skopeo_argv(src, dst, repos, tmp / f"skopeo-{i}.yaml"))
+
+        try:
+            full = compare("full sync", args.rounds,
+                           lambda i: ours(fresh("regsync", i), i),
+                           lambda i: theirs(fresh("skopeo", i), i))
+            noop = compare("no-op re-sync", args.rounds,
+                           lambda i: ours(targets["regsync"], i),
+                           lambda i: theirs(targets["skopeo"], i))
+        finally:
+            for server in targets.values():
+                server.stop()
+    return full, noop
 
 
 def _once_into(tmp: Path, tag: str, src: RegistryServer, repos: list[str], *, ours_fn: bool,

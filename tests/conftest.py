@@ -34,11 +34,12 @@ def registry_factory(tmp_path: Path) -> Iterator[RegistryFactory]:
         username: str | None = None,
         password: str | None = None,
         relative_urls: bool = False,
+        tls: bool = False,
     ) -> RegistryServer:
         workdir = tmp_path / f"registry-{len(started)}"
         server = RegistryServer(
             auth, username=username, password=password, relative_urls=relative_urls,
-            workdir=workdir,
+            workdir=workdir, tls=tls,
         )
         started.append(server)
         server.start()

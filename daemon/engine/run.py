@@ -84,9 +84,7 @@ class Run:
             on_bytes=lambda n: self._emit(BytesMoved(n)),
             on_outcome=self._count_blob,
         )
-        # a tag in flight costs two HEADs until it needs blobs, and blobs wait for the limiter:
-        # many tags in flight make a no-op re-run fast without loading the registries more
-        self._tags_in_flight = max(16, 4 * g.concurrency)
+        self._tags_in_flight = g.tags_in_flight
 
     async def execute(self, rules: Sequence[SyncRule]) -> RunReport:
         send, receive = trio.open_memory_channel[tuple[TagCopier, str]](self._tags_in_flight)

@@ -7,6 +7,7 @@ own access log for request counts, raw httpx for auth answers.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import httpx
 import pytest
@@ -146,6 +147,24 @@ def test_corpus_shares_base_layers_and_streams_the_large_one(registry: RegistryS
     expected = hashlib.sha256(b"".join(stream_layer(spec.large_layer_size, "0:large")))
     assert corpus.large_layer.digest == "sha256:" + expected.hexdigest()
     assert registry.count("PATCH", r"/blobs/uploads/") >= 1
+    assert build_corpus(registry, spec).tags == corpus.tags  # deterministic
+
+
+def test_multi_arch_corpus_tags_are_indexes_of_distinct_platform_images(
+    registry: RegistryServer,
+) -> None:
+    spec = CorpusSpec(repos=1, tags_per_repo=2, platforms=3)
+    corpus = build_corpus(registry, spec)
+    [repo] = spec.repo_names()
+    for tag, digest in corpus.tags[repo].items():
+        body, media_type = fetch_manifest(registry, repo, tag)
+        assert media_type == OCI_INDEX and sha256(body) == digest
+        entries = json.loads(body)["manifests"]
+        platforms = [e["platform"]["architecture"] for e in entries]
+        assert platforms == ["amd64", "arm64", "arm", "unknown", "unknown", "unknown"]
+        for entry in entries:  # every image and attestation is in the registry
+            assert manifest_digest(registry, repo, entry["digest"]) == entry["digest"]
+    assert len(set(corpus.tags[repo].values())) == 2
     assert build_corpus(registry, spec).tags == corpus.tags  # deterministic
 
 

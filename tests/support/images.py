@@ -12,13 +12,14 @@ random bytes, not tarballs (registries never look inside).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import random
 import re
 import subprocess
 import tempfile
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,11 @@ DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 IN_TOTO = "application/vnd.in-toto+json"
 ACCEPT = f"{OCI_INDEX}, {DOCKER_LIST}, {OCI_MANIFEST}, {DOCKER_MANIFEST}"
 DEFAULT_PLATFORMS = (("linux", "amd64", ""), ("linux", "arm64", "v8"))
+#: the platforms of Docker's official images, in the order a corpus takes them
+CORPUS_PLATFORMS = (
+    ("linux", "amd64", ""), ("linux", "arm64", "v8"), ("linux", "arm", "v7"),
+    ("linux", "ppc64le", ""), ("linux", "s390x", ""), ("linux", "386", ""),
+)
 CHUNK = 8 * 1024 * 1024
 
 
@@ -321,33 +327,45 @@ def push_index_info(
     """Push one image per platform (a shared base layer, if given, plus a unique one), then an
     OCI index (with attestation entries unless `attestations=False`) or, with `oci=False`, a
     Docker manifest list (never attestations: buildx only writes them into OCI indexes)."""
-    info = IndexInfo("")
-    entries: list[dict[str, object]] = []
     with Pusher(server) as pusher:
         base = [pusher.push_blob(repo, shared_base)] if shared_base is not None else []
-        for os, arch, variant in platforms:
-            name = "/".join(p for p in (os, arch, variant) if p)
-            own = pusher.push_blob(repo, random_layer(layer_size, f"{repo}:{tag}:{name}"))
-            image = push_image_blobs(
-                pusher, repo, None, base + [own], arch=arch, os=os, variant=variant, oci=oci
-            )
-            entries.append(_descriptor(
-                OCI_MANIFEST if oci else DOCKER_MANIFEST, image,
-                platform=_platform(os, arch, variant),
-            ))
-            info.images[name] = image.digest
-        if oci and attestations:
-            for digest in list(info.images.values()):
-                _, att = _attestation(pusher, repo, digest)
-                entries.append(_descriptor(OCI_MANIFEST, att, platform=_platform(
-                    "unknown", "unknown", ""), annotations={
-                    "vnd.docker.reference.digest": digest,
-                    "vnd.docker.reference.type": "attestation-manifest",
-                }))
-                info.attestations[digest] = att.digest
-        media_type = OCI_INDEX if oci else DOCKER_LIST
-        body = _json({"schemaVersion": 2, "mediaType": media_type, "manifests": entries})
-        index_digest = pusher.push_manifest(repo, tag, body, media_type)
+        return push_index_blobs(
+            pusher, repo, tag, platforms, base=base, oci=oci, attestations=attestations,
+            layer=lambda name: random_layer(layer_size, f"{repo}:{tag}:{name}"),
+        )
+
+
+def push_index_blobs(
+    pusher: Pusher, repo: str, tag: str | None, platforms: Iterable[tuple[str, str, str]], *,
+    base: list[Blob], layer: Callable[[str], bytes], oci: bool = True, attestations: bool = True,
+) -> IndexInfo:
+    """An index of one image per platform: the `base` blobs (already pushed) plus `layer(name)`
+    of its own ("os/arch[/variant]"), with attestation entries as in push_index_info."""
+    info = IndexInfo("")
+    entries: list[dict[str, object]] = []
+    for os, arch, variant in platforms:
+        name = "/".join(p for p in (os, arch, variant) if p)
+        own = pusher.push_blob(repo, layer(name))
+        image = push_image_blobs(
+            pusher, repo, None, base + [own], arch=arch, os=os, variant=variant, oci=oci
+        )
+        entries.append(_descriptor(
+            OCI_MANIFEST if oci else DOCKER_MANIFEST, image,
+            platform=_platform(os, arch, variant),
+        ))
+        info.images[name] = image.digest
+    if oci and attestations:
+        for digest in list(info.images.values()):
+            _, att = _attestation(pusher, repo, digest)
+            entries.append(_descriptor(OCI_MANIFEST, att, platform=_platform(
+                "unknown", "unknown", ""), annotations={
+                "vnd.docker.reference.digest": digest,
+                "vnd.docker.reference.type": "attestation-manifest",
+            }))
+            info.attestations[digest] = att.digest
+    media_type = OCI_INDEX if oci else DOCKER_LIST
+    body = _json({"schemaVersion": 2, "mediaType": media_type, "manifests": entries})
+    index_digest = pusher.push_manifest(repo, tag, body, media_type)
     return IndexInfo(index_digest, info.images, info.attestations)
 
 
@@ -366,7 +384,10 @@ def push_index(
 @dataclass(frozen=True, slots=True)
 class CorpusSpec:
     """Several repos x tags; each image = `shared_layers` base layers common to every repo plus
-    one unique layer; optionally one large layer (streamed) in the first repo's first tag."""
+    one unique layer; optionally one large layer (streamed) in the first repo's first tag.
+
+    With `platforms` > 0 every tag is instead an OCI index of that many images (each with a
+    unique layer of its own) plus buildx-style attestations, as Docker's official images are."""
 
     repos: int = 3
     tags_per_repo: int = 4
@@ -376,6 +397,7 @@ class CorpusSpec:
     large_layer_size: int = 0
     repo_prefix: str = "corpus/app"
     seed: int = 0
+    platforms: int = 0
 
     def repo_names(self) -> list[str]:
         return [f"{self.repo_prefix}{i}" for i in range(self.repos)]
@@ -393,6 +415,10 @@ class Corpus:
     large_layer: Blob | None
 
 
+def _unique_layer(size: int, seed: str, platform: str) -> bytes:
+    return random_layer(size, f"{seed}:{platform}")
+
+
 def build_corpus(server: Endpoint | str, spec: CorpusSpec) -> Corpus:
     """Push the corpus (deterministic for a given spec); memory stays at one chunk."""
     tags: dict[str, dict[str, str]] = {}
@@ -406,6 +432,12 @@ def build_corpus(server: Endpoint | str, spec: CorpusSpec) -> Corpus:
             tags[repo] = {}
             for t, tag in enumerate(spec.tag_names()):
                 seed = f"{spec.seed}:{repo}:{tag}"
+                if spec.platforms:
+                    tags[repo][tag] = push_index_blobs(
+                        pusher, repo, tag, CORPUS_PLATFORMS[: spec.platforms], base=base,
+                        layer=functools.partial(_unique_layer, spec.unique_layer_size, seed),
+                    ).digest
+                    continue
                 layers = base + [pusher.push_blob(repo, random_layer(spec.unique_layer_size, seed))]
                 if r == 0 and t == 0 and spec.large_layer_size > 0:
                     large = pusher.push_blob_stream(

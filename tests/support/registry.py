@@ -11,7 +11,9 @@ diagnostics to stderr (kept in `registry.log`). `count()` reads the access log s
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import ipaddress
 import re
 import secrets
 import shutil
@@ -26,6 +28,10 @@ from typing import Protocol, Self
 
 import bcrypt
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from .tokenservice import TokenService
 
@@ -68,6 +74,7 @@ class RegistryFactory(Protocol):
         username: str | None = ...,
         password: str | None = ...,
         relative_urls: bool = ...,
+        tls: bool = ...,
     ) -> RegistryServer: ...
 
 
@@ -78,6 +85,36 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _write_self_signed(cert_path: Path, key_path: Path) -> None:
+    """A certificate for 127.0.0.1 that is its own CA (pass it as the client's ca_file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regsync test registry")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def _htpasswd_line(username: str, password: str) -> str:
@@ -101,15 +138,19 @@ class RegistryServer:
         password: str | None = None,
         relative_urls: bool = False,
         workdir: Path | None = None,
+        tls: bool = False,
     ) -> None:
         self.auth = AuthMode(auth)
         anonymous = self.auth is AuthMode.ANONYMOUS
         self.username: str | None = None if anonymous else (username or "alice")
         self.password: str | None = None if anonymous else (password or secrets.token_urlsafe(12))
         self.relative_urls = relative_urls
+        self.tls = tls
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="regsync-registry-"))
         self.data_dir = self.workdir / "data"
+        #: with tls=True: the self-signed certificate the registry serves (its own CA)
+        self.cert_path = self.workdir / "registry-cert.pem"
         self.access_log_path = self.workdir / "access.log"
         self.log_path = self.workdir / "registry.log"
         self.token_service: TokenService | None = None
@@ -121,7 +162,7 @@ class RegistryServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def host(self) -> str:
@@ -146,6 +187,8 @@ class RegistryServer:
     def start(self) -> None:
         """Start and wait until `GET /v2/` answers (200, or 401 when auth is on)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.tls and not self.cert_path.exists():
+            _write_self_signed(self.cert_path, self.workdir / "registry-key.pem")
         if self.auth is AuthMode.TOKEN and self.token_service is None:
             assert self.username is not None and self.password is not None
             self.token_service = TokenService({self.username: self.password}, self.workdir)
@@ -216,6 +259,9 @@ class RegistryServer:
             f"  secret: {secrets.token_hex(16)}",
             f"  relativeurls: {'true' if self.relative_urls else 'false'}",
         ]
+        if self.tls:
+            key = self.workdir / "registry-key.pem"
+            lines.append(f"  tls: {{certificate: {self.cert_path}, key: {key}}}")
         return "\n".join(lines + self._auth_config()) + "\n"
 
     def _auth_config(self) -> list[str]:

@@ -1,0 +1,312 @@
+"""A lean HTTP/1.1 keep-alive transport for httpx, on trio sockets and h11.
+
+Why not httpcore's pool: a no-op re-sync is nothing but HEADs, and httpcore spent ~2 ms of CPU on
+each (its pool re-scans every connection for every queued request), three times what the
+request costs the registry. This transport keeps what a registry client needs and no more: a
+LIFO of idle connections per origin, one limit on open connections, h11 for the protocol
+(the parser httpcore itself uses), TLS through `trio.SSLStream`, and httpx's timeout extension
+applied per operation. Proxies from the environment still go through httpx's own transports.
+
+Failures surface as httpx exceptions, so `transport.map_exceptions` needs to know only one
+vocabulary; the original error stays as `__cause__` (certificate problems are read from it).
+"""
+
+from __future__ import annotations
+
+import select
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import h11
+import httpx
+import trio
+
+_READ_SIZE = 256 * 1024
+#: an idle connection older than this is closed rather than reused (httpcore's default too):
+#: servers drop idle keep-alive connections on their own schedule
+KEEPALIVE_EXPIRY = 5.0
+
+_Origin = tuple[bytes, bytes, int]  # scheme, host, port
+
+
+class _Connection:
+    """One socket (TCP, maybe TLS) and the h11 state of the exchange on it."""
+
+    __slots__ = ("h11", "idle_since", "origin", "received", "stream")
+
+    def __init__(self, stream: trio.abc.Stream, origin: _Origin) -> None:
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        self.origin = origin
+        self.idle_since = 0.0
+        self.received = 0  # bytes of the current answer
+
+    def reusable(self, now: float) -> bool:
+        """Fresh enough, and the server has not closed it (or sent anything) meanwhile."""
+        return now - self.idle_since <= KEEPALIVE_EXPIRY and not self.stream_has_data()
+
+    def stream_has_data(self) -> bool:
+        """Bytes (or an EOF) wait to be read on the socket."""
+        poller = select.poll()
+        poller.register(_socket_of(self.stream).fileno(), select.POLLIN | select.POLLHUP)
+        return bool(poller.poll(0))
+
+
+class Http11Transport(httpx.AsyncBaseTransport):
+    """Keep-alive connections for one registry client; at most `max_connections` open."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None, max_connections: int) -> None:
+        self._ssl_context = ssl_context
+        self._slots = trio.Semaphore(max_connections)
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        origin = (request.url.raw_scheme, request.url.raw_host, _port(request.url))
+        await self._slots.acquire()
+        connection: _Connection | None = None
+        try:
+            connection = self._idle_connection(origin)
+            if connection is not None:
+                try:
+                    head = await _exchange(connection, request, timeouts)
+                except _Disconnected:
+                    # the server closed the idle connection as we reused it: nothing was
+                    # answered, so sending again on a new connection is safe
+                    _drop(connection)
+                    if not isinstance(request.stream, httpx.ByteStream):
+                        raise
+                    connection = None
+            if connection is None:
+                connection = await self._connect(origin, timeouts)
+                head = await _exchange(connection, request, timeouts)
+        except BaseException:  # Cancelled too: no await here, or the slot would leak
+            if connection is not None:
+                _drop(connection)
+            self._slots.release()
+            raise
+        return httpx.Response(
+            head.status_code,
+            headers=head.headers.raw_items(),
+            stream=_ResponseBody(self, connection, timeouts),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                _drop(connection)
+
+    def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        connections = self._idle.get(origin)
+        now = time.monotonic()
+        while connections:
+            connection = connections.pop()
+            if connection.reusable(now):
+                return connection
+            _drop(connection)
+        return None
+
+    async def _connect(self, origin: _Origin, timeouts: dict[str, float | None]) -> _Connection:
+        scheme, host, port = origin
+        hostname = host.decode("ascii")
+        with _mapped(httpx.ConnectError, httpx.ConnectTimeout, timeouts.get("connect")):
+            tcp = await trio.open_tcp_stream(hostname, port)
+            if scheme != b"https":
+                return _Connection(tcp, origin)
+            context = self._ssl_context or ssl.create_default_context()
+            tls = trio.SSLStream(tcp, context, server_hostname=hostname, https_compatible=True)
+            try:
+                await tls.do_handshake()
+            except BaseException:
+                tcp.socket.close()
+                raise
+        return _Connection(tls, origin)
+
+    def _release(self, connection: _Connection | None) -> None:
+        """Give back the request's slot; a connection that finished cleanly goes idle."""
+        self._slots.release()
+        if connection is None:
+            return
+        if self._closed:
+            _drop(connection)
+            return
+        connection.idle_since = time.monotonic()
+        self._idle.setdefault(connection.origin, []).append(connection)
+
+
+class _Disconnected(httpx.RemoteProtocolError):
+    """The connection broke before any byte of the response arrived."""
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The response's bytes, read as the caller iterates; closing early drops the connection."""
+
+    def __init__(
+        self,
+        transport: Http11Transport,
+        connection: _Connection,
+        timeouts: dict[str, float | None],
+    ) -> None:
+        self._transport = transport
+        self._connection: _Connection | None = connection
+        self._timeouts = timeouts
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        if connection is None:
+            return
+        while True:
+            event = await _next_event(connection, self._timeouts)
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._finish(connection)
+                return
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:  # the body was not read to its end
+            _drop(connection)
+            self._transport._release(None)
+
+    def _finish(self, connection: _Connection) -> None:
+        self._connection = None
+        state = connection.h11
+        if state.our_state is h11.DONE and state.their_state is h11.DONE:
+            state.start_next_cycle()
+            self._transport._release(connection)
+        else:  # the server said Connection: close
+            _drop(connection)
+            self._transport._release(None)
+
+
+async def _exchange(
+    connection: _Connection, request: httpx.Request, timeouts: dict[str, float | None]
+) -> h11.Response:
+    """Send the request (streaming its body) and read up to the response's head.
+
+    Raises:
+        _Disconnected: the connection broke before the first byte of the answer.
+    """
+    connection.received = 0
+    try:
+        await _send_request(connection, request, timeouts)
+        while True:
+            event = await _next_event(connection, timeouts)
+            if isinstance(event, h11.Response):
+                return event
+            # an InformationalResponse (1xx) is skipped: the final answer follows
+    except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+        if connection.received == 0 and not isinstance(exc, _Disconnected):
+            raise _Disconnected(f"connection closed before an answer: {exc}") from exc
+        raise
+
+
+async def _send_request(
+    connection: _Connection, request: httpx.Request, timeouts: dict[str, float | None]
+) -> None:
+    state = connection.h11
+    head = _encode(
+        state,
+        h11.Request(
+            method=request.method, target=request.url.raw_path, headers=request.headers.raw
+        ),
+    )
+    body = request.stream
+    if isinstance(body, httpx.ByteStream):  # the common case: one write for head and body
+        payload = [head]
+        async for chunk in body:
+            payload.append(_encode(state, h11.Data(data=chunk)))
+        payload.append(_encode(state, h11.EndOfMessage()))
+        await _send(connection, b"".join(payload), timeouts)
+        return
+    await _send(connection, head, timeouts)
+    try:
+        async for chunk in body:  # type: ignore[union-attr]
+            if chunk:
+                await _send(connection, _encode(state, h11.Data(data=chunk)), timeouts)
+        await _send(connection, _encode(state, h11.EndOfMessage()), timeouts)
+    except httpx.WriteError:
+        # the server may have refused the upload and closed: its answer says why, if any
+        if not connection.stream_has_data():
+            raise
+
+
+def _encode(state: h11.Connection, event: h11.Event) -> bytes:
+    try:
+        return state.send(event) or b""
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc)) from exc
+
+
+async def _send(connection: _Connection, data: bytes, timeouts: dict[str, float | None]) -> None:
+    with _mapped(httpx.WriteError, httpx.WriteTimeout, timeouts.get("write")):
+        await connection.stream.send_all(data)
+
+
+async def _next_event(connection: _Connection, timeouts: dict[str, float | None]) -> h11.Event:
+    state = connection.h11
+    while True:
+        with _mapped(httpx.RemoteProtocolError, None, None):
+            event = state.next_event()
+        if event is h11.NEED_DATA:
+            with _mapped(httpx.ReadError, httpx.ReadTimeout, timeouts.get("read")):
+                data = await connection.stream.receive_some(_READ_SIZE)
+            if not data and state.their_state is h11.SEND_RESPONSE:
+                raise httpx.RemoteProtocolError("server disconnected without sending a response")
+            connection.received += len(data)
+            state.receive_data(data)  # type: ignore[arg-type]  # a bytearray from SSLStream
+        elif event is h11.PAUSED:
+            raise httpx.RemoteProtocolError("server sent data out of turn")
+        else:
+            return event  # type: ignore[return-value]
+
+
+@contextmanager
+def _mapped(
+    error: type[httpx.TransportError],
+    timeout_error: type[httpx.TimeoutException] | None,
+    seconds: float | None,
+) -> Iterator[None]:
+    """Bound the block by `seconds` and raise httpx's exception for what went wrong."""
+    try:
+        if seconds is None:
+            yield
+        else:
+            with trio.fail_after(seconds):
+                yield
+    except trio.TooSlowError:
+        assert timeout_error is not None
+        _raise(timeout_error("timed out"), None)
+    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError) as exc:
+        _raise(error(str(exc) or type(exc).__name__), exc)
+
+
+def _raise(error: httpx.TransportError, cause: BaseException | None) -> NoReturn:
+    # the cause keeps ssl errors reachable for transport._connect_error
+    raise error from cause
+
+
+def _drop(connection: _Connection) -> None:
+    """Close without a goodbye (no TLS close_notify): for idle or broken connections."""
+    _socket_of(connection.stream).close()
+
+
+def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType:
+    if isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    assert isinstance(stream, trio.SocketStream)
+    return stream.socket
+
+
+def _port(url: httpx.URL) -> int:
+    if url.port is not None:
+        return url.port
+    return 443 if url.raw_scheme == b"https" else 80
