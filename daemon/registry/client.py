@@ -157,6 +157,7 @@ class RegistryClient:
         )
         self._session = Session(
             http,
+            base_url=self.settings.url,
             registry=self.name,
             host=self.settings.host,
             user=self._credentials.username if self._credentials else None,
