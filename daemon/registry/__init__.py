@@ -1,5 +1,8 @@
 """The Registry HTTP API V2 client: references, auth, transport (retries, rate limits, errors),
 manifests and blobs. It knows nothing of rules or runs.
+
+httpx builds and sends the requests; `http11` is the connection pool underneath (trio sockets
+and h11), because a no-op re-sync is thousands of HEADs and httpcore's pool was their main cost.
 """
 
 from __future__ import annotations

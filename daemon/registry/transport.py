@@ -629,9 +629,9 @@ def _with_params(url: str, params: tuple[tuple[str, str], ...]) -> str:
     """`url` with `params` appended to its query, kept as a string.
 
     Not httpx's `params=`, which would replace an upload Location's own query; and not
-    `httpx.URL(...).copy_merge_params`: httpx parses a URL character by character in Python,
-    and upload Locations carry ~500-character state tokens (three parses per request cost more
-    CPU than the rest of a blob upload's HTTP work).
+    `httpx.URL(...).copy_merge_params`: httpx parses URLs character by character in Python and
+    upload Locations carry long state tokens; a profiled full sync spent ~15 % of its CPU in
+    that parser, which now runs once per request instead of up to three times.
     """
     if not params:
         return url
