@@ -11,9 +11,7 @@ diagnostics to stderr (kept in `registry.log`). `count()` reads the access log s
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
-import ipaddress
 import re
 import secrets
 import shutil
@@ -28,11 +26,8 @@ from typing import Protocol, Self
 
 import bcrypt
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from .certs import self_signed
 from .tokenservice import TokenService
 
 REGISTRY_BIN = "docker-registry"
@@ -87,36 +82,6 @@ def free_port() -> int:
         return port
 
 
-def _write_self_signed(cert_path: Path, key_path: Path) -> None:
-    """A certificate for 127.0.0.1 that is its own CA (pass it as the client's ca_file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regsync test registry")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
 def _htpasswd_line(username: str, password: str) -> str:
     # cost 4 (the minimum) keeps each authenticated request fast; this is a test secret
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -151,6 +116,7 @@ class RegistryServer:
         self.data_dir = self.workdir / "data"
         #: with tls=True: the self-signed certificate the registry serves (its own CA)
         self.cert_path = self.workdir / "registry-cert.pem"
+        self._key_path = self.workdir / "registry-key.pem"
         self.access_log_path = self.workdir / "access.log"
         self.log_path = self.workdir / "registry.log"
         self.token_service: TokenService | None = None
@@ -188,7 +154,7 @@ class RegistryServer:
         """Start and wait until `GET /v2/` answers (200, or 401 when auth is on)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.tls and not self.cert_path.exists():
-            _write_self_signed(self.cert_path, self.workdir / "registry-key.pem")
+            self_signed(self.workdir, "registry-")
         if self.auth is AuthMode.TOKEN and self.token_service is None:
             assert self.username is not None and self.password is not None
             self.token_service = TokenService({self.username: self.password}, self.workdir)
@@ -260,8 +226,7 @@ class RegistryServer:
             f"  relativeurls: {'true' if self.relative_urls else 'false'}",
         ]
         if self.tls:
-            key = self.workdir / "registry-key.pem"
-            lines.append(f"  tls: {{certificate: {self.cert_path}, key: {key}}}")
+            lines.append(f"  tls: {{certificate: {self.cert_path}, key: {self._key_path}}}")
         return "\n".join(lines + self._auth_config()) + "\n"
 
     def _auth_config(self) -> list[str]:

@@ -26,10 +26,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from .certs import ca_certificate
 
 ALL_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 
@@ -59,22 +59,6 @@ class TokenRequest:
     status: int
 
 
-def _make_cert(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regsync test token signer")])
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-
-
 class TokenService:
     """Issues ES256 JWTs for `users` ({name: password}); runs http.server in a thread.
 
@@ -102,7 +86,7 @@ class TokenService:
         self.requests: list[TokenRequest] = []
         self._lock = threading.Lock()
         self._key = ec.generate_private_key(ec.SECP256R1())
-        cert = _make_cert(self._key)
+        cert = ca_certificate(self._key, "regsync test token signer")
         self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         self.cert_path = workdir / "token-root.pem"
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
