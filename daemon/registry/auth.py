@@ -125,6 +125,9 @@ class RegistryAuth(httpx.Auth):
             extra = self._retry_scopes(request, response) if attempt == 1 else None
             if extra is None:
                 return
+            # read the 401 now: it holds a connection, and the token fetch we may wait for
+            # needs one (with every connection held by a request waiting here, none would come)
+            await response.aread()
             scopes = merge_scopes(scopes + extra)
 
     def sync_auth_flow(self, request: httpx.Request) -> Any:

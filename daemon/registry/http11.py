@@ -25,6 +25,7 @@ import httpx
 import trio
 
 _READ_SIZE = 256 * 1024
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 #: an idle connection older than this is closed rather than reused (httpcore's default too):
 #: servers drop idle keep-alive connections on their own schedule
 KEEPALIVE_EXPIRY = 5.0
@@ -56,16 +57,21 @@ class _Connection:
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
-    """Keep-alive connections for one registry client; at most `max_connections` open."""
+    """Keep-alive connections for one registry client; at most `max_connections` open (idle
+    ones included), each request waiting for a free one."""
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None, max_connections: int) -> None:
         self._ssl_context = ssl_context
-        self._slots = trio.Semaphore(max_connections)
+        self._limit = max_connections
+        self._slots = trio.Semaphore(max_connections, max_value=max_connections)
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        if request.url.raw_scheme not in (b"http", b"https") or not request.url.raw_host:
+            # e.g. a Location header naming another scheme: httpcore refuses it the same way
+            raise httpx.UnsupportedProtocol(f"cannot send a request to {request.url}")
         origin = (request.url.raw_scheme, request.url.raw_host, _port(request.url))
         await self._slots.acquire()
         connection: _Connection | None = None
@@ -75,13 +81,17 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 try:
                     head = await _exchange(connection, request, timeouts)
                 except _Disconnected:
-                    # the server closed the idle connection as we reused it: nothing was
-                    # answered, so sending again on a new connection is safe
+                    # the server closed the idle connection as we reused it, most likely before
+                    # reading the request: send it again on a new connection, as Go's net/http
+                    # does, if that is safe (idempotent, and its body can be replayed)
                     _drop(connection)
-                    if not isinstance(request.stream, httpx.ByteStream):
+                    if request.method not in _IDEMPOTENT or not isinstance(
+                        request.stream, httpx.ByteStream
+                    ):
                         raise
                     connection = None
             if connection is None:
+                self._make_room()
                 connection = await self._connect(origin, timeouts)
                 head = await _exchange(connection, request, timeouts)
         except BaseException:  # Cancelled too: no await here, or the slot would leak
@@ -129,6 +139,17 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 raise
         return _Connection(tls, origin)
 
+    def _make_room(self) -> None:
+        """Before opening a connection: close idle ones that expired (of any origin), and the
+        oldest idle ones while idle + in use would exceed the limit (idle ones hold no slot)."""
+        now = time.monotonic()
+        idle = sorted((c for cs in self._idle.values() for c in cs), key=lambda c: c.idle_since)
+        excess = (self._limit - self._slots.value) + len(idle) - self._limit
+        for n, connection in enumerate(idle):
+            if n < excess or now - connection.idle_since > KEEPALIVE_EXPIRY:
+                self._idle[connection.origin].remove(connection)
+                _drop(connection)
+
     def _release(self, connection: _Connection | None) -> None:
         """Give back the request's slot; a connection that finished cleanly goes idle."""
         self._slots.release()
@@ -166,6 +187,8 @@ class _ResponseBody(httpx.AsyncByteStream):
             event = await _next_event(connection, self._timeouts)
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
+                if self._connection is not connection:  # closed while the caller held a chunk
+                    raise httpx.StreamClosed()
             elif isinstance(event, h11.EndOfMessage):
                 self._finish(connection)
                 return
@@ -179,10 +202,13 @@ class _ResponseBody(httpx.AsyncByteStream):
     def _finish(self, connection: _Connection) -> None:
         self._connection = None
         state = connection.h11
-        if state.our_state is h11.DONE and state.their_state is h11.DONE:
+        # bytes beyond the answer's end (a server that sent a body with a HEAD answer) would be
+        # read as the next answer: such a connection is not reused
+        clean = not state.trailing_data[0]
+        if state.our_state is h11.DONE and state.their_state is h11.DONE and clean:
             state.start_next_cycle()
             self._transport._release(connection)
-        else:  # the server said Connection: close
+        else:  # Connection: close, or not clean
             _drop(connection)
             self._transport._release(None)
 
@@ -225,16 +251,24 @@ async def _send_request(
         async for chunk in body:
             payload.append(_encode(state, h11.Data(data=chunk)))
         payload.append(_encode(state, h11.EndOfMessage()))
-        await _send(connection, b"".join(payload), timeouts)
+        with _answered_early(connection):
+            await _send(connection, b"".join(payload), timeouts)
         return
     await _send(connection, head, timeouts)
-    try:
+    with _answered_early(connection):
         async for chunk in body:  # type: ignore[union-attr]
             if chunk:
                 await _send(connection, _encode(state, h11.Data(data=chunk)), timeouts)
         await _send(connection, _encode(state, h11.EndOfMessage()), timeouts)
+
+
+@contextmanager
+def _answered_early(connection: _Connection) -> Iterator[None]:
+    """A server may answer before reading the whole body (a refused upload, a 401) and close:
+    our writes then fail, but its answer says why, so it is read rather than lost."""
+    try:
+        yield
     except httpx.WriteError:
-        # the server may have refused the upload and closed: its answer says why, if any
         if not connection.stream_has_data():
             raise
 

@@ -208,3 +208,32 @@ async def test_missing_blob_is_not_found(registry: RegistryServer) -> None:
         with pytest.raises(NotFoundError):
             async with client.open_blob("r", sha256(b"absent")):
                 pass
+
+
+async def test_more_requests_than_connections_all_get_their_token(
+    token_registry: RegistryServer,
+) -> None:
+    """Every request starts before the first token is known, so all of them are answered 401
+    and wait for the one token fetch, which needs a connection of its own: none may sit on
+    one while it waits."""
+    push_image(token_registry, "app", "1.0", layers=[random_layer(1000, seed=1)])
+    user, secret = token_registry.credentials or ("", "")
+    client = RegistryClient(
+        RegistrySettings(name="src", url=token_registry.url),
+        retry=FAST_RETRY,
+        timeout=30.0,
+        credentials=Credentials(user, secret),
+        max_connections=2,
+    )
+    digests: list[str | None] = []
+    async with client:
+
+        async def head() -> None:
+            found = await client.head_manifest("app", "1.0")
+            digests.append(found.digest if found else None)
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for _ in range(8):
+                    nursery.start_soon(head)
+    assert len(digests) == 8 and None not in digests and len(set(digests)) == 1

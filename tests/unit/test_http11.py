@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 import trio
+from regsync.daemon.registry import http11
 from regsync.daemon.registry.http11 import Http11Transport
 
 Handler = Callable[[trio.SocketStream, int], Awaitable[None]]
@@ -293,3 +294,110 @@ async def test_an_upload_refused_midway_returns_the_servers_answer(nursery: trio
     async with client(server) as http:
         answer = await http.post("/v2/upload", content=body())
     assert (answer.status_code, answer.content) == (413, b"too big")
+
+
+async def test_an_early_answer_to_a_one_piece_body_is_returned(nursery: trio.Nursery) -> None:
+    """distribution stops reading a refused body and resets: the 404 must still reach us."""
+    refusal = b"HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\nConnection: close\r\n\r\nunknown"
+
+    async def handler(stream: trio.SocketStream, n: int) -> None:
+        await read_head(stream, bytearray())
+        await stream.send_all(refusal)
+        stream.socket.shutdown(socket.SHUT_WR)
+        await trio.sleep(0.2)
+
+    server = await start(nursery, handler)
+    async with client(server) as http:
+        answer = await http.put("/v2/upload", content=b"x" * 64_000_000)
+    assert (answer.status_code, answer.content) == (404, b"unknown")
+    assert server.accepted == 1
+
+
+async def test_a_post_lost_on_a_reused_connection_is_not_sent_again(
+    nursery: trio.Nursery,
+) -> None:
+    """Not idempotent: the server may have acted on it (an upload session started)."""
+    posts: list[int] = []
+
+    async def handler(stream: trio.SocketStream, n: int) -> None:
+        buffer = bytearray()
+        await read_head(stream, buffer)
+        await stream.send_all(OK)
+        await read_head(stream, buffer)
+        posts.append(n)  # then the connection dies without an answer
+
+    server = await start(nursery, handler)
+    async with client(server) as http:
+        await http.get("/v2/")
+        with pytest.raises(httpx.RemoteProtocolError, match="closed before an answer"):
+            await http.post("/v2/x/blobs/uploads/", content=b"")
+    assert posts == [0]
+
+
+async def test_idle_connections_count_toward_the_limit_and_expire(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http11, "KEEPALIVE_EXPIRY", 0.05)
+    closed: list[int] = []
+
+    async def handler(stream: trio.SocketStream, n: int) -> None:
+        buffer = bytearray()
+        await read_head(stream, buffer)
+        await stream.send_all(OK)
+        while await stream.receive_some(100):
+            pass
+        closed.append(n)
+
+    servers = [await start(nursery, handler) for _ in range(3)]
+    transport = Http11Transport(ssl_context=None, max_connections=2)
+    async with httpx.AsyncClient(transport=transport) as http:
+        for server in servers:  # three origins, one connection each: only two stay open
+            assert (await http.get(server.url + "/v2/")).content == b"ok"
+        assert sum(map(len, transport._idle.values())) == 2
+        await trio.sleep(0.1)
+        assert (await http.get(servers[0].url + "/v2/")).content == b"ok"
+        await trio.sleep(0.05)
+        assert sum(map(len, transport._idle.values())) == 1  # the expired ones were closed
+        assert sorted(s.accepted for s in servers) == [1, 1, 2]
+    await trio.sleep(0.05)
+    assert len(closed) == 4  # closing the client closes the last one too
+
+
+async def test_reading_on_after_closing_raises_and_frees_the_slot_once(
+    nursery: trio.Nursery,
+) -> None:
+    server = await start(nursery, lambda stream, n: answer_each(stream, OK, 3))
+    transport = Http11Transport(ssl_context=None, max_connections=1)
+    async with httpx.AsyncClient(base_url=server.url, transport=transport) as http:
+        async with http.stream("GET", "/a") as response:
+            with pytest.raises(httpx.StreamClosed):
+                async for _chunk in response.aiter_raw():
+                    await response.aclose()
+        assert transport._slots.value == 1 and not any(transport._idle.values())
+        assert (await http.get("/b")).content == b"ok"
+
+
+async def test_bytes_after_an_answer_keep_its_connection_from_reuse(
+    nursery: trio.Nursery,
+) -> None:
+    async def handler(stream: trio.SocketStream, n: int) -> None:
+        buffer = bytearray()
+        await read_head(stream, buffer)
+        # a broken proxy: a body after a HEAD answer, in the same packet
+        await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await read_head(stream, buffer)
+        await stream.send_all(OK)
+
+    server = await start(nursery, handler)
+    async with client(server) as http:
+        assert (await http.head("/a")).status_code == 200
+        assert (await http.get("/b")).content == b"ok"
+    assert server.accepted == 2
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "http:///x"])
+async def test_only_http_and_https_urls_with_a_host_are_sent(url: str) -> None:
+    transport = Http11Transport(ssl_context=None, max_connections=1)
+    async with httpx.AsyncClient(transport=transport, timeout=1) as http:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await http.get(url)
