@@ -29,8 +29,8 @@ _REDRAW_EVERY = 0.1  # seconds
 class LineSink:
     """Plain log lines, one per event that matters (for pipes, journald, CI logs)."""
 
-    def __init__(self, out: TextIO = sys.stderr, *, verbose: bool = False) -> None:
-        self._out = out
+    def __init__(self, out: TextIO | None = None, *, verbose: bool = False) -> None:
+        self._out = out or sys.stderr  # looked up now: a default would bind import time's
         self._verbose = verbose
 
     def __call__(self, event: Event, counters: Counters) -> None:
@@ -42,7 +42,7 @@ class LineSink:
 class TerminalSink(LineSink):
     """Log lines scroll above one status line that is redrawn in place."""
 
-    def __init__(self, out: TextIO = sys.stderr, *, verbose: bool = False) -> None:
+    def __init__(self, out: TextIO | None = None, *, verbose: bool = False) -> None:
         super().__init__(out, verbose=verbose)
         self._drawn = 0.0
         self._start = time.monotonic()

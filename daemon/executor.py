@@ -23,6 +23,7 @@ from .engine.events import (
     TagResult,
     TagStarted,
 )
+from .engine.platform_memory import PlatformMemory
 from .engine.run import sync
 from .errors import ConflictError, RegsyncError, first_regsync_error
 from .hub import Hub
@@ -74,6 +75,8 @@ class Executor:
         self._global = global_settings
         self._slots = trio.Semaphore(max_running)
         self._blobs: trio.CapacityLimiter | None = None  # global.concurrency, daemon-wide
+        #: platforms of single-platform images, learnt by any execution, for all of them
+        self.platforms = PlatformMemory()
         self._running: dict[str, _Running] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -204,7 +207,7 @@ class Executor:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._flusher, record, pending, running)
                 report = await sync(
-                    config, [rule], sink=sink, limiter=self._blobs,
+                    config, [rule], sink=sink, limiter=self._blobs, platforms=self.platforms,
                     only_tags={rule.name: only_tags} if only_tags is not None else None,
                     except_tags={rule.name: except_tags} if except_tags is not None else None,
                 )

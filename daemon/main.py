@@ -122,12 +122,15 @@ def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
     import trio
 
     from .console import LineSink, TerminalSink, summary
+    from .engine.platform_memory import PlatformMemory, default_path
     from .engine.run import sync
 
     sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
+    platforms = PlatformMemory.load(default_path())
     try:
-        report = trio.run(lambda: sync(config, rules, sink=sink))
+        report = trio.run(lambda: sync(config, rules, sink=sink, platforms=platforms))
     finally:
+        platforms.save()
         if isinstance(sink, TerminalSink):
             sink.close()
     print(summary(report), file=sys.stderr)
@@ -139,12 +142,14 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
 
     from .console import plan_table
     from .engine.events import discard
+    from .engine.platform_memory import PlatformMemory, default_path
     from .engine.run import Run, open_registries, registries_for
 
     async def plan() -> bool:
         ok = True
         async with open_registries(config, registries_for(config, rules)) as registries:
-            run = Run(config, sink=discard, registries=registries)
+            run = Run(config, sink=discard, registries=registries,
+                      platforms=PlatformMemory.load(default_path()))
             for rule in rules:
                 try:
                     selection, plans = await run.plan(rule)

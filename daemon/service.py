@@ -144,7 +144,8 @@ class Control:
     async def plan_task(self, name: str) -> tuple[TagSelection, list[TagPlan]]:
         config, rule = await self._one_rule_config(name)
         async with open_registries(config, [rule.source.registry, rule.target.registry]) as regs:
-            return await Run(config, sink=discard, registries=regs).plan(rule)
+            run = Run(config, sink=discard, registries=regs, platforms=self._executor.platforms)
+            return await run.plan(rule)
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
         if tags is None:

@@ -21,6 +21,12 @@ import pytest
 from support.registry import REGISTRY_BIN, AuthMode, RegistryFactory, RegistryServer
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`regsyncd once` keeps a cache (engine/platform_memory.py): never in the real home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
 @pytest.fixture
 def registry_factory(tmp_path: Path) -> Iterator[RegistryFactory]:
     """Start registries on demand; all are stopped at teardown."""

@@ -27,6 +27,7 @@ from ..registry.manifest import (
     wants_platform,
 )
 from ..registry.types import (
+    IMAGE_TYPES,
     INDEX_TYPES,
     MAX_MANIFEST_BYTES,
     Descriptor,
@@ -36,6 +37,9 @@ from ..registry.types import (
 )
 from .blobs import BlobMover
 from .events import Outcome, TagResult
+from .platform_memory import PlatformMemory
+
+_NOT_SELECTED = "platform not selected by the rule"
 
 #: annotation regsync adds to an index it rewrote, so a re-run can tell "unchanged" with HEADs
 #: on the source and one GET on the target, never a GET on the source
@@ -57,6 +61,11 @@ class PlatformFilter:
 
     def __bool__(self) -> bool:
         return bool(self.architectures or self.platforms)
+
+    def wants(self, platform: Platform) -> bool:
+        return wants_platform(
+            platform, architectures=self.architectures, platforms=self.platforms
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +105,14 @@ class TagCopier:
         platforms: PlatformFilter,
         blobs: BlobMover,
         log: Callable[[str, str], None],
+        memory: PlatformMemory,
     ) -> None:
         self.rule = rule
         self.source = source
         self.target = target
         self.platforms = platforms
         self._blobs = blobs
+        self._memory = memory
         self._log = log
 
     async def copy_tag(self, tag: str) -> TagResult:
@@ -119,10 +130,12 @@ class TagCopier:
             src, dst = await self._heads(tag)
         except RegsyncError as exc:
             return TagPlan(tag, "fail", f"{exc.kind}: {exc}")
+        if dst is not None and await self._unchanged(src, dst):
+            return TagPlan(tag, "skip", "unchanged", src.digest, dst.digest)
+        if self._known_unwanted(src):
+            return TagPlan(tag, "skip", _NOT_SELECTED, src.digest)
         if dst is None:
             return TagPlan(tag, "copy", "new tag", src.digest)
-        if await self._unchanged(src, dst):
-            return TagPlan(tag, "skip", "unchanged", src.digest, dst.digest)
         return TagPlan(tag, "copy", f"changed (target has {dst.digest})", src.digest, dst.digest)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
@@ -147,14 +160,14 @@ class TagCopier:
         src, dst = await self._heads(tag)
         if dst is not None and await self._unchanged(src, dst):
             return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest, reason="unchanged")
+        if self._known_unwanted(src):  # learnt on an earlier run: no GET this time
+            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
         manifest = await self.source.registry.get_manifest(self.source.repository, src.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
             return await self._copy_index(tag, manifest, parsed)
-        if self.platforms and not await self._image_wanted(parsed):
-            return TagResult(
-                self.rule, tag, Outcome.SKIPPED, reason="platform not selected by the rule"
-            )
+        if self.platforms and not await self._image_wanted(manifest.digest, parsed):
+            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
         await self._copy_image(parsed)
         await self.target.registry.put_manifest(self.target.repository, tag, manifest)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest)
@@ -229,7 +242,13 @@ class TagCopier:
             target_repository=self.target.repository,
         )
 
-    async def _image_wanted(self, image: ImageManifest) -> bool:
+    def _known_unwanted(self, src: Descriptor) -> bool:
+        if not self.platforms or src.media_type not in IMAGE_TYPES:
+            return False
+        platform = self._memory.get(src.digest)
+        return platform is not None and not self.platforms.wants(platform)
+
+    async def _image_wanted(self, digest: str, image: ImageManifest) -> bool:
         """A single-platform image: read its (small) config blob to learn its platform."""
         config = image.config
         if config.size > MAX_MANIFEST_BYTES:
@@ -246,9 +265,8 @@ class TagCopier:
                     break  # verify() below says the size is wrong
         verifier.verify(config.digest, config.size, registry=self.source.registry.name)
         platform = image_platform(b"".join(chunks))
-        return platform is None or wants_platform(
-            platform,
-            architectures=self.platforms.architectures,
-            platforms=self.platforms.platforms,
-        )
+        if platform is None:
+            return True
+        self._memory.remember(digest, platform)
+        return self.platforms.wants(platform)
 

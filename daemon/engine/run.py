@@ -37,6 +37,7 @@ from .events import (
     TagStarted,
 )
 from .filters import TagSelection, select_tags
+from .platform_memory import PlatformMemory
 
 log = logging.getLogger("regsync.engine")
 
@@ -69,8 +70,10 @@ class Run:
         only_tags: Mapping[str, Collection[str]] | None = None,
         except_tags: Mapping[str, Collection[str]] | None = None,
         limiter: trio.CapacityLimiter | None = None,
+        platforms: PlatformMemory | None = None,
     ) -> None:
         self._config = config
+        self._platforms = platforms or PlatformMemory()
         self._sink = sink
         self._registries = registries
         self._only_tags = only_tags
@@ -147,6 +150,7 @@ class Run:
             platforms=PlatformFilter(rule.architectures, platforms),
             blobs=self._blobs,
             log=lambda level, message: self._log(level, message, rule.name),
+            memory=self._platforms,
         )
 
     def _side(self, endpoint: Endpoint) -> Side:
@@ -235,9 +239,10 @@ async def sync(
     only_tags: Mapping[str, Collection[str]] | None = None,
     except_tags: Mapping[str, Collection[str]] | None = None,
     limiter: trio.CapacityLimiter | None = None,
+    platforms: PlatformMemory | None = None,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
         run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
-                  except_tags=except_tags, limiter=limiter)
+                  except_tags=except_tags, limiter=limiter, platforms=platforms)
         return await run.execute(rules)

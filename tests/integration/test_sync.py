@@ -10,7 +10,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 import yaml
-from regsync.daemon.engine.events import Outcome
+from regsync.daemon.engine.events import Outcome, discard
+from regsync.daemon.engine.platform_memory import PlatformMemory, default_path
+from regsync.daemon.engine.run import sync
 from regsync.daemon.main import main
 from support.images import (
     fetch_manifest,
@@ -23,7 +25,7 @@ from support.images import (
 )
 from support.proxy import CountingProxy, Fault, fail_times
 from support.registry import RegistryServer, free_port
-from support.syncrun import make_config, outcomes, rule, run_sync
+from support.syncrun import load, make_config, outcomes, rule, run_sync
 
 pytestmark = pytest.mark.integration
 
@@ -258,3 +260,46 @@ async def test_platform_filter_on_single_platform_images(
     assert outcomes(report) == {"amd": Outcome.COPIED, "arm": Outcome.SKIPPED}
     assert tags_at(registry2, "single") == ["amd"]
     assert "platform not selected" in next(r.reason for r in report.results if r.tag == "arm")
+
+
+async def test_an_excluded_single_platform_image_costs_only_heads_on_later_runs(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_image(registry, "single", "amd", layers=[random_layer(1000, seed=11)], arch="amd64")
+    push_image(registry, "single", "arm", layers=[random_layer(1000, seed=12)], arch="arm64")
+    config = load(make_config({"src": registry, "dst": registry2},
+                              [rule("single", "single", platforms=["linux/amd64"])]))
+    memory = PlatformMemory()
+    first = await sync(config, config.enabled_rules(), sink=discard, platforms=memory)
+    assert outcomes(first) == {"amd": Outcome.COPIED, "arm": Outcome.SKIPPED}
+    gets = registry.count("GET", r"/manifests/"), registry.count("GET", r"/blobs/")
+
+    again = await sync(config, config.enabled_rules(), sink=discard, platforms=memory)
+
+    assert outcomes(again) == {"amd": Outcome.SKIPPED, "arm": Outcome.SKIPPED}
+    assert {r.tag: r.reason for r in again.results} == {
+        "amd": "unchanged", "arm": "platform not selected by the rule"}
+    assert (registry.count("GET", r"/manifests/"), registry.count("GET", r"/blobs/")) == gets
+    assert tags_at(registry2, "single") == ["amd"]
+
+
+def test_once_remembers_excluded_platforms_between_runs(
+    registry: RegistryServer, registry2: RegistryServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    push_image(registry, "single", "arm", layers=[random_layer(1000, seed=12)], arch="arm64")
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(make_config(
+        {"src": registry, "dst": registry2},
+        [rule("single", "single", architectures=["amd64"])])))
+    assert main(["once", "--config", str(path)]) == 0
+    assert "0 copied, 1 skipped" in capsys.readouterr().err
+    gets = registry.count("GET", r"/manifests/")
+    assert gets == 1
+
+    assert main(["once", "--config", str(path)]) == 0
+    assert main(["check", "--config", str(path)]) == 0
+
+    assert "platform not selected" in capsys.readouterr().out
+    assert registry.count("GET", r"/manifests/") == gets  # the file kept what was learnt
+    assert default_path().is_relative_to(tmp_path) and default_path().exists()
