@@ -226,6 +226,26 @@ async def test_run_watch_results_logs_and_stats(
     assert nothing.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_the_daemon_remembers_excluded_platforms_across_executions(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_image(registry, "one", "arm", layers=[random_layer(1000, seed=1)], arch="arm64")
+    await add_pair(api, registry, registry2)
+    await api(api.tasks.CreateTask, task_spec("one", "one", "one", platforms=["linux/amd64"]))
+    first = await api(api.tasks.RunTask, pb.NameRequest(name="one"))
+    assert (await api.wait_finished(first.id)).execution.counters.tags_skipped == 1
+    gets = registry.count("GET", r"/manifests/")
+
+    second = await api(api.tasks.RunTask, pb.NameRequest(name="one"))
+    detail = await api.wait_finished(second.id)
+    plan = await api(api.tasks.PlanTask, pb.NameRequest(name="one"))
+
+    assert [(t.tag, t.reason) for t in detail.tags] == [
+        ("arm", "platform not selected by the rule")]
+    assert registry.count("GET", r"/manifests/") == gets == 1
+    assert [(t.tag, t.action) for t in plan.tags] == [("arm", "skip")]
+
+
 async def test_retry_failed_reruns_only_failed_tags(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
