@@ -62,7 +62,6 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None, max_connections: int) -> None:
         self._ssl_context = ssl_context
-        self._limit = max_connections
         self._slots = trio.Semaphore(max_connections, max_value=max_connections)
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._closed = False
@@ -144,7 +143,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         oldest idle ones while idle + in use would exceed the limit (idle ones hold no slot)."""
         now = time.monotonic()
         idle = sorted((c for cs in self._idle.values() for c in cs), key=lambda c: c.idle_since)
-        excess = (self._limit - self._slots.value) + len(idle) - self._limit
+        # open = in use (this request included) + idle = (limit - free slots) + idle
+        excess = len(idle) - self._slots.value
         for n, connection in enumerate(idle):
             if n < excess or now - connection.idle_since > KEEPALIVE_EXPIRY:
                 self._idle[connection.origin].remove(connection)
