@@ -69,6 +69,7 @@ class Executor:
         *,
         global_settings: Callable[[], GlobalSettings],
         max_running: int = 2,
+        platforms: PlatformMemory | None = None,
     ) -> None:
         self._db = db
         self._hub = hub
@@ -76,7 +77,7 @@ class Executor:
         self._slots = trio.Semaphore(max_running)
         self._blobs: trio.CapacityLimiter | None = None  # global.concurrency, daemon-wide
         #: platforms of single-platform images, learnt by any execution, for all of them
-        self.platforms = PlatformMemory()
+        self.platforms = platforms or PlatformMemory()
         self._running: dict[str, _Running] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -175,6 +176,7 @@ class Executor:
             finally:  # whatever the store said, the task is no longer running
                 del self._running[record.task]
                 running.done.set()
+                self.platforms.save()  # when something was learnt: a small file
 
     async def _sync(
         self,

@@ -19,6 +19,7 @@ import trio
 
 from .api.server import ApiServer, ApiSettings
 from .config import GlobalSettings, load_config
+from .engine.platform_memory import PlatformMemory
 from .errors import ConfigError
 from .executor import Executor
 from .hub import Hub
@@ -128,7 +129,8 @@ class Daemon:
         options = self.options
         hub = Hub()
         executor = self._executor = Executor(
-            db, hub, global_settings=lambda: global_settings, max_running=options.max_running
+            db, hub, global_settings=lambda: global_settings, max_running=options.max_running,
+            platforms=_platform_memory(options.db_path),
         )
         scheduler = Scheduler(db, executor)
         control = Control(db, executor, scheduler, hub, global_settings=lambda: global_settings,
@@ -161,6 +163,13 @@ async def _panel(
     server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
     await server.run_panel(address, options.ui_port, options.token, host=options.ui_host,
                            task_status=task_status)
+
+
+def _platform_memory(db_path: str) -> PlatformMemory:
+    """Kept beside the store, so a restart does not cost a GET per excluded image again."""
+    if db_path == ":memory:":
+        return PlatformMemory()
+    return PlatformMemory.load(Path(db_path).parent / "platforms.json")
 
 
 async def _watchdog(interval: float) -> None:

@@ -5,8 +5,8 @@ with a platform filter had to GET the manifest and the config on every run to sk
 an unwanted platform, and Docker Hub counts that GET. A digest names content, so what it says
 never goes stale: once learnt, a HEAD of the tag is enough to skip it again.
 
-`regsyncd once` keeps the memory in a small JSON file under the user's cache directory; the
-daemon keeps one in memory for its lifetime. Losing the file costs one GET per such tag.
+`regsyncd once` keeps the memory in a small JSON file under the user's cache directory, the
+daemon beside its store. Losing the file costs one GET per such tag.
 """
 
 from __future__ import annotations

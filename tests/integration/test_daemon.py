@@ -227,7 +227,8 @@ async def test_run_watch_results_logs_and_stats(
 
 
 async def test_the_daemon_remembers_excluded_platforms_across_executions(
-    api: Api, registry: RegistryServer, registry2: RegistryServer
+    api: Api, daemon: Daemon, registry: RegistryServer, registry2: RegistryServer,
+    nursery: trio.Nursery,
 ) -> None:
     push_image(registry, "one", "arm", layers=[random_layer(1000, seed=1)], arch="arm64")
     await add_pair(api, registry, registry2)
@@ -244,6 +245,16 @@ async def test_the_daemon_remembers_excluded_platforms_across_executions(
         ("arm", "platform not selected by the rule")]
     assert registry.count("GET", r"/manifests/") == gets == 1
     assert [(t.tag, t.action) for t in plan.tags] == [("arm", "skip")]
+
+    await daemon.shutdown()  # kept beside the store: a restarted daemon knows it too
+    restarted: Daemon = await nursery.start(Daemon(daemon.options).run)
+    try:
+        api = Api(restarted.address)
+        third = await api(api.tasks.RunTask, pb.NameRequest(name="one"))
+        assert (await api.wait_finished(third.id)).execution.counters.tags_skipped == 1
+        assert registry.count("GET", r"/manifests/") == gets
+    finally:
+        await restarted.shutdown()
 
 
 async def test_retry_failed_reruns_only_failed_tags(
