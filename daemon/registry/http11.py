@@ -166,6 +166,23 @@ class _Disconnected(httpx.RemoteProtocolError):
     """The connection broke before any byte of the response arrived."""
 
 
+# Failures of this module's own connection, told apart from whatever the caller's request body
+# iterator raises (which may be an httpx error of another connection: the blob's source).
+class _WriteFailed(httpx.WriteError):
+    pass
+
+
+class _ReadFailed(httpx.ReadError):
+    pass
+
+
+class _ProtocolFailed(httpx.RemoteProtocolError):
+    pass
+
+
+_FAILED = (_WriteFailed, _ReadFailed, _ProtocolFailed)
+
+
 class _ResponseBody(httpx.AsyncByteStream):
     """The response's bytes, read as the caller iterates; closing early drops the connection."""
 
@@ -229,8 +246,8 @@ async def _exchange(
             if isinstance(event, h11.Response):
                 return event
             # an InformationalResponse (1xx) is skipped: the final answer follows
-    except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-        if connection.received == 0 and not isinstance(exc, _Disconnected):
+    except _FAILED as exc:
+        if connection.received == 0:
             raise _Disconnected(f"connection closed before an answer: {exc}") from exc
         raise
 
@@ -268,7 +285,7 @@ def _answered_early(connection: _Connection) -> Iterator[None]:
     our writes then fail, but its answer says why, so it is read rather than lost."""
     try:
         yield
-    except httpx.WriteError:
+    except _WriteFailed:
         if not connection.stream_has_data():
             raise
 
@@ -281,24 +298,24 @@ def _encode(state: h11.Connection, event: h11.Event) -> bytes:
 
 
 async def _send(connection: _Connection, data: bytes, timeouts: dict[str, float | None]) -> None:
-    with _mapped(httpx.WriteError, httpx.WriteTimeout, timeouts.get("write")):
+    with _mapped(_WriteFailed, httpx.WriteTimeout, timeouts.get("write")):
         await connection.stream.send_all(data)
 
 
 async def _next_event(connection: _Connection, timeouts: dict[str, float | None]) -> h11.Event:
     state = connection.h11
     while True:
-        with _mapped(httpx.RemoteProtocolError, None, None):
+        with _mapped(_ProtocolFailed, None, None):
             event = state.next_event()
         if event is h11.NEED_DATA:
-            with _mapped(httpx.ReadError, httpx.ReadTimeout, timeouts.get("read")):
+            with _mapped(_ReadFailed, httpx.ReadTimeout, timeouts.get("read")):
                 data = await connection.stream.receive_some(_READ_SIZE)
             if not data and state.their_state is h11.SEND_RESPONSE:
-                raise httpx.RemoteProtocolError("server disconnected without sending a response")
+                raise _ProtocolFailed("server disconnected without sending a response")
             connection.received += len(data)
             state.receive_data(data)  # type: ignore[arg-type]  # a bytearray from SSLStream
         elif event is h11.PAUSED:
-            raise httpx.RemoteProtocolError("server sent data out of turn")
+            raise _ProtocolFailed("server sent data out of turn")
         else:
             return event  # type: ignore[return-value]
 

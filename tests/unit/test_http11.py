@@ -401,3 +401,22 @@ async def test_only_http_and_https_urls_with_a_host_are_sent(url: str) -> None:
     async with httpx.AsyncClient(transport=transport, timeout=1) as http:
         with pytest.raises(httpx.UnsupportedProtocol):
             await http.get(url)
+
+
+async def test_a_failing_request_body_is_not_blamed_on_this_connection(
+    nursery: trio.Nursery,
+) -> None:
+    """An upload's body streams from another connection (the blob's source): its failure must
+    surface as itself, not as this server closing before an answer."""
+    server = await start(nursery, lambda stream, n: answer_each(stream, OK, 2))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * 10
+        raise httpx.ReadError("the source went away")
+
+    async with client(server) as http:
+        assert (await http.get("/v2/")).content == b"ok"  # the next request reuses it
+        with pytest.raises(httpx.ReadError, match="the source went away"):
+            await http.put("/v2/upload", content=body())
+        assert (await http.get("/v2/")).content == b"ok"  # its slot came back
+    assert server.accepted == 2
