@@ -31,8 +31,12 @@ class RegsyncError(Exception):
     #: whether retrying the same operation may succeed
     temporary: bool = False
 
-    def __init__(self, message: str, *, registry: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, registry: str | None = None, temporary: bool | None = None
+    ) -> None:
         self.registry = registry
+        if temporary is not None:  # this error's own verdict, else its class's
+            self.temporary = temporary
         super().__init__(message)
 
     @property
@@ -61,10 +65,11 @@ class RegistryError(RegsyncError):
         registry: str | None = None,
         status: int | None = None,
         codes: tuple[str, ...] = (),
+        temporary: bool | None = None,
     ) -> None:
         self.status = status
         self.codes = codes
-        super().__init__(message, registry=registry)
+        super().__init__(message, registry=registry, temporary=temporary)
 
 
 class AuthError(RegistryError):
@@ -91,18 +96,6 @@ class DigestMismatchError(RegistryError):
 
 class RemoteServerError(RegistryError):
     """The registry failed (5xx) or sent something that is not a valid registry answer."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        registry: str | None = None,
-        status: int | None = None,
-        codes: tuple[str, ...] = (),
-        temporary: bool = False,
-    ) -> None:
-        super().__init__(message, registry=registry, status=status, codes=codes)
-        self.temporary = temporary
 
 
 class NetworkError(RegsyncError):

@@ -158,21 +158,19 @@ def _connect_error(exc: httpx.ConnectError, registry: str, host: str) -> Network
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = getattr(cause, "verify_message", None) or _reason(cause)
-            error = NetworkError(
+            return NetworkError(
                 f"TLS certificate of {host} not trusted: {reason} (set ca_file to the"
                 " registry's CA bundle, or insecure: true to skip verification)",
                 registry=registry,
+                temporary=False,
             )
-            error.temporary = False
-            return error
         if isinstance(cause, ssl.SSLError):
-            error = NetworkError(
+            return NetworkError(
                 f"TLS handshake with {host} failed: {cause.reason or _reason(cause)} (if the"
                 " registry speaks plain HTTP, use an http:// URL; see also insecure and ca_file)",
                 registry=registry,
+                temporary=False,
             )
-            error.temporary = False
-            return error
         if isinstance(cause, socket.gaierror):
             return NetworkError(
                 f"cannot connect to {host}: name does not resolve ({cause.strerror})",
@@ -412,11 +410,9 @@ def quota_exhausted(registry: str, window: int, *, user: str | None = None) -> R
     """Docker Hub's pull quota is used up: waiting seconds cannot help, so not temporary."""
     advice = "retry later" if user else "retry later or log in"
     shown = f"window {window}s" if window else "window unknown"
-    error = RateLimitError(
-        f"Docker Hub pull quota exhausted ({shown}); {advice}", registry=registry
+    return RateLimitError(
+        f"Docker Hub pull quota exhausted ({shown}); {advice}", registry=registry, temporary=False
     )
-    error.temporary = False
-    return error
 
 
 def _attach_retry_after(error: RegistryError, response: httpx.Response) -> None:
