@@ -177,9 +177,9 @@ class Control:
         )
         if not failed:
             raise ConflictError(f"execution {id} has no failed tags to retry")
-        return await self._executor.start(
-            record.task, Trigger.RETRY, parent_id=id, only_tags=failed
-        )
+        # tag "" is the rule itself (its tags could not be listed): retry all of it
+        only = None if "" in failed else failed
+        return await self._executor.start(record.task, Trigger.RETRY, parent_id=id, only_tags=only)
 
     async def resume_interrupted(self) -> list[ExecutionRecord]:
         """After a crash: mark what was running as interrupted and continue each one."""

@@ -284,6 +284,27 @@ async def test_retry_failed_reruns_only_failed_tags(
         "ok": ev.TAG_OUTCOME_SKIPPED, "gone": ev.TAG_OUTCOME_SKIPPED, "new": ev.TAG_OUTCOME_COPIED}
 
 
+async def test_retry_after_the_source_could_not_be_listed_runs_the_whole_rule(
+    api: Api, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    push_image(registry, "r", "a", layers=[random_layer(1000, seed=1)])
+    push_image(registry, "r", "b", layers=[random_layer(1000, seed=2)])
+    await add_pair(api, registry, registry2)
+    await api(api.registries.UpdateRegistry, pb.RegistrySpec(name="src", url="http://127.0.0.1:9"))
+    await api(api.tasks.CreateTask, task_spec("r", "r", "copy/r"))
+    failed = await api(api.tasks.RunTask, pb.NameRequest(name="r"))
+    detail = await api.wait_finished(failed.id)
+    assert detail.execution.status == S.EXECUTION_STATUS_FAILED
+    assert [(t.tag, t.error_kind) for t in detail.tags] == [("", "network")]
+
+    await api(api.registries.UpdateRegistry, pb.RegistrySpec(name="src", url=registry.url))
+    retry = await api(api.executions.RetryFailed, pb.ExecutionRequest(id=failed.id))
+    result = await api.wait_finished(retry.id)
+    assert result.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    assert {t.tag: t.outcome for t in result.tags} == {
+        "a": ev.TAG_OUTCOME_COPIED, "b": ev.TAG_OUTCOME_COPIED}
+
+
 async def test_stop_cancels_within_two_seconds(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
