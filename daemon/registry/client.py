@@ -502,8 +502,9 @@ class RegistryClient:
             )
             hashed = _hashing(chunks, verifier, size, self._check_upload, (repository, digest))
             reply = await self._s.send_streaming(patch, hashed)
-            self._check_upload(verifier, repository, digest, size)
+            # the session's state moved on with the PATCH: only the new Location can delete it
             location = reply.header("location") or location
+            self._check_upload(verifier, repository, digest, size)
         except BaseException:
             await self._abandon(location, repository)
             raise

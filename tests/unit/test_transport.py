@@ -391,7 +391,7 @@ async def test_streamed_upload_mismatch_deletes_the_session_and_never_puts() -> 
         with pytest.raises(DigestMismatchError, match="nothing committed"):
             await client.upload_blob("a", claimed, None, chunks_of(data[:8], data[8:]))
     assert [r.method for r in recorder.requests] == ["POST", "PATCH", "DELETE"]
-    assert recorder.requests[2].url.query == b"_state=s"
+    assert recorder.requests[2].url.query == b"_state=t"  # the PATCH's Location, not the POST's
 
 
 async def test_streamed_upload_commits_with_digest_appended_to_location() -> None:
