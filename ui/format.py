@@ -118,17 +118,23 @@ def size(count: int) -> str:
 
 def progress(counters: ev.Counters) -> float:
     """Share of tags done (copied, skipped or failed), 0..1; 0 before the tags are known."""
-    done = counters.tags_copied + counters.tags_skipped + counters.tags_failed
-    if counters.tags_total <= 0:
-        return 0.0
-    return min(1.0, done / counters.tags_total)
+    total = _total(counters)
+    return _done(counters) / total if total else 0.0
 
 
 def tally(counters: ev.Counters) -> str:
     """'3/10 tags: 2 copied, 1 unchanged, 0 failed'."""
-    done = counters.tags_copied + counters.tags_skipped + counters.tags_failed
-    return (f"{done}/{counters.tags_total} tags: {counters.tags_copied} copied, "
+    return (f"{_done(counters)}/{_total(counters)} tags: {counters.tags_copied} copied, "
             f"{counters.tags_skipped} unchanged, {counters.tags_failed} failed")
+
+
+def _done(counters: ev.Counters) -> int:
+    return counters.tags_copied + counters.tags_skipped + counters.tags_failed
+
+
+def _total(counters: ev.Counters) -> int:
+    # a rule whose tags could not be listed fails as one item it never counted in the total
+    return max(counters.tags_total, _done(counters))
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,7 @@ CASES: dict[str, Case] = {
     "registry-test-unknown": case("registries.TestRegistry", UNKNOWN_REGISTRY, MISSING,
                                   "no-such-registry"),
     "registry-delete-in-use": case("registries.DeleteRegistry", pb.NameRequest(name="src"),
-                                   CONFLICT, "'src'", "t"),
+                                   CONFLICT, "'src'", "used by tasks: t"),
     # task specs
     "task-empty-name": case("tasks.CreateTask", task(""), INVALID, "task.name", "required"),
     "task-spaced-name": case("tasks.CreateTask", task(" t"), INVALID, "task.name", "space"),

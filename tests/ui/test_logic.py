@@ -21,6 +21,9 @@ def test_durations_sizes_and_progress() -> None:
     counters = ev.Counters(tags_total=4, tags_copied=1, tags_skipped=1)
     assert fmt.progress(counters) == 0.5 and fmt.progress(ev.Counters()) == 0.0
     assert fmt.tally(counters) == "2/4 tags: 1 copied, 1 unchanged, 0 failed"
+    unlisted = ev.Counters(tags_failed=1)  # the rule's tags could not be listed
+    assert fmt.tally(unlisted) == "1/1 tags: 0 copied, 0 unchanged, 1 failed"
+    assert fmt.progress(unlisted) == 1.0
     assert fmt.status_label(pb.EXECUTION_STATUS_FAILED) == "failed"
 
 
@@ -74,3 +77,9 @@ def test_panel_listens_and_dials_where_the_api_is() -> None:
     assert dial_address("0.0.0.0:50051") == "127.0.0.1:50051"
     assert dial_address("[::]:5") == "[::1]:5" and dial_address("[::1]:5") == "[::1]:5"
     assert dial_address("unix:/run/x") == "unix:/run/x"
+
+
+def test_history_links_quote_task_names() -> None:
+    from regsync.ui.pages.executions import executions_url
+
+    assert executions_url("a&b #2") == "/executions?task=a%26b+%232"

@@ -12,6 +12,7 @@ from .. import format as fmt
 from ..components.frame import empty, frame, grid_header, status_badge
 from ..components.live import Live
 from ..session import Panel, Session, open_session
+from .executions import executions_url
 
 LOG_TAIL = 500  # lines kept in the browser
 
@@ -19,7 +20,7 @@ LOG_TAIL = 500  # lines kept in the browser
 def _summary(execution: pb.Execution) -> None:
     now = datetime.now(UTC)
     with ui.row().classes("items-center gap-4"):
-        ui.link(execution.task, f"/executions?task={execution.task}").classes("text-lg")
+        ui.link(execution.task, executions_url(execution.task)).classes("text-lg")
         status_badge(execution.status).mark("execution-status")
         ui.label(f"trigger: {fmt.trigger_label(execution.trigger)}")
         ui.label(f"started {fmt.when(fmt.started_at(execution))}")

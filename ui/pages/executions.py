@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from nicegui import ui
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -66,8 +67,13 @@ class ExecutionList:
         await self.render()
 
 
+def executions_url(task: str) -> str:
+    """The history filtered on `task`: names may hold any printable character (quoted here)."""
+    return "/executions?" + urlencode({"task": task})
+
+
 async def build(panel: Panel, task: str = "") -> None:
-    session = await open_session(panel, "/executions")
+    session = await open_session(panel, executions_url(task) if task else "/executions")
     if session is None:
         return
     tasks = await session.attempt(session.api.list_tasks()) or []

@@ -9,6 +9,7 @@ from .. import format as fmt
 from ..components.frame import confirm, empty, frame, grid_header, status_badge
 from ..components.live import Live
 from ..session import Panel, Session, open_session
+from .executions import executions_url
 from .wizard import edit_url
 
 _DONE = {"run": "started", "stop": "stopping", "enable": "enabled", "disable": "disabled",
@@ -47,7 +48,7 @@ class TaskTable:
 
     def _row(self, task: pb.Task) -> None:
         spec = task.spec
-        ui.link(spec.name, f"/executions?task={spec.name}")
+        ui.link(spec.name, executions_url(spec.name))
         ui.label(f"{_endpoint(spec.source)} -> {_endpoint(spec.target)}").classes("text-sm")
         ui.label(spec.cron_expression or "manual").classes("font-mono text-sm")
         ui.label(fmt.when(fmt.next_run(task)))
