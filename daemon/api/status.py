@@ -4,15 +4,17 @@
     UnknownItemError                    NOT_FOUND
     DuplicateItemError                  ALREADY_EXISTS
     ConflictError                       FAILED_PRECONDITION  e.g. run while running
-    temporary errors (network, 429...)  UNAVAILABLE          retrying later may work
-    other RegsyncError (auth, remote)   FAILED_PRECONDITION  a registry refused: fix it, then retry
+    RateLimitError (429, Hub quota)     RESOURCE_EXHAUSTED   retrying later may work
+    other RegsyncError (auth, network,  FAILED_PRECONDITION  a registry refused or is unreachable:
+      remote)                                                fix it, then retry
     PortalClosed                        UNAVAILABLE          the daemon is shutting down
     anything else                       INTERNAL             a generic message; details in the log
 
 A registry's AuthError is FAILED_PRECONDITION, never UNAUTHENTICATED: that code means *this API's*
-token was refused, and a client must be able to tell the two apart. Messages of RegsyncError are
-written to be shown (they never hold credentials); any other exception's text might, so it only
-goes to the daemon's log.
+token was refused, and a client must be able to tell the two apart. Likewise a registry's
+NetworkError is never UNAVAILABLE, which clients read as "regsyncd is down". Messages of
+RegsyncError are written to be shown (they never hold credentials); any other exception's text
+might, so it only goes to the daemon's log.
 """
 
 from __future__ import annotations
