@@ -17,7 +17,7 @@ from pathlib import Path
 
 import trio
 
-from .api.server import ApiServer, ApiSettings
+from .api.server import ApiServer, ApiSettings, listen_host
 from .config import GlobalSettings, load_config
 from .engine.platform_memory import PlatformMemory
 from .errors import ConfigError
@@ -53,9 +53,9 @@ def check_exposure(listen: str, token: str | None) -> None:
     Raises:
         ConfigError: naming the address and how to set a token.
     """
-    if token or listen.startswith("unix:"):
+    host = listen_host(listen)  # a malformed address is told as such, before any advice
+    if token or host is None:
         return
-    host = listen.rsplit(":", 1)[0].strip("[]")
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -137,11 +137,23 @@ class _Running:
         await self.server.stop(GRACE)
 
 
+def listen_host(listen: str) -> str | None:
+    """The host of a `host:port` listen address (brackets stripped); None for `unix:PATH`.
+
+    Raises:
+        ConfigError: the address is neither.
+    """
+    if listen.startswith("unix:"):
+        return None
+    host, colon, port = listen.rpartition(":")
+    if not (colon and host and port.isdigit()):
+        raise ConfigError(f"listen address {listen!r}: expected host:port or unix:/path")
+    return host.strip("[]")
+
+
 def _bind(server: Any, listen: str, credentials: Any) -> str:
     """Bind `listen`; the address clients can use (the real port when 0 was asked for)."""
-    host, colon, port = listen.rpartition(":")
-    if not listen.startswith("unix:") and not (colon and host and port.isdigit()):
-        raise ConfigError(f"listen address {listen!r}: expected host:port or unix:/path")
+    listen_host(listen)
     try:
         if credentials is None:
             bound = server.add_insecure_port(listen)
@@ -151,7 +163,7 @@ def _bind(server: Any, listen: str, credentials: Any) -> str:
         bound = 0
     if not bound:
         raise ConfigError(f"cannot listen on {listen}: the address is in use or not available")
-    return listen if listen.startswith("unix:") else f"{host}:{bound}"
+    return listen if listen.startswith("unix:") else f"{listen.rpartition(':')[0]}:{bound}"
 
 
 async def _credentials(settings: ApiSettings) -> Any:

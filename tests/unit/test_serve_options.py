@@ -21,6 +21,12 @@ def test_anything_wider_needs_a_token(listen: str) -> None:
     check_exposure(listen, "a-token")
 
 
+@pytest.mark.parametrize("listen", ["50051", "0.0.0.0", "host:port"])
+def test_a_malformed_address_is_told_as_such_not_as_a_missing_token(listen: str) -> None:
+    with pytest.raises(ConfigError, match="expected host:port or unix:/path"):
+        check_exposure(listen, None)
+
+
 def test_serve_refuses_in_one_line(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     from regsync.daemon.main import main
 
