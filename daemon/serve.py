@@ -105,6 +105,12 @@ class Daemon:
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
         check_exposure(options.listen, options.token)
+        if options.tls_cert and options.ui_port is not None:
+            # the panel dials the API in plain text: it would only ever say "cannot reach"
+            raise ConfigError(
+                "the web panel cannot reach an API served with TLS yet: add --ui-port 0, or "
+                "serve the API without --tls-cert on loopback"
+            )
         config = load_config(options.config_path) if options.config_path else None
         global_settings = (config.global_ if config is not None
                            else options.global_settings or GlobalSettings())

@@ -34,3 +34,14 @@ def test_serve_refuses_in_one_line(tmp_path: object, capsys: pytest.CaptureFixtu
     assert main(["serve", "--listen", "0.0.0.0:1", "--db", db, "--ui-port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("regsyncd: --listen 0.0.0.0:1:") and "Traceback" not in err
+
+
+def test_a_tls_api_with_the_panel_is_refused_with_the_way_out(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regsync.daemon.main import main
+
+    db = f"{tmp_path}/regsync.db"
+    argv = ["serve", "--db", db, "--tls-cert", "c.pem", "--tls-key", "k.pem", "--ui-port", "8099"]
+    assert main(argv) == 2
+    assert "--ui-port 0" in capsys.readouterr().err
