@@ -94,14 +94,16 @@ def status_error(
     details: str,
     *,
     target: Target,
-    answered: bool,
+    reached: bool,
 ) -> CtlError:
-    """What a failed call means to the user; `answered` says whether the daemon ever replied."""
+    """What a failed call means to the user; `reached` says whether a connection to the daemon
+    is up (then a deadline means a slow answer, not a missing daemon)."""
     where = f"regsyncd at {target.address}"
     if code == grpc.StatusCode.UNAVAILABLE:
-        return CtlError(f"cannot reach {where}: {details}", EXIT_UNREACHABLE)
+        hint = "" if target.tls or target.ca_file else " (if it serves TLS, add --tls or --ca-file)"
+        return CtlError(f"cannot reach {where}: {details}{hint}", EXIT_UNREACHABLE)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        if not answered:
+        if not reached:
             return CtlError(
                 f"cannot reach {where}: no answer within {target.timeout:g} s", EXIT_UNREACHABLE
             )
@@ -131,7 +133,6 @@ class Daemon:
         self.tasks = rpc.TaskServiceStub(self._channel)
         self.executions = rpc.ExecutionServiceStub(self._channel)
         self.control = rpc.ControlServiceStub(self._channel)
-        self._answered = False
 
     def call(self, method: Callable[..., Any], request: Any) -> Any:
         """One unary call with the token and the deadline.
@@ -143,7 +144,6 @@ class Daemon:
             reply = method(request, timeout=self.target.timeout, metadata=self.metadata())
         except grpc.RpcError as exc:
             raise self.error(exc) from None
-        self._answered = True
         return reply
 
     def stream(self, method: Callable[..., Any], request: Any) -> Any:
@@ -153,7 +153,8 @@ class Daemon:
     def error(self, exc: grpc.RpcError) -> CtlError:
         code = exc.code() if callable(getattr(exc, "code", None)) else grpc.StatusCode.UNKNOWN
         details = exc.details() if callable(getattr(exc, "details", None)) else ""
-        return status_error(code, details or "", target=self.target, answered=self._answered)
+        reached = code == grpc.StatusCode.DEADLINE_EXCEEDED and _connected(self._channel)
+        return status_error(code, details or "", target=self.target, reached=reached)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         if self.target.token is None:
@@ -162,6 +163,14 @@ class Daemon:
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _connected(channel: Any) -> bool:
+    try:
+        grpc.channel_ready_future(channel).result(timeout=0.2)
+    except grpc.FutureTimeoutError:
+        return False
+    return True
 
 
 def _open_channel(target: Target) -> Any:

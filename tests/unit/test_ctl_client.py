@@ -22,22 +22,29 @@ from regsync.ctl.client import (
 TARGET = Target(address="10.0.0.1:50051", timeout=7)
 
 
-def explain(code: grpc.StatusCode, details: str = "", *, answered: bool = False,
+def explain(code: grpc.StatusCode, details: str = "", *, reached: bool = False,
             target: Target = TARGET) -> CtlError:
-    return status_error(code, details, target=target, answered=answered)
+    return status_error(code, details, target=target, reached=reached)
 
 
 def test_unavailable_names_the_address_and_exits_2() -> None:
-    error = explain(grpc.StatusCode.UNAVAILABLE, "Connection refused", answered=True)
+    error = explain(grpc.StatusCode.UNAVAILABLE, "Connection refused",
+                    target=Target(address="10.0.0.1:50051", tls=True))
     assert error.exit_code == EXIT_UNREACHABLE
     assert error.message == "cannot reach regsyncd at 10.0.0.1:50051: Connection refused"
 
 
-def test_a_deadline_is_unreachable_only_before_the_first_answer() -> None:
+def test_unavailable_over_plain_text_suggests_tls() -> None:
+    error = explain(grpc.StatusCode.UNAVAILABLE, "Socket closed")
+    assert error.message == ("cannot reach regsyncd at 10.0.0.1:50051: Socket closed"
+                             " (if it serves TLS, add --tls or --ca-file)")
+
+
+def test_a_deadline_is_unreachable_only_without_a_connection() -> None:
     first = explain(grpc.StatusCode.DEADLINE_EXCEEDED)
     assert first.exit_code == EXIT_UNREACHABLE
     assert first.message == "cannot reach regsyncd at 10.0.0.1:50051: no answer within 7 s"
-    later = explain(grpc.StatusCode.DEADLINE_EXCEEDED, answered=True)
+    later = explain(grpc.StatusCode.DEADLINE_EXCEEDED, reached=True)
     assert later.exit_code == EXIT_FAILED
     assert "--timeout" in later.message
 
