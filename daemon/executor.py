@@ -260,7 +260,8 @@ class Executor:
 def _finish(
     repo: Repo, id: int, status: ExecutionStatus, counters: Counters, error: str
 ) -> ExecutionRecord:
-    """Record the end of an execution, and forget the oldest history beyond KEEP_PER_TASK."""
+    """Record the end of an execution, and forget its task's oldest history beyond KEEP_PER_TASK
+    (only that task's history grew)."""
     record = repo.finish_execution(id, status, counters, error)
-    repo.prune_history(keep_per_task=KEEP_PER_TASK)
+    repo.prune_history(record.task, keep=KEEP_PER_TASK)
     return record

@@ -290,14 +290,12 @@ class Repo:
             registries_total=Registry.select().count(),
         )
 
-    def prune_history(self, *, keep_per_task: int) -> int:
-        """Delete all but the newest `keep_per_task` ended executions of each task (their
-        results and logs go with them); returns how many executions were deleted."""
-        doomed: list[int] = []
-        for task_id in [t.id for t in Task.select(Task.id)]:
-            ended = (Execution.task == task_id) & Execution.status.not_in(_ACTIVE)
-            old = Execution.select(Execution.id).where(ended).order_by(Execution.id.desc())
-            doomed += [row.id for row in old.offset(keep_per_task)]
+    def prune_history(self, task: str, *, keep: int) -> int:
+        """Delete all but the newest `keep` ended executions of `task` (their results and logs
+        go with them); returns how many executions were deleted."""
+        ended = (Execution.task == self._task_row(task).id) & Execution.status.not_in(_ACTIVE)
+        old = Execution.select(Execution.id).where(ended).order_by(Execution.id.desc())
+        doomed = [row.id for row in old.offset(keep)]
         for batch in _chunks(doomed, 500):
             Execution.delete().where(Execution.id.in_(batch)).execute()
         return len(doomed)

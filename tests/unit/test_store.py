@@ -404,6 +404,12 @@ def test_stats_counts_today_from_utc_midnight(db: Database, clock: Clock) -> Non
 
 def test_prune_history_keeps_the_newest_and_active(db: Database) -> None:
     db.run_sync(lambda r: r.create_task(rule()))
+    db.run_sync(lambda r: r.create_task(rule("other")))
+    others = []
+    for _ in range(3):  # another task's history is not touched
+        e = db.run_sync(lambda r: r.create_execution("other", Trigger.CRON))
+        db.run_sync(lambda r, i=e.id: r.finish_execution(i, ExecutionStatus.SUCCEEDED, Counters()))  # type: ignore[misc]
+        others.append(e.id)
     ids = []
     for _ in range(5):
         e = db.run_sync(lambda r: r.create_execution("nginx", Trigger.CRON))
@@ -411,9 +417,9 @@ def test_prune_history_keeps_the_newest_and_active(db: Database) -> None:
         db.run_sync(lambda r, i=e.id: r.finish_execution(i, ExecutionStatus.SUCCEEDED, Counters()))  # type: ignore[misc]
         ids.append(e.id)
     active = db.run_sync(lambda r: r.create_execution("nginx", Trigger.CRON))
-    assert db.run_sync(lambda r: r.prune_history(keep_per_task=2)) == 3
+    assert db.run_sync(lambda r: r.prune_history("nginx", keep=2)) == 3
     left, _ = db.run_sync(lambda r: r.list_executions(ExecutionQuery()))
-    assert [e.id for e in left] == [active.id, ids[4], ids[3]]
+    assert [e.id for e in left] == [active.id, ids[4], ids[3], *reversed(others)]
     assert _count_rows(db, "log_line") == 2
 
 
