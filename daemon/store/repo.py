@@ -209,13 +209,17 @@ class Repo:
         return [m.execution_record(r, r.task.name) for r in rows]
 
     def interrupt_running(self) -> list[ExecutionRecord]:
-        """Mark every queued or running execution interrupted (start-up after a crash, or
-        shutdown past the grace deadline); returns them as they are now, to resume."""
+        """At start-up: mark what a crash left queued or running as interrupted, and return
+        every interrupted execution that is still its task's newest, to resume. A graceful
+        shutdown records its runs as interrupted itself; a resumed one has a newer child."""
         ids = [record.id for record in self.running()]
         if ids:
             done = {"status": ExecutionStatus.INTERRUPTED.value, "finished": self._clock()}
             Execution.update(**done).where(Execution.id.in_(ids)).execute()
-        return [self.get_execution(id) for id in ids]
+        newest = Execution.select(fn.MAX(Execution.id)).group_by(Execution.task)
+        interrupted = Execution.status == ExecutionStatus.INTERRUPTED.value
+        rows = Execution.select(Execution.id).where(Execution.id.in_(newest) & interrupted)
+        return [self.get_execution(row.id) for row in rows.order_by(Execution.id)]
 
     # Results and logs --------------------------------------------------------------------------
     def add_results(self, id: int, results: Iterable[TagResult]) -> None:

@@ -192,12 +192,14 @@ def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
     assert daemon.terminate() == 0  # SIGTERM: a clean exit
 
 
-def test_sigterm_records_a_running_execution_as_interrupted(
+def test_sigterm_interrupts_a_long_run_and_the_next_start_resumes_it(
     registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
     tmp_path: Path,
 ) -> None:
-    for i in range(6):
-        push_image(registry, "app", f"{i}", layers=[random_layer(20_000, seed=i)])
+    """40 tags, one slow blob at a time: longer than the 10 s shutdown grace period."""
+    tags = [f"{i}" for i in range(40)]
+    for i, tag in enumerate(tags):
+        push_image(registry, "app", tag, layers=[random_layer(20_000, seed=i)])
     daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
@@ -207,10 +209,18 @@ def test_sigterm_records_a_running_execution_as_interrupted(
     run = daemon.tasks.RunTask(pb.NameRequest(name="app"))
     daemon.wait(run.id, lambda d: d.execution.status == S.EXECUTION_STATUS_RUNNING)
     assert daemon.terminate() == 0
-    log = (tmp_path / "daemon.log").read_text()
-    assert "SIGTERM received" in log
-    # the next start records it interrupted (or it had finished within the grace period)
+    assert "SIGTERM received" in (tmp_path / "daemon.log").read_text()
+
     daemon.start()
-    status = daemon.execution(run.id).execution.status
-    assert status in (S.EXECUTION_STATUS_INTERRUPTED, S.EXECUTION_STATUS_SUCCEEDED)
-    daemon.terminate()
+    stopped = daemon.execution(run.id).execution
+    assert (stopped.status, stopped.error) == (
+        S.EXECUTION_STATUS_INTERRUPTED, "interrupted by daemon shutdown")
+    listed = daemon.executions.ListExecutions(pb.ListExecutionsRequest(task="app"), timeout=10)
+    [resume] = [e for e in listed.executions if e.parent_id == run.id]
+    assert resume.trigger == pb.TRIGGER_RESUME
+    final = daemon.wait(resume.id, lambda d: d.execution.status not in (
+        S.EXECUTION_STATUS_QUEUED, S.EXECUTION_STATUS_RUNNING))
+    assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED, final
+    for tag in tags:
+        assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
+    assert daemon.terminate() == 0

@@ -299,9 +299,23 @@ def test_interrupt_running_marks_queued_and_running(db: Database, clock: Clock) 
     assert all(e.finished == datetime.fromtimestamp(NOON + 30, UTC) for e in interrupted)
     assert db.run_sync(lambda r: r.running()) == []
     assert db.run_sync(lambda r: r.get_execution(c.id)).status is ExecutionStatus.SUCCEEDED
-    assert db.run_sync(lambda r: r.interrupt_running()) == []
     resumed = db.run_sync(lambda r: r.create_execution("a", Trigger.RESUME, a.id))
     assert (resumed.trigger, resumed.parent_id) == (Trigger.RESUME, a.id)
+    db.run_sync(lambda r: r.finish_execution(resumed.id, ExecutionStatus.SUCCEEDED, Counters()))
+    # b was not resumed yet (a start that ended early): the next start resumes it; a's resume
+    # is newer than a, so a is done
+    assert [e.id for e in db.run_sync(lambda r: r.interrupt_running())] == [b.id]
+
+
+def test_an_execution_a_graceful_shutdown_interrupted_is_resumed(db: Database) -> None:
+    db.run_sync(lambda r: r.create_task(rule("a")))
+    old = db.run_sync(lambda r: r.create_execution("a", Trigger.CRON))
+    db.run_sync(lambda r: r.finish_execution(old.id, ExecutionStatus.INTERRUPTED, Counters()))
+    a = db.run_sync(lambda r: r.create_execution("a", Trigger.MANUAL))
+    db.run_sync(lambda r: r.mark_running(a.id))
+    db.run_sync(lambda r: r.finish_execution(
+        a.id, ExecutionStatus.INTERRUPTED, Counters(), "interrupted by daemon shutdown"))
+    assert [e.id for e in db.run_sync(lambda r: r.interrupt_running())] == [a.id]  # not `old`
 
 
 def test_list_executions_filters_and_pages(db: Database) -> None:
