@@ -19,10 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from regsync.daemon.config import parse_config
-from regsync.daemon.engine.events import Counters, Event, Outcome
-from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.engine.events import Outcome
 from support.images import (
     CorpusSpec,
     build_corpus,
@@ -35,6 +32,7 @@ from support.images import (
 )
 from support.proxy import DEFAULT_MIX, CountingProxy, Fault, RandomFaults
 from support.registry import RegistryServer
+from support.syncrun import make_config, rule, run_sync
 
 pytestmark = pytest.mark.integration
 
@@ -50,33 +48,10 @@ SMALL = CorpusSpec(repos=2, tags_per_repo=2, shared_layers=1, shared_layer_size=
                    unique_layer_size=5_000, repo_prefix="corpus/app", seed=12)
 
 
-# helpers (copied from test_sync's shape, not imported: test modules stay independent) ---------
-def make_config(src: str, dst: str, repos: Sequence[str], *, retry: dict[str, Any]) -> str:
-    data = {
-        "version": "1.0",
-        "global": {"concurrency": 4, "retry": retry, "timeout": "20s"},
-        "registries": {"src": {"url": src}, "dst": {"url": dst}},
-        "sync_rules": [
-            {
-                "name": f"rule-{repo}",
-                "enabled": True,
-                "source": {"registry": "src", "repository": repo},
-                "target": {"registry": "dst", "repository": f"mirror/{repo}"},
-            }
-            for repo in repos
-        ],
-    }
-    return yaml.safe_dump(data)
-
-
-async def run_sync(text: str) -> RunReport:
-    config = parse_config(text, source="faults.yaml")
-    events: list[Event] = []
-
-    def sink(event: Event, counters: Counters) -> None:
-        events.append(event)
-
-    return await sync(config, config.enabled_rules(), sink=sink)
+def mirror_config(src: str, dst: str, repos: Sequence[str], *, retry: dict[str, Any]) -> dict[str, Any]:
+    """Every repo to mirror/<repo>."""
+    rules = [rule(repo, f"mirror/{repo}", name=f"rule-{repo}") for repo in repos]
+    return make_config({"src": src, "dst": dst}, rules, retry=retry)
 
 
 def build_source(server: RegistryServer, spec: CorpusSpec = SPEC) -> dict[str, dict[str, str]]:
@@ -146,7 +121,7 @@ async def test_sync_through_ten_percent_faults_on_both_sides_is_exact(
     dst_faults = RandomFaults(0.10, seed="target-1")
     with CountingProxy(registry, fault=src_faults) as src, \
             CountingProxy(registry2, fault=dst_faults) as dst:
-        report = await run_sync(make_config(src.url, dst.url, SPEC.repo_names(), retry=RETRY))
+        report = await run_sync(mirror_config(src.url, dst.url, SPEC.repo_names(), retry=RETRY))
 
     failed = [r for r in report.results if r.outcome is not Outcome.COPIED]
     assert not failed, failed
@@ -184,7 +159,7 @@ async def test_every_source_request_failing_fails_each_tag_and_leaves_target_unt
     # tag lists still work, so each tag is tried and must report its own failure
     always = RandomFaults(1.0, seed=0, kinds=[fault], path_regex=r"/(manifests|blobs)/")
     with CountingProxy(registry, fault=always) as src:
-        report = await run_sync(make_config(src.url, registry2.url, SMALL.repo_names(),
+        report = await run_sync(mirror_config(src.url, registry2.url, SMALL.repo_names(),
                                             retry=RETRY))
 
     expected = {(f"rule-{repo}", tag) for repo, repo_tags in tags.items() for tag in repo_tags}
@@ -204,7 +179,7 @@ async def test_source_down_for_everything_fails_each_rule_cleanly(
     failing = [f for f in DEFAULT_MIX if f.delay == 0]  # no slow answers: only failures
     always = RandomFaults(1.0, seed=1, kinds=failing)
     with CountingProxy(registry, fault=always) as src:
-        report = await run_sync(make_config(src.url, registry2.url, SMALL.repo_names(),
+        report = await run_sync(mirror_config(src.url, registry2.url, SMALL.repo_names(),
                                             retry=RETRY))
 
     assert sorted(r.rule for r in report.results) == sorted(f"rule-{r}" for r in SMALL.repo_names())

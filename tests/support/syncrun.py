@@ -12,7 +12,8 @@ from regsync.daemon.engine.run import RunReport, sync
 
 
 def make_config(
-    registries: dict[str, Any], rules: Sequence[dict[str, Any]], *, concurrency: int = 4
+    registries: dict[str, Any], rules: Sequence[dict[str, Any]], *, concurrency: int = 4,
+    retry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A seed-format config: `registries` maps names to servers (or URLs)."""
     regs: dict[str, Any] = {}
@@ -25,7 +26,7 @@ def make_config(
         "version": "1.0",
         "global": {
             "concurrency": concurrency,
-            "retry": {"max_attempts": 2, "initial_interval": "10ms", "max_interval": "50ms"},
+            "retry": retry or {"max_attempts": 2, "initial_interval": "10ms", "max_interval": "50ms"},
             "timeout": "20s",
         },
         "registries": regs,
