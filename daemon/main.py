@@ -30,15 +30,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"regsyncd: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except BaseExceptionGroup as group:  # a component of `serve` failed to start
+    except BaseExceptionGroup as group:  # a component of `serve` failed to start, or ^C
+        if group.subgroup(KeyboardInterrupt) is not None:  # trio raises it from a nursery
+            return _interrupted()
         first = first_regsync_error(group)
         if first is None:
             raise
         print(f"regsyncd: {first}", file=sys.stderr)
         return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("regsyncd: interrupted; tags finished so far are in place", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    print("regsyncd: interrupted; tags finished so far are in place", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -303,3 +303,36 @@ def test_once_remembers_excluded_platforms_between_runs(
     assert "platform not selected" in capsys.readouterr().out
     assert registry.count("GET", r"/manifests/") == gets  # the file kept what was learnt
     assert default_path().is_relative_to(tmp_path) and default_path().exists()
+
+
+def test_ctrl_c_during_once_exits_130_without_a_traceback(
+    registry2: RegistryServer, tmp_path: Path
+) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as silent:  # accepts, never answers: the run waits on it
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        path = tmp_path / "sync.yaml"
+        path.write_text(yaml.safe_dump(make_config(
+            {"src": f"http://127.0.0.1:{silent.getsockname()[1]}", "dst": registry2},
+            [rule("app", "app")])))
+        regsyncd = str(Path(sys.executable).parent / "regsyncd")
+        process = subprocess.Popen([regsyncd, "once", "--config", str(path)],
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            silent.settimeout(20)
+            connection, _ = silent.accept()  # the request has started, and hangs
+            with connection:
+                time.sleep(0.3)
+                process.send_signal(signal.SIGINT)
+                _, err = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted; tags finished so far are in place" in err
+    assert "Traceback" not in err
