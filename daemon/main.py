@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .config import Config, SyncRule, load_config
 from .errors import ConfigError, RegsyncError, first_regsync_error
+
+if TYPE_CHECKING:
+    from .engine.platform_memory import PlatformMemory
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -128,11 +132,10 @@ def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
     import trio
 
     from .console import LineSink, TerminalSink, summary
-    from .engine.platform_memory import PlatformMemory, default_path
     from .engine.run import sync
 
     sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
-    platforms = PlatformMemory.load(default_path())
+    platforms = _platform_memory(rules)
     try:
         report = trio.run(lambda: sync(config, rules, sink=sink, platforms=platforms))
     finally:
@@ -148,14 +151,13 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
 
     from .console import plan_table
     from .engine.events import discard
-    from .engine.platform_memory import PlatformMemory, default_path
     from .engine.run import Run, open_registries, registries_for
 
     async def plan() -> bool:
         ok = True
         async with open_registries(config, registries_for(config, rules)) as registries:
             run = Run(config, sink=discard, registries=registries,
-                      platforms=PlatformMemory.load(default_path()))
+                      platforms=_platform_memory(rules))
             for rule in rules:
                 try:
                     selection, plans = await run.plan(rule)
@@ -168,6 +170,16 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
         return ok
 
     return EXIT_OK if trio.run(plan) else EXIT_FAILED
+
+
+def _platform_memory(rules: Sequence[SyncRule]) -> PlatformMemory:
+    """The remembered platforms, read only when a rule filters by platform (the file can reach
+    a few MB; most configs never need it)."""
+    from .engine.platform_memory import PlatformMemory, default_path
+
+    if any(rule.architectures or rule.platforms for rule in rules):
+        return PlatformMemory.load(default_path())
+    return PlatformMemory()
 
 
 if __name__ == "__main__":
