@@ -125,14 +125,20 @@ class RegistryClient:
             username=settings.username,
             password=settings.password,
         )
-        credentials = await trio.to_thread.run_sync(resolve)
-        return cls(
-            settings,
-            retry=RetryPolicy.from_settings(global_.retry),
-            timeout=global_.timeout,
-            credentials=credentials,
-            max_connections=global_.connections_per_registry,
-        )
+        try:
+            credentials = await trio.to_thread.run_sync(resolve)
+        except ConfigError as exc:
+            problem = str(exc)
+        else:
+            return cls(
+                settings,
+                retry=RetryPolicy.from_settings(global_.retry),
+                timeout=global_.timeout,
+                credentials=credentials,
+                max_connections=global_.connections_per_registry,
+            )
+        # named after the registry in the user's config; no chained context (secrets policy)
+        raise ConfigError(f"credentials: {problem}", registry=settings.name)
 
     async def __aenter__(self) -> Self:
         verify = self._verify()

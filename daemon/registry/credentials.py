@@ -60,9 +60,7 @@ def resolve_credentials(
     """
     if username is not None or password is not None:
         if not username or password is None:
-            raise ConfigError(
-                "both username and password must be given (or neither)", registry=host
-            )
+            raise ConfigError("both username and password must be given (or neither)")
         return Credentials(username, password)
     environ = os.environ if env is None else env
     docker = _docker_config_path(environ)
@@ -104,17 +102,29 @@ def _from_config_file(path: Path | None, host: str, env: Mapping[str, str]) -> C
     if isinstance(helpers, dict):
         name = _lookup(helpers, host)
         if isinstance(name, str) and name:
-            found = run_helper(name, helper_key(host), env)
+            found = _ask_helper(name, host, env, f"credHelpers in {path}")
             if found is not None:
                 return found
     store = config.get("credsStore")
     if isinstance(store, str) and store:
-        found = run_helper(store, helper_key(host), env)
+        found = _ask_helper(store, host, env, f"credsStore in {path}")
         if found is not None:
             return found
     auths = config.get("auths")
     entry = _lookup(auths, host) if isinstance(auths, dict) else None
     return _from_auth_entry(entry, path, host) if isinstance(entry, dict) else None
+
+
+def _ask_helper(name: str, host: str, env: Mapping[str, str], named_by: str) -> Credentials | None:
+    try:
+        return run_helper(name, helper_key(host), env)
+    except ConfigError as exc:
+        problem = str(exc)
+    # raised outside the `except`: no chained context, as everywhere in this module
+    raise ConfigError(
+        f"{problem} ({named_by} chose it): install it, remove that entry, or give this registry"
+        " a username and password in regsync's config"
+    )
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -198,10 +208,10 @@ def run_helper(name: str, server: str, env: Mapping[str, str]) -> Credentials | 
     program = f"docker-credential-{name}"
     path = shutil.which(program, path=env.get("PATH", os.defpath))
     if path is None:
-        raise ConfigError(f"credential helper {program} is not on PATH", registry=server)
+        raise ConfigError(f"credential helper {program} is not on PATH")
     done = _run([path, "get"], server, env)
     if isinstance(done, str):
-        raise ConfigError(f"credential helper {program} {done}", registry=server)
+        raise ConfigError(f"credential helper {program} {done}")
     return _helper_answer(program, server, done)
 
 
@@ -232,13 +242,12 @@ def _helper_answer(
         if b"credentials not found" in done.stdout.lower() + done.stderr.lower():
             return None
         raise ConfigError(
-            f"credential helper {program} failed with exit code {done.returncode}",
-            registry=server,
+            f"credential helper {program} failed with exit code {done.returncode}"
         )
     answer = _json_or_none(done.stdout)
     if not isinstance(answer, dict) or "Username" not in answer or "Secret" not in answer:
         raise ConfigError(
-            f"credential helper {program} printed no Username/Secret JSON", registry=server
+            f"credential helper {program} printed no Username/Secret JSON"
         )
     user, secret = answer["Username"], answer["Secret"]
     if not isinstance(user, str) or not isinstance(secret, str) or not secret:

@@ -149,10 +149,30 @@ def test_failing_helper_names_itself_never_its_output(
     assert info.value.__cause__ is None and info.value.__context__ is None
 
 
-def test_missing_helper(env: dict[str, str]) -> None:
-    _docker(env, {"credsStore": "nosuch"})
-    with pytest.raises(ConfigError, match="docker-credential-nosuch is not on PATH"):
+def test_missing_helper_says_which_file_chose_it_and_the_ways_out(env: dict[str, str]) -> None:
+    path = _docker(env, {"credsStore": "nosuch"})
+    with pytest.raises(ConfigError, match="docker-credential-nosuch is not on PATH") as info:
         resolve_credentials("h", env=env)
+    message = str(info.value)
+    assert f"credsStore in {path} chose it" in message
+    assert "remove that entry, or give this registry a username and password" in message
+    assert info.value.__context__ is None
+
+
+async def test_a_credential_problem_names_the_registry_of_the_config(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regsync.daemon.config import GlobalSettings, RegistrySettings
+    from regsync.daemon.registry.client import RegistryClient
+
+    _docker(env, {"credsStore": "nosuch"})
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = RegistrySettings(name="hub", url="https://registry-1.docker.io")
+    with pytest.raises(ConfigError) as info:
+        await RegistryClient.connect(settings, GlobalSettings())
+    assert str(info.value).startswith("registry 'hub': credentials: credential helper")
 
 
 def test_helper_timeout(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
