@@ -1,16 +1,14 @@
 """Durations in the seed config's notation ("1s", "500ms", "10m", "1h30m"), as float seconds.
 
 The seed tool was written in Go, so its users write Go's `time.ParseDuration` syntax; a bare number
-(YAML int or float, or a numeric string) means seconds. Pure and separate from the config loader so
-the CLI and the panel can print durations in the same notation users typed them in.
+(YAML int or float, or a numeric string) means seconds. Pure, and tested apart from the config
+loader, which names the field when a value is refused.
 """
 
 from __future__ import annotations
 
 import math
 import re
-
-from .errors import ConfigError
 
 _UNITS: dict[str, float] = {
     "ns": 1e-9,
@@ -49,35 +47,6 @@ def duration_seconds(value: object) -> float:
     if seconds < 0:
         raise ValueError(f"duration {value!r} is negative")
     return seconds
-
-
-def parse_duration(value: str | float, *, field: str) -> float:
-    """Seconds in `value`.
-
-    Raises:
-        ConfigError: naming `field` and what is wrong with the value.
-    """
-    try:
-        return duration_seconds(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{field}: {exc}") from None
-
-
-def format_duration(seconds: float) -> str:
-    """`seconds` in the config's notation, to the millisecond ("1h30m", "2.5s", "250ms", "0s")."""
-    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
-        raise ValueError(f"cannot format duration {seconds!r}")
-    hours, rest = divmod(round(seconds * 1000), 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, millis = divmod(rest, 1000)
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    if whole:
-        parts.append(f"{whole}.{millis:03d}".rstrip("0").rstrip(".") + "s")
-    elif millis:
-        parts.append(f"{millis}ms")
-    return "".join(parts) or "0s"
 
 
 def _parse_text(text: str) -> float:

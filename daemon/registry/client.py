@@ -202,11 +202,6 @@ class RegistryClient:
             raise RuntimeError("RegistryClient used outside `async with`")
         return self._session
 
-    @property
-    def quota(self) -> tuple[int | None, int]:
-        """Docker Hub's last announced (remaining pulls, window seconds)."""
-        return self._s.quota.remaining, self._s.quota.window
-
     # --- discovery -------------------------------------------------------------------------
 
     async def ping(self) -> str:

@@ -69,10 +69,6 @@ class DigestVerifier:
         algorithm, _ = parse_digest(expected)
         return cls(algorithm)
 
-    @property
-    def algorithm(self) -> str:
-        return self._algorithm
-
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         """Feed the next chunk; chunk boundaries do not matter."""
         self._hash.update(chunk)
