@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import trio
 
 from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
-from ..registry.digest import DigestVerifier, sha256_digest
+from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
 from ..registry.manifest import (
     ImageManifest,
     IndexManifest,
@@ -256,15 +256,10 @@ class TagCopier:
                                    f"{MAX_MANIFEST_BYTES} are read to learn a platform",
                                    registry=self.source.registry.name)
         verifier = DigestVerifier.for_digest(config.digest)
-        chunks: list[bytes] = []
         async with self.source.registry.open_blob(self.source.repository, config.digest) as blob:
-            async for chunk in blob.chunks():
-                verifier.update(chunk)
-                chunks.append(chunk)
-                if verifier.size > config.size:
-                    break  # verify() below says the size is wrong
+            body = await read_hashed(blob.chunks(), verifier, config.size)
         verifier.verify(config.digest, config.size, registry=self.source.registry.name)
-        platform = image_platform(b"".join(chunks))
+        platform = image_platform(body)
         if platform is None:
             return True
         self._memory.remember(digest, platform)

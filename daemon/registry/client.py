@@ -38,7 +38,7 @@ from ..errors import (
 )
 from .auth import RegistryAuth
 from .credentials import Credentials, resolve_credentials
-from .digest import DigestVerifier, sha256_digest
+from .digest import DigestVerifier, read_hashed, sha256_digest
 from .http11 import Http11Transport
 from .manifest import SCHEMA1_MESSAGE
 from .ratelimit import TokenBucket
@@ -486,7 +486,7 @@ class RegistryClient:
         except ValueError as exc:
             raise DigestMismatchError(f"cannot upload blob: {exc}", registry=self.name) from None
         if size is not None and size <= self.chunk_size:
-            body = await _collect(chunks, verifier, size)
+            body = await read_hashed(chunks, verifier, size)
             self._check_upload(verifier, repository, digest, size)
             await self._commit(await self._start_upload(repository), repository, digest, body)
             return
@@ -618,17 +618,6 @@ class _BlobStream:
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip()
-
-
-async def _collect(chunks: AsyncIterator[bytes], verifier: DigestVerifier, size: int) -> bytes:
-    """A small blob's bytes, hashed; reading stops once more than `size` arrived."""
-    parts: list[bytes] = []
-    async for chunk in chunks:
-        verifier.update(chunk)
-        parts.append(chunk)
-        if verifier.size > size:
-            break
-    return b"".join(parts)
 
 
 async def _hashing(

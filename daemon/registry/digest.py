@@ -2,13 +2,14 @@
 
 Every manifest and blob regsync moves is addressed by its digest; verifying as bytes pass is what
 lets a copy refuse content a registry (or the network) corrupted, without holding whole blobs in
-memory. Pure: no I/O.
+memory. Pure: no I/O of its own (`read_hashed` reads the iterator it is given).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
 
 from ..errors import DigestMismatchError
 
@@ -111,3 +112,15 @@ class DigestVerifier:
 
     def __repr__(self) -> str:
         return f"DigestVerifier({self._algorithm!r}, size={self._size})"
+
+
+async def read_hashed(chunks: AsyncIterator[bytes], verifier: DigestVerifier, size: int) -> bytes:
+    """A small blob's bytes, hashed by `verifier`; reading stops once more than `size` arrived
+    (then `verifier.verify` says the size is wrong)."""
+    parts: list[bytes] = []
+    async for chunk in chunks:
+        verifier.update(chunk)
+        parts.append(chunk)
+        if verifier.size > size:
+            break
+    return b"".join(parts)
