@@ -66,9 +66,12 @@ class RegistryError(RegsyncError):
         status: int | None = None,
         codes: tuple[str, ...] = (),
         temporary: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.codes = codes
+        #: seconds the registry asked us to wait (its Retry-After header), if it did
+        self.retry_after = retry_after
         super().__init__(message, registry=registry, temporary=temporary)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from ..errors import ConfigError, RegsyncError
+from ..errors import ConfigError, RegistryError, RegsyncError
 
 if TYPE_CHECKING:
     from ..config import RetrySettings
@@ -81,10 +81,8 @@ def is_temporary(error: BaseException) -> bool:
     return isinstance(error, RegsyncError) and error.temporary
 
 
-def retry_after_of(error: BaseException) -> float | None:
-    """The Retry-After seconds a registry sent with this error, if any (see transport)."""
-    value = getattr(error, "retry_after", None)
-    return float(value) if isinstance(value, int | float) else None
+def _retry_after(error: RegsyncError) -> float | None:
+    return error.retry_after if isinstance(error, RegistryError) else None
 
 
 async def retrying(
@@ -113,7 +111,7 @@ async def retrying(
             if attempt >= policy.max_attempts:
                 _note_attempts(error, describe, attempt)
                 raise
-            wait = policy.delay(attempt, retry_after=retry_after_of(error), rand=rand())
+            wait = policy.delay(attempt, retry_after=_retry_after(error), rand=rand())
             if on_retry is not None:
                 on_retry(attempt, wait, error)
         await trio.sleep(wait)

@@ -342,15 +342,14 @@ def error_from_response(
             codes=codes,
         )
     if status >= 500 or status == 408:
-        error = RemoteServerError(
+        return RemoteServerError(
             f"{what}: registry failed ({said})",
             registry=registry,
             status=status,
             codes=codes,
             temporary=True,
+            retry_after=_retry_after(response),
         )
-        _attach_retry_after(error, response)
-        return error
     if "DIGEST_INVALID" in codes:
         return DigestMismatchError(
             f"{what}: registry says the content does not match its digest ({said})",
@@ -396,14 +395,13 @@ def _rate_limited(
         error = quota_exhausted(registry, quota[1], user=user)
         error.status, error.codes = response.status_code, codes
         return error
-    error = RateLimitError(
+    return RateLimitError(
         f"{what}: too many requests ({said})",
         registry=registry,
         status=response.status_code,
         codes=codes,
+        retry_after=_retry_after(response),
     )
-    _attach_retry_after(error, response)
-    return error
 
 
 def quota_exhausted(registry: str, window: int, *, user: str | None = None) -> RateLimitError:
@@ -415,10 +413,8 @@ def quota_exhausted(registry: str, window: int, *, user: str | None = None) -> R
     )
 
 
-def _attach_retry_after(error: RegistryError, response: httpx.Response) -> None:
-    """`retrying` reads `retry_after` (errors.py has no field for it, so it rides as attribute)."""
-    value = parse_retry_after(response.headers.get("retry-after"))
-    setattr(error, "retry_after", value)  # noqa: B010 (not a declared field: mypy needs setattr)
+def _retry_after(response: httpx.Response) -> float | None:
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def _read_content(response: httpx.Response) -> bytes:
