@@ -106,9 +106,9 @@ class Control:
 
     # tasks --------------------------------------------------------------------------------
     async def create_task(self, rule: SyncRule) -> TaskRecord:
-        await self._db.run(lambda repo: repo.create_task(rule))
+        task = await self._db.run(lambda repo: repo.create_task(rule))
         self._scheduler.wake()
-        return await self.get_task(rule.name)
+        return self._live(task)
 
     async def list_tasks(self) -> list[TaskRecord]:
         tasks = await self._db.run(lambda repo: repo.list_tasks())
@@ -118,9 +118,9 @@ class Control:
         return self._live(await self._db.run(lambda repo: repo.get_task(name)))
 
     async def update_task(self, rule: SyncRule) -> TaskRecord:
-        await self._db.run(lambda repo: repo.update_task(rule))
+        task = await self._db.run(lambda repo: repo.update_task(rule))
         self._scheduler.wake()
-        return await self.get_task(rule.name)
+        return self._live(task)
 
     async def delete_task(self, name: str) -> None:
         if self._executor.is_running(name):
@@ -137,9 +137,9 @@ class Control:
         return await self._executor.stop(name)
 
     async def set_task_enabled(self, name: str, enabled: bool) -> TaskRecord:
-        await self._db.run(lambda repo: repo.set_task_enabled(name, enabled))
+        task = await self._db.run(lambda repo: repo.set_task_enabled(name, enabled))
         self._scheduler.wake()
-        return await self.get_task(name)
+        return self._live(task)
 
     async def plan_task(self, name: str) -> tuple[TagSelection, list[TagPlan]]:
         config, rule = await self._one_rule_config(name)
