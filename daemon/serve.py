@@ -167,7 +167,8 @@ async def _panel(
     import importlib
 
     server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
-    await server.run_panel(address, options.ui_port, options.token, host=options.ui_host,
+    await server.run_panel(address, options.ui_port, login_required=options.token is not None,
+                           host=options.ui_host,
                            task_status=task_status)
 
 

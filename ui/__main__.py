@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 from regsync.daemon.errors import ConfigError
@@ -20,6 +21,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server", default="127.0.0.1:50051",
                         help="regsyncd's gRPC address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to serve on; the panel speaks plain HTTP (default %(default)s)")
     parser.add_argument("--login", action="store_true",
                         help="open on the login page (the daemon requires an API token)")
     return parser.parse_args(argv)
@@ -28,8 +31,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            # The panel only needs to know that a token is required, never its value.
-            await nursery.start(run_panel, args.server, args.port, "" if args.login else None)
+            await nursery.start(partial(run_panel, args.server, args.port,
+                                        login_required=args.login, host=args.host))
             async for _ in signals:
                 break
             nursery.cancel_scope.cancel()

@@ -36,12 +36,6 @@ def split_address(api_address: str) -> tuple[str, int | None]:
     return host, int(port) if port.isdigit() else None
 
 
-def panel_host(api_address: str) -> str:
-    """The panel listens where the API does: loopback for a unix socket."""
-    host, _ = split_address(api_address)
-    return host or "127.0.0.1"
-
-
 def dial_address(api_address: str) -> str:
     """Where the panel connects: a wildcard listen address is reached through loopback."""
     host, port = split_address(api_address)
@@ -95,12 +89,14 @@ def make_server(settings: PanelSettings, sock: socket.socket) -> Server:
     return server
 
 
-async def run_panel(api_address: str, port: int, token: str | None, *, host: str | None = None,
+async def run_panel(api_address: str, port: int, *, login_required: bool,
+                    host: str = "127.0.0.1",
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the panel for the API at `api_address` until cancelled; started() gets the port.
+    """Serve the panel for the API at `api_address` on `host:port` until cancelled; started()
+    gets the port. It serves plain HTTP where people type API tokens: loopback unless asked.
 
-    `token` only says whether the daemon wants one (the panel then opens on its login page); the
-    panel never uses it: each browser tab signs in with its own.
+    `login_required`: the daemon wants an API token (the panel then opens on its login page);
+    each browser tab signs in with its own, the panel never holds the daemon's.
 
     Raises:
         ConfigError: the port cannot be bound, a panel already runs in this process, or the
@@ -109,10 +105,10 @@ async def run_panel(api_address: str, port: int, token: str | None, *, host: str
     if not _lock.acquire(blocking=False):
         raise ConfigError("web panel: one panel per process (NiceGUI's app is global)")
     try:
-        sock = bind(host or panel_host(api_address), port)
+        sock = bind(host, port)
         with sock:
             settings = PanelSettings(api_address=dial_address(api_address),
-                                     login_required=token is not None)
+                                     login_required=login_required)
             await _serve(make_server(settings, sock), sock, task_status)
     finally:
         _lock.release()

@@ -9,9 +9,10 @@ import pytest
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.ui import format as fmt
+from regsync.ui.__main__ import parse
 from regsync.ui.client import explain
 from regsync.ui.forms import RegistryForm, TaskForm, registry_form, split_list, task_form
-from regsync.ui.server import dial_address, panel_host
+from regsync.ui.server import dial_address
 
 
 def test_durations_sizes_and_progress() -> None:
@@ -72,8 +73,9 @@ def test_errors_read_as_sentences(code: grpc.StatusCode, words: str, login: bool
     assert "trace" not in error.message
 
 
-def test_panel_listens_and_dials_where_the_api_is() -> None:
-    assert panel_host("0.0.0.0:50051") == "0.0.0.0" and panel_host("unix:/run/x") == "127.0.0.1"
+def test_panel_listens_on_loopback_unless_asked_and_dials_where_the_api_is() -> None:
+    assert parse(["--server", "10.0.0.5:50051"]).host == "127.0.0.1"
+    assert parse(["--host", "0.0.0.0"]).host == "0.0.0.0"
     assert dial_address("0.0.0.0:50051") == "127.0.0.1:50051"
     assert dial_address("[::]:5") == "[::1]:5" and dial_address("[::1]:5") == "[::1]:5"
     assert dial_address("unix:/run/x") == "unix:/run/x"
