@@ -25,7 +25,7 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from .. import model
 from ..config import Config, ConfigProblems, RegistrySettings, SyncRule, parse_config
 from ..engine.copy import TagPlan
-from ..engine.events import Counters, LogEvent, Outcome, TagResult
+from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
 from ..errors import ConfigError
 from ..plane import WatchItem
@@ -201,7 +201,6 @@ _OUTCOME_TO_PB = {
 }
 _TRIGGER_FROM_PB = {value: key for key, value in _TRIGGER_TO_PB.items()}
 _STATUS_FROM_PB = {value: key for key, value in _STATUS_TO_PB.items()}
-_COUNTER_FIELDS = tuple(f.name for f in dataclasses.fields(Counters))
 
 
 def timestamp(moment: datetime) -> Timestamp:
@@ -255,7 +254,7 @@ def task(record: model.TaskRecord) -> pb.Task:
 
 
 def counters(values: Counters) -> ev.Counters:
-    return ev.Counters(**{name: getattr(values, name) for name in _COUNTER_FIELDS})
+    return ev.Counters(**{name: getattr(values, name) for name in COUNTER_FIELDS})
 
 
 def execution(record: model.ExecutionRecord) -> pb.Execution:
@@ -283,7 +282,7 @@ def execution_record(message: pb.Execution) -> model.ExecutionRecord:
         status=_STATUS_FROM_PB[message.status],
         started=message.started.ToDatetime(tzinfo=UTC),
         finished=message.finished.ToDatetime(tzinfo=UTC) if message.HasField("finished") else None,
-        counters=Counters(**{name: getattr(message.counters, name) for name in _COUNTER_FIELDS}),
+        counters=model.counters_from({n: getattr(message.counters, n) for n in COUNTER_FIELDS}),
         error=message.error,
         parent_id=message.parent_id or None,
     )

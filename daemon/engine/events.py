@@ -54,6 +54,10 @@ class Counters:
             self.tags_failed += 1
 
 
+#: the counters' names, in order: the store's columns and the API's fields are named the same
+COUNTER_FIELDS: tuple[str, ...] = tuple(Counters.__dataclass_fields__)
+
+
 @dataclass(frozen=True, slots=True)
 class LogEvent:
     level: str  # debug, info, warning, error

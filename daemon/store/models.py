@@ -25,7 +25,7 @@ from peewee import (
 )
 
 from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
-from ..engine.events import Counters, LogEvent, Outcome, TagResult
+from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 
 
@@ -116,7 +116,6 @@ class SchemaVersion(_Base):
 
 
 MODELS: tuple[type[Model], ...] = (Registry, Task, Execution, TagResultRow, LogRow, SchemaVersion)
-COUNTER_FIELDS: tuple[str, ...] = tuple(Counters.__dataclass_fields__)
 
 
 # Conversions -----------------------------------------------------------------------------------
