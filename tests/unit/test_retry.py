@@ -124,8 +124,7 @@ async def test_permanent_error_propagates_at_once(autojump_clock: trio.abc.Clock
 
 
 async def test_retry_after_is_honoured(autojump_clock: trio.abc.Clock) -> None:
-    throttled = RateLimitError("slow down")
-    throttled.retry_after = 7.0  # type: ignore[attr-defined]
+    throttled = RateLimitError("slow down", retry_after=7.0)
     operation = Flaky(throttled)
     start = trio.current_time()
     assert await retrying(NO_JITTER, operation, describe="x") == "ok"
