@@ -104,6 +104,14 @@ def _until(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         time.sleep(0.1)
 
 
+def _attempt(step: Callable[[], bool]) -> bool:
+    """One try of a step that waits on its own: a timeout of it is 'not yet', not a failure."""
+    try:
+        return step()
+    except AssertionError:
+        return False
+
+
 class Page:
     """Small helpers over Quasar's markup: fields by label, buttons by text."""
 
@@ -131,9 +139,20 @@ class Page:
         box.send_keys(value)
 
     def choose(self, label: str, option: str) -> None:
-        self.visible(f"//label[.//div[contains(@class,'q-field__label') and "
-                     f"normalize-space()={label!r}]]").click()
-        self.visible(f"//div[@role='option']//*[normalize-space()={option!r}]").click()
+        """Pick an option and wait until the field shows it: a click that lands while Quasar's
+        menu is still opening is lost, so open and click again until the choice holds."""
+        field = (f"//label[.//div[contains(@class,'q-field__label') and "
+                 f"normalize-space()={label!r}]]")
+        shown = f"{field}//*[contains(@class,'q-field__native')][normalize-space()={option!r}]"
+
+        def picked() -> bool:
+            self.visible(field).click()
+            self.visible(f"//div[@role='option']//*[normalize-space()={option!r}]").click()
+            _until(lambda: self.driver.find_elements(By.XPATH, shown), f"{label} = {option}",
+                   timeout=2)
+            return True
+
+        _until(lambda: _attempt(picked), f"{label} to show {option}")
 
     def button(self, text: str) -> None:
         self.visible(f"//button[.//*[normalize-space()={text!r}]]").click()
