@@ -186,6 +186,7 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: str | None = None,
     keep_references: bool = False,
+    environment_references: bool = True,
     known_registries: Collection[str] = (),
 ) -> Config:
     """Validate config `text`; `source` names it in messages, `env` defaults to os.environ.
@@ -195,6 +196,8 @@ def parse_config(
 
     `keep_references` leaves `${VAR}`, `${VAR:-default}` and `$$` verbatim (their syntax is still
     checked) for a caller that stores the config and calls `expand_env` when a value is used.
+    `environment_references` False refuses `${VAR}` (`$$` still means "$"): for a document a
+    client sent, which must never make the daemon read its own environment.
 
     Raises:
         ConfigError: (a ConfigProblems) listing every problem found.
@@ -202,6 +205,7 @@ def parse_config(
     document = _load_yaml(text, source)
     environment = os.environ if env is None else env
     report = _Report(source, environment, base_dir or os.getcwd(), keep_references)
+    report.environment_references = environment_references
     report.known_registries = [n for n in known_registries]
     root = _At(report, "")
     if document is None:
@@ -229,6 +233,7 @@ class _Report:
         self.env = env
         self.base_dir = base_dir
         self.keep_references = keep_references
+        self.environment_references = True
         self.known_registries: list[str] = []
         self.problems: list[str] = []
 
@@ -344,6 +349,12 @@ def _substitute(text: str, at: _At) -> str | None:
         parsed = _VARIABLE_BODY.fullmatch(body) if body is not None else None
         if match.group(0) != "$$" and parsed is None:  # not shown: may be part of a password
             at.problem("invalid variable reference; write ${NAME} or ${NAME:-default}, $$ for a $")
+            missing = True
+            return ""
+        if parsed is not None and not at.report.environment_references:
+            name = parsed.group("name")  # the default is not shown: it may be a password
+            at.problem(f"${{{name}}} is not expanded here: a document sent to the daemon never "
+                       'reads its environment; give the value itself ($$ for a "$")')
             missing = True
             return ""
         if at.report.keep_references:

@@ -149,7 +149,8 @@ class RegistryClient:
         http = httpx.AsyncClient(
             base_url=self.settings.url,
             auth=RegistryAuth(
-                registry=self.name, host=self.settings.host, credentials=self._credentials
+                registry=self.name, host=self.settings.host, credentials=self._credentials,
+                plain_http=self.settings.plain_http,
             ),
             # a stall longer than `timeout` is an error; waiting for a pooled connection is not
             timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 30.0), pool=None),
