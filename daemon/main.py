@@ -118,7 +118,8 @@ def _serve(args: argparse.Namespace) -> int:
         db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
         tls_key=args.tls_key, token=token, max_running=args.max_running,
         ui_port=args.ui_port or None, ui_host=args.ui_host,
-        ui_allowed_hosts=tuple(args.ui_allowed_host), insecure_plaintext_api=args.insecure_plaintext_api,
+        ui_allowed_hosts=tuple(args.ui_allowed_host),
+        insecure_plaintext_api=args.insecure_plaintext_api,
     )
     trio.run(serve, options)
     return EXIT_OK

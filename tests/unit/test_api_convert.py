@@ -42,6 +42,7 @@ from regsync.daemon.plane import WatchItem
 from regsync.daemon.runconfig import resolved
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
+from support.certs import self_signed
 
 UTC = datetime.UTC
 SECRET = "s3cret-pa55"
@@ -66,8 +67,7 @@ def problems(error: pytest.ExceptionInfo[ConfigError]) -> list[str]:
 
 
 def test_registry_settings_round_trip(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not checked here, only that it is readable")
+    ca, _ = self_signed(tmp_path)
     original = RegistrySettings(
         "hub", "https://hub.example:5000", "alice", None, insecure=True, ca_file=str(ca), qps=2.5
     )
