@@ -147,6 +147,13 @@ class Daemon:
         options = self.options
         check_exposure(options.listen, options.token, tls=options.tls_cert is not None,
                        plaintext=options.insecure_plaintext_api)
+        if options.ui_port is not None and options.token is None and not is_loopback(
+                options.ui_host.strip("[]")):
+            raise ConfigError(  # before anything starts (the panel itself checks again)
+                f"--ui-host {options.ui_host}: beyond loopback the web panel needs a login, and "
+                "anyone who reaches it would control regsyncd; start regsyncd with an API token "
+                "(--token-file or $REGSYNC_API_TOKEN: the panel then asks each browser for it), "
+                "or keep --ui-host on loopback")
         if options.tls_cert and options.ui_port is not None:
             # the panel dials the API in plain text: it would only ever say "cannot reach"
             raise ConfigError(
@@ -209,9 +216,12 @@ async def _panel(
     import importlib
 
     server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
-    await server.run_panel(address, options.ui_port, login_required=options.token is not None,
-                           host=options.ui_host,
-                           task_status=task_status)
+    await server.run_panel(
+        address, options.ui_port, login_required=options.token is not None, host=options.ui_host,
+        allowed_hosts=options.ui_allowed_hosts,
+        login_hint="start regsyncd with an API token (--token-file or $REGSYNC_API_TOKEN: the "
+                   "panel then asks each browser for it), or keep --ui-host on loopback",
+        task_status=task_status)
 
 
 def _platform_memory(db_path: str) -> PlatformMemory:

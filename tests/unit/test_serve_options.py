@@ -114,3 +114,20 @@ async def test_the_daemon_refuses_a_plain_text_token_beyond_loopback(tmp_path: P
         except ConfigError as exc:
             raised = exc
     assert raised is not None and "needs TLS" in str(raised)
+
+
+async def test_the_daemon_refuses_a_panel_beyond_loopback_without_a_login(
+    tmp_path: Path
+) -> None:
+    """`serve --ui-host 0.0.0.0` without a token served the whole panel with no login."""
+    options = ServeOptions(db_path=str(tmp_path / "db"), listen="127.0.0.1:0", ui_port=0,
+                           ui_host="0.0.0.0")
+    raised: ConfigError | None = None
+    with trio.move_on_after(20):  # today's code would serve: give up, and fail below
+        try:
+            await Daemon(options).run()
+        except ConfigError as exc:
+            raised = exc
+    assert raised is not None
+    assert "--ui-host 0.0.0.0: beyond loopback the web panel needs a login" in str(raised)
+    assert "--token-file" in str(raised)
