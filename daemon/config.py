@@ -356,7 +356,8 @@ def _substitute(text: str, at: _At) -> str | None:
         if parsed is not None and not at.report.environment_references:
             name = parsed.group("name")  # the default is not shown: it may be a password
             at.problem(f"${{{name}}} is not expanded here: a document sent to the daemon never "
-                       'reads its environment; give the value itself ($$ for a "$")')
+                       'reads its environment; give the value itself ($$ for a "$"), or let '
+                       "regsyncd read the file at start (serve --config)")
             missing = True
             return ""
         if at.report.keep_references:
