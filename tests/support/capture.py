@@ -6,6 +6,7 @@ Tests point a registry (or a token realm) at it and then assert what it never re
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,9 +47,14 @@ class CapturingServer:
             return [h for r in self.requests if (h := r.header("authorization")) is not None]
 
     def everything(self) -> str:
-        """All that arrived, as one text to search for a secret."""
+        """All that arrived, as one text to search for a secret (Basic credentials decoded)."""
         with self._lock:
-            return "\n".join(f"{r.method} {r.path} {r.headers}" for r in self.requests)
+            lines = [f"{r.method} {r.path} {r.headers}" for r in self.requests]
+        for header in self.authorizations():
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "basic":
+                lines.append(base64.b64decode(value + "==").decode("utf-8", "replace"))
+        return "\n".join(lines)
 
     def __enter__(self) -> Self:
         self._thread.start()
