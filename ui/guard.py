@@ -60,11 +60,11 @@ def host_policy(bind_host: str, allowed: Iterable[str] = ()) -> HostPolicy:
     if bound not in WILDCARDS:
         names.add(bound)
     for name in allowed:
-        parsed = host_name(name)
-        if parsed is None or parsed != name.strip("[]").lower():
+        split = split_host(name)
+        if split is None or split[1] is not None:
             raise ConfigError(f"allowed host {name!r}: give a host name or address, no port "
                               "or scheme (e.g. panel.example.com)")
-        names.add(parsed)
+        names.add(split[0])
     return HostPolicy(frozenset(names))
 
 
@@ -118,15 +118,15 @@ def origin_allowed(origin: str | None, host_header: str | None, policy: HostPoli
         return True
     try:
         parts = urlsplit(origin.strip())
-        port = parts.port
+        _ = parts.port  # raises ValueError for a port that is not a number
     except ValueError:
         return False
     default = _DEFAULT_PORTS.get(parts.scheme)
+    source = split_host(parts.netloc) if parts.netloc else None
     host = split_host(host_header) if host_header is not None else None
-    if default is None or not parts.hostname or parts.path or host is None:
+    if default is None or source is None or host is None or parts.path or parts.query:
         return False
-    ours = host[0] in policy.names
-    return ours and (parts.hostname.lower().strip("[]"), port or default) == (
+    return host[0] in policy.names and (source[0], source[1] or default) == (
         host[0], host[1] or default)
 
 

@@ -80,6 +80,7 @@ def test_the_panels_own_origin_is_accepted(origin: str | None, host: str) -> Non
     ("file://", "localhost:8080"), ("http://localhost:8080/x", "localhost:8080"),
     ("http://localhost:8080", "evil.example:8080"), ("http://localhost:8080", None),
     ("http://localhost:bad", "localhost:8080"), ("", "localhost:8080"),
+    ("http://u@localhost:8080", "localhost:8080"), ("http://localhost:8080?x", "localhost:8080"),
 ])
 def test_other_origins_are_refused(origin: str, host: str | None) -> None:
     """Its socket.io endpoint allowed any origin, with credentials."""
