@@ -188,7 +188,19 @@ def apply_text(r: pb.ApplyResponse) -> str:
     lines += [f"registry {n} updated" for n in r.registries_updated]
     lines += [f"task {n} created" for n in r.tasks_created]
     lines += [f"task {n} updated" for n in r.tasks_updated]
+    lines += [f"registry {n}: its stored password was removed (the file gives none)"
+              for n in r.passwords_dropped]
     return "\n".join(lines) or "nothing to change"
+
+
+def registry_updated(r: pb.Registry) -> str:
+    """What `registries edit` did, and, loudly, a password the daemon dropped."""
+    text = f"registry {r.name} updated"
+    if r.password_dropped:
+        text += ("\nits stored password was dropped: it stays bound to the url and user it was "
+                 f"given for; set it again with: regsyncctl registries edit {r.name} "
+                 "--password-stdin")
+    return text
 
 
 def log_line(line: ev.LogLine, tz: tzinfo | None = None) -> str:

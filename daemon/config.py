@@ -15,6 +15,8 @@ import difflib
 import ipaddress
 import os
 import re
+import ssl
+import stat
 import types
 from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -186,6 +188,7 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: str | None = None,
     keep_references: bool = False,
+    environment_references: bool = True,
     known_registries: Collection[str] = (),
 ) -> Config:
     """Validate config `text`; `source` names it in messages, `env` defaults to os.environ.
@@ -195,6 +198,8 @@ def parse_config(
 
     `keep_references` leaves `${VAR}`, `${VAR:-default}` and `$$` verbatim (their syntax is still
     checked) for a caller that stores the config and calls `expand_env` when a value is used.
+    `environment_references` False refuses `${VAR}` (`$$` still means "$"): for a document a
+    client sent, which must never make the daemon read its own environment.
 
     Raises:
         ConfigError: (a ConfigProblems) listing every problem found.
@@ -202,6 +207,7 @@ def parse_config(
     document = _load_yaml(text, source)
     environment = os.environ if env is None else env
     report = _Report(source, environment, base_dir or os.getcwd(), keep_references)
+    report.environment_references = environment_references
     report.known_registries = [n for n in known_registries]
     root = _At(report, "")
     if document is None:
@@ -229,6 +235,7 @@ class _Report:
         self.env = env
         self.base_dir = base_dir
         self.keep_references = keep_references
+        self.environment_references = True
         self.known_registries: list[str] = []
         self.problems: list[str] = []
 
@@ -344,6 +351,13 @@ def _substitute(text: str, at: _At) -> str | None:
         parsed = _VARIABLE_BODY.fullmatch(body) if body is not None else None
         if match.group(0) != "$$" and parsed is None:  # not shown: may be part of a password
             at.problem("invalid variable reference; write ${NAME} or ${NAME:-default}, $$ for a $")
+            missing = True
+            return ""
+        if parsed is not None and not at.report.environment_references:
+            name = parsed.group("name")  # the default is not shown: it may be a password
+            at.problem(f"${{{name}}} is not expanded here: a document sent to the daemon never "
+                       'reads its environment; give the value itself ($$ for a "$"), or let '
+                       "regsyncd read the file at start (serve --config)")
             missing = True
             return ""
         if at.report.keep_references:
@@ -643,19 +657,50 @@ def _valid_host(host: str) -> bool:
 
 
 def _ca_file(fields: dict[str, object], at: _At) -> str | None:
-    """Absolute path of a readable file; relative paths are relative to the config file."""
+    """Absolute path of a readable PEM file; relative paths are relative to the config file.
+
+    One answer for every way it can fail (missing, a directory, unreadable, not PEM) that quotes
+    only what was written: an API client must not learn which paths exist on the daemon's
+    machine (nor the daemon's working directory a relative path resolves against).
+    """
     text = _text(fields, "ca_file", at)
     if not text:
         return None
-    path = os.path.join(at.report.base_dir, os.path.expanduser(text))
-    path = os.path.normpath(path)
-    if not os.path.exists(path):
-        at.key("ca_file").problem(f"file not found: {path}")
-    elif not os.path.isfile(path):
-        at.key("ca_file").problem(f"not a file: {path}")
-    elif not os.access(path, os.R_OK):
-        at.key("ca_file").problem(f"file is not readable: {path}")
+    path = os.path.normpath(os.path.join(at.report.base_dir, os.path.expanduser(text)))
+    if not ca_file_usable(path):
+        at.key("ca_file").problem(f"{_shortened(text)!r} {CA_FILE_UNREADABLE}")
     return path
+
+
+CA_FILE_MAX = 16 * 1024 * 1024  # far beyond any CA bundle (the system one is ~200 KiB)
+CA_FILE_UNREADABLE = (
+    "cannot be read (it must be a PEM file of CA certificates on the daemon's machine)"
+)
+
+
+def ca_file_usable(path: str) -> bool:
+    """Whether `path` is a regular file of at most CA_FILE_MAX bytes holding PEM certificates.
+    Opened non-blocking and checked on the open file, so a FIFO or a device never hangs it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as file:
+            data = file.read(CA_FILE_MAX + 1)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if len(data) > CA_FILE_MAX:
+        return False
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data.decode("ascii"))
+    except (ssl.SSLError, ValueError):  # UnicodeDecodeError is a ValueError
+        return False
+    return True
 
 
 # Sync rules ----------------------------------------------------------------------------------

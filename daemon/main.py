@@ -74,12 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="PEM private key for the gRPC API")
     serve.add_argument("--token-file",
                        help="file holding the API token clients must send (or $REGSYNC_API_TOKEN)")
+    serve.add_argument("--insecure-plaintext-api", action="store_true",
+                       help="allow the API beyond loopback without TLS (its token and passwords "
+                            "cross the network readable; logged as a warning at every start)")
     serve.add_argument("--max-running", type=int, default=2,
                        help="executions that copy at the same time (default %(default)s)")
     serve.add_argument("--ui-port", type=int, default=8080,
                        help="web panel port on the API's host, 0 = no panel (default %(default)s)")
     serve.add_argument("--ui-host", default="127.0.0.1",
-                       help="web panel address; it serves plain HTTP (default %(default)s)")
+                       help="web panel address; it serves plain HTTP; beyond loopback it needs "
+                            "an API token, the panel's login (default %(default)s)")
+    serve.add_argument("--ui-allowed-host", action="append", default=[], metavar="NAME",
+                       help="a Host name browsers reach the panel by (repeatable); loopback "
+                            "names and a specific --ui-host are allowed already, any other "
+                            "Host is refused (DNS rebinding)")
     serve.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 
@@ -90,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .serve import ServeOptions, default_db_path, serve
+    from .serve import ServeOptions, default_db_path, read_token_file, serve
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -98,13 +106,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
-    token = os.environ.get("REGSYNC_API_TOKEN") or None
-    if args.token_file:
-        try:
-            with open(args.token_file, encoding="utf-8") as file:
-                token = file.read().strip()
-        except OSError as exc:
-            raise ConfigError(f"--token-file {args.token_file}: {exc.strerror}") from None
+    token = os.environ.get("REGSYNC_API_TOKEN", "").strip() or None
+    if args.token_file is not None:
+        token = read_token_file(args.token_file)
     # the API, the store and the copy engine run in three threads that share the GIL: hand it
     # over every 1 ms (not 5) so a control call is not kept waiting behind a busy copy
     sys.setswitchinterval(0.001)
@@ -114,6 +118,8 @@ def _serve(args: argparse.Namespace) -> int:
         db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
         tls_key=args.tls_key, token=token, max_running=args.max_running,
         ui_port=args.ui_port or None, ui_host=args.ui_host,
+        ui_allowed_hosts=tuple(args.ui_allowed_host),
+        insecure_plaintext_api=args.insecure_plaintext_api,
     )
     trio.run(serve, options)
     return EXIT_OK

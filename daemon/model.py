@@ -37,10 +37,14 @@ class ExecutionStatus(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class RegistryRecord:
-    """A stored registry. `settings.password` may be a `${VAR}` reference, kept as written."""
+    """A stored registry. `settings.password` is in the store's form: `${VAR}` is a reference
+    (only a config file the daemon read itself writes one), `$$` a literal "$" (see runconfig).
+    `password_dropped`: an update moved the registry to another url or user and no password came
+    with it, so the stored one went (a password stays bound to where it was given)."""
 
     settings: RegistrySettings
     used_by: tuple[str, ...] = ()
+    password_dropped: bool = False
 
     @property
     def name(self) -> str:
@@ -49,6 +53,13 @@ class RegistryRecord:
     @property
     def password_set(self) -> bool:
         return bool(self.settings.password)
+
+
+def password_stays(old: RegistrySettings, new: RegistrySettings) -> bool:
+    """Whether a stored password may stay with an edit that sends none: only for the same url
+    (scheme, host and port) and the same user. Anything else would hand it to a host, or log in
+    as a user, its owner never gave it for."""
+    return (old.url, old.username) == (new.url, new.username)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,7 @@ class ApplyResult:
     registries_updated: tuple[str, ...] = ()
     tasks_created: tuple[str, ...] = ()
     tasks_updated: tuple[str, ...] = ()
+    passwords_dropped: tuple[str, ...] = ()  # registries whose stored password the apply removed
 
 
 @dataclass(frozen=True, slots=True)

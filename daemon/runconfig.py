@@ -1,7 +1,10 @@
 """The Config one task runs with: its rule, its two registries from the store, `${VAR}` read now.
 
-The store keeps `${VAR}` references, never the secrets; they are read from the daemon's
-environment at the moment a registry is used (a run, a plan, a connection test).
+A stored password is a template: `$$` stands for "$", and `${VAR}` (only in rows an older
+version wrote from a config file) is read from the daemon's environment at the moment a registry
+is used (a run, a plan, a connection test). Every value that comes in now is literal and stored
+through `literal_template`, so nothing an API client sends can make the daemon read its
+environment (and send what it finds to a host the client chose).
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ from dataclasses import replace
 
 from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env
 from .store.repo import Repo
+
+
+def literal_template(password: str | None) -> str | None:
+    """The stored form of a literal password: every "$" doubled, so `resolved` gives it back."""
+    return password.replace("$", "$$") if password else password
 
 
 def resolved(settings: RegistrySettings) -> RegistrySettings:

@@ -44,27 +44,68 @@ class ServeOptions:
     ui_port: int | None = None  # the panel's HTTP port; None = no panel in this process
     # the panel speaks plain HTTP: loopback unless asked (put a TLS proxy in front otherwise)
     ui_host: str = "127.0.0.1"
+    # more Host names the panel answers to (loopback names and a specific --ui-host always)
+    ui_allowed_hosts: tuple[str, ...] = ()
+    insecure_plaintext_api: bool = False  # a token over plain text beyond loopback: logged
     global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
 
 
-def check_exposure(listen: str, token: str | None) -> None:
-    """Refuse an API without a token on anything but loopback: whoever connects controls it.
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback IP literal; any other name may resolve anywhere."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(
+    listen: str, token: str | None, *, tls: bool = False, plaintext: bool = False
+) -> None:
+    """Refuse an API beyond loopback without a token (whoever connects controls it) or without
+    TLS (the token, and every password sent to the API, would cross the network readable),
+    unless `plaintext` (`--insecure-plaintext-api`) says the operator wants that; then it is
+    logged as a warning at every start.
 
     Raises:
-        ConfigError: naming the address and how to set a token.
+        ConfigError: naming the address and the way out.
     """
     host = listen_host(listen)  # a malformed address is told as such, before any advice
-    if token or host is None:
+    if host is None or is_loopback(host):
         return
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not token:
         raise ConfigError(
             f"--listen {listen}: the API would accept anyone who can connect; set a token with "
             "--token-file or $REGSYNC_API_TOKEN (and TLS with --tls-cert/--tls-key)"
         )
+    if tls:
+        return
+    if not plaintext:
+        raise ConfigError(
+            f"--listen {listen}: beyond loopback the API needs TLS (--tls-cert and --tls-key): "
+            "its token and the registry passwords sent to it would cross the network in plain "
+            "text (--insecure-plaintext-api accepts that, e.g. behind a TLS proxy)"
+        )
+    log.warning("INSECURE: the gRPC API on %s speaks plain text beyond loopback "
+                "(--insecure-plaintext-api): its token and registry passwords can be read on "
+                "the network", listen)
+
+
+def read_token_file(path: str) -> str:
+    """The API token in `path`, without surrounding whitespace.
+
+    Raises:
+        ConfigError: the file cannot be read, or holds nothing but whitespace (which meant
+            "no token" without a word: a daemon open to anyone, or a token nobody can send).
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            token = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"--token-file {path}: {reason}") from None
+    if not token:
+        raise ConfigError(f"--token-file {path} is empty: write the API token into it")
+    return token
 
 
 def default_db_path() -> str:
@@ -104,7 +145,15 @@ class Daemon:
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
-        check_exposure(options.listen, options.token)
+        check_exposure(options.listen, options.token, tls=options.tls_cert is not None,
+                       plaintext=options.insecure_plaintext_api)
+        if options.ui_port is not None and options.token is None and not is_loopback(
+                options.ui_host.strip("[]")):
+            raise ConfigError(  # before anything starts (the panel itself checks again)
+                f"--ui-host {options.ui_host}: beyond loopback the web panel needs a login, and "
+                "anyone who reaches it would control regsyncd; start regsyncd with an API token "
+                "(--token-file or $REGSYNC_API_TOKEN: the panel then asks each browser for it), "
+                "or keep --ui-host on loopback")
         if options.tls_cert and options.ui_port is not None:
             # the panel dials the API in plain text: it would only ever say "cannot reach"
             raise ConfigError(
@@ -167,9 +216,12 @@ async def _panel(
     import importlib
 
     server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
-    await server.run_panel(address, options.ui_port, login_required=options.token is not None,
-                           host=options.ui_host,
-                           task_status=task_status)
+    await server.run_panel(
+        address, options.ui_port, login_required=options.token is not None, host=options.ui_host,
+        allowed_hosts=options.ui_allowed_hosts,
+        login_hint="start regsyncd with an API token (--token-file or $REGSYNC_API_TOKEN: the "
+                   "panel then asks each browser for it), or keep --ui-host on loopback",
+        task_status=task_status)
 
 
 def _platform_memory(db_path: str) -> PlatformMemory:

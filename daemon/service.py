@@ -38,7 +38,7 @@ from .model import (
 )
 from .plane import WatchItem
 from .registry.client import RegistryClient
-from .runconfig import resolved, rule_config
+from .runconfig import literal_template, resolved, rule_config
 from .scheduler import Scheduler, utc_now
 from .store.db import Database
 from .store.repo import Repo
@@ -208,7 +208,9 @@ class Control:
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:
         known = [r.name for r in await self.list_registries()]
-        config = parse_config(text, source=source, keep_references=True, known_registries=known)
+        # `${VAR}` is refused: the daemon's environment is never read for a client
+        config = parse_config(text, source=source, env={}, environment_references=False,
+                              known_registries=known)
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result
@@ -255,13 +257,20 @@ def apply_config(repo: Repo, config: Config) -> ApplyResult:
     """Upsert every registry and rule of a config by name (one transaction: all or nothing)."""
     regs_new: list[str] = []
     regs_upd: list[str] = []
+    dropped: list[str] = []
     tasks_new: list[str] = []
     tasks_upd: list[str] = []
     for settings in config.registries.values():
-        (regs_new if repo.upsert_registry(settings) else regs_upd).append(settings.name)
+        # a Config's values are literal (any ${VAR} already read, by load_config only)
+        settings = replace(settings, password=literal_template(settings.password))
+        record = repo.upsert_registry(settings)
+        (regs_new if record is None else regs_upd).append(settings.name)
+        if record is not None and record.password_dropped:
+            dropped.append(settings.name)
     for rule in config.rules:
         (tasks_new if repo.upsert_task(rule) else tasks_upd).append(rule.name)
-    return ApplyResult(tuple(regs_new), tuple(regs_upd), tuple(tasks_new), tuple(tasks_upd))
+    return ApplyResult(tuple(regs_new), tuple(regs_upd), tuple(tasks_new), tuple(tasks_upd),
+                       tuple(dropped))
 
 
 async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:

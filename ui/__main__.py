@@ -24,15 +24,22 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to serve on; the panel speaks plain HTTP (default %(default)s)")
     parser.add_argument("--login", action="store_true",
-                        help="open on the login page (the daemon requires an API token)")
+                        help="open on the login page (the daemon requires an API token); "
+                             "required beyond loopback")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a Host name browsers reach the panel by (repeatable); loopback "
+                             "names and a specific --host are allowed already")
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(partial(run_panel, args.server, args.port,
-                                        login_required=args.login, host=args.host))
+            await nursery.start(partial(
+                run_panel, args.server, args.port, login_required=args.login, host=args.host,
+                allowed_hosts=tuple(args.allowed_host),
+                login_hint="add --login (and run regsyncd with --token-file: the panel asks "
+                           "each browser for that token), or keep --host on loopback"))
             async for _ in signals:
                 break
             nursery.cancel_scope.cancel()

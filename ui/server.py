@@ -4,7 +4,8 @@
 port itself, so "address in use" fails start-up with a clear message, starts uvicorn on that
 socket in a thread (uvicorn installs no signal handlers off the main thread: trio keeps them),
 reports the bound port, and stops uvicorn when cancelled. The panel is a gRPC client of the API
-address like any other; it holds no token of its own (see session.py).
+address like any other; it holds no token of its own (see session.py). Every request passes
+`guard.PanelGuard` first (Host names, Origin); beyond loopback the panel needs a login.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from nicegui.middlewares import RedirectWithPrefixMiddleware, SetCacheControlMid
 from nicegui.server import CustomServerConfig, Server
 from regsync.daemon.errors import ConfigError
 
+from . import guard
 from .app import TITLE, register
 from .session import PanelSettings
 
@@ -73,7 +75,8 @@ def configure() -> None:
     )
     core.root = None
     present = {getattr(m, "cls", None) for m in core.app.user_middleware}
-    for middleware in (RedirectWithPrefixMiddleware, SetCacheControlMiddleware):
+    # PanelGuard last: Starlette runs the last added first, so it sees every request untouched
+    for middleware in (RedirectWithPrefixMiddleware, SetCacheControlMiddleware, guard.PanelGuard):
         if middleware not in present:  # a second panel in this process reuses the first's
             core.app.add_middleware(middleware)
 
@@ -90,25 +93,36 @@ def make_server(settings: PanelSettings, sock: socket.socket) -> Server:
 
 
 async def run_panel(api_address: str, port: int, *, login_required: bool,
-                    host: str = "127.0.0.1",
+                    host: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = (),
+                    login_hint: str = "require an API token, or serve the panel on loopback",
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the panel for the API at `api_address` on `host:port` until cancelled; started()
     gets the port. It serves plain HTTP where people type API tokens: loopback unless asked.
 
     `login_required`: the daemon wants an API token (the panel then opens on its login page);
-    each browser tab signs in with its own, the panel never holds the daemon's.
+    each browser tab signs in with its own, the panel never holds the daemon's. Beyond loopback
+    it is required (`login_hint` says how to get one). `allowed_hosts`: Host names it answers
+    to beyond the loopback names and `host` itself.
 
     Raises:
-        ConfigError: the port cannot be bound, a panel already runs in this process, or the
-            server failed to start.
+        ConfigError: no login beyond loopback, a bad allowed host, the port cannot be bound, a
+            panel already runs in this process, or the server failed to start.
     """
+    guard.check_exposure(host, login_required=login_required, how=login_hint)
+    policy = guard.host_policy(host, allowed_hosts)
+    if host.strip("[]") in guard.WILDCARDS and not allowed_hosts:
+        log.warning("web panel on %s answers only to the Host names %s: add an allowed host "
+                    "name for each name browsers use to reach it", host,
+                    ", ".join(sorted(policy.names)))
     if not _lock.acquire(blocking=False):
         raise ConfigError("web panel: one panel per process (NiceGUI's app is global)")
     try:
         sock = bind(host, port)
         with sock:
             settings = PanelSettings(api_address=dial_address(api_address),
-                                     login_required=login_required)
+                                     login_required=login_required,
+                                     exposed=not guard.is_loopback(host))
+            guard.install(policy)
             await _serve(make_server(settings, sock), sock, task_status)
     finally:
         _lock.release()

@@ -28,6 +28,8 @@ class PanelSettings:
 
     api_address: str
     login_required: bool = False  # known up front when the daemon was started with a token
+    # served beyond loopback: a sign-in must then prove the daemon really checks tokens
+    exposed: bool = False
     timeout: float = 15.0
 
 

@@ -27,7 +27,7 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     _settings(add)
     edit = leaf(area, "edit", _edit, common,
                 "change the given settings of a registry (the password is kept unless "
-                "--password-stdin is given)")
+                "--password-stdin is given, or --url or --username change: then it is dropped)")
     edit.add_argument("name")
     edit.add_argument("--url", help="https://host[:port] (http:// = plain HTTP)")
     _settings(edit)
@@ -39,8 +39,9 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _settings(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--username", help="user name (empty = anonymous)")
     sub.add_argument("--password-stdin", action="store_true",
-                     help="read the password from stdin (\"${VAR}\" = the daemon's environment "
-                          "variable VAR); without it a terminal prompts when --username is given")
+                     help="read the password from stdin (taken literally: the daemon never "
+                          "expands ${VAR} for a client); without it a terminal prompts when "
+                          "--username is given")
     sub.add_argument("--insecure", action=argparse.BooleanOptionalAction, default=None,
                      help="skip TLS certificate verification")
     sub.add_argument("--ca-file", help="PEM CA bundle on the daemon's machine")
@@ -78,7 +79,7 @@ def _edit(ctx: Ctx) -> int:
     current: pb.Registry = d.call(d.registries.GetRegistry, pb.NameRequest(name=ctx.args.name))
     registry: pb.Registry = d.call(d.registries.UpdateRegistry,
                                    specs.edited_registry(current, ctx.args, password))
-    ctx.emit(registry, f"registry {registry.name} updated")
+    ctx.emit(registry, views.registry_updated(registry))
     return EXIT_OK
 
 

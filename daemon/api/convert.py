@@ -3,9 +3,10 @@
 Inbound specs are validated by `config`, so a task created through the API obeys exactly the rules
 of the YAML file: the spec becomes a one-item document in the seed's shape, `config.parse_config`
 checks it, and its problem lines are renamed to the API's fields ("task.tags.include[1]: ...").
-API strings are literal: every "$" is escaped before `${VAR}` substitution can see it. The one
-exception is the registry password, which never goes through the parser at all (validation sees a
-placeholder), so a "${VAR}" password stays a reference, as the proto promises.
+API strings are literal: every "$" is escaped before `${VAR}` substitution can see it, so nothing
+a client sends makes the daemon read its environment. The registry password never goes through
+the parser at all (validation sees a placeholder); it is stored in the template form of a literal
+(`runconfig.literal_template`), so a "${VAR}" password is those six characters.
 
 Outbound, a registry reply says whether a password is set, never what it is.
 """
@@ -29,6 +30,7 @@ from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResu
 from ..engine.filters import TagSelection
 from ..errors import ConfigError
 from ..plane import WatchItem
+from ..runconfig import literal_template
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _PLACEHOLDER_URL = "https://registry.invalid"
@@ -44,8 +46,9 @@ def registry_settings(
 ) -> tuple[RegistrySettings, bool]:
     """The validated settings of `spec`, and whether to keep the stored password.
 
-    On update an absent password means "keep it" (returned as None with keep = True); a present
-    but empty one removes it.
+    On update an absent password means "keep it" (returned as None with keep = True: the store
+    keeps it only for the same url and user); a present but empty one removes it. A password is
+    returned in its stored (template) form.
 
     Raises:
         ConfigError: naming the field, e.g. "registry.url: must start with https:// or http://".
@@ -65,7 +68,7 @@ def registry_settings(
     document = {"registries": {spec.name: fields}}
     config = _parse(document, {f'registries "{spec.name}": ': "registry."})
     settings = config.registries[spec.name]
-    return dataclasses.replace(settings, password=password or None), keep
+    return dataclasses.replace(settings, password=literal_template(password) or None), keep
 
 
 def sync_rule(spec: pb.TaskSpec, registries: Collection[str], *, field: str = "task") -> SyncRule:
@@ -218,6 +221,7 @@ def registry(record: model.RegistryRecord) -> pb.Registry:
         url=s.url,
         username=s.username or "",
         password_set=record.password_set,
+        password_dropped=record.password_dropped,
         insecure=s.insecure,
         ca_file=s.ca_file or "",
         qps=s.qps or 0.0,

@@ -5,7 +5,11 @@ pattern). What it guarantees:
 
 - Authorization is only ever attached to requests for the registry's own `host` (go-containerregistry
   `bearer.go`): a redirect or an absolute Location to blob storage never carries a token or a
-  password. (httpx also strips Authorization on cross-origin redirects.)
+  password. (httpx also strips Authorization on cross-origin redirects.) A registry on https
+  never has its password sent to plain-http URLs of its own host either.
+- The password goes to a bearer realm (the token service) as Docker sends it, but only to a realm
+  on https, or on the registry's own host when the registry itself speaks plain http (it gets
+  the password in plain text anyway); any other realm is an AuthError, nothing is sent.
 - Once the registry has said it wants bearer tokens, each request proactively gets a cached token
   for its scopes (`request.extensions[SCOPES_EXTENSION]`), fetching one first if needed, so a
   streamed upload body is not sent just to collect a 401.
@@ -85,10 +89,12 @@ class RegistryAuth(httpx.Auth):
         registry: str,
         host: str,
         credentials: Credentials | None,
+        plain_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.host = host
+        self._plain_http = plain_http
         self._credentials = credentials
         self._origin = _origin(httpx.URL(f"https://{host}"))
         self._cache = TokenCache(clock)
@@ -103,7 +109,7 @@ class RegistryAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if _origin(request.url) != self._origin:
+        if not self._ours(request.url):
             yield request  # another host (blob storage): never our credentials
             return
         scopes = merge_scopes(_requested_scopes(request))
@@ -130,6 +136,10 @@ class RegistryAuth(httpx.Auth):
             await response.aread()
             scopes = merge_scopes(scopes + extra)
 
+    def _ours(self, url: httpx.URL) -> bool:
+        """The registry's own origin (an http -> https upgrade stays ours, a downgrade does not)."""
+        return _origin(url) == self._origin and (self._plain_http or url.scheme == "https")
+
     def sync_auth_flow(self, request: httpx.Request) -> Any:
         raise RuntimeError("RegistryAuth needs an httpx.AsyncClient (its token lock is trio's)")
 
@@ -137,7 +147,7 @@ class RegistryAuth(httpx.Auth):
         self, request: httpx.Request, response: httpx.Response
     ) -> tuple[str, ...] | None:
         """Learn from a 401: the scopes to add before the one retry, or None for no retry."""
-        if response.status_code != 401 or _origin(response.request.url) != self._origin:
+        if response.status_code != 401 or not self._ours(response.request.url):
             return None
         extra = self._learn(request, response)
         if not isinstance(request.stream, httpx.ByteStream):
@@ -176,6 +186,14 @@ class RegistryAuth(httpx.Auth):
         # Without the caller's timeout extension httpcore would wait forever.
         extensions = {k: v for k, v in original.extensions.items() if k == "timeout"}
         creds = self._credentials
+        if creds is not None and not realm_gets_credentials(self.host, self._plain_http, realm):
+            raise AuthError(
+                f"the registry sent its token service as {redact_url(realm)}: regsync sends "
+                "the password only to a token service on https (or, for a plain-http registry, "
+                "on its own host)",
+                registry=self.registry,
+                status=401,
+            )
         if creds is not None and creds.is_identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": creds.password}
             form |= {"client_id": CLIENT_ID, "service": service, "scope": " ".join(scopes)}
@@ -232,6 +250,17 @@ class RegistryAuth(httpx.Auth):
         return (
             f"credentials for user {creds.username!r} were refused by the token service at {where}"
         )
+
+
+def realm_gets_credentials(host: str, plain_http: bool, realm: str) -> bool:
+    """Whether the password of the registry at `host` ("host[:port]") may go to `realm`: over
+    https, as Docker does; over plain http only to the registry's own host name, and only when
+    the registry is plain http itself (nothing is then exposed that is not exposed already)."""
+    url = httpx.URL(realm)
+    if url.scheme == "https":
+        return True
+    own = httpx.URL(f"http://{host}").host.lower()
+    return plain_http and url.scheme == "http" and url.host.lower() == own
 
 
 def _parse_token(body: bytes) -> tuple[str | None, float]:

@@ -27,7 +27,7 @@ from typing import Self
 import httpx
 import trio
 
-from ..config import GlobalSettings, RegistrySettings
+from ..config import CA_FILE_UNREADABLE, GlobalSettings, RegistrySettings
 from ..errors import (
     ConfigError,
     DigestMismatchError,
@@ -149,7 +149,8 @@ class RegistryClient:
         http = httpx.AsyncClient(
             base_url=self.settings.url,
             auth=RegistryAuth(
-                registry=self.name, host=self.settings.host, credentials=self._credentials
+                registry=self.name, host=self.settings.host, credentials=self._credentials,
+                plain_http=self.settings.plain_http,
             ),
             # a stall longer than `timeout` is an error; waiting for a pooled connection is not
             timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 30.0), pool=None),
@@ -190,10 +191,10 @@ class RegistryClient:
             return False  # no TLS at all over http://: skip loading a CA bundle (~90 ms)
         try:
             return _ssl_context(self.settings.ca_file)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError):
+            # one answer for missing, unreadable or not PEM: it must not tell what exists
             raise ConfigError(
-                f"ca_file {self.settings.ca_file!r} cannot be loaded: {exc.strerror or exc}",
-                registry=self.name,
+                f"ca_file {self.settings.ca_file!r} {CA_FILE_UNREADABLE}", registry=self.name
             ) from None
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from ..model import (
     Stats,
     TaskRecord,
     Trigger,
+    password_stays,
 )
 from . import models as m
 from .models import Execution, LogRow, Registry, TagResultRow, Task
@@ -71,14 +73,18 @@ class Repo:
     def update_registry(
         self, settings: RegistrySettings, *, keep_password: bool = False
     ) -> RegistryRecord:
-        """Replace a registry's settings; `keep_password` keeps the stored password (the API
-        never sends it back, so an edit that does not touch it must not erase it)."""
+        """Replace a registry's settings. `keep_password` keeps the stored password (the API
+        never sends it back, so an edit that does not touch it must not erase it) unless the url
+        or the user changes: then it is dropped, and the record says so."""
         row = self._registry_row(settings.name)
         columns = m.registry_columns(settings)
-        if keep_password:
+        dropped = False
+        if keep_password and password_stays(m.registry_settings(row), settings):
             columns["password"] = row.password
+        elif keep_password:
+            dropped = bool(row.password)
         Registry.update(**columns).where(Registry.id == row.id).execute()
-        return self.get_registry(settings.name)
+        return replace(self.get_registry(settings.name), password_dropped=dropped)
 
     def delete_registry(self, name: str) -> None:
         row = self._registry_row(name)
@@ -87,13 +93,15 @@ class Repo:
             raise ConflictError(f"registry {name!r} is used by tasks: {', '.join(users)}")
         row.delete_instance()
 
-    def upsert_registry(self, settings: RegistrySettings) -> bool:
-        """Create or replace (password included) by name, as Apply does; True if created."""
-        if Registry.get_or_none(Registry.name == settings.name) is None:
+    def upsert_registry(self, settings: RegistrySettings) -> RegistryRecord | None:
+        """Create or replace (password included) by name, as Apply does; None if created, else
+        the updated record (whose `password_dropped` tells a stored password went)."""
+        row = Registry.get_or_none(Registry.name == settings.name)
+        if row is None:
             self.create_registry(settings)
-            return True
-        self.update_registry(settings)
-        return False
+            return None
+        dropped = bool(row.password) and not settings.password
+        return replace(self.update_registry(settings), password_dropped=dropped)
 
     # Tasks -------------------------------------------------------------------------------------
     def create_task(self, rule: SyncRule) -> TaskRecord:

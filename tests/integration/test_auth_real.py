@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 def _client(server: RegistryServer, password: str | None = None) -> httpx.AsyncClient:
     assert server.username is not None and server.password is not None
     creds = Credentials(server.username, password if password is not None else server.password)
-    auth = RegistryAuth(registry="real", host=server.host, credentials=creds)
+    auth = RegistryAuth(registry="real", host=server.host, credentials=creds,
+                        plain_http=server.url.startswith("http://"))
     return httpx.AsyncClient(auth=auth, base_url=server.url, timeout=10.0)
 
 

@@ -9,6 +9,8 @@ registries point at a closed port, which is all the seeded (failed) execution ne
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,10 +21,11 @@ import grpc
 import pytest
 import trio
 from google.protobuf.message import Message
-from regsync.daemon.config import GlobalSettings, RetrySettings
+from regsync.daemon.config import CA_FILE_UNREADABLE, GlobalSettings, RetrySettings
 from regsync.daemon.serve import Daemon, ServeOptions
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
+from support.certs import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +160,7 @@ CASES: dict[str, Case] = {
                                            "registry.password", "required"),
     "registry-missing-ca-file": case("registries.CreateRegistry",
                                      registry(ca_file="/nonexistent/ca.pem"), INVALID,
-                                     "registry.ca_file", "not found"),
+                                     "registry.ca_file", "cannot be read"),
     "registry-mega-name": case("registries.CreateRegistry", registry(BIG), INVALID,
                                "registry name", f"{MEGA} characters", "limit is 63"),
     "registry-mega-url": case("registries.CreateRegistry", registry(url="https://" + BIG),
@@ -285,6 +288,14 @@ CASES: dict[str, Case] = {
     "apply-bad-global": case("control.Apply", pb.ApplyRequest(
         yaml="global: {concurrency: 0}\nregistries:\n  new: {url: 'https://r.example'}\n"),
         INVALID, "concurrency", "at least 1"),
+    # the daemon's environment is never read for a client (it was, and sent where the client chose)
+    "apply-env-reference": case("control.Apply", pb.ApplyRequest(
+        yaml="registries:\n  new: {url: 'https://r.example', username: u,"
+             " password: '${HOME}'}\n", source="env.yaml"), INVALID,
+        "env.yaml", "password", "${HOME} is not expanded"),
+    "apply-env-reference-default": case("control.Apply", pb.ApplyRequest(
+        yaml="registries:\n  new: {url: 'https://${REG_HOST:-r.example}'}\n"), INVALID,
+        "url", "${REG_HOST} is not expanded"),
     "apply-mega-value": case("control.Apply", pb.ApplyRequest(
         yaml=f"registries:\n  new: {{url: 'https://{BIG}'}}\n"), INVALID,
         "url", "limit is 2048"),
@@ -306,6 +317,43 @@ async def test_bad_request_is_refused_precisely_and_changes_nothing(api: Api, na
     assert len(details) <= MESSAGE_MAX, f"{len(details)} characters echoed"
     assert elapsed < 5.0  # megabytes are refused by their length, not parsed at length
     assert await api.snapshot() == before
+
+
+async def test_ca_file_answers_do_not_tell_which_paths_exist(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ca_file` answers told a client which paths exist on the daemon's machine ("file not
+    found", "not a file", "not readable"): now one answer, quoting only what was sent."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    cert, _ = self_signed(tmp_path)
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(cert.read_bytes())
+    real_open = os.open
+
+    def refusing_open(path: Any, flags: int, *args: Any) -> int:
+        if os.fspath(path) == str(locked):  # root reads every file: EACCES as the kernel says it
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    probes = ["/nonexistent/ca.pem", "/etc/passwd", "/etc", "/dev/zero", "/proc/self/environ",
+              str(tmp_path / "dir"), str(tmp_path / "garbage.pem"), str(locked), "relative.pem"]
+    before = await api.snapshot()
+    answers = set()
+    for method, name in ((api.registries.CreateRegistry, "new"),
+                         (api.registries.UpdateRegistry, "src")):
+        for probe in probes:
+            error = await api.error(method, registry(name, url=CLOSED, ca_file=probe))
+            assert error.code() == INVALID
+            details = error.details() or ""
+            assert details.startswith(f"registry.ca_file: {repr(probe)[:40]}")
+            answers.add(re.sub(r"^registry\.ca_file: '.*' cannot", "registry.ca_file: PATH cannot",
+                               details))
+    assert answers == {f"registry.ca_file: PATH {CA_FILE_UNREADABLE}"}
+    assert await api.snapshot() == before
+    created = await api(api.registries.CreateRegistry, registry(url=CLOSED, ca_file=str(cert)))
+    assert created.ca_file == str(cert)
 
 
 async def test_a_megabyte_unknown_name_is_not_found_without_being_echoed(api: Api) -> None:

@@ -17,6 +17,7 @@ from regsync.daemon.serve import Daemon, ServeOptions
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
+from support.certs import self_signed
 from support.images import manifest_digest, push_image, push_index, random_layer
 from support.registry import RegistryServer
 
@@ -339,14 +340,14 @@ async def test_stop_cancels_within_two_seconds(
     assert manifest_digest(registry2, "slow", "1") is None
 
 
-async def test_apply_yaml_upserts_and_keeps_env_references(
+async def test_apply_yaml_upserts(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
     text = f"""
 version: "1.0"
 registries:
   src: {{url: "{registry.url}"}}
-  dst: {{url: "{registry2.url}", username: bob, password: "${{DST_PASSWORD}}"}}
+  dst: {{url: "{registry2.url}", username: bob, password: "pa$$word"}}
 sync_rules:
   - name: one
     source: {{registry: src, repository: a}}
@@ -495,10 +496,10 @@ async def test_config_file_is_applied_at_start(
 async def test_an_error_inside_a_run_is_recorded_with_its_reason(
     api: Api, registry: RegistryServer, registry2: RegistryServer, tmp_path: Path
 ) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not a certificate\n")
+    ca, _ = self_signed(tmp_path)
     await api(api.registries.CreateRegistry, pb.RegistrySpec(
         name="src", url=registry.url.replace("http://", "https://"), ca_file=str(ca)))
+    ca.write_text("not a certificate\n")  # spoilt after it was accepted: the run finds out
     await api(api.registries.CreateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
     await api(api.tasks.CreateTask, task_spec("tls", "a", "b"))
     execution = await api(api.tasks.RunTask, pb.NameRequest(name="tls"))

@@ -83,11 +83,18 @@ class Registries(Base, rpc.RegistryServiceServicer):
         self.enter("UpdateRegistry", request, context)
         old = self._get(request.name, context)
         password_set = bool(request.password) if request.HasField("password") else old.password_set
+        # as the daemon does: a kept password stays bound to the url and user it was given for
+        moved = (request.url, request.username) != (old.url, old.username)
+        dropped = not request.HasField("password") and moved and old.password_set
         registry = pb.Registry(name=request.name, url=request.url, username=request.username,
-                               password_set=password_set, insecure=request.insecure,
-                               ca_file=request.ca_file, qps=request.qps)
+                               password_set=password_set and not dropped,
+                               insecure=request.insecure, ca_file=request.ca_file,
+                               qps=request.qps)
         self.s.registries[request.name] = registry
-        return registry
+        reply = pb.Registry()
+        reply.CopyFrom(registry)
+        reply.password_dropped = dropped
+        return reply
 
     def ListRegistries(self, request: Any, context: Ctx) -> pb.ListRegistriesResponse:
         self.enter("ListRegistries", request, context)

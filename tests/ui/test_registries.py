@@ -35,17 +35,31 @@ async def test_edit_keeps_the_password_unless_told(user: User, fake_daemon: Fake
     await user.open("/registries")
     await user.should_see(marker="edit-hub")
     user.find(marker="edit-hub").click()
-    user.find(marker="reg-url").clear().type("https://b")
+    user.find(marker="reg-qps").clear().type("3")
     user.find(marker="reg-save").click()
     await user.should_see("Registry hub saved")
     kept = fake_daemon.calls("UpdateRegistry")[-1]
-    assert kept.url == "https://b" and not kept.HasField("password")
+    assert kept.qps == 3 and not kept.HasField("password")
     user.find(marker="edit-hub").click()
     user.find(marker="reg-clear-password").click()
     user.find(marker="reg-save").click()
     await eventually(lambda: len(fake_daemon.calls("UpdateRegistry")) == 2)
     cleared = fake_daemon.calls("UpdateRegistry")[-1]
     assert cleared.HasField("password") and cleared.password == ""
+    await user.should_see("not set")
+
+
+async def test_a_new_url_drops_the_stored_password_and_the_panel_says_so(
+        user: User, fake_daemon: FakeDaemon) -> None:
+    fake_daemon.state.registries["hub"] = pb.Registry(name="hub", url="https://a",
+                                                      username="alice", password_set=True)
+    await user.open("/registries")
+    await user.should_see(marker="edit-hub")
+    user.find(marker="edit-hub").click()
+    user.find(marker="reg-url").clear().type("http://attacker.example")
+    user.find(marker="reg-save").click()
+    await user.should_see("Registry hub saved")
+    await user.should_see("The stored password of hub was dropped")
     await user.should_see("not set")
 
 

@@ -39,8 +39,10 @@ from regsync.daemon.model import (
     Trigger,
 )
 from regsync.daemon.plane import WatchItem
+from regsync.daemon.runconfig import resolved
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
+from support.certs import self_signed
 
 UTC = datetime.UTC
 SECRET = "s3cret-pa55"
@@ -65,8 +67,7 @@ def problems(error: pytest.ExceptionInfo[ConfigError]) -> list[str]:
 
 
 def test_registry_settings_round_trip(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not checked here, only that it is readable")
+    ca, _ = self_signed(tmp_path)
     original = RegistrySettings(
         "hub", "https://hub.example:5000", "alice", None, insecure=True, ca_file=str(ca), qps=2.5
     )
@@ -82,7 +83,7 @@ def test_registry_url_is_normalised_like_the_yaml() -> None:
     assert settings.url == "http://host:80" and settings.plain_http
 
 
-def test_password_absent_present_empty_and_references() -> None:
+def test_password_absent_present_empty_and_literal() -> None:
     kept = pb.RegistrySpec(name="hub", url="https://hub", username="u")
     settings, keep = convert.registry_settings(kept, update=True)
     assert (settings.password, keep) == (None, True)
@@ -90,11 +91,14 @@ def test_password_absent_present_empty_and_references() -> None:
         pb.RegistrySpec(name="hub", url="https://hub", password=""), update=True
     )
     assert (settings.password, keep) == (None, False)
+    # an API password is literal: stored as the template of those characters, which the daemon
+    # resolves to them again, never to its environment variable
     reference = pb.RegistrySpec(
         name="hub", url="https://hub", username="u", password="${HUB_PASSWORD}"
     )
     settings, keep = convert.registry_settings(reference, update=True)
-    assert (settings.password, keep) == ("${HUB_PASSWORD}", False)
+    assert (settings.password, keep) == ("$${HUB_PASSWORD}", False)
+    assert resolved(settings).password == "${HUB_PASSWORD}"
 
 
 def test_registry_errors_name_api_fields_and_hide_the_password() -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import trio
 from regsync.daemon.errors import AuthError, RateLimitError, RegsyncError, RemoteServerError
-from regsync.daemon.registry.auth import SCOPES_EXTENSION, RegistryAuth
+from regsync.daemon.registry.auth import SCOPES_EXTENSION, RegistryAuth, realm_gets_credentials
 from regsync.daemon.registry.credentials import Credentials
 
 HOST = "registry.test:5000"
@@ -315,6 +315,49 @@ async def test_basic_without_credentials_returns_the_401() -> None:
     async with _client(fake, credentials=None) as client:
         assert (await _get(client, "/v2/")).status_code == 401
     assert len(fake.requests) == 1
+
+
+async def test_password_never_goes_to_a_plain_http_realm_on_another_host() -> None:
+    """A registry naming an http:// token service elsewhere would have the password cross the
+    network in plain text to a host the user never chose: refused before anything is sent."""
+    fake = FakeRegistry(realm="http://auth.test/token")
+    async with _client(fake) as client:
+        with pytest.raises(AuthError, match="only to a token service on https") as info:
+            await _get(client, "/v2/a/tags/list", PULL_A)
+    assert fake.token_requests == []
+    assert PASSWORD not in str(info.value)
+
+
+async def test_anonymous_token_from_a_plain_http_realm_is_still_fetched() -> None:
+    fake = FakeRegistry(realm="http://auth.test/token")
+    async with _client(fake, credentials=None) as client:
+        assert (await _get(client, "/v2/a/tags/list", PULL_A)).status_code == 200
+    assert [r.headers.get("Authorization") for r in fake.token_requests] == [None]
+
+
+@pytest.mark.parametrize(("host", "plain_http", "realm", "sent"), [
+    ("registry.test:5000", False, "https://auth.test/token", True),  # Docker's case
+    ("registry.test:5000", True, "https://auth.test/token", True),
+    ("registry.test:5000", False, "http://auth.test/token", False),
+    ("registry.test:5000", False, "http://registry.test:5001/token", False),  # a downgrade
+    ("registry.test:5000", True, "http://registry.test:5001/token", True),  # same host, http
+    ("registry.test:5000", True, "http://REGISTRY.test/token", True),
+    ("registry.test:5000", True, "http://auth.test/token", False),
+    ("127.0.0.1:5000", True, "http://127.0.0.1:5001/token", True),
+    ("[::1]:5000", True, "http://[::1]:5001/", True),
+])
+def test_which_realms_get_the_password(host: str, plain_http: bool, realm: str,
+                                       sent: bool) -> None:
+    assert realm_gets_credentials(host, plain_http, realm) is sent
+
+
+async def test_https_registry_sends_no_password_to_its_own_host_over_http() -> None:
+    fake = FakeRegistry(mode="basic")
+    async with _client(fake) as client:
+        assert (await _get(client, "/v2/")).status_code == 200
+        request = client.build_request("GET", f"http://{HOST}/v2/")
+        assert (await client.send(request)).status_code == 401
+    assert fake.sent[-1] is None
 
 
 async def test_followed_redirect_to_another_host_carries_no_authorization() -> None:

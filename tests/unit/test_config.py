@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from regsync.daemon.config import (
+    CA_FILE_MAX,
+    CA_FILE_UNREADABLE,
     Config,
     ConfigProblems,
     Endpoint,
@@ -24,6 +26,7 @@ from regsync.daemon.config import (
 )
 from regsync.daemon.durations import duration_seconds
 from regsync.daemon.errors import ConfigError
+from support.certs import self_signed
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = "sync.yaml"
@@ -386,8 +389,8 @@ def test_credentials_in_url_are_refused_without_echoing_them() -> None:
         ({"ratelimit": {"qps": "50"}}, "ratelimit.qps: expected a number, got string"),
         ({"ratelimit": {"burst": 5}}, "ratelimit.burst: unknown key; known keys: qps"),
         ({"ratelimit": 50}, "ratelimit: expected a mapping, got int"),
-        ({"ca_file": "missing.pem"}, "ca_file: file not found: "),
-        ({"ca_file": "/"}, "ca_file: not a file: /"),
+        ({"ca_file": "missing.pem"}, f"ca_file: 'missing.pem' {CA_FILE_UNREADABLE}"),
+        ({"ca_file": "/"}, f"ca_file: '/' {CA_FILE_UNREADABLE}"),
     ],
 )
 def test_registry_problems(change: dict[str, Any], expected: str) -> None:
@@ -398,24 +401,51 @@ def test_registry_problems(change: dict[str, Any], expected: str) -> None:
 
 def test_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    self_signed(tmp_path / "certs", "ca-")  # certs/ca-cert.pem
     doc = seed()
-    doc["registries"]["harbor"].update(ca_file="certs/ca.pem", insecure=False)
+    doc["registries"]["harbor"].update(ca_file="certs/ca-cert.pem", insecure=False)
     config_file = tmp_path / "sync.yaml"
     config_file.write_text(yaml.safe_dump(doc))
     config = load_config(config_file, env=ENV)
-    assert config.registries["harbor"].ca_file == str(tmp_path / "certs" / "ca.pem")
+    assert config.registries["harbor"].ca_file == str(tmp_path / "certs" / "ca-cert.pem")
 
 
-def test_unreadable_ca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Root reads every file, so the permission check itself is replaced (tests run as root here).
-    ca = tmp_path / "ca.pem"
-    ca.write_text("x")
-    monkeypatch.setattr(os, "access", lambda path, mode: False)
+def test_every_unusable_ca_file_gets_one_answer_that_tells_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Missing, a directory, a FIFO, unreadable, not PEM, empty, too big: the same words, quoting
+    only what was written (a client must not learn which paths exist on the daemon's machine)."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    (tmp_path / "empty.pem").write_bytes(b"")
+    (tmp_path / "binary.pem").write_bytes(bytes(range(256)))
+    os.mkfifo(tmp_path / "fifo")
+    cert, _ = self_signed(tmp_path)
+    big = tmp_path / "big.pem"
+    big.write_bytes(cert.read_bytes() * (CA_FILE_MAX // len(cert.read_bytes()) + 1))
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(cert.read_bytes())
+    real_open = os.open
+
+    def refusing_open(path: Any, flags: int, *args: Any) -> int:
+        # root reads every file (tests run as root here): the refusal is the kernel's EACCES
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    monkeypatch.chdir(tmp_path)  # relative names resolve here, and that must not show either
+    names = ["missing.pem", "dir", "fifo", "locked.pem", "garbage.pem", "empty.pem",
+             "binary.pem", "big.pem", "garbage.pem/x"]
+    answers = []
+    for name in names:
+        doc = seed()
+        doc["registries"]["harbor"]["ca_file"] = name
+        answers.append(only_problem(doc).replace(f"'{name}'", "'PATH'"))
+    assert set(answers) == {f"{SRC}: registries \"harbor\": ca_file: 'PATH' {CA_FILE_UNREADABLE}"}
     doc = seed()
-    doc["registries"]["harbor"]["ca_file"] = str(ca)
-    expected = f'{SRC}: registries "harbor": ca_file: file is not readable: {ca}'
-    assert only_problem(doc) == expected
+    doc["registries"]["harbor"]["ca_file"] = str(cert)
+    assert parse_config(yaml.safe_dump(doc), source=SRC, env=ENV).registries["harbor"].ca_file
 
 
 def test_registries_must_be_a_mapping_of_names() -> None:

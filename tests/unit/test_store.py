@@ -6,8 +6,10 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from peewee import SqliteDatabase
@@ -107,14 +109,35 @@ def test_unknown_registry(db: Database) -> None:
 
 
 def test_update_registry_keeps_or_replaces_the_password(db: Database) -> None:
-    changed = hub(url="https://mirror.example", password=None, insecure=True)
+    changed = hub(password=None, insecure=True)
     kept = db.run_sync(lambda r: r.update_registry(changed, keep_password=True))
-    assert kept.settings.url == "https://mirror.example"
     assert kept.settings.insecure
-    assert kept.settings.password == "${HUB_PASSWORD}"
+    assert kept.settings.password == "${HUB_PASSWORD}" and not kept.password_dropped
     cleared = db.run_sync(lambda r: r.update_registry(changed, keep_password=False))
     assert cleared.settings.password is None
-    assert not cleared.password_set
+    assert not cleared.password_set and not cleared.password_dropped
+
+
+@pytest.mark.parametrize("edit", [{"url": "http://attacker.example"},
+                                  {"url": "http://registry-1.docker.io"},  # a downgrade
+                                  {"url": "https://registry-1.docker.io:444"},
+                                  {"username": "mallory"}, {"username": None}])
+def test_a_password_stays_bound_to_its_url_and_user(db: Database, edit: dict[str, Any]) -> None:
+    """`registries edit --url http://attacker` then `registries test` sent the stored password
+    to the new host: an edit that moves the registry drops it (and says so)."""
+    before = db.run_sync(lambda r: r.get_registry("hub")).settings
+    moved = replace(before, password=None, **edit)
+    record = db.run_sync(lambda r: r.update_registry(moved, keep_password=True))
+    assert record.settings.password is None and record.password_dropped
+    stored = db.run_sync(lambda r: r.get_registry("hub"))
+    assert not stored.password_set and not stored.password_dropped
+
+
+def test_upsert_reports_a_password_it_removed(db: Database) -> None:
+    record = db.run_sync(lambda r: r.upsert_registry(hub(password=None, username=None)))
+    assert record is not None and record.password_dropped
+    again = db.run_sync(lambda r: r.upsert_registry(hub(password=None, username=None)))
+    assert again is not None and not again.password_dropped  # nothing was left to remove
 
 
 def test_registry_used_by_and_delete_in_use(db: Database) -> None:
@@ -142,8 +165,9 @@ def _raw_delete_registry(name: str) -> None:
 
 
 def test_upsert_registry_reports_created(db: Database) -> None:
-    assert db.run_sync(lambda r: r.upsert_registry(RegistrySettings("new", "https://n.example")))
-    assert not db.run_sync(lambda r: r.upsert_registry(hub(password="plain")))
+    assert db.run_sync(
+        lambda r: r.upsert_registry(RegistrySettings("new", "https://n.example"))) is None
+    assert db.run_sync(lambda r: r.upsert_registry(hub(password="plain"))) is not None
     assert db.run_sync(lambda r: r.get_registry("hub")).settings.password == "plain"
 
 

@@ -7,12 +7,23 @@ from nicegui import ui
 from ..api import Api
 from ..client import DaemonError
 from ..components.frame import frame
+from ..guard import local_path
 from ..session import Panel, remember_token
 
 
 def _safe_next(target: str) -> str:
     """Only paths of this panel: never an open redirect to another site."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    return local_path(target) or "/"
+
+
+async def _daemon_checks_tokens(panel: Panel) -> bool:
+    """Whether the daemon refuses a call without a token. A panel beyond loopback signs nobody
+    in otherwise: any "token" would do, and the login would be a door painted on a wall."""
+    try:
+        await Api(panel.client, None).stats()
+    except DaemonError as error:
+        return error.needs_login
+    return False
 
 
 async def build(panel: Panel, next_path: str = "/") -> None:
@@ -28,6 +39,11 @@ async def build(panel: Panel, next_path: str = "/") -> None:
             value = (token.value or "").strip()
             if not value:
                 message.set_text("Enter the token.")
+                return
+            if panel.settings.exposed and not await _daemon_checks_tokens(panel):
+                message.set_text("regsyncd accepts calls without a token, so this panel (served "
+                                 "beyond loopback) signs nobody in: start regsyncd with "
+                                 "--token-file.")
                 return
             try:
                 await Api(panel.client, value).stats()

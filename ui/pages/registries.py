@@ -38,7 +38,8 @@ def registry_dialog(initial: RegistryForm, *, create: bool, password_set: bool,
         url = ui.input("URL", value=initial.url, placeholder="https://registry.example.com"
                        ).mark("reg-url")
         username = ui.input("User name", value=initial.username).mark("reg-username")
-        hint = "set: leave empty to keep it" if password_set else "not set"
+        hint = ("set: leave empty to keep it (a new URL or user name drops it)" if password_set
+                else "not set")
         password = ui.input("Password", password=True, password_toggle_button=True
                             ).props(f'hint="{hint}"').mark("reg-password")
         clear = ui.checkbox("Remove the stored password").mark("reg-clear-password")
@@ -123,6 +124,10 @@ class RegistryTable:
         if saved is None:
             return False
         ui.notify(f"Registry {saved.name} saved", type="positive")
+        if saved.password_dropped:
+            ui.notify(f"The stored password of {saved.name} was dropped: it stays bound to the URL "
+                      "and user name it was given for. Enter it again.", type="warning",
+                      multi_line=True, close_button=True)
         await self.render()
         return True
 
