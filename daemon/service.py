@@ -10,13 +10,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
+import trio
+
 from .config import (
     Config,
     GlobalSettings,
     RegistrySettings,
     RetrySettings,
     SyncRule,
-    parse_config,
+    parse_applied,
 )
 from .engine.copy import TagPlan
 from .engine.events import LogEvent, TagResult, discard
@@ -153,7 +155,8 @@ class Control:
             client = await RegistryClient.connect(settings, self._global())
             async with client:
                 tags = await client.list_tags(rule.source.repository)
-        return rule_tags(rule, tags)
+        # linear-time regexes, but a million tags times many patterns is still seconds of CPU
+        return await trio.to_thread.run_sync(rule_tags, rule, tags)
 
     # executions ---------------------------------------------------------------------------
     async def list_executions(
@@ -208,7 +211,9 @@ class Control:
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:
         known = [r.name for r in await self.list_registries()]
-        config = parse_config(text, source=source, keep_references=True, known_registries=known)
+        # CPU-bound (a megabyte of YAML takes seconds): never on the trio thread
+        parse = partial(parse_applied, text, source=source, known_registries=known)
+        config = await trio.to_thread.run_sync(parse)
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result
