@@ -249,6 +249,8 @@ class Control:
         )
 
     def _live_execution(self, record: ExecutionRecord) -> ExecutionRecord:
+        if record.status.active and (ended := self._executor.ended(record.id)) is not None:
+            return ended  # the store refused its end: say how it ended, not "running"
         counters = self._hub.live_counters(record.id) if record.status.active else None
         return replace(record, counters=counters) if counters else record
 

@@ -5,6 +5,10 @@ so the daemon owns one connection on one dedicated thread and sends it whole ope
 function `fn(repo)`, run inside one transaction. Trio callers `await db.run(fn)`; the result comes
 back through the trio token (`run_sync_soon` + `reschedule`: one cross-thread hop, no worker pool).
 
+A store that cannot be written (disk full, read-only, I/O error) raises `StoreError` from `run`,
+for the caller to record or report; the thread keeps serving (reads still work), and the next
+write succeeds once the admin has freed space.
+
 Cancellation is all-or-nothing: a caller cancelled *before* its operation is queued gets
 `trio.Cancelled` and nothing happened; once queued, the operation commits or rolls back as a
 whole and its result (or exception) is handed to the caller regardless of cancellation, which
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +32,9 @@ from typing import Any, Self, TypeVar, cast
 
 import outcome
 import trio
-from peewee import SqliteDatabase
+from peewee import OperationalError, SqliteDatabase
 
+from ..errors import StoreError
 from .migrations import migrate
 from .models import MODELS
 from .repo import Repo
@@ -199,16 +205,30 @@ class Database:
         return version
 
     def _execute(self, fn: Callable[[Repo], T]) -> T:
-        with _BIND_LOCK:
-            self._bind()
-            with self._db.atomic():
-                return fn(self._repo)
+        try:
+            with _BIND_LOCK:
+                self._bind()
+                with self._db.atomic():
+                    return fn(self._repo)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            raise StoreError(f"the daemon's store failed: {_reason(exc)}") from exc
 
     def _bind(self) -> None:
         """Point the shared model classes at this connection unless they are already (binding
         costs ~0.2 ms, a third of an operation: do it only when another Database was used)."""
         if MODELS[0]._meta.database is not self._db:
             self._db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+
+
+def _reason(exc: BaseException) -> str:
+    """SQLite's own words ("database or disk is full", "attempt to write a readonly database"):
+    no query text, no parameters. A failed write ends SQLite's transaction itself, so peewee's
+    rollback then fails too: the reason is the error that rollback's failure hides."""
+    while "cannot rollback" in str(exc) and isinstance(
+        exc.__context__, OperationalError | sqlite3.OperationalError
+    ):
+        exc = exc.__context__
+    return str(exc)
 
 
 def _create_private(path: Path) -> None:
