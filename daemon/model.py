@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 
 from .config import RegistrySettings, SyncRule
-from .engine.events import Counters
+from .engine.events import Counters, TagResult
 
 
 class Trigger(str, Enum):
@@ -74,6 +74,24 @@ class TaskRecord:
     @property
     def name(self) -> str:
         return self.rule.name
+
+
+#: per-tag results in one page when a client does not say, and at most (a reply stays far below
+#: gRPC's 4 MiB: `RESULTS_PAGE_BYTES` cuts a page of long reasons shorter)
+RESULTS_PAGE_DEFAULT = 1000
+RESULTS_PAGE_MAX = 5000
+RESULTS_PAGE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsPage:
+    """One page of an execution's per-tag results, in the order they were recorded."""
+
+    results: tuple[TagResult, ...] = ()
+    #: pass as `after` for the next page; None when this page is the last
+    next_after: int | None = None
+    #: every result of the execution, over all pages
+    total: int = 0
 
 
 @dataclass(frozen=True, slots=True)

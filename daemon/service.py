@@ -21,19 +21,21 @@ from .config import (
     parse_applied,
 )
 from .engine.copy import TagPlan
-from .engine.events import LogEvent, TagResult, discard
+from .engine.events import LogEvent, discard
 from .engine.filters import TagSelection
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
 from .model import (
+    RESULTS_PAGE_DEFAULT,
     ApplyResult,
     ConnectionVerdict,
     DaemonStatus,
     ExecutionQuery,
     ExecutionRecord,
     RegistryRecord,
+    ResultsPage,
     Stats,
     TaskRecord,
     Trigger,
@@ -165,11 +167,13 @@ class Control:
         records, next_id = await self._db.run(lambda repo: repo.list_executions(query))
         return [self._live_execution(r) for r in records], next_id
 
-    async def get_execution(self, id: int) -> tuple[ExecutionRecord, list[TagResult]]:
-        record, results = await self._db.run(
-            lambda repo: (repo.get_execution(id), repo.results(id))
+    async def get_execution(
+        self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT
+    ) -> tuple[ExecutionRecord, ResultsPage]:
+        record, page = await self._db.run(
+            lambda repo: (repo.get_execution(id), repo.results_page(id, after=after, limit=limit))
         )
-        return self._live_execution(record), results
+        return self._live_execution(record), page
 
     async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]:
         return await self._db.run(lambda repo: _logs(repo, id, offset, limit))

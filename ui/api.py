@@ -92,10 +92,12 @@ class Api:
                                        token=self.token)
         return list(reply.executions)
 
-    async def get_execution(self, execution_id: int) -> pb.ExecutionDetail:
+    async def get_execution(self, execution_id: int, *, page_size: int = 0,
+                            page_token: str = "") -> pb.ExecutionDetail:
+        """The execution and one page of its per-tag results (`next_page_token` for more)."""
+        request = pb.ExecutionRequest(id=execution_id, page_size=page_size, page_token=page_token)
         reply: pb.ExecutionDetail = await self.client.call(
-            lambda s: s.executions.GetExecution, pb.ExecutionRequest(id=execution_id),
-            token=self.token)
+            lambda s: s.executions.GetExecution, request, token=self.token)
         return reply
 
     async def get_logs(self, execution_id: int, *, offset: int = 0) -> list[ev.LogLine]:

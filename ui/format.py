@@ -116,6 +116,11 @@ def size(count: int) -> str:
     raise AssertionError("unreachable")
 
 
+def page_range(first: int, count: int, total: int) -> str:
+    """'tags 201-400 of 100000' for a page of `count` results starting at position `first`."""
+    return f"tags {first + 1}-{first + count} of {max(total, first + count)}"
+
+
 def progress(counters: ev.Counters) -> float:
     """Share of tags done (copied, skipped or failed), 0..1; 0 before the tags are known."""
     total = _total(counters)

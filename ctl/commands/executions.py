@@ -15,7 +15,7 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from .. import specs, views
 from ..client import EXIT_OK, CtlError
 from ..context import Ctx
-from ..follow import finished, follow, get_execution
+from ..follow import execution_status, finished, follow, get_execution
 from ..parser import Commands, group, leaf
 
 _PAGE_MAX = 500  # the daemon's largest page
@@ -73,7 +73,7 @@ def _logs(ctx: Ctx) -> int:
         else:
             printer.show_all(reply.lines)
         return EXIT_OK
-    if finished(get_execution(ctx.daemon, execution_id).execution.status):
+    if finished(execution_status(ctx.daemon, execution_id).status):
         printer.fetch(0)
         return EXIT_OK
     stored = 0

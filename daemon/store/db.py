@@ -211,7 +211,10 @@ class Database:
                 with self._db.atomic():
                     return fn(self._repo)
         except (OperationalError, sqlite3.OperationalError) as exc:
-            raise StoreError(f"the daemon's store failed: {_reason(exc)}") from exc
+            cause = _host_failure(exc)
+            if cause is None:
+                raise  # our bug (SQL, schema): not the host's problem
+            raise StoreError(f"the daemon's store failed: {cause}") from exc
 
     def _bind(self) -> None:
         """Point the shared model classes at this connection unless they are already (binding
@@ -220,15 +223,28 @@ class Database:
             self._db.bind(MODELS, bind_refs=False, bind_backrefs=False)
 
 
-def _reason(exc: BaseException) -> str:
-    """SQLite's own words ("database or disk is full", "attempt to write a readonly database"):
-    no query text, no parameters. A failed write ends SQLite's transaction itself, so peewee's
-    rollback then fails too: the reason is the error that rollback's failure hides."""
-    while "cannot rollback" in str(exc) and isinstance(
-        exc.__context__, OperationalError | sqlite3.OperationalError
-    ):
-        exc = exc.__context__
-    return str(exc)
+#: SQLite's primary result codes that mean the host cannot take the write (sqlite3.h)
+_HOST_FAILURES = {
+    3: "PERM", 5: "BUSY", 6: "LOCKED", 7: "NOMEM", 8: "READONLY", 10: "IOERR", 11: "CORRUPT",
+    13: "FULL", 14: "CANTOPEN",
+}
+
+
+def _host_failure(exc: BaseException) -> sqlite3.Error | None:
+    """The SQLite error behind `exc` when it is the host's (disk full, read-only, I/O), else
+    None. A failed write ends SQLite's transaction itself, so peewee's rollback then fails too
+    ("cannot rollback"): the cause is the error that failure hides, further down the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(current, sqlite3.Error) and code is not None and code & 0xFF in (
+            _HOST_FAILURES
+        ):
+            return current  # its text is SQLite's own words: no query, no parameters
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _create_private(path: Path) -> None:

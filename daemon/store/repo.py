@@ -22,10 +22,13 @@ from ..config import RegistrySettings, SyncRule
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
 from ..errors import ConflictError, DuplicateItemError, UnknownItemError
 from ..model import (
+    RESULTS_PAGE_BYTES,
+    RESULTS_PAGE_DEFAULT,
     ExecutionQuery,
     ExecutionRecord,
     ExecutionStatus,
     RegistryRecord,
+    ResultsPage,
     Stats,
     TaskRecord,
     Trigger,
@@ -232,15 +235,38 @@ class Repo:
             TagResultRow.rule, TagResultRow.outcome, TagResultRow.digest,
             TagResultRow.reason, TagResultRow.error_kind,
         ]  # fmt: skip
-        TagResultRow.insert_many(rows).on_conflict(
-            conflict_target=[TagResultRow.execution, TagResultRow.tag], preserve=overwrite
-        ).execute()
+        for batch in _chunks(rows, 200):  # SQLite caps bound variables per statement
+            TagResultRow.insert_many(batch).on_conflict(
+                conflict_target=[TagResultRow.execution, TagResultRow.tag], preserve=overwrite
+            ).execute()
 
     def results(self, id: int) -> list[TagResult]:
         """The execution's tag results in the order they were first recorded."""
         self._status(id)
         rows = TagResultRow.select().where(TagResultRow.execution == id).order_by(TagResultRow.id)
         return [m.tag_result(r) for r in rows]
+
+    def results_page(
+        self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT,
+        max_bytes: int = RESULTS_PAGE_BYTES,
+    ) -> ResultsPage:
+        """At most `limit` results recorded after the one `after` names (0: from the first),
+        cut shorter when their text passes `max_bytes`; always at least one when any is left."""
+        self._status(id)
+        where = (TagResultRow.execution == id) & (TagResultRow.id > after)
+        rows = TagResultRow.select().where(where).order_by(TagResultRow.id).limit(limit + 1)
+        results: list[TagResult] = []
+        size, last, more = 0, 0, False
+        for row in rows:
+            size += 16 + sum(len(text.encode()) for text in (
+                row.rule, row.tag, row.digest, row.reason, row.error_kind))
+            if len(results) == limit or (results and size > max_bytes):
+                more = True
+                break
+            results.append(m.tag_result(row))
+            last = row.id
+        total = TagResultRow.select().where(TagResultRow.execution == id).count()
+        return ResultsPage(tuple(results), last if more else None, total)
 
     def done_tags(self, id: int) -> set[str]:
         """Tags copied or skipped (a resumed run need not touch them again)."""

@@ -256,6 +256,12 @@ CASES: dict[str, Case] = {
                                   MISSING, "999999"),
     "execution-get-negative": case("executions.GetExecution", pb.ExecutionRequest(id=-5),
                                    MISSING, "-5"),
+    "execution-negative-page-size": case("executions.GetExecution", pb.ExecutionRequest(
+        id=1, page_size=-1), INVALID, "page_size", "negative"),
+    "execution-forged-page-token": case("executions.GetExecution", pb.ExecutionRequest(
+        id=1, page_token="1 OR 1=1"), INVALID, "page_token", "next_page_token"),
+    "execution-mega-page-token": case("executions.GetExecution", pb.ExecutionRequest(
+        id=1, page_token=BIG), INVALID, "page_token"),
     "execution-logs-unknown": case("executions.GetLogs", pb.LogsRequest(execution_id=999_999),
                                    MISSING, "999999"),
     "execution-logs-negative-offset": case("executions.GetLogs",
