@@ -36,8 +36,8 @@ run: install
 	$(BIN)/regsyncd serve --config configs/sync.example.yaml
 
 test: system-deps install
-	$(BIN)/ruff check daemon ctl ui tests bench build.py
-	$(BIN)/mypy daemon ctl ui build.py
+	$(BIN)/ruff check common daemon ctl ui tests bench build.py
+	$(BIN)/mypy common daemon ctl ui build.py
 	$(BIN)/mypy tests bench --exclude '^tests/ui/'
 	MYPYPATH=tests/ui $(BIN)/mypy tests/ui  # its own conftest.py: a module name of its own
 	$(BIN)/pytest -q $(PYTEST_ARGS)

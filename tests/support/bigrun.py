@@ -1,7 +1,9 @@
-"""A finished execution of 100,000 tags, written through the store's own API (no real sync).
+"""Executions written through the store's own API (no real sync): one of 100,000 tags, one
+whose names and messages carry control characters.
 
-Far over gRPC's 4 MiB in one message (each result carries a digest and many a reason), so any
-client that reads it whole breaks; every 10th tag failed, so retry has something to do.
+The big one is far over gRPC's 4 MiB in one message (each result carries a digest, many a
+reason), so any client that reads it whole breaks; every 10th tag failed, so retry has something
+to do.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
-from regsync.daemon.engine.events import Counters, Outcome, TagResult
+from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.model import ExecutionStatus, Trigger
 from regsync.daemon.store.db import Database
 from regsync.daemon.store.repo import Repo
@@ -42,6 +44,35 @@ def seed_big_execution(db_path: Path, count: int = TAGS) -> int:
         counters = Counters(tags_total=count, tags_copied=count - failed, tags_failed=failed)
         repo.finish_execution(execution.id, ExecutionStatus.FAILED, counters,
                               f"{failed} failed; first: manifest unknown (404)")
+        return execution.id
+
+    with Database.open(db_path) as db:
+        return db.run_sync(seed)
+
+
+#: what a hostile registry may have put in a tag, an error and a log line: clear the screen,
+#: a forged log line after a newline, a carriage return, a bidi override
+HOSTILE_TAG = "1.0\x1b[2J"
+HOSTILE_REASON = "denied\r\nINFO forged line\x1b]8;;http://evil.example\x07click\u202e"
+HOSTILE_LOG = "listing src/a: \x1b[31mred\x1b[0m\x9b1m"
+
+
+def seed_hostile_execution(db_path: Path) -> int:
+    """Task "hostile" with one failed execution whose tag, reason, error and log line carry
+    control characters; returns its id."""
+
+    def seed(repo: Repo) -> int:
+        for name in ("src", "dst"):
+            repo.create_registry(RegistrySettings(name, CLOSED))
+        repo.create_task(SyncRule("hostile", Endpoint("src", "a"), Endpoint("dst", "b")))
+        execution = repo.create_execution("hostile", Trigger.MANUAL)
+        repo.mark_running(execution.id)
+        repo.add_results(execution.id, [TagResult("hostile", HOSTILE_TAG, Outcome.FAILED,
+                                                  reason=HOSTILE_REASON, error_kind="auth")])
+        repo.add_logs(execution.id, [LogEvent("warning", HOSTILE_LOG, rule="hostile")])
+        counters = Counters(tags_total=1, tags_failed=1)
+        repo.finish_execution(execution.id, ExecutionStatus.FAILED, counters,
+                              f"1 failed; first: {HOSTILE_REASON}")
         return execution.id
 
     with Database.open(db_path) as db:

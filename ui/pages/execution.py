@@ -21,7 +21,7 @@ TAGS_PAGE = 200  # per-tag results on one page (a run may have 100,000)
 def _summary(execution: pb.Execution) -> None:
     now = datetime.now(UTC)
     with ui.row().classes("items-center gap-4"):
-        ui.link(execution.task, executions_url(execution.task)).classes("text-lg")
+        ui.link(fmt.shown(execution.task), executions_url(execution.task)).classes("text-lg")
         status_badge(execution.status).mark("execution-status")
         ui.label(f"trigger: {fmt.trigger_label(execution.trigger)}")
         ui.label(f"started {fmt.when(fmt.started_at(execution))}")
@@ -35,7 +35,7 @@ def _summary(execution: pb.Execution) -> None:
              f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
              f"{fmt.size(counters.bytes_copied)} copied").classes("text-sm")
     if execution.error:
-        ui.label(execution.error).classes("text-negative")
+        ui.label(fmt.shown(execution.error)).classes("text-negative")
 
 
 def _tags(detail: pb.ExecutionDetail, first: int) -> None:
@@ -49,9 +49,9 @@ def _tags(detail: pb.ExecutionDetail, first: int) -> None:
     with ui.grid(columns="auto auto 1fr").classes("w-full gap-x-4 gap-y-1"):
         grid_header("Tag", "Result", "Digest / reason")
         for tag in detail.tags:
-            ui.label(tag.tag)
+            ui.label(fmt.shown(tag.tag))
             ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
-            ui.label(tag.reason or tag.digest).classes("font-mono text-xs break-all")
+            ui.label(fmt.shown(tag.reason or tag.digest)).classes("font-mono text-xs break-all")
 
 
 class ExecutionView:
@@ -108,7 +108,7 @@ class ExecutionView:
 
     def add_line(self, line: ev.LogLine) -> None:
         stamp = datetime.fromtimestamp(line.time).strftime("%H:%M:%S")
-        self.log.push(f"{stamp} {line.level:<7} {line.message}")
+        self.log.push(f"{stamp} {fmt.shown(line.level):<7} {fmt.shown(line.message)}")
 
     def on_event(self, event: pb.WatchEvent) -> None:
         if event.WhichOneof("event") == "log":
@@ -123,7 +123,7 @@ class ExecutionView:
     async def stop_run(self) -> None:
         if await self.session.attempt(self.session.api.task_action("stop", self.task)) is None:
             return
-        ui.notify(f"Stopping {self.task}", type="info")
+        ui.notify(f"Stopping {fmt.shown(self.task)}", type="info")
         await self.render()
 
 
