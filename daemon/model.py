@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 
 from .config import RegistrySettings, SyncRule
-from .engine.events import Counters, TagResult
+from .engine.events import Counters, LogEvent, TagResult
 
 
 class Trigger(str, Enum):
@@ -81,6 +81,7 @@ class TaskRecord:
 RESULTS_PAGE_DEFAULT = 1000
 RESULTS_PAGE_MAX = 5000
 RESULTS_PAGE_BYTES = 1024 * 1024
+LOGS_PAGE_MAX = 5000  # log lines in one page, whatever a client asks (cut by the same bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,14 @@ class ResultsPage:
     #: pass as `after` for the next page; None when this page is the last
     next_after: int | None = None
     #: every result of the execution, over all pages
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogsPage:
+    """Log lines of an execution from an offset on, and how many it has in all."""
+
+    lines: tuple[LogEvent, ...] = ()
     total: int = 0
 
 

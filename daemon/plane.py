@@ -24,6 +24,7 @@ from .model import (
     DaemonStatus,
     ExecutionQuery,
     ExecutionRecord,
+    LogsPage,
     RegistryRecord,
     ResultsPage,
     Stats,
@@ -76,7 +77,7 @@ class ControlPlane(Protocol):
     async def get_execution(
         self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT
     ) -> tuple[ExecutionRecord, ResultsPage]: ...
-    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]: ...
+    async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage: ...
     async def retry_failed(self, id: int) -> ExecutionRecord: ...
 
     # the daemon

@@ -21,7 +21,7 @@ from .config import (
     parse_applied,
 )
 from .engine.copy import TagPlan
-from .engine.events import LogEvent, discard
+from .engine.events import discard
 from .engine.filters import TagSelection
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConflictError, RegsyncError
@@ -34,6 +34,7 @@ from .model import (
     DaemonStatus,
     ExecutionQuery,
     ExecutionRecord,
+    LogsPage,
     RegistryRecord,
     ResultsPage,
     Stats,
@@ -175,8 +176,8 @@ class Control:
         )
         return self._live_execution(record), page
 
-    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]:
-        return await self._db.run(lambda repo: _logs(repo, id, offset, limit))
+    async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage:
+        return await self._db.run(lambda repo: repo.logs_page(id, offset=offset, limit=limit))
 
     async def retry_failed(self, id: int) -> ExecutionRecord:
         record, failed = await self._db.run(
@@ -288,11 +289,6 @@ def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:
         done |= repo.done_tags(current)
         current = record.parent_id if record.trigger is Trigger.RESUME else None
     return done
-
-
-def _logs(repo: Repo, id: int, offset: int, limit: int | None) -> list[LogEvent]:
-    repo.get_execution(id)  # NOT_FOUND for an unknown id
-    return repo.logs(id, offset=offset, limit=limit)
 
 
 def _ms_since(started: float) -> float:

@@ -97,17 +97,30 @@ class _LogPrinter:
         self._seen: set[tuple[float, str, str]] = set()
 
     def fetch_reply(self, offset: int) -> pb.LogsResponse:
+        """Every stored line from `offset` on, in one reply: the daemon sends pages of at most
+        5000 (a run of 100,000 tags logs far more than one message's 4 MiB)."""
         d = self._ctx.daemon
-        reply: pb.LogsResponse = d.call(
-            d.executions.GetLogs, pb.LogsRequest(execution_id=self._id, offset=offset)
-        )
+        request = pb.LogsRequest(execution_id=self._id, offset=offset)
+        reply: pb.LogsResponse = d.call(d.executions.GetLogs, request)
+        while reply.lines and offset + len(reply.lines) < reply.total:
+            request.offset = offset + len(reply.lines)
+            page: pb.LogsResponse = d.call(d.executions.GetLogs, request)
+            if not page.lines:
+                break
+            reply.lines.extend(page.lines)
+            reply.total = page.total
         return reply
 
     def fetch(self, offset: int) -> int:
-        """Show stored lines from `offset`; return the offset after them."""
-        lines = self.fetch_reply(offset).lines
-        self.show_all(lines)
-        return offset + len(lines)
+        """Show stored lines from `offset`, page after page; return the offset after them."""
+        d = self._ctx.daemon
+        request = pb.LogsRequest(execution_id=self._id, offset=offset)
+        while True:
+            reply: pb.LogsResponse = d.call(d.executions.GetLogs, request)
+            self.show_all(reply.lines)
+            request.offset += len(reply.lines)
+            if not reply.lines or request.offset >= reply.total:
+                return int(request.offset)
 
     def show_all(self, lines: Iterable[ev.LogLine]) -> None:
         for line in lines:

@@ -118,13 +118,13 @@ def execution_query(request: pb.ListExecutionsRequest) -> model.ExecutionQuery:
     )
 
 
-def log_window(request: pb.LogsRequest) -> tuple[int, int | None]:
-    """(offset, limit or None for all). Raises: ConfigError for negative numbers."""
+def log_window(request: pb.LogsRequest) -> tuple[int, int]:
+    """(offset, limit), the limit capped. Raises: ConfigError for negative numbers."""
     if request.offset < 0:
         raise ConfigError(f"offset: must not be negative, got {request.offset}")
     if request.limit < 0:
         raise ConfigError(f"limit: must not be negative, got {request.limit}")
-    return request.offset, request.limit or None
+    return request.offset, min(request.limit or model.LOGS_PAGE_MAX, model.LOGS_PAGE_MAX)
 
 
 def _literal(text: str) -> str:

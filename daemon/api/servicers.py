@@ -156,8 +156,9 @@ class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):
             logs = functools.partial(
                 self.plane.get_logs, request.execution_id, offset=offset, limit=limit
             )
-            lines = await self.portal.call(logs)
-            return pb.LogsResponse(lines=[convert.log_line(line) for line in lines])
+            page = await self.portal.call(logs)
+            return pb.LogsResponse(lines=[convert.log_line(line) for line in page.lines],
+                                   total=page.total)
 
     async def RetryFailed(self, request: pb.ExecutionRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "RetryFailed"):

@@ -22,11 +22,13 @@ from ..config import RegistrySettings, SyncRule
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
 from ..errors import ConflictError, DuplicateItemError, UnknownItemError
 from ..model import (
+    LOGS_PAGE_MAX,
     RESULTS_PAGE_BYTES,
     RESULTS_PAGE_DEFAULT,
     ExecutionQuery,
     ExecutionRecord,
     ExecutionStatus,
+    LogsPage,
     RegistryRecord,
     ResultsPage,
     Stats,
@@ -292,6 +294,23 @@ class Repo:
         if limit is not None:
             select = select.limit(limit)
         return [m.log_event(r) for r in select]
+
+    def logs_page(
+        self, id: int, *, offset: int = 0, limit: int = LOGS_PAGE_MAX,
+        max_bytes: int = RESULTS_PAGE_BYTES,
+    ) -> LogsPage:
+        """`logs`, cut shorter when the text passes `max_bytes` (never empty while lines are
+        left), with the execution's line count."""
+        lines: list[LogEvent] = []
+        size = 0
+        for line in self.logs(id, offset=offset, limit=limit):
+            size += 24 + len(line.level.encode()) + len(line.message.encode()) + len(
+                line.rule.encode())
+            if lines and size > max_bytes:
+                break
+            lines.append(line)
+        total = LogRow.select().where(LogRow.execution == id).count()
+        return LogsPage(tuple(lines), total)
 
     # Statistics and housekeeping ---------------------------------------------------------------
     def stats(self, now: datetime | None = None) -> Stats:

@@ -47,6 +47,7 @@ from regsync.daemon.model import (
     ExecutionQuery,
     ExecutionRecord,
     ExecutionStatus,
+    LogsPage,
     RegistryRecord,
     ResultsPage,
     ScheduledRun,
@@ -231,10 +232,10 @@ class FakePlane:
         )
         return self.executions[id], ResultsPage(results, None, len(results))
 
-    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]:
+    async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage:
         await self.get_execution(id)
         lines = [LogEvent("info", f"line {n}", time=1000.0 + n) for n in range(10)]
-        return lines[offset:][:limit]
+        return LogsPage(tuple(lines[offset:][:limit]), len(lines))
 
     async def retry_failed(self, id: int) -> ExecutionRecord:
         record, _ = await self.get_execution(id)

@@ -100,6 +100,22 @@ async def test_get_execution_pages_its_results(big: Big) -> None:
     assert seen == [f"1.{i}" for i in range(TAGS)]
 
 
+async def test_get_logs_pages_a_big_log(big: Big) -> None:
+    logs = rpc.ExecutionServiceStub(big.channel)
+
+    def get(**fields: Any) -> pb.LogsResponse:
+        reply: pb.LogsResponse = logs.GetLogs(pb.LogsRequest(execution_id=big.id, **fields),
+                                              timeout=30)
+        return reply
+
+    first = await trio.to_thread.run_sync(get)  # "0 means all": one reply's worth of them
+    assert first.total == TAGS and len(first.lines) == 5000
+    assert first.ByteSize() < MESSAGE_LIMIT // 4
+    last = await trio.to_thread.run_sync(lambda: get(offset=TAGS - 3, limit=2**31 - 1))
+    assert [line.message.split(":")[0] for line in last.lines] == [
+        f"line {i}" for i in range(TAGS - 3, TAGS)]
+
+
 async def test_regsyncctl_shows_every_tag_of_a_big_run(big: Big) -> None:
     code, out, err = await big.ctl("executions", "show", str(big.id))
     assert code == 0, err
@@ -108,6 +124,13 @@ async def test_regsyncctl_shows_every_tag_of_a_big_run(big: Big) -> None:
     assert code == 0, err
     shown = json.loads(out)
     assert len(shown["tags"]) == TAGS and int(shown["execution"]["counters"]["tags_total"]) == TAGS
+    code, out, err = await big.ctl("logs", str(big.id))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == TAGS and "line 0: " in lines[0] and "line 99999: " in lines[-1]
+    code, out, err = await big.ctl("-o", "json", "logs", str(big.id))
+    assert code == 0, err
+    assert len(json.loads(out)["lines"]) == TAGS
 
 
 async def test_follow_ends_with_every_failed_tag_in_the_summary(big: Big) -> None:

@@ -27,9 +27,15 @@ def result(i: int) -> TagResult:
     return TagResult("big", f"1.{i}", Outcome.COPIED, digest=f"sha256:{i:064x}")
 
 
+def log_line(i: int) -> LogEvent:
+    """One line per tag, as a run that logs each tag's outcome writes (~100 bytes each)."""
+    return LogEvent("info", f"line {i}: 1.{i} copied to dst/b as sha256:{i:064x}"[:100],
+                    rule="big", time=1_714_564_800.0 + i / 1000)
+
+
 def seed_big_execution(db_path: Path, count: int = TAGS) -> int:
     """Registries src and dst, task "big" (src/a -> dst/b) and one failed execution of `count`
-    tags; returns its id."""
+    tags, with a log line for each; returns its id."""
 
     def seed(repo: Repo) -> int:
         for name in ("src", "dst"):
@@ -40,6 +46,7 @@ def seed_big_execution(db_path: Path, count: int = TAGS) -> int:
         results = [result(i) for i in range(count)]
         for start in range(0, count, 1000):  # as the executor's flushes do, a batch at a time
             repo.add_results(execution.id, results[start:start + 1000])
+            repo.add_logs(execution.id, [log_line(i) for i in range(start, start + 1000)])
         failed = sum(r.outcome is Outcome.FAILED for r in results)
         counters = Counters(tags_total=count, tags_copied=count - failed, tags_failed=failed)
         repo.finish_execution(execution.id, ExecutionStatus.FAILED, counters,

@@ -295,7 +295,9 @@ class Executions(Base, rpc.ExecutionServiceServicer):
 
     def GetLogs(self, request: pb.LogsRequest, context: Ctx) -> pb.LogsResponse:
         self.enter("GetLogs", request, context)
-        return pb.LogsResponse(lines=self.s.logs.get(request.execution_id, [])[request.offset:])
+        lines = self.s.logs.get(request.execution_id, [])
+        limit = min(request.limit or 5000, 5000)  # pages as regsyncd does
+        return pb.LogsResponse(lines=lines[request.offset:][:limit], total=len(lines))
 
     def RetryFailed(self, request: pb.ExecutionRequest, context: Ctx) -> pb.Execution:
         self.enter("RetryFailed", request, context)

@@ -79,6 +79,8 @@ async def test_the_execution_page_pages_through_a_hundred_thousand_tags(
     big_user.find("Previous tags").click()
     await big_user.should_see("tags 201-400 of 100000", retries=50)
     await big_user.should_see("1.399")
+    await big_user.should_see("line 99999: 1.99999 copied")  # the log's tail, not its start
+    await big_user.should_not_see("line 99499: ")
 
 
 @pytest.mark.asyncio

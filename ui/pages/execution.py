@@ -103,7 +103,14 @@ class ExecutionView:
             await self.render()
 
     async def load_log(self) -> None:
-        for line in await self.session.attempt(self.session.api.get_logs(self.id)) or []:
+        """The last LOG_TAIL stored lines (a big run has 100,000 and more: never all of them)."""
+        api = self.session.api
+        count = await self.session.attempt(api.get_logs(self.id, limit=1))
+        if count is None:
+            return
+        offset = max(count.total - LOG_TAIL, 0)
+        tail = await self.session.attempt(api.get_logs(self.id, offset=offset, limit=LOG_TAIL))
+        for line in tail.lines if tail is not None else ():
             self.add_line(line)
 
     def add_line(self, line: ev.LogLine) -> None:
