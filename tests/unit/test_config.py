@@ -625,3 +625,10 @@ def test_applied_documents_refuse_anchors_and_aliases(text: str) -> None:
 def test_applied_documents_are_capped_at_a_mebibyte() -> None:
     with pytest.raises(ConfigProblems, match="the limit is 1048576"):
         parse_applied("#" * (1024 * 1024) + "\n", source="s.yaml")
+
+
+def test_files_the_daemon_reads_itself_may_keep_anchors() -> None:
+    text = ("registries:\n  a: &r {url: 'https://a.example'}\n  b: *r\n"
+            "sync_rules: []\n")
+    config = parse_config(text, source=SRC)
+    assert config.registries["b"].url == "https://a.example"
