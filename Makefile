@@ -28,13 +28,16 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@# test_store_failure.py puts the store on an ext4 image of its own (mount -o loop)
+	@command -v mkfs.ext4 >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
 
 run: install
 	$(BIN)/regsyncd serve --config configs/sync.example.yaml
 
 test: system-deps install
-	$(BIN)/ruff check daemon ctl ui tests bench build.py
-	$(BIN)/mypy daemon ctl ui build.py
+	$(BIN)/ruff check common daemon ctl ui tests bench build.py
+	$(BIN)/mypy common daemon ctl ui build.py
 	$(BIN)/mypy tests bench --exclude '^tests/ui/'
 	MYPYPATH=tests/ui $(BIN)/mypy tests/ui  # its own conftest.py: a module name of its own
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -26,6 +26,7 @@ ACTIVE = frozenset({
 })
 
 _END = object()  # the stream finished (or was cancelled)
+RESULTS_PAGE = 5000  # the daemon's most per GetExecution
 
 
 def finished(status: pb.ExecutionStatus.ValueType) -> bool:
@@ -33,10 +34,25 @@ def finished(status: pb.ExecutionStatus.ValueType) -> bool:
 
 
 def get_execution(daemon: Daemon, execution_id: int) -> pb.ExecutionDetail:
-    detail: pb.ExecutionDetail = daemon.call(
-        daemon.executions.GetExecution, pb.ExecutionRequest(id=execution_id)
-    )
+    """The execution with every per-tag result: the daemon pages them (a run of 100,000 tags
+    is far over one message's 4 MiB), so this asks page after page and joins them."""
+    request = pb.ExecutionRequest(id=execution_id, page_size=RESULTS_PAGE)
+    detail: pb.ExecutionDetail = daemon.call(daemon.executions.GetExecution, request)
+    while detail.next_page_token:
+        request.page_token = detail.next_page_token
+        page: pb.ExecutionDetail = daemon.call(daemon.executions.GetExecution, request)
+        detail.tags.extend(page.tags)
+        detail.execution.CopyFrom(page.execution)  # the newest state
+        detail.next_page_token = page.next_page_token
+        detail.total_tags = page.total_tags
     return detail
+
+
+def execution_status(daemon: Daemon, execution_id: int) -> pb.Execution:
+    """Only the execution (one result at most comes along): for polling."""
+    request = pb.ExecutionRequest(id=execution_id, page_size=1)
+    detail: pb.ExecutionDetail = daemon.call(daemon.executions.GetExecution, request)
+    return detail.execution
 
 
 @contextmanager
@@ -91,9 +107,8 @@ def follow(
             detail = _drain(daemon, execution_id, events, on_event, idle)
         if detail is not None:
             return detail
-        detail = get_execution(daemon, execution_id)
-        if finished(detail.execution.status):
-            return detail
+        if finished(execution_status(daemon, execution_id).status):
+            return get_execution(daemon, execution_id)
         time.sleep(idle / 2)  # the stream ended early: watch again
 
 
@@ -109,9 +124,8 @@ def _drain(
         try:
             item = events.get(timeout=idle)
         except queue.Empty:
-            detail = get_execution(daemon, execution_id)
-            if finished(detail.execution.status):
-                return detail
+            if finished(execution_status(daemon, execution_id).status):
+                return get_execution(daemon, execution_id)
             continue
         if item is _END:
             return None

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from typing import TextIO
 
+from regsync.common.text import escape_controls
+
 from .client import (
     DEFAULT_SERVER,
     EXIT_INTERRUPTED,
@@ -54,7 +56,9 @@ def main(
         finally:
             ctx.close()
     except CtlError as exc:
-        print(f"regsyncctl: {_redact(exc.message, token)}", file=err)
+        # several lines by design (a list of config problems), but no other control character
+        shown = escape_controls(_redact(exc.message, token), keep_newlines=True)
+        print(f"regsyncctl: {shown}", file=err)
         return exc.exit_code
     except KeyboardInterrupt:
         _finish_line(out)

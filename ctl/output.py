@@ -2,7 +2,8 @@
 
 Pure functions of their arguments (the time zone is a parameter), so rendering is tested
 without a terminal or a daemon. Tables have no borders and no colour: they survive `grep`,
-`less` and copy-paste, like `kubectl get`.
+`less` and copy-paste, like `kubectl get`. Every cell and value is shown with its control
+characters escaped (`\x1b`, not the byte): names and messages may come from a hostile registry.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from regsync.common.text import escape_controls
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -20,6 +22,7 @@ _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell, two spaces apart; the last column is not padded."""
+    rows = [[escape_controls(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -34,7 +37,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def fields(pairs: Sequence[tuple[str, str]]) -> str:
     """`key:  value` lines with the values aligned."""
     width = max((len(key) for key, _ in pairs), default=0) + 1
-    return "\n".join(f"{key + ':':<{width}}  {value}".rstrip() for key, value in pairs)
+    return "\n".join(f"{key + ':':<{width}}  {escape_controls(value)}".rstrip()
+                     for key, value in pairs)
 
 
 def size(n: float) -> str:

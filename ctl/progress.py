@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TextIO
 
+from regsync.common.text import escape_controls
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -57,7 +58,7 @@ def progress_line(counters: ev.Counters, *, rate: float, current_tag: str) -> st
     total = max(c.tags_total, done)  # a failed listing counts a failure but no tag
     line = (f"{bar(done, total)} {done}/{total} tags{failed}  "
             f"{size(c.bytes_copied)}  {size(rate)}/s")
-    return f"{line}  {current_tag}" if current_tag else line
+    return f"{line}  {escape_controls(current_tag)}" if current_tag else line
 
 
 def tag_line(result: ev.TagResult) -> str:
@@ -65,22 +66,25 @@ def tag_line(result: ev.TagResult) -> str:
     word = outcome_name(result.outcome)
     if result.outcome == ev.TAG_OUTCOME_FAILED:
         kind = f"[{result.error_kind}] " if result.error_kind else ""
-        what = result.tag or "(listing the source tags)"  # no tag: the listing itself failed
-        return f"{word:<7} {what}: {kind}{result.reason or 'no reason given'}"
-    note = f"  ({result.reason})" if result.reason else ""
-    return f"{word:<7} {result.tag}  {short_digest(result.digest)}{note}"
+        what = escape_controls(result.tag) or "(listing the source tags)"  # the listing failed
+        reason = escape_controls(result.reason) or "no reason given"
+        return f"{word:<7} {what}: {escape_controls(kind)}{reason}"
+    note = f"  ({escape_controls(result.reason)})" if result.reason else ""
+    digest = escape_controls(short_digest(result.digest))
+    return f"{word:<7} {escape_controls(result.tag)}  {digest}{note}"
 
 
 def summary(detail: pb.ExecutionDetail) -> str:
     """The closing lines: outcome, counts, bytes, and every failed tag with its reason."""
     e = detail.execution
     lines = [
-        (f"execution {e.id} of task {e.task} {status_name(e.status).upper()} in {took(e)}: "
+        (f"execution {e.id} of task {escape_controls(e.task)} "
+        f"{status_name(e.status).upper()} in {took(e)}: "
         f"{tag_counts(e.counters)}; {size(e.counters.bytes_copied)} copied "
         f"(blobs: {blob_counts(e.counters)})")
     ]
     if e.error:
-        lines.append(f"error: {e.error}")
+        lines.append(f"error: {escape_controls(e.error)}")
     lines += ["  " + tag_line(t) for t in detail.tags if t.outcome == ev.TAG_OUTCOME_FAILED]
     return "\n".join(lines)
 
@@ -111,7 +115,8 @@ class ProgressView:
         elif kind == "tag" and event.tag.outcome != ev.TAG_OUTCOME_SKIPPED:
             self._write_above(tag_line(event.tag))
         elif kind == "log" and event.log.level in ("warning", "error"):
-            self._write_above(f"{event.log.level}: {event.log.message}")
+            self._write_above(f"{escape_controls(event.log.level)}: "
+                              f"{escape_controls(event.log.message)}")
         now = self._clock()
         self._rate.add(now, self._counters.bytes_copied)
         self._maybe_draw(now)

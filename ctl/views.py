@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 
+from regsync.common.text import escape_controls
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -51,10 +52,10 @@ def registry_detail(r: pb.Registry) -> str:
 
 def registry_test(name: str, verdict: pb.TestRegistryResponse) -> str:
     if verdict.ok:
-        version = f", {verdict.api_version}" if verdict.api_version else ""
+        version = f", {escape_controls(verdict.api_version)}" if verdict.api_version else ""
         return f"registry {name}: ok ({verdict.latency_ms:.0f} ms{version})"
-    kind = f" [{verdict.error_kind}]" if verdict.error_kind else ""
-    return (f"registry {name}: FAILED{kind}: {or_none(verdict.message)} "
+    kind = f" [{escape_controls(verdict.error_kind)}]" if verdict.error_kind else ""
+    return (f"registry {name}: FAILED{kind}: {or_none(escape_controls(verdict.message))} "
             f"(reachable: {yes_no(verdict.reachable)}, credentials: {yes_no(verdict.auth_ok)})")
 
 
@@ -205,4 +206,5 @@ def registry_updated(r: pb.Registry) -> str:
 
 def log_line(line: ev.LogLine, tz: tzinfo | None = None) -> str:
     moment = datetime.fromtimestamp(line.time, UTC).astimezone(tz)
-    return f"{moment.strftime('%Y-%m-%d %H:%M:%S')} {line.level.upper():<7} {line.message}"
+    level, message = escape_controls(line.level.upper()), escape_controls(line.message)
+    return f"{moment.strftime('%Y-%m-%d %H:%M:%S')} {level:<7} {message}"

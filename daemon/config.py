@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .durations import duration_seconds
+from .engine.tagregex import TagRegexError, compile_tag_regex
 from .engine.versions import VersionRange
 from .errors import ConfigError
 
@@ -40,6 +41,8 @@ REPOSITORY_MAX = 255  # distribution refuses longer names (reference.NameTotalLe
 PATTERN_MAX = 1024  # OCI tags are at most 128 characters: a longer regex is a mistake
 LIST_MAX = 256  # entries of include, exclude, architectures, platforms
 TEXT_MAX = 4096  # any other string
+RULES_MAX = 10_000  # sync_rules in one document
+APPLIED_BYTES_MAX = 1024 * 1024  # a document sent to the daemon (Apply), UTF-8 encoded
 _FIELD_MAX = {
     "name": RULE_NAME_MAX,
     "registry": REGISTRY_NAME_MAX,
@@ -112,7 +115,7 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class TagFilter:
-    include: tuple[str, ...] = ()  # regexes, unanchored (re.search); empty = all tags
+    include: tuple[str, ...] = ()  # RE2 regexes, unanchored (search); empty = all tags
     exclude: tuple[str, ...] = ()  # regexes; a tag matching any is dropped
     semver: str | None = None  # range such as ">=1.20 <2"
     latest: int | None = None  # of what remains, the newest N
@@ -187,7 +190,6 @@ def parse_config(
     source: str = "<config>",
     env: Mapping[str, str] | None = None,
     base_dir: str | None = None,
-    keep_references: bool = False,
     environment_references: bool = True,
     known_registries: Collection[str] = (),
 ) -> Config:
@@ -196,8 +198,6 @@ def parse_config(
     `known_registries` are names rules may use beyond the document's own (the daemon's store,
     when a file is applied to it).
 
-    `keep_references` leaves `${VAR}`, `${VAR:-default}` and `$$` verbatim (their syntax is still
-    checked) for a caller that stores the config and calls `expand_env` when a value is used.
     `environment_references` False refuses `${VAR}` (`$$` still means "$"): for a document a
     client sent, which must never make the daemon read its own environment.
 
@@ -206,7 +206,7 @@ def parse_config(
     """
     document = _load_yaml(text, source)
     environment = os.environ if env is None else env
-    report = _Report(source, environment, base_dir or os.getcwd(), keep_references)
+    report = _Report(source, environment, base_dir or os.getcwd())
     report.environment_references = environment_references
     report.known_registries = [n for n in known_registries]
     root = _At(report, "")
@@ -222,19 +222,37 @@ def parse_config(
     return config
 
 
+def parse_applied(text: str, *, source: str, known_registries: Collection[str] = ()) -> Config:
+    """`parse_config` for a document an API client sent (`regsyncctl apply`): hostile input.
+
+    On top of the file checks: at most `APPLIED_BYTES_MAX` bytes, and no YAML anchors or aliases
+    (a few KB of nested aliases expand to gigabytes of work; files the daemon reads itself at
+    start may keep them); `${VAR}` is refused, so the daemon's environment is never read for a
+    client. CPU-bound: run it off the trio thread.
+
+    Raises:
+        ConfigError: (a ConfigProblems) listing every problem found.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > APPLIED_BYTES_MAX:
+        raise ConfigProblems(
+            [f"{source}: the document is {size} bytes; the limit is {APPLIED_BYTES_MAX}"]
+        )
+    _refuse_aliases(text, source)
+    return parse_config(text, source=source, env={}, environment_references=False,
+                        known_registries=known_registries)
+
+
 # Reporting -----------------------------------------------------------------------------------
 
 
 class _Report:
     """Collects problem lines; also carries what every check needs (source, env, base dir)."""
 
-    def __init__(
-        self, source: str, env: Mapping[str, str], base_dir: str, keep_references: bool = False
-    ) -> None:
+    def __init__(self, source: str, env: Mapping[str, str], base_dir: str) -> None:
         self.source = source
         self.env = env
         self.base_dir = base_dir
-        self.keep_references = keep_references
         self.environment_references = True
         self.known_registries: list[str] = []
         self.problems: list[str] = []
@@ -301,6 +319,19 @@ class _Loader(_SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _refuse_aliases(text: str, source: str) -> None:
+    """Raises ConfigProblems at the first anchor or alias; a syntax error is `_load_yaml`'s."""
+    try:
+        for event in yaml.parse(text, Loader=_SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                mark = event.start_mark
+                where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+                message = "YAML anchors and aliases (&name, *name, <<) are not accepted here"
+                raise ConfigProblems([f"{source}: {where}{message}; write the values out"])
+    except yaml.YAMLError:
+        return
+
+
 def _load_yaml(text: str, source: str) -> object:
     # Messages are rebuilt from problem and position only: PyYAML's own text quotes the offending
     # line, which may hold a literal password. `from None` keeps that text out of tracebacks too.
@@ -360,8 +391,6 @@ def _substitute(text: str, at: _At) -> str | None:
                        "regsyncd read the file at start (serve --config)")
             missing = True
             return ""
-        if at.report.keep_references:
-            return match.group(0)
         if parsed is None:
             return "$"
         value = at.report.env.get(parsed.group("name"))
@@ -730,6 +759,9 @@ def _rules(value: object, at: _At, registries: list[str]) -> tuple[SyncRule, ...
     if not isinstance(value, list):
         at.problem(f"expected a list of rules, got {_kind(value)}")
         return ()
+    if len(value) > RULES_MAX:
+        at.problem(f"has {len(value)} rules; the limit is {RULES_MAX}")
+        return ()
     rules: list[SyncRule] = []
     first_seen: dict[str, int] = {}
     for position, raw in enumerate(value):
@@ -838,11 +870,9 @@ def _regexes(fields: dict[str, object], name: str, at: _At) -> tuple[str, ...]:
     patterns = _texts(fields, name, at)
     for position, pattern in enumerate(patterns):
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_tag_regex(pattern)
+        except TagRegexError as exc:
             at.key(name).index(position).problem(f"invalid regular expression {pattern!r}: {exc}")
-        except (RecursionError, OverflowError):
-            at.key(name).index(position).problem(f"regular expression {pattern!r} is too complex")
     return patterns
 
 

@@ -11,6 +11,7 @@
     │   └── RemoteServerError    5xx, HTML pages, invalid JSON and other remote breakage
     ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
     ├── CancelledRun             the run was stopped by a user
+    ├── StoreError               the daemon's own store cannot be written (disk full, read-only)
     └── RequestError             a control-plane request cannot be done (maps to a gRPC status)
         ├── UnknownItemError     no registry/task/execution of that name or id (NOT_FOUND)
         ├── DuplicateItemError   the name is taken (ALREADY_EXISTS)
@@ -111,6 +112,13 @@ class CancelledRun(RegsyncError):
     """A user stopped the run."""
 
 
+class StoreError(RegsyncError):
+    """The daemon's store refused a write (disk full, read-only, I/O error): the host's problem,
+    not the request's; the same request may work once the admin frees space."""
+
+    temporary = True
+
+
 class RequestError(RegsyncError):
     """A control-plane request that cannot be carried out as asked."""
 
@@ -139,6 +147,7 @@ _KINDS: dict[type, str] = {
     RemoteServerError: "remote",
     NetworkError: "network",
     CancelledRun: "cancelled",
+    StoreError: "store",
     RequestError: "request",
     UnknownItemError: "not-found",
     DuplicateItemError: "already-exists",

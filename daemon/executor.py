@@ -3,6 +3,11 @@
 An execution is one task's sync run. Its events go to the hub at once and to the store in
 batches (one DB hop per flush, not per event). A task never runs twice at once; at most
 `max_running` executions copy at the same time, the others wait queued.
+
+A store that cannot be written (disk full, read-only) fails the execution it happens in, with
+that reason; the daemon keeps serving. What could not be recorded (the last results, the end
+itself) is owed: retried in the background until the store takes it, so no execution is left
+"running" once the admin has freed space.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import trio
 
@@ -25,7 +31,7 @@ from .engine.events import (
 )
 from .engine.platform_memory import PlatformMemory
 from .engine.run import sync
-from .errors import ConflictError, RegsyncError, first_regsync_error
+from .errors import ConflictError, RegsyncError, StoreError, first_regsync_error
 from .hub import Hub
 from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
@@ -37,6 +43,7 @@ log = logging.getLogger("regsync.executor")
 
 _FLUSH_EVERY = 0.5  # seconds between store writes and progress events of one execution
 STOP_GRACE = 2.0  # seconds a stop or shutdown waits for an execution to record itself
+OWED_RETRY = (0.5, 5.0)  # seconds between tries to record an end the store refused: first, most
 KEEP_PER_TASK = 200  # ended executions kept per task (with their results and logs)
 
 
@@ -48,6 +55,19 @@ class _Pending:
     logs: list[LogEvent] = field(default_factory=list)
     current_tag: str = ""
     dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Owed:
+    """The end of an execution the store refused to record; written once it takes it."""
+
+    record: ExecutionRecord
+    pending: _Pending
+    counters: Counters
+    status: ExecutionStatus
+    error: str
+    lock: trio.Lock = field(default_factory=trio.Lock)  # the background retry or a new run
+    finished: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(slots=True)
@@ -79,6 +99,7 @@ class Executor:
         #: platforms of single-platform images, learnt by any execution, for all of them
         self.platforms = platforms or PlatformMemory()
         self._running: dict[str, _Running] = {}
+        self._owed: dict[str, _Owed] = {}  # by task
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -92,6 +113,15 @@ class Executor:
 
     def running(self) -> list[ExecutionRecord]:
         return [r.record for r in self._running.values()]
+
+    def ended(self, execution_id: int) -> ExecutionRecord | None:
+        """How an execution ended when the store refused to record it (the store still says
+        "running"); None for any other."""
+        for owed in self._owed.values():
+            if owed.record.id == execution_id:
+                return replace(owed.record, status=owed.status, finished=owed.finished,
+                               counters=replace(owed.counters), error=owed.error)
+        return None
 
     async def start(
         self,
@@ -109,6 +139,8 @@ class Executor:
             raise ConflictError(
                 f"task {task!r} is already running (execution {self._running[task].record.id})"
             )
+        if (owed := self._owed.get(task)) is not None:
+            await self._settle(owed)  # the store must have the last end before a new start
         record = await self._db.run(lambda repo: repo.create_execution(task, trigger, parent_id))
         running = _Running(record, trio.CancelScope(), trio.Event())
         self._running[task] = running
@@ -169,14 +201,55 @@ class Executor:
         finally:
             try:
                 with trio.CancelScope(shield=True):
-                    await self._flush(record.id, pending, running.counters)
-                    final = await self._db.run(lambda repo: _finish(
-                        repo, record.id, status, running.counters, error))
-                    self._publish(final)
+                    await self._record_end(record, pending, running.counters, status, error)
+            except StoreError as exc:
+                log.error("execution %s ended (%s) but the store refused the record: %s; "
+                          "retrying until it takes it", record.id, status.value, exc)
+                owed = _Owed(record, pending, running.counters, status, error)
+                self._owed[record.task] = owed
+                assert self._nursery is not None
+                self._nursery.start_soon(self._record_owed, owed)
             finally:  # whatever the store said, the task is no longer running
                 del self._running[record.task]
                 running.done.set()
                 self.platforms.save()  # when something was learnt: a small file
+
+    async def _record_end(
+        self, record: ExecutionRecord, pending: _Pending, counters: Counters,
+        status: ExecutionStatus, error: str,
+    ) -> None:
+        """Write what is pending and the end. Raises: StoreError, with `pending` kept whole."""
+        await self._flush(record.id, pending, counters)
+        final = await self._db.run(lambda repo: _finish(repo, record.id, status, counters, error))
+        self._publish(final)
+
+    async def _record_owed(self, owed: _Owed) -> None:
+        """Retry until the store takes the end (or the daemon stops: then the next start finds
+        the execution running and marks it interrupted)."""
+        delay, most = OWED_RETRY
+        while owed.record.task in self._owed:
+            await trio.sleep(delay)
+            try:
+                await self._settle(owed)
+            except StoreError:
+                delay = min(delay * 2, most)
+
+    async def _settle(self, owed: _Owed) -> None:
+        """Record an owed end now. Raises: StoreError, saying which execution waits for it."""
+        async with owed.lock:
+            if self._owed.get(owed.record.task) is not owed:
+                return  # the other caller did it
+            record = owed.record
+            try:
+                with trio.CancelScope(shield=True):
+                    await self._record_end(record, owed.pending, owed.counters, owed.status,
+                                           owed.error)
+            except StoreError as exc:
+                raise StoreError(
+                    f"task {record.task!r}: execution {record.id} ended but the store cannot "
+                    f"record it yet ({exc})") from None
+            del self._owed[record.task]
+            log.info("execution %s: its end is recorded now", record.id)
 
     async def _sync(
         self,
@@ -231,12 +304,13 @@ class Executor:
         while True:
             await trio.sleep(_FLUSH_EVERY)
             if pending.dirty:
-                with trio.CancelScope(shield=True):
+                with trio.CancelScope(shield=True):  # a StoreError ends the run with it
                     await self._flush(record.id, pending, running.counters)
                 self._publish_item(record, progress=replace(running.counters),
                                    current_tag=pending.current_tag)
 
     async def _flush(self, execution_id: int, pending: _Pending, counters: Counters) -> None:
+        """Write pending results and logs. Raises: StoreError, and then they stay pending."""
         results, logs = pending.results, pending.logs
         pending.results, pending.logs, pending.dirty = [], [], False
         snapshot = replace(counters)
@@ -248,7 +322,11 @@ class Executor:
                 repo.add_logs(execution_id, logs)
             repo.update_counters(execution_id, snapshot)
 
-        await self._db.run(write)
+        try:
+            await self._db.run(write)
+        except StoreError:  # one transaction: none of it was written; events since come after
+            pending.results[:0], pending.logs[:0], pending.dirty = results, logs, True
+            raise
 
     def _publish(self, record: ExecutionRecord) -> None:
         self._hub.publish(WatchItem(record.id, record.task, execution=record))

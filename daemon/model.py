@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 
 from .config import RegistrySettings, SyncRule
-from .engine.events import Counters
+from .engine.events import Counters, LogEvent, TagResult
 
 
 class Trigger(str, Enum):
@@ -85,6 +85,33 @@ class TaskRecord:
     @property
     def name(self) -> str:
         return self.rule.name
+
+
+#: per-tag results in one page when a client does not say, and at most (a reply stays far below
+#: gRPC's 4 MiB: `RESULTS_PAGE_BYTES` cuts a page of long reasons shorter)
+RESULTS_PAGE_DEFAULT = 1000
+RESULTS_PAGE_MAX = 5000
+RESULTS_PAGE_BYTES = 1024 * 1024
+LOGS_PAGE_MAX = 5000  # log lines in one page, whatever a client asks (cut by the same bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsPage:
+    """One page of an execution's per-tag results, in the order they were recorded."""
+
+    results: tuple[TagResult, ...] = ()
+    #: pass as `after` for the next page; None when this page is the last
+    next_after: int | None = None
+    #: every result of the execution, over all pages
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogsPage:
+    """Log lines of an execution from an offset on, and how many it has in all."""
+
+    lines: tuple[LogEvent, ...] = ()
+    total: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,15 @@ from .engine.copy import TagPlan
 from .engine.events import Counters, LogEvent, TagResult
 from .engine.filters import TagSelection
 from .model import (
+    RESULTS_PAGE_DEFAULT,
     ApplyResult,
     ConnectionVerdict,
     DaemonStatus,
     ExecutionQuery,
     ExecutionRecord,
+    LogsPage,
     RegistryRecord,
+    ResultsPage,
     Stats,
     TaskRecord,
 )
@@ -71,8 +74,10 @@ class ControlPlane(Protocol):
     async def list_executions(
         self, query: ExecutionQuery
     ) -> tuple[list[ExecutionRecord], int | None]: ...
-    async def get_execution(self, id: int) -> tuple[ExecutionRecord, list[TagResult]]: ...
-    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]: ...
+    async def get_execution(
+        self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT
+    ) -> tuple[ExecutionRecord, ResultsPage]: ...
+    async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage: ...
     async def retry_failed(self, id: int) -> ExecutionRecord: ...
 
     # the daemon

@@ -10,28 +10,33 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
+import trio
+
 from .config import (
     Config,
     GlobalSettings,
     RegistrySettings,
     RetrySettings,
     SyncRule,
-    parse_config,
+    parse_applied,
 )
 from .engine.copy import TagPlan
-from .engine.events import LogEvent, TagResult, discard
+from .engine.events import discard
 from .engine.filters import TagSelection
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
 from .model import (
+    RESULTS_PAGE_DEFAULT,
     ApplyResult,
     ConnectionVerdict,
     DaemonStatus,
     ExecutionQuery,
     ExecutionRecord,
+    LogsPage,
     RegistryRecord,
+    ResultsPage,
     Stats,
     TaskRecord,
     Trigger,
@@ -153,7 +158,8 @@ class Control:
             client = await RegistryClient.connect(settings, self._global())
             async with client:
                 tags = await client.list_tags(rule.source.repository)
-        return rule_tags(rule, tags)
+        # linear-time regexes, but a million tags times many patterns is still seconds of CPU
+        return await trio.to_thread.run_sync(rule_tags, rule, tags)
 
     # executions ---------------------------------------------------------------------------
     async def list_executions(
@@ -162,14 +168,16 @@ class Control:
         records, next_id = await self._db.run(lambda repo: repo.list_executions(query))
         return [self._live_execution(r) for r in records], next_id
 
-    async def get_execution(self, id: int) -> tuple[ExecutionRecord, list[TagResult]]:
-        record, results = await self._db.run(
-            lambda repo: (repo.get_execution(id), repo.results(id))
+    async def get_execution(
+        self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT
+    ) -> tuple[ExecutionRecord, ResultsPage]:
+        record, page = await self._db.run(
+            lambda repo: (repo.get_execution(id), repo.results_page(id, after=after, limit=limit))
         )
-        return self._live_execution(record), results
+        return self._live_execution(record), page
 
-    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]:
-        return await self._db.run(lambda repo: _logs(repo, id, offset, limit))
+    async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage:
+        return await self._db.run(lambda repo: repo.logs_page(id, offset=offset, limit=limit))
 
     async def retry_failed(self, id: int) -> ExecutionRecord:
         record, failed = await self._db.run(
@@ -208,9 +216,9 @@ class Control:
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:
         known = [r.name for r in await self.list_registries()]
-        # `${VAR}` is refused: the daemon's environment is never read for a client
-        config = parse_config(text, source=source, env={}, environment_references=False,
-                              known_registries=known)
+        # CPU-bound (a megabyte of YAML takes seconds): never on the trio thread
+        parse = partial(parse_applied, text, source=source, known_registries=known)
+        config = await trio.to_thread.run_sync(parse)
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result
@@ -246,6 +254,8 @@ class Control:
         )
 
     def _live_execution(self, record: ExecutionRecord) -> ExecutionRecord:
+        if record.status.active and (ended := self._executor.ended(record.id)) is not None:
+            return ended  # the store refused its end: say how it ended, not "running"
         counters = self._hub.live_counters(record.id) if record.status.active else None
         return replace(record, counters=counters) if counters else record
 
@@ -286,11 +296,6 @@ def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:
         done |= repo.done_tags(current)
         current = record.parent_id if record.trigger is Trigger.RESUME else None
     return done
-
-
-def _logs(repo: Repo, id: int, offset: int, limit: int | None) -> list[LogEvent]:
-    repo.get_execution(id)  # NOT_FOUND for an unknown id
-    return repo.logs(id, offset=offset, limit=limit)
 
 
 def _ms_since(started: float) -> float:

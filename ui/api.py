@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from .client import DaemonClient
@@ -92,17 +91,22 @@ class Api:
                                        token=self.token)
         return list(reply.executions)
 
-    async def get_execution(self, execution_id: int) -> pb.ExecutionDetail:
+    async def get_execution(self, execution_id: int, *, page_size: int = 0,
+                            page_token: str = "") -> pb.ExecutionDetail:
+        """The execution and one page of its per-tag results (`next_page_token` for more)."""
+        request = pb.ExecutionRequest(id=execution_id, page_size=page_size, page_token=page_token)
         reply: pb.ExecutionDetail = await self.client.call(
-            lambda s: s.executions.GetExecution, pb.ExecutionRequest(id=execution_id),
-            token=self.token)
+            lambda s: s.executions.GetExecution, request, token=self.token)
         return reply
 
-    async def get_logs(self, execution_id: int, *, offset: int = 0) -> list[ev.LogLine]:
-        reply = await self.client.call(
+    async def get_logs(self, execution_id: int, *, offset: int = 0,
+                       limit: int = 0) -> pb.LogsResponse:
+        """One page of stored lines from `offset` (the daemon caps a page), and their total."""
+        reply: pb.LogsResponse = await self.client.call(
             lambda s: s.executions.GetLogs,
-            pb.LogsRequest(execution_id=execution_id, offset=offset), token=self.token)
-        return list(reply.lines)
+            pb.LogsRequest(execution_id=execution_id, offset=offset, limit=limit),
+            token=self.token)
+        return reply
 
     async def retry_failed(self, execution_id: int) -> pb.Execution:
         reply: pb.Execution = await self.client.call(

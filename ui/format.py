@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from regsync.common.text import escape_controls
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -114,6 +115,17 @@ def size(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def shown(text: str, *, keep_newlines: bool = False) -> str:
+    """Any name or message from the daemon as the page shows it: control, invisible and
+    reordering characters as escapes (`\x1b`), since a registry may have put them there."""
+    return escape_controls(text, keep_newlines=keep_newlines)
+
+
+def page_range(first: int, count: int, total: int) -> str:
+    """'tags 201-400 of 100000' for a page of `count` results starting at position `first`."""
+    return f"tags {first + 1}-{first + count} of {max(total, first + count)}"
 
 
 def progress(counters: ev.Counters) -> float:

@@ -130,26 +130,6 @@ def origin_allowed(origin: str | None, host_header: str | None, policy: HostPoli
         host[0], host[1] or default)
 
 
-def local_path(target: str) -> str | None:
-    """`target` if it is a path of this panel ("/tasks?x=1"), else None.
-
-    Refused: anything not starting with exactly one "/", any backslash (browsers read "/\\x" as
-    "//x", another host), control characters, spaces and other non-printable or non-ASCII
-    characters (some are stripped by URL parsers, turning "/\\t/x" into "//x"), a scheme or host,
-    and "." or ".." segments.
-    """
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    if not target.isascii() or any(not (0x21 <= ord(c) < 0x7F) for c in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    if any(segment in (".", "..") for segment in parts.path.split("/")):
-        return None
-    return target
-
-
 def is_loopback(host: str) -> bool:
     """A loopback address or `localhost`; any other name may resolve anywhere."""
     text = host.strip("[]")

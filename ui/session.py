@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from nicegui import app, ui
 
+from . import format as fmt
 from .api import Api
 from .client import DaemonClient, DaemonError
 
@@ -66,7 +67,8 @@ def remember_token(token: str | None) -> None:
 
 
 def notify_error(error: DaemonError) -> None:
-    ui.notify(error.message, type="negative", multi_line=True, close_button=True)
+    ui.notify(fmt.shown(error.message, keep_newlines=True), type="negative", multi_line=True,
+              close_button=True)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from .. import specs, views
 from ..client import EXIT_OK, CtlError
 from ..context import Ctx
-from ..follow import finished, follow, get_execution
+from ..follow import execution_status, finished, follow, get_execution
 from ..parser import Commands, group, leaf
 
 _PAGE_MAX = 500  # the daemon's largest page
@@ -73,7 +73,7 @@ def _logs(ctx: Ctx) -> int:
         else:
             printer.show_all(reply.lines)
         return EXIT_OK
-    if finished(get_execution(ctx.daemon, execution_id).execution.status):
+    if finished(execution_status(ctx.daemon, execution_id).status):
         printer.fetch(0)
         return EXIT_OK
     stored = 0
@@ -97,17 +97,30 @@ class _LogPrinter:
         self._seen: set[tuple[float, str, str]] = set()
 
     def fetch_reply(self, offset: int) -> pb.LogsResponse:
+        """Every stored line from `offset` on, in one reply: the daemon sends pages of at most
+        5000 (a run of 100,000 tags logs far more than one message's 4 MiB)."""
         d = self._ctx.daemon
-        reply: pb.LogsResponse = d.call(
-            d.executions.GetLogs, pb.LogsRequest(execution_id=self._id, offset=offset)
-        )
+        request = pb.LogsRequest(execution_id=self._id, offset=offset)
+        reply: pb.LogsResponse = d.call(d.executions.GetLogs, request)
+        while reply.lines and offset + len(reply.lines) < reply.total:
+            request.offset = offset + len(reply.lines)
+            page: pb.LogsResponse = d.call(d.executions.GetLogs, request)
+            if not page.lines:
+                break
+            reply.lines.extend(page.lines)
+            reply.total = page.total
         return reply
 
     def fetch(self, offset: int) -> int:
-        """Show stored lines from `offset`; return the offset after them."""
-        lines = self.fetch_reply(offset).lines
-        self.show_all(lines)
-        return offset + len(lines)
+        """Show stored lines from `offset`, page after page; return the offset after them."""
+        d = self._ctx.daemon
+        request = pb.LogsRequest(execution_id=self._id, offset=offset)
+        while True:
+            reply: pb.LogsResponse = d.call(d.executions.GetLogs, request)
+            self.show_all(reply.lines)
+            request.offset += len(reply.lines)
+            if not reply.lines or request.offset >= reply.total:
+                return int(request.offset)
 
     def show_all(self, lines: Iterable[ev.LogLine]) -> None:
         for line in lines:

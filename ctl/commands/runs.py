@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from regsync.common.text import escape_controls
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from .. import views
@@ -70,7 +71,7 @@ def _follow_json(ctx: Ctx, execution: pb.Execution) -> pb.ExecutionDetail:
 
 
 def _follow_text(ctx: Ctx, execution: pb.Execution) -> pb.ExecutionDetail:
-    ctx.print(f"execution {execution.id} of task {execution.task} started")
+    ctx.print(f"execution {execution.id} of task {escape_controls(execution.task)} started")
     view = ProgressView(ctx.out, live=ctx.is_tty)
     try:
         detail = follow(ctx.daemon, execution.id, on_event=view.event)

@@ -121,13 +121,13 @@ def execution_query(request: pb.ListExecutionsRequest) -> model.ExecutionQuery:
     )
 
 
-def log_window(request: pb.LogsRequest) -> tuple[int, int | None]:
-    """(offset, limit or None for all). Raises: ConfigError for negative numbers."""
+def log_window(request: pb.LogsRequest) -> tuple[int, int]:
+    """(offset, limit), the limit capped. Raises: ConfigError for negative numbers."""
     if request.offset < 0:
         raise ConfigError(f"offset: must not be negative, got {request.offset}")
     if request.limit < 0:
         raise ConfigError(f"limit: must not be negative, got {request.limit}")
-    return request.offset, request.limit or None
+    return request.offset, min(request.limit or model.LOGS_PAGE_MAX, model.LOGS_PAGE_MAX)
 
 
 def _literal(text: str) -> str:
@@ -307,10 +307,22 @@ def log_line(event: LogEvent) -> ev.LogLine:
     return ev.LogLine(time=event.time, level=event.level, message=event.message)
 
 
-def execution_detail(
-    record: model.ExecutionRecord, tags: Iterable[TagResult]
-) -> pb.ExecutionDetail:
-    return pb.ExecutionDetail(execution=execution(record), tags=[tag_result(t) for t in tags])
+def execution_detail(record: model.ExecutionRecord, page: model.ResultsPage) -> pb.ExecutionDetail:
+    token = "" if page.next_after is None else str(page.next_after)
+    return pb.ExecutionDetail(execution=execution(record), tags=[tag_result(t) for t in page.results],
+                              next_page_token=token, total_tags=page.total)
+
+
+def results_window(request: pb.ExecutionRequest) -> tuple[int, int]:
+    """(after, limit) of GetExecution's page. Raises: ConfigError for a negative page_size or a
+    page_token this daemon did not give (tokens are a result's position, digits only)."""
+    if request.page_size < 0:
+        raise ConfigError(f"page_size: must not be negative, got {request.page_size}")
+    token = request.page_token
+    if token and not (token.isascii() and token.isdigit() and len(token) <= 18):
+        raise ConfigError("page_token: not a token this daemon gave (pass next_page_token)")
+    limit = min(request.page_size or model.RESULTS_PAGE_DEFAULT, model.RESULTS_PAGE_MAX)
+    return int(token or 0), limit
 
 
 def stats(values: model.Stats) -> pb.Stats:

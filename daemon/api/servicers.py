@@ -144,8 +144,11 @@ class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):
         self, request: pb.ExecutionRequest, context: Context
     ) -> pb.ExecutionDetail:
         async with reported_as_status(context, "GetExecution"):
-            record, tags = await self.portal.call(self.plane.get_execution, request.id)
-            return convert.execution_detail(record, tags)
+            after, limit = convert.results_window(request)
+            get = functools.partial(self.plane.get_execution, request.id, after=after,
+                                    limit=limit)
+            record, page = await self.portal.call(get)
+            return convert.execution_detail(record, page)
 
     async def GetLogs(self, request: pb.LogsRequest, context: Context) -> pb.LogsResponse:
         async with reported_as_status(context, "GetLogs"):
@@ -153,8 +156,9 @@ class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):
             logs = functools.partial(
                 self.plane.get_logs, request.execution_id, offset=offset, limit=limit
             )
-            lines = await self.portal.call(logs)
-            return pb.LogsResponse(lines=[convert.log_line(line) for line in lines])
+            page = await self.portal.call(logs)
+            return pb.LogsResponse(lines=[convert.log_line(line) for line in page.lines],
+                                   total=page.total)
 
     async def RetryFailed(self, request: pb.ExecutionRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "RetryFailed"):

@@ -5,6 +5,7 @@
     DuplicateItemError                  ALREADY_EXISTS
     ConflictError                       FAILED_PRECONDITION  e.g. run while running
     RateLimitError (429, Hub quota)     RESOURCE_EXHAUSTED   retrying later may work
+    StoreError (disk full, read-only)   RESOURCE_EXHAUSTED   the daemon's host must free space
     other RegsyncError (auth, network,  FAILED_PRECONDITION  a registry refused or is unreachable:
       remote)                                                fix it, then retry
     PortalClosed                        UNAVAILABLE          the daemon is shutting down
@@ -33,6 +34,7 @@ from ..errors import (
     DuplicateItemError,
     RateLimitError,
     RegsyncError,
+    StoreError,
     UnknownItemError,
 )
 from .bridge import PortalClosed
@@ -61,7 +63,7 @@ def _code_for(exc: Exception) -> grpc.StatusCode:
     for kind, code in _CODES:
         if isinstance(exc, kind):
             return code
-    if isinstance(exc, RateLimitError):
+    if isinstance(exc, RateLimitError | StoreError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, RegsyncError):
         # a registry's trouble, not the daemon's: UNAVAILABLE would read as "regsyncd is down"

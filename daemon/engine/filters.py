@@ -4,7 +4,8 @@ Pure: the engine lists tags, calls `select_tags`, and logs every dropped tag wit
 a user who wonders why "1.19" was not copied reads the answer in the run log.
 
 The filters apply in this order, each to what the previous ones kept:
-1. include: keep a tag if ANY regex matches somewhere in it (`re.search`); none given keeps all.
+1. include: keep a tag if ANY regex matches somewhere in it (search, not match); none given
+   keeps all. Regexes are RE2 (`tagregex`): linear time, whatever the pattern.
 2. exclude: drop a tag if ANY regex matches.
 3. semver: keep only tags that are versions within the range (`versions.VersionRange`).
 4. latest N: of what remains, the newest N by `versions.version_key` (non-version tags sort
@@ -14,11 +15,11 @@ The filters apply in this order, each to what the previous ones kept:
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .tagregex import TagRegex, TagRegexError, compile_tag_regex
 from .versions import VersionRange, parse_version, version_key
 
 
@@ -78,8 +79,8 @@ def select_tags(
 
 def _rejection(
     tag: str,
-    includes: list[re.Pattern[str]],
-    excludes: list[re.Pattern[str]],
+    includes: list[TagRegex],
+    excludes: list[TagRegex],
     version_range: VersionRange | None,
 ) -> str | None:
     """Why the include, exclude and semver filters drop `tag`, or None when they keep it."""
@@ -97,12 +98,10 @@ def _rejection(
     return None
 
 
-@functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    """Compile once per pattern: rules run on every schedule tick with the same patterns."""
+def _regex(pattern: str) -> TagRegex:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_tag_regex(pattern)
+    except TagRegexError as exc:
         raise ConfigError(f"invalid tag regex {pattern!r}: {exc}") from None
 
 

@@ -5,6 +5,10 @@ so the daemon owns one connection on one dedicated thread and sends it whole ope
 function `fn(repo)`, run inside one transaction. Trio callers `await db.run(fn)`; the result comes
 back through the trio token (`run_sync_soon` + `reschedule`: one cross-thread hop, no worker pool).
 
+A store that cannot be written (disk full, read-only, I/O error) raises `StoreError` from `run`,
+for the caller to record or report; the thread keeps serving (reads still work), and the next
+write succeeds once the admin has freed space.
+
 Cancellation is all-or-nothing: a caller cancelled *before* its operation is queued gets
 `trio.Cancelled` and nothing happened; once queued, the operation commits or rolls back as a
 whole and its result (or exception) is handed to the caller regardless of cancellation, which
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +32,9 @@ from typing import Any, Self, TypeVar, cast
 
 import outcome
 import trio
-from peewee import SqliteDatabase
+from peewee import OperationalError, SqliteDatabase
 
+from ..errors import StoreError
 from .migrations import migrate
 from .models import MODELS
 from .repo import Repo
@@ -199,16 +205,46 @@ class Database:
         return version
 
     def _execute(self, fn: Callable[[Repo], T]) -> T:
-        with _BIND_LOCK:
-            self._bind()
-            with self._db.atomic():
-                return fn(self._repo)
+        try:
+            with _BIND_LOCK:
+                self._bind()
+                with self._db.atomic():
+                    return fn(self._repo)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            cause = _host_failure(exc)
+            if cause is None:
+                raise  # our bug (SQL, schema): not the host's problem
+            raise StoreError(f"the daemon's store failed: {cause}") from exc
 
     def _bind(self) -> None:
         """Point the shared model classes at this connection unless they are already (binding
         costs ~0.2 ms, a third of an operation: do it only when another Database was used)."""
         if MODELS[0]._meta.database is not self._db:
             self._db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+
+
+#: SQLite's primary result codes that mean the host cannot take the write (sqlite3.h)
+_HOST_FAILURES = {
+    3: "PERM", 5: "BUSY", 6: "LOCKED", 7: "NOMEM", 8: "READONLY", 10: "IOERR", 11: "CORRUPT",
+    13: "FULL", 14: "CANTOPEN",
+}
+
+
+def _host_failure(exc: BaseException) -> sqlite3.Error | None:
+    """The SQLite error behind `exc` when it is the host's (disk full, read-only, I/O), else
+    None. A failed write ends SQLite's transaction itself, so peewee's rollback then fails too
+    ("cannot rollback"): the cause is the error that failure hides, further down the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(current, sqlite3.Error) and code is not None and code & 0xFF in (
+            _HOST_FAILURES
+        ):
+            return current  # its text is SQLite's own words: no query, no parameters
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _create_private(path: Path) -> None:

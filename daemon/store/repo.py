@@ -23,10 +23,15 @@ from ..config import RegistrySettings, SyncRule
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
 from ..errors import ConflictError, DuplicateItemError, UnknownItemError
 from ..model import (
+    LOGS_PAGE_MAX,
+    RESULTS_PAGE_BYTES,
+    RESULTS_PAGE_DEFAULT,
     ExecutionQuery,
     ExecutionRecord,
     ExecutionStatus,
+    LogsPage,
     RegistryRecord,
+    ResultsPage,
     Stats,
     TaskRecord,
     Trigger,
@@ -240,15 +245,38 @@ class Repo:
             TagResultRow.rule, TagResultRow.outcome, TagResultRow.digest,
             TagResultRow.reason, TagResultRow.error_kind,
         ]  # fmt: skip
-        TagResultRow.insert_many(rows).on_conflict(
-            conflict_target=[TagResultRow.execution, TagResultRow.tag], preserve=overwrite
-        ).execute()
+        for batch in _chunks(rows, 200):  # SQLite caps bound variables per statement
+            TagResultRow.insert_many(batch).on_conflict(
+                conflict_target=[TagResultRow.execution, TagResultRow.tag], preserve=overwrite
+            ).execute()
 
     def results(self, id: int) -> list[TagResult]:
         """The execution's tag results in the order they were first recorded."""
         self._status(id)
         rows = TagResultRow.select().where(TagResultRow.execution == id).order_by(TagResultRow.id)
         return [m.tag_result(r) for r in rows]
+
+    def results_page(
+        self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT,
+        max_bytes: int = RESULTS_PAGE_BYTES,
+    ) -> ResultsPage:
+        """At most `limit` results recorded after the one `after` names (0: from the first),
+        cut shorter when their text passes `max_bytes`; always at least one when any is left."""
+        self._status(id)
+        where = (TagResultRow.execution == id) & (TagResultRow.id > after)
+        rows = TagResultRow.select().where(where).order_by(TagResultRow.id).limit(limit + 1)
+        results: list[TagResult] = []
+        size, last, more = 0, 0, False
+        for row in rows:
+            size += 16 + sum(len(text.encode()) for text in (
+                row.rule, row.tag, row.digest, row.reason, row.error_kind))
+            if len(results) == limit or (results and size > max_bytes):
+                more = True
+                break
+            results.append(m.tag_result(row))
+            last = row.id
+        total = TagResultRow.select().where(TagResultRow.execution == id).count()
+        return ResultsPage(tuple(results), last if more else None, total)
 
     def done_tags(self, id: int) -> set[str]:
         """Tags copied or skipped (a resumed run need not touch them again)."""
@@ -274,6 +302,23 @@ class Repo:
         if limit is not None:
             select = select.limit(limit)
         return [m.log_event(r) for r in select]
+
+    def logs_page(
+        self, id: int, *, offset: int = 0, limit: int = LOGS_PAGE_MAX,
+        max_bytes: int = RESULTS_PAGE_BYTES,
+    ) -> LogsPage:
+        """`logs`, cut shorter when the text passes `max_bytes` (never empty while lines are
+        left), with the execution's line count."""
+        lines: list[LogEvent] = []
+        size = 0
+        for line in self.logs(id, offset=offset, limit=limit):
+            size += 24 + len(line.level.encode()) + len(line.message.encode()) + len(
+                line.rule.encode())
+            if lines and size > max_bytes:
+                break
+            lines.append(line)
+        total = LogRow.select().where(LogRow.execution == id).count()
+        return LogsPage(tuple(lines), total)
 
     # Statistics and housekeeping ---------------------------------------------------------------
     def stats(self, now: datetime | None = None) -> Stats:

@@ -47,7 +47,9 @@ from regsync.daemon.model import (
     ExecutionQuery,
     ExecutionRecord,
     ExecutionStatus,
+    LogsPage,
     RegistryRecord,
+    ResultsPage,
     ScheduledRun,
     Stats,
     TaskRecord,
@@ -219,19 +221,21 @@ class FakePlane:
         page = found[: query.limit]
         return page, (page[-1].id if len(found) > query.limit else None)
 
-    async def get_execution(self, id: int) -> tuple[ExecutionRecord, list[TagResult]]:
+    async def get_execution(
+        self, id: int, *, after: int = 0, limit: int = 1000
+    ) -> tuple[ExecutionRecord, ResultsPage]:
         if id not in self.executions:
             raise UnknownItemError(f"no execution {id}")
-        results = [
+        results = (
             TagResult("nginx", "1.0", Outcome.COPIED, "sha256:a"),
             TagResult("nginx", "1.1", Outcome.FAILED, reason="refused", error_kind="auth"),
-        ]
-        return self.executions[id], results
+        )
+        return self.executions[id], ResultsPage(results, None, len(results))
 
-    async def get_logs(self, id: int, *, offset: int, limit: int | None) -> list[LogEvent]:
+    async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage:
         await self.get_execution(id)
         lines = [LogEvent("info", f"line {n}", time=1000.0 + n) for n in range(10)]
-        return lines[offset:][:limit]
+        return LogsPage(tuple(lines[offset:][:limit]), len(lines))
 
     async def retry_failed(self, id: int) -> ExecutionRecord:
         record, _ = await self.get_execution(id)

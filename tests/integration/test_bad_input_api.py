@@ -26,6 +26,7 @@ from regsync.daemon.serve import Daemon, ServeOptions
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed
+from support.probe import Probe
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +46,7 @@ class Api:
     def __init__(self, address: str) -> None:
         # big enough for the megabyte requests these tests send
         options = [("grpc.max_send_message_length", 8 * MEGA)]
+        self.address = address
         self.channel = grpc.insecure_channel(address, options=options)
         self.registries = rpc.RegistryServiceStub(self.channel)
         self.tasks = rpc.TaskServiceStub(self.channel)
@@ -244,6 +246,11 @@ CASES: dict[str, Case] = {
     "task-plan-unknown": case("tasks.PlanTask", UNKNOWN_TASK, MISSING, "no-such-task"),
     "task-stop-idle": case("tasks.StopTask", pb.NameRequest(name="t"), CONFLICT, "'t'",
                            "not running"),
+    "preview-lookahead": case("tasks.PreviewTags", pb.PreviewTagsRequest(
+        spec=pb.TaskSpec(tags=pb.TagFilter(include=["^1(?=\\.)"])), tags=["1.0"]), INVALID,
+        "spec.tags.include[0]", "RE2", "lookaround"),
+    "task-backreference": case("tasks.CreateTask", task("x", tags=pb.TagFilter(
+        exclude=[r"(a)\1"])), INVALID, "task.tags.exclude[0]", "RE2", "backreferences"),
     "preview-bad-regex": case("tasks.PreviewTags", pb.PreviewTagsRequest(
         spec=pb.TaskSpec(tags=pb.TagFilter(include=["("])), tags=["1.0"]), INVALID,
         "spec.tags.include[0]"),
@@ -252,6 +259,12 @@ CASES: dict[str, Case] = {
                                   MISSING, "999999"),
     "execution-get-negative": case("executions.GetExecution", pb.ExecutionRequest(id=-5),
                                    MISSING, "-5"),
+    "execution-negative-page-size": case("executions.GetExecution", pb.ExecutionRequest(
+        id=1, page_size=-1), INVALID, "page_size", "negative"),
+    "execution-forged-page-token": case("executions.GetExecution", pb.ExecutionRequest(
+        id=1, page_token="1 OR 1=1"), INVALID, "page_token", "next_page_token"),
+    "execution-mega-page-token": case("executions.GetExecution", pb.ExecutionRequest(
+        id=1, page_token=BIG), INVALID, "page_token"),
     "execution-logs-unknown": case("executions.GetLogs", pb.LogsRequest(execution_id=999_999),
                                    MISSING, "999999"),
     "execution-logs-negative-offset": case("executions.GetLogs",
@@ -296,8 +309,19 @@ CASES: dict[str, Case] = {
     "apply-env-reference-default": case("control.Apply", pb.ApplyRequest(
         yaml="registries:\n  new: {url: 'https://${REG_HOST:-r.example}'}\n"), INVALID,
         "url", "${REG_HOST} is not expanded"),
-    "apply-mega-value": case("control.Apply", pb.ApplyRequest(
-        yaml=f"registries:\n  new: {{url: 'https://{BIG}'}}\n"), INVALID,
+    "apply-aliases": case("control.Apply", pb.ApplyRequest(
+        yaml="registries:\n  new: &r {url: 'https://r.example'}\n  other: *r\n",
+        source="a.yaml"), INVALID, "a.yaml", "line 2", "anchors and aliases"),
+    "apply-merge-key": case("control.Apply", pb.ApplyRequest(yaml=(
+        "base: &b {url: 'https://r.example'}\nregistries:\n  new: {<<: *b}\n")), INVALID,
+        "anchors and aliases"),
+    "apply-over-a-mebibyte": case("control.Apply", pb.ApplyRequest(
+        yaml="# " + "x" * MEGA + "\nregistries: {}\n"), INVALID, "bytes", "limit is 1048576"),
+    "apply-too-many-rules": case("control.Apply", pb.ApplyRequest(
+        yaml="sync_rules:\n" + "  - {name: r}\n" * 10_001), INVALID,
+        "sync_rules", "10001 rules", "limit is 10000"),
+    "apply-mega-value": case("control.Apply", pb.ApplyRequest(  # half: a whole one is too big
+        yaml=f"registries:\n  new: {{url: 'https://{BIG[: MEGA // 2]}'}}\n"), INVALID,
         "url", "limit is 2048"),
 }
 
@@ -401,3 +425,63 @@ async def test_refused_requests_leave_the_daemon_serving(api: Api) -> None:
     assert created.spec.name == "fine"
     names = [t.spec.name for t in (await api(api.tasks.ListTasks, pb.ListTasksRequest())).tasks]
     assert sorted(names) == ["fine", "t"]
+
+
+# CPU-heavy requests never hold the daemon: a cheap RPC answers within a second meanwhile --------
+
+
+async def assert_responsive_during(api: Api, method: Callable[..., Any], request: Any,
+                                   code: grpc.StatusCode | None) -> grpc.RpcError | Any:
+    """Sends `request`; meanwhile another process times GetStatus (no store hop, no registry)."""
+    probe = Probe(api.address)
+    await trio.to_thread.run_sync(probe.start)
+    outcome: list[Any] = []
+    try:
+        outcome.append(await api(method, request))
+    except grpc.RpcError as exc:
+        outcome.append(exc)
+    longest = await trio.to_thread.run_sync(probe.stop)
+    assert longest < 1.0, f"a cheap RPC waited {longest:.1f} s behind the hostile one"
+    [result] = outcome
+    if code is None:
+        assert not isinstance(result, grpc.RpcError), result.details()
+    else:
+        assert isinstance(result, grpc.RpcError) and result.code() == code, result
+    return result
+
+
+async def test_catastrophic_regex_preview_neither_freezes_nor_fails(api: Api) -> None:
+    """`^(a+)+$` over 28 a's and a "!" takes Python's backtracking `re` ~2^28 steps."""
+    evil = "a" * 28 + "!"
+    tags = [evil, *(f"a{i}" for i in range(20_000))]
+    reply = await assert_responsive_during(api, api.tasks.PreviewTags, pb.PreviewTagsRequest(
+        spec=pb.TaskSpec(tags=pb.TagFilter(include=["^(a+)+$"])), tags=tags), None)
+    assert list(reply.kept) == []
+    assert {d.tag for d in reply.dropped} >= {evil, "a0"}
+
+
+async def test_apply_alias_bomb_is_refused_without_freezing(api: Api) -> None:
+    """~150 KB: 50,000 aliases of a rule with 256 patterns took today's daemon ~10 s of CPU."""
+    rule = ("{name: r, source: {registry: src, repository: a}, target: {registry: dst,"
+            " repository: b}, tags: {include: [" + ",".join(["'^a'"] * 256) + "]}}")
+    text = f"r: &r {rule}\nsync_rules: [{','.join(['*r'] * 50_000)}]\n"
+    before = await api.snapshot()
+    error = await assert_responsive_during(
+        api, api.control.Apply, pb.ApplyRequest(yaml=text, source="bomb.yaml"), INVALID)
+    assert "anchors and aliases" in error.details()
+    assert await api.snapshot() == before
+
+
+async def test_apply_of_a_big_document_is_parsed_off_the_daemon_thread(api: Api) -> None:
+    """~1 MiB of plain rules (seconds of parsing), refused at its last rule: nothing stored."""
+    rules = "".join(
+        f"  - {{name: r{i}, source: {{registry: src, repository: a{i}}}, target: {{registry:"
+        f" dst, repository: b{i}}}, tags: {{include: ['^1\\\\.2[0-9]\\\\.'],"
+        f" exclude: ['-alpine$']}}}}\n" for i in range(5_500))
+    text = f"sync_rules:\n{rules}  - {{name: last, source: {{registry: nope, repository: a}}}}\n"
+    assert len(text) < MEGA
+    before = await api.snapshot()
+    error = await assert_responsive_during(
+        api, api.control.Apply, pb.ApplyRequest(yaml=text, source="big.yaml"), INVALID)
+    assert "'nope'" in error.details()
+    assert await api.snapshot() == before

@@ -288,14 +288,23 @@ class Executions(Base, rpc.ExecutionServiceServicer):
         return pb.ListExecutionsResponse(executions=found[: request.limit or 50])
 
     def GetExecution(self, request: pb.ExecutionRequest, context: Ctx) -> pb.ExecutionDetail:
+        """Pages the results as regsyncd does (at most 5000 a page), with offsets as tokens."""
         self.enter("GetExecution", request, context)
         if request.id not in self.s.executions:
             context.abort(grpc.StatusCode.NOT_FOUND, f"no execution {request.id}")
-        return self.s.executions[request.id]
+        whole = self.s.executions[request.id]
+        start = int(request.page_token or 0)
+        end = start + min(request.page_size or 1000, 5000)
+        more = end < len(whole.tags)
+        return pb.ExecutionDetail(execution=whole.execution, tags=whole.tags[start:end],
+                                  next_page_token=str(end) if more else "",
+                                  total_tags=len(whole.tags))
 
     def GetLogs(self, request: pb.LogsRequest, context: Ctx) -> pb.LogsResponse:
         self.enter("GetLogs", request, context)
-        return pb.LogsResponse(lines=self.s.logs.get(request.execution_id, [])[request.offset:])
+        lines = self.s.logs.get(request.execution_id, [])
+        limit = min(request.limit or 5000, 5000)  # pages as regsyncd does
+        return pb.LogsResponse(lines=lines[request.offset:][:limit], total=len(lines))
 
     def RetryFailed(self, request: pb.ExecutionRequest, context: Ctx) -> pb.Execution:
         self.enter("RetryFailed", request, context)

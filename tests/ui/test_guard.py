@@ -1,4 +1,4 @@
-"""The panel's door, as pure decisions (ui/guard.py), and the login's redirect in NiceGUI's user
+"""The panel's door, as pure decisions (ui/guard.py, ui/paths.py), and the login's redirect in NiceGUI's user
 simulation. The same rules against the real HTTP server are in test_standalone.py."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from regsync.ui.guard import (
     check_exposure,
     host_allowed,
     host_policy,
-    local_path,
     origin_allowed,
     split_host,
 )
+from regsync.ui.paths import local_path
 from regsync.ui.session import PanelSettings
 
 LOOPBACK = host_policy("127.0.0.1")

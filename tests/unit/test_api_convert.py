@@ -311,7 +311,10 @@ def test_execution_query_and_log_window() -> None:
         )
     with pytest.raises(ConfigError, match=r"^limit: must not be negative"):
         convert.execution_query(pb.ListExecutionsRequest(limit=-1))
-    assert convert.log_window(pb.LogsRequest(offset=3)) == (3, None)
+    # "all" is one reply's worth: a page, capped whatever is asked (a reply stays under 4 MiB)
+    assert convert.log_window(pb.LogsRequest(offset=3)) == (3, 5000)
+    assert convert.log_window(pb.LogsRequest(limit=2**31 - 1)) == (0, 5000)
+    assert convert.log_window(pb.LogsRequest(limit=7)) == (0, 7)
     with pytest.raises(ConfigError, match=r"^offset: must not be negative"):
         convert.log_window(pb.LogsRequest(offset=-3))
 

@@ -22,6 +22,7 @@ from regsync.daemon.config import (
     TagFilter,
     expand_env,
     load_config,
+    parse_applied,
     parse_config,
 )
 from regsync.daemon.durations import duration_seconds
@@ -282,18 +283,6 @@ def test_expand_env_for_stored_references() -> None:
     )
 
 
-def test_keep_references_leaves_them_for_expand_env() -> None:
-    doc = seed()
-    doc["registries"]["harbor"]["password"] = "p$$-${HARBOR_PASSWORD:-x}"
-    kept = parse_config(yaml.safe_dump(doc), env={}, keep_references=True)
-    stored = kept.registries["harbor"].password
-    assert stored == "p$$-${HARBOR_PASSWORD:-x}"
-    assert expand_env(stored, where="w", env=ENV) == load(doc).registries["harbor"].password
-    doc["registries"]["harbor"]["password"] = "${BAD"
-    with pytest.raises(ConfigProblems, match="password: invalid variable reference"):
-        parse_config(yaml.safe_dump(doc), env={}, keep_references=True)
-
-
 # Global settings --------------------------------------------------------------------------------
 
 
@@ -479,7 +468,7 @@ def rule_problem(change: dict[str, Any]) -> str:
             {"tags": {"include": ["^1", "^1\\.2["]}},
             (
                 "tags.include[1]: invalid regular expression '^1\\\\.2[': "
-                "unterminated character set at position 5"
+                "missing ]: ["
             ),
         ),
         ({"tags": {"include": 5}}, "tags.include: expected a list of strings, got int"),
@@ -631,3 +620,33 @@ def test_rules_may_use_registries_known_elsewhere() -> None:
     assert parse_config(text, source=SRC, known_registries=["stored"]).rules[0].name == "r"
     with pytest.raises(ConfigProblems, match="unknown registry 'stored'"):
         parse_config(text, source=SRC)
+
+
+def test_lookaround_is_a_config_error_naming_rule_field_and_engine() -> None:
+    problem = rule_problem({"tags": {"exclude": ["-alpine", "^(?!1\\.2)"]}})
+    assert problem.startswith(f"{SRC}: {RULE}: tags.exclude[1]: invalid regular expression")
+    assert "RE2 syntax: no backreferences or lookaround" in problem
+
+
+def test_too_many_rules_is_one_problem() -> None:
+    doc = seed()
+    doc["sync_rules"] = [{"name": f"r{i}"} for i in range(10_001)]
+    assert only_problem(doc) == f"{SRC}: sync_rules: has 10001 rules; the limit is 10000"
+
+
+@pytest.mark.parametrize("text", ["a: &x 1\nb: *x\n", "b: &x {u: 1}\nc: {<<: *x}\n"])
+def test_applied_documents_refuse_anchors_and_aliases(text: str) -> None:
+    with pytest.raises(ConfigProblems, match="anchors and aliases"):
+        parse_applied(text, source="s.yaml")
+
+
+def test_applied_documents_are_capped_at_a_mebibyte() -> None:
+    with pytest.raises(ConfigProblems, match="the limit is 1048576"):
+        parse_applied("#" * (1024 * 1024) + "\n", source="s.yaml")
+
+
+def test_files_the_daemon_reads_itself_may_keep_anchors() -> None:
+    text = ("registries:\n  a: &r {url: 'https://a.example'}\n  b: *r\n"
+            "sync_rules: []\n")
+    config = parse_config(text, source=SRC)
+    assert config.registries["b"].url == "https://a.example"

@@ -7,7 +7,7 @@ from datetime import UTC
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from regsync.ctl import output, views
+from regsync.ctl import output, progress, views
 from regsync.ctl.context import to_dict
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -187,3 +187,40 @@ def test_json_form_is_complete_and_uses_proto_names() -> None:
     assert data["parent_id"] == "0" and data["error"] == ""  # defaults present: stable keys
     assert data["counters"]["bytes_copied"] == str(3 * 1024**2)
     assert data["started"] == "2024-05-01T12:00:00Z"
+
+
+# Names and messages from registries: control characters are shown escaped, never sent raw ------
+ESC_TAG = "1.0\x1b[2J"
+ESC_REASON = "denied\r\nINFO forged\x1b]8;;http://evil.example\x07\u202e"
+
+
+def assert_escaped(text: str) -> None:
+    assert not any(ord(c) < 0x20 and c != "\n" for c in text), repr(text)
+    assert "\x1b" not in text and "\u202e" not in text and "\x9b" not in text
+
+
+def test_tag_tables_escape_control_characters() -> None:
+    detail = pb.ExecutionDetail(execution=sample_execution(), tags=[
+        ev.TagResult(tag=ESC_TAG, outcome=ev.TAG_OUTCOME_FAILED, reason=ESC_REASON)])
+    detail.execution.error = f"1 failed; first: {ESC_REASON}"
+    text = views.execution_detail(detail, UTC)
+    assert_escaped(text)
+    assert "1.0\\x1b[2J" in text and "denied\\r\\nINFO forged\\x1b]8;;" in text
+    assert not any(line.startswith("INFO") for line in text.splitlines())  # no forged line
+    plan = pb.PlanResponse(tags=[pb.PlannedTag(tag=ESC_TAG, action="copy")],
+                           dropped=[pb.DroppedTag(tag=ESC_TAG, reason=ESC_REASON)])
+    assert_escaped(views.plan_text("nginx", plan))
+
+
+def test_log_lines_progress_and_summaries_escape_control_characters() -> None:
+    line = ev.LogLine(time=T0, level="warning", message="red \x1b[31mtext\x9b0m\nforged")
+    shown = views.log_line(line, UTC)
+    assert shown == "2024-05-01 12:00:00 WARNING red \\x1b[31mtext\\x9b0m\\nforged"
+    result = ev.TagResult(tag=ESC_TAG, outcome=ev.TAG_OUTCOME_FAILED, reason=ESC_REASON)
+    assert_escaped(progress.tag_line(result))
+    detail = pb.ExecutionDetail(execution=sample_execution(), tags=[result])
+    detail.execution.error = ESC_REASON
+    assert_escaped(progress.summary(detail))
+    assert_escaped(progress.progress_line(ev.Counters(), rate=0, current_tag=ESC_TAG))
+    verdict = pb.TestRegistryResponse(ok=False, reachable=True, message=ESC_REASON)
+    assert_escaped(views.registry_test("hub", verdict))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from regsync.daemon.engine.filters import TagSelection, select_tags
 from regsync.daemon.errors import ConfigError
@@ -127,3 +129,22 @@ def test_negative_latest_is_config_error() -> None:
 
 def test_accepts_any_iterable_once() -> None:
     assert select_tags(iter(["2", "1"]), latest=1).kept == ("2",)
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
+    """`^(a+)+$` backtracks ~2^n steps in Python's `re` (hours for this tag); RE2 is linear."""
+    evil = "a" * 100 + "!"
+    start = time.monotonic()
+    selection = select_tags([evil, "a" * 120], include=["^(a+)+$"])
+    assert time.monotonic() - start < 1.0
+    assert selection.kept == ("a" * 120,)
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", "^1(?=\\.)", "(?<!rc)$", r"\Z"])
+def test_patterns_re2_cannot_run_are_refused_saying_so(pattern: str) -> None:
+    with pytest.raises(ConfigError, match="RE2 syntax"):
+        select_tags(["1.0"], include=[pattern])
+
+
+def test_digit_classes_are_ascii_as_in_go() -> None:
+    assert select_tags(["\u0661\u0662", "12"], include=[r"^\d+$"]).kept == ("12",)

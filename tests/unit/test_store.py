@@ -397,6 +397,33 @@ def test_results_upsert_by_tag_and_done_failed_sets(db: Database) -> None:
     assert len(db.run_sync(lambda r: r.results(e.id))) == 4
 
 
+def test_ten_thousand_results_in_one_call(db: Database) -> None:
+    """One flush of a fast run: more rows than SQLite binds variables in one statement."""
+    db.run_sync(lambda r: r.create_task(rule()))
+    e = db.run_sync(lambda r: r.create_execution("nginx", Trigger.MANUAL))
+    many = [result(f"1.{i}", Outcome.COPIED, digest="sha256:aa") for i in range(10_000)]
+    db.run_sync(lambda r: r.add_results(e.id, many))
+    assert db.run_sync(lambda r: r.results(e.id)) == many
+
+
+def test_results_are_paged_in_order_and_cut_by_size(db: Database) -> None:
+    db.run_sync(lambda r: r.create_task(rule()))
+    e = db.run_sync(lambda r: r.create_execution("nginx", Trigger.MANUAL))
+    tags = [result(f"1.{i}", Outcome.FAILED, reason="x" * 1000) for i in range(25)]
+    db.run_sync(lambda r: r.add_results(e.id, tags))
+    first = db.run_sync(lambda r: r.results_page(e.id, limit=10))
+    assert first.results == tuple(tags[:10]) and first.total == 25
+    assert first.next_after is not None
+    rest = db.run_sync(lambda r: r.results_page(e.id, after=first.next_after or 0, limit=100))
+    assert rest.results == tuple(tags[10:]) and rest.next_after is None
+    small = db.run_sync(lambda r: r.results_page(e.id, limit=100, max_bytes=3500))
+    assert small.results == tuple(tags[:3])  # ~1 KB each: a byte budget cuts the page
+    tiny = db.run_sync(lambda r: r.results_page(e.id, limit=100, max_bytes=1))
+    assert tiny.results == tuple(tags[:1])  # never an empty page while results are left
+    with pytest.raises(UnknownItemError):
+        db.run_sync(lambda r: r.results_page(999))
+
+
 def test_logs_are_numbered_and_paged(db: Database) -> None:
     db.run_sync(lambda r: r.create_task(rule()))
     e = db.run_sync(lambda r: r.create_execution("nginx", Trigger.MANUAL))

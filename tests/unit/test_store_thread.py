@@ -187,3 +187,31 @@ def test_close_while_callers_keep_submitting_never_strands_one(tmp_path: Path) -
         worker.join(timeout=10)
     assert not any(worker.is_alive() for worker in workers)
     assert outcomes == ["closed"] * 4
+
+
+def test_a_full_store_is_a_store_error_and_the_thread_keeps_serving(db: Database) -> None:
+    """SQLite's own SQLITE_FULL (its page cap lowered to what the file holds), through the
+    real thread: a StoreError with SQLite's words, not the rollback's failure it hides."""
+    from peewee import OperationalError
+    from regsync.daemon.errors import StoreError
+    from regsync.daemon.store.models import Registry
+
+    def cap(repo: Repo) -> None:
+        pages = Registry._meta.database.execute_sql("PRAGMA page_count").fetchone()[0]
+        Registry._meta.database.execute_sql(f"PRAGMA max_page_count = {pages}")
+
+    db.run_sync(cap)
+    big = [registry(f"r{i}") for i in range(2000)]
+
+    def fill(repo: Repo) -> None:
+        for settings in big:
+            repo.create_registry(settings)
+
+    with pytest.raises(StoreError, match="^the daemon's store failed: database or disk is full$"):
+        db.run_sync(fill)
+    assert names(db) == []  # rolled back whole; reads still work
+    with pytest.raises(OperationalError):  # our own bug is not blamed on the disk
+        db.run_sync(lambda repo: Registry._meta.database.execute_sql("SELEC 1"))
+    db.run_sync(lambda repo: Registry._meta.database.execute_sql("PRAGMA max_page_count = 1073741823"))
+    db.run_sync(fill)  # space is back
+    assert len(names(db)) == 2000

@@ -15,12 +15,13 @@ from ..session import Panel, Session, open_session
 from .executions import executions_url
 
 LOG_TAIL = 500  # lines kept in the browser
+TAGS_PAGE = 200  # per-tag results on one page (a run may have 100,000)
 
 
 def _summary(execution: pb.Execution) -> None:
     now = datetime.now(UTC)
     with ui.row().classes("items-center gap-4"):
-        ui.link(execution.task, executions_url(execution.task)).classes("text-lg")
+        ui.link(fmt.shown(execution.task), executions_url(execution.task)).classes("text-lg")
         status_badge(execution.status).mark("execution-status")
         ui.label(f"trigger: {fmt.trigger_label(execution.trigger)}")
         ui.label(f"started {fmt.when(fmt.started_at(execution))}")
@@ -34,20 +35,23 @@ def _summary(execution: pb.Execution) -> None:
              f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
              f"{fmt.size(counters.bytes_copied)} copied").classes("text-sm")
     if execution.error:
-        ui.label(execution.error).classes("text-negative")
+        ui.label(fmt.shown(execution.error)).classes("text-negative")
 
 
-def _tags(detail: pb.ExecutionDetail) -> None:
+def _tags(detail: pb.ExecutionDetail, first: int) -> None:
+    """One page of results; `first` is the position of its first result (0-based)."""
     ui.label("Tags").classes("text-lg font-medium")
     if not detail.tags:
         empty("No tag finished yet.")
         return
+    shown = fmt.page_range(first, len(detail.tags), detail.total_tags)
+    ui.label(shown).classes("text-sm").mark("tags-range")
     with ui.grid(columns="auto auto 1fr").classes("w-full gap-x-4 gap-y-1"):
         grid_header("Tag", "Result", "Digest / reason")
         for tag in detail.tags:
-            ui.label(tag.tag)
+            ui.label(fmt.shown(tag.tag))
             ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
-            ui.label(tag.reason or tag.digest).classes("font-mono text-xs break-all")
+            ui.label(fmt.shown(tag.reason or tag.digest)).classes("font-mono text-xs break-all")
 
 
 class ExecutionView:
@@ -57,6 +61,12 @@ class ExecutionView:
         self.session = session
         self.id = execution_id
         self.detail = ui.column().classes("w-full gap-2")
+        #: page tokens of the pages before this one, and this one's ("" is the first page)
+        self.pages: list[str] = [""]
+        with ui.row().classes("items-center"):
+            self.previous = ui.button("Previous tags", on_click=self.previous_page)
+            self.next = ui.button("Next tags", on_click=self.next_page)
+        self.next_token = ""
         with ui.row():
             self.retry = ui.button("Retry failed tags", on_click=self.retry_failed)
             self.stop = ui.button("Stop", on_click=self.stop_run).props("color=warning")
@@ -65,9 +75,13 @@ class ExecutionView:
         self.task = ""
 
     async def render(self) -> None:
-        detail = await self.session.attempt(self.session.api.get_execution(self.id))
+        detail = await self.session.attempt(self.session.api.get_execution(
+            self.id, page_size=TAGS_PAGE, page_token=self.pages[-1]))
         if detail is None:
             return
+        self.next_token = detail.next_page_token
+        self.previous.set_visibility(len(self.pages) > 1)
+        self.next.set_visibility(bool(self.next_token))
         execution = detail.execution
         self.task = execution.task
         self.retry.set_visibility(execution.status in fmt.FINISHED
@@ -76,15 +90,32 @@ class ExecutionView:
         self.detail.clear()
         with self.detail:
             _summary(execution)
-            _tags(detail)
+            _tags(detail, (len(self.pages) - 1) * TAGS_PAGE)
+
+    async def next_page(self) -> None:
+        if self.next_token:
+            self.pages.append(self.next_token)
+            await self.render()
+
+    async def previous_page(self) -> None:
+        if len(self.pages) > 1:
+            self.pages.pop()
+            await self.render()
 
     async def load_log(self) -> None:
-        for line in await self.session.attempt(self.session.api.get_logs(self.id)) or []:
+        """The last LOG_TAIL stored lines (a big run has 100,000 and more: never all of them)."""
+        api = self.session.api
+        count = await self.session.attempt(api.get_logs(self.id, limit=1))
+        if count is None:
+            return
+        offset = max(count.total - LOG_TAIL, 0)
+        tail = await self.session.attempt(api.get_logs(self.id, offset=offset, limit=LOG_TAIL))
+        for line in tail.lines if tail is not None else ():
             self.add_line(line)
 
     def add_line(self, line: ev.LogLine) -> None:
         stamp = datetime.fromtimestamp(line.time).strftime("%H:%M:%S")
-        self.log.push(f"{stamp} {line.level:<7} {line.message}")
+        self.log.push(f"{stamp} {fmt.shown(line.level):<7} {fmt.shown(line.message)}")
 
     def on_event(self, event: pb.WatchEvent) -> None:
         if event.WhichOneof("event") == "log":
@@ -99,7 +130,7 @@ class ExecutionView:
     async def stop_run(self) -> None:
         if await self.session.attempt(self.session.api.task_action("stop", self.task)) is None:
             return
-        ui.notify(f"Stopping {self.task}", type="info")
+        ui.notify(f"Stopping {fmt.shown(self.task)}", type="info")
         await self.render()
 
 

@@ -25,7 +25,7 @@ def execution_rows(executions: Sequence[pb.Execution], now: datetime) -> None:
         for execution in executions:
             ui.link(f"#{execution.id}", f"/executions/{execution.id}").mark(
                 f"execution-{execution.id}")
-            ui.label(execution.task)
+            ui.label(fmt.shown(execution.task))
             ui.label(fmt.trigger_label(execution.trigger))
             status_badge(execution.status)
             with ui.column().classes("gap-0"):

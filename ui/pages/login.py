@@ -7,7 +7,7 @@ from nicegui import ui
 from ..api import Api
 from ..client import DaemonError
 from ..components.frame import frame
-from ..guard import local_path
+from ..paths import local_path
 from ..session import Panel, remember_token
 
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import ui
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
+from .. import format as fmt
 from ..components.frame import confirm, dismiss, empty, frame, grid_header
 from ..forms import RegistryForm, registry_form
 from ..session import Panel, Session, open_session
@@ -24,7 +25,7 @@ def _verdict(name: str, result: pb.TestRegistryResponse) -> str:
     if result.reachable:
         parts.append("credentials accepted" if result.auth_ok else "credentials refused")
     if result.message:
-        parts.append(result.message)
+        parts.append(fmt.shown(result.message))
     return ", ".join(parts)
 
 
@@ -88,8 +89,8 @@ class RegistryTable:
                 "w-full items-center gap-x-4 gap-y-2"):
             grid_header("Name", "URL", "User", "Password", "QPS", "Used by", "")
             for registry in registries:
-                ui.label(registry.name)
-                ui.label(registry.url).classes("font-mono text-sm")
+                ui.label(fmt.shown(registry.name))
+                ui.label(fmt.shown(registry.url)).classes("font-mono text-sm")
                 ui.label(registry.username or "anonymous")
                 ui.label("set" if registry.password_set else "not set")
                 ui.label(f"{registry.qps:g}" if registry.qps else "unlimited")

@@ -17,7 +17,7 @@ _DONE = {"run": "started", "stop": "stopping", "enable": "enabled", "disable": "
 
 
 def _endpoint(endpoint: pb.Endpoint) -> str:
-    return f"{endpoint.registry}/{endpoint.repository}"
+    return fmt.shown(f"{endpoint.registry}/{endpoint.repository}")
 
 
 class TaskTable:
@@ -48,7 +48,7 @@ class TaskTable:
 
     def _row(self, task: pb.Task) -> None:
         spec = task.spec
-        ui.link(spec.name, executions_url(spec.name))
+        ui.link(fmt.shown(spec.name), executions_url(spec.name))
         ui.label(f"{_endpoint(spec.source)} -> {_endpoint(spec.target)}").classes("text-sm")
         ui.label(spec.cron_expression or "manual").classes("font-mono text-sm")
         ui.label(fmt.when(fmt.next_run(task)))

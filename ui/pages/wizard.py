@@ -70,14 +70,16 @@ class TagPreview:
             ui.label(f"{len(result.kept)} of {total} tags kept").mark("preview-summary")
             with ui.row().classes("gap-1"):
                 for tag in result.kept:
-                    ui.chip(tag, color="positive").props("dense outline")
+                    ui.chip(fmt.shown(tag), color="positive").props("dense outline")
             for dropped in result.dropped[:50]:
-                ui.label(f"{dropped.tag}: {dropped.reason}").classes("text-xs text-slate-500")
+                ui.label(fmt.shown(f"{dropped.tag}: {dropped.reason}")).classes(
+                    "text-xs text-slate-500")
 
     def _show_text(self, text: str, *, error: bool = False) -> None:
         self.container.clear()
         with self.container:
-            ui.label(text).classes("text-negative" if error else "text-slate-500")
+            ui.label(fmt.shown(text, keep_newlines=True)).classes(
+                "text-negative" if error else "text-slate-500")
 
 
 class Wizard:
