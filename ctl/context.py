@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from google.protobuf.json_format import MessageToDict
@@ -32,8 +33,10 @@ class Ctx:
         out: TextIO,
         err: TextIO,
         stdin: TextIO,
+        environ: Mapping[str, str],
     ) -> None:
         self.args = args
+        self.environ = environ
         self.target = target
         self.out = out
         self.err = err

@@ -49,7 +49,7 @@ def main(
         token = resolve_token(args.token, args.token_file, env)
         args.token = None  # from here on the token lives only in the Secret
         ctx = Ctx(args, target=_target(args, token, env), out=out, err=err,
-                  stdin=stdin or sys.stdin)
+                  stdin=stdin or sys.stdin, environ=env)
         try:
             code: int = args.handler(ctx)
             return code

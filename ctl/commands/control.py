@@ -10,6 +10,7 @@ from .. import views
 from ..client import EXIT_OK, EXIT_USAGE, CtlError
 from ..context import Ctx
 from ..parser import Commands, leaf
+from ..prepare import prepare
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -19,6 +20,9 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     apply = leaf(commands, "apply", _apply, common,
                  "create or update registries and tasks from YAML (the seed config format)")
     apply.add_argument("-f", "--file", required=True, metavar="FILE", help="YAML file, - = stdin")
+    apply.add_argument("--expand-env", action="store_true",
+                       help="expand ${VAR} from this shell's environment before sending (the "
+                            "daemon takes an applied file literally)")
     completion = leaf(commands, "completion", _completion, common,
                       "print a shell completion script: "
                       "eval \"$(regsyncctl completion bash)\"")
@@ -51,6 +55,7 @@ def _apply(ctx: Ctx) -> int:
             raise CtlError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE) from None
         except UnicodeDecodeError:
             raise CtlError(f"cannot read {path}: not UTF-8 text", EXIT_USAGE) from None
+    text = prepare(text, source=source, expand_env=ctx.args.expand_env, environ=ctx.environ)
     d = ctx.daemon
     reply: pb.ApplyResponse = d.call(d.control.Apply, pb.ApplyRequest(yaml=text, source=source))
     ctx.emit(reply, views.apply_text(reply))

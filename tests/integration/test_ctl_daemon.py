@@ -22,11 +22,12 @@ class Cli:
     def __init__(self, address: str) -> None:
         self.address = address
 
-    async def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+    async def __call__(self, *argv: str, stdin: str = "",
+                       env: dict[str, str] | None = None) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         code = await trio.to_thread.run_sync(lambda: ctl(
             ["--server", self.address, *argv], stdout=out, stderr=err,
-            stdin=io.StringIO(stdin), environ={}))
+            stdin=io.StringIO(stdin), environ=env or {}))
         return code, out.getvalue(), err.getvalue()
 
 
@@ -95,6 +96,35 @@ async def test_a_user_session(
     for what in ("registries", "tasks", "executions"):
         code, out, err = await cli("-o", "json", what, "list")
         assert code == 0 and secret not in out + err
+
+
+async def test_apply_expands_the_users_own_file_on_the_client(
+    cli: Cli, basic_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """The daemon refuses `${VAR}` and anchors in an applied file; `--expand-env` resolves both
+    in regsyncctl, from the user's environment, and the daemon stores the values literally."""
+    config = tmp_path / "sync.yaml"
+    config.write_text(
+        'version: "1.0"\nregistries:\n'
+        "  src: {url: '${SRC_URL}', username: alice, password: '${SRC_PASSWORD}'}\n"
+        "  dst: {url: 'http://127.0.0.1:1'}\n"
+        "sync_rules:\n"
+        "  - {name: a, source: {registry: src, repository: team/a},\n"
+        "     target: {registry: dst, repository: mirror/a}, tags: &tags {include: ['^1[.]']}}\n"
+        "  - {name: b, source: {registry: src, repository: team/b},\n"
+        "     target: {registry: dst, repository: mirror/b}, tags: *tags}\n")
+    env = {"SRC_URL": basic_registry.url, "SRC_PASSWORD": basic_registry.password or ""}
+    code, _, err = await cli("apply", "-f", str(config), env=env)
+    assert code == 1 and "${SRC_URL} is not expanded" in err  # the daemon's rule holds
+    code, out, err = await cli("apply", "-f", str(config), "--expand-env", env=env)
+    assert code == 0, err
+    assert "task a created" in out and "task b created" in out
+    code, out, _ = await cli("registries", "test", "src")
+    assert code == 0 and "registry/2.0" in out  # the password arrived as the user's shell has it
+    code, out, _ = await cli("-o", "json", "tasks", "show", "b")
+    assert json.loads(out)["spec"]["tags"]["include"] == ["^1[.]"]  # from the anchor
+    code, _, err = await cli("apply", "-f", str(config), "--expand-env", env={})
+    assert code == 64 and "environment variable SRC_URL is not set" in err
 
 
 async def test_errors_are_one_line_with_exit_codes(cli: Cli) -> None:
