@@ -485,4 +485,5 @@ async def test_streamed_put_holds_back_the_last_chunk_until_the_digest_checked_o
         sent.clear()
         with pytest.raises(DigestMismatchError):
             await forward(wrong)
-        assert sent == [data[:8]]  # the registry got fewer bytes than Content-Length: no commit
+        # the registry got fewer bytes than Content-Length: it cannot commit
+        assert len(b"".join(sent)) < len(data)
