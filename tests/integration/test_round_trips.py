@@ -1,0 +1,245 @@
+"""Round trips on the target per blob, counted in the real registry's access log (or in a proxy).
+
+A new blob costs a mount-or-start POST and one PUT streaming its bytes; a blob already there
+costs one POST (distribution answers a mount from the repository itself with 201). Registries
+that do not (202 whatever the blob) get a HEAD first and never receive a blob twice; registries
+refusing one-piece bodies get the chunked upload in parts of their OCI-Chunk-Min-Length. A bad
+byte or a kill -9 in the middle of a streamed PUT commits nothing and writes no tag.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import yaml
+from regsync.daemon.engine.events import Outcome
+from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.engine.upload_memory import SelfMount, UploadMemory
+from support.images import Pusher, fetch_manifest, manifest_digest, push_image, random_layer
+from support.proxy import CountingProxy, Fault, ProxyRequest
+from support.registry import AccessEntry, RegistryServer
+from support.syncrun import Recorder, load, make_config, rule
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+REGSYNCD = str(Path(sys.executable).parent / "regsyncd")
+
+
+def blob_digests(server: RegistryServer, repo: str, tag: str) -> list[str]:
+    document = json.loads(fetch_manifest(server, repo, tag)[0])
+    return [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
+
+
+def query_digest(entry: AccessEntry) -> str | None:
+    """The blob an upload request is about (`mount=` of a POST, `digest=` of a PUT)."""
+    query = parse_qs(entry.uri.partition("?")[2])
+    values = query.get("mount") or query.get("digest")
+    return values[0] if values else None
+
+
+async def run(config: dict[str, Any], memory: UploadMemory, tags: list[str]) -> RunReport:
+    loaded = load(config)
+    rules = loaded.enabled_rules()
+    return await sync(loaded, rules, sink=Recorder(), uploads=memory,
+                      only_tags={r.name: tags for r in rules})
+
+
+async def test_new_blob_costs_a_post_and_a_put_and_a_present_one_one_post(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    src, dst = registry, registry2
+    shared, first, second = (random_layer(3 * MIB, n) for n in ("shared", "first", "second"))
+    push_image(src, "app", "1", layers=[shared, first])
+    push_image(src, "app", "2", layers=[shared, second], arch="arm64")
+    config = make_config({"src": src, "dst": dst}, [rule("app", "mirror/app")])
+    memory = UploadMemory()
+    assert (await run(config, memory, ["1"])).results[0].outcome is Outcome.COPIED
+    assert memory.self_mount("dst") is SelfMount.WORKS  # learnt from a probe after one commit
+    before = len(dst.access_log())
+
+    report = await run(config, memory, ["2"])  # a tag sharing one layer with the first
+
+    assert [r.outcome for r in report.results] == [Outcome.COPIED]
+    log = dst.access_log()[before:]
+    blobs = [e for e in log if "/blobs/" in e.path]
+    new = set(blob_digests(src, "app", "2")) - set(blob_digests(src, "app", "1"))
+    present = set(blob_digests(src, "app", "2")) & set(blob_digests(src, "app", "1"))
+    per_blob = Counter((e.method, e.status, query_digest(e)) for e in blobs)
+    for digest in new:  # config and the new 3 MiB layer: two requests, two round trips
+        assert per_blob[("POST", 202, digest)] == 1 and per_blob[("PUT", 201, digest)] == 1
+    for digest in present:  # already in the target repository: one request
+        assert per_blob[("POST", 201, digest)] == 1
+    assert len(blobs) == 2 * len(new) + len(present)  # no HEAD, no PATCH, no DELETE
+    manifests = [(e.method, e.status) for e in log if "/manifests/" in e.path]
+    assert sorted(manifests) == [("HEAD", 404), ("PUT", 201)]  # the tag: a HEAD, then the PUT
+
+
+def mount_ignored(request: ProxyRequest) -> Fault | None:
+    """A registry that answers 202 to every mount, even from a repository holding the blob."""
+    if request.method == "POST" and "mount=" in request.query:
+        return Fault(query="")
+    return None
+
+
+async def test_registry_answering_202_to_every_mount_gets_a_head_first_and_no_blob_twice(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    src, dst = registry, registry2
+    shared, first, second = (random_layer(2 * MIB, n) for n in ("s", "f", "x"))
+    push_image(src, "app", "1", layers=[shared, first])
+    push_image(src, "app", "2", layers=[shared, first, second], arch="arm64")
+    with Pusher(dst) as pusher:  # the target holds one layer before any run
+        pusher.push_blob("mirror/app", shared)
+    start = len(dst.access_log())
+    with CountingProxy(dst, fault=mount_ignored) as proxy:
+        config = make_config({"src": src, "dst": proxy.url}, [rule("app", "mirror/app")])
+        memory = UploadMemory()
+        assert (await run(config, memory, ["1"])).results[0].outcome is Outcome.COPIED
+        assert memory.self_mount("dst") is SelfMount.HEAD_FIRST
+        before = len(dst.access_log())
+        assert (await run(config, memory, ["2"])).results[0].outcome is Outcome.COPIED
+
+    commits = Counter(query_digest(e) for e in dst.access_log()[start:]
+                      if e.method == "PUT" and "/blobs/uploads/" in e.path and e.status == 201)
+    assert commits and max(commits.values()) == 1  # no blob ever sent twice
+    assert commits[blob_digests(src, "app", "1")[1]] == 0  # the layer the target already had
+    second_run = [e for e in dst.access_log()[before:] if "/blobs/" in e.path]
+    new = set(blob_digests(src, "app", "2")) - set(blob_digests(src, "app", "1"))
+    wanted = set(blob_digests(src, "app", "2"))
+    heads = Counter((e.status, e.path.rsplit("/", 1)[-1]) for e in second_run
+                    if e.method == "HEAD")
+    for digest in wanted - new:  # present: one HEAD, nothing else
+        assert heads[(200, digest)] == 1
+    for digest in new:  # new: a HEAD, a POST, one streamed PUT
+        assert heads[(404, digest)] == 1
+    methods = Counter(e.method for e in second_run)
+    assert methods == {"HEAD": len(wanted), "POST": len(new), "PUT": len(new)}
+    assert not [e for e in second_run if e.method == "PATCH"]
+
+
+def refuses_one_piece(minimum: int) -> Any:
+    """A registry that takes at most 64 KiB per PUT body and wants parts of `minimum` bytes."""
+
+    def hook(request: ProxyRequest) -> Fault | None:
+        length = int(request.headers.get("Content-Length") or 0)
+        if request.method == "PUT" and length > 64 * 1024:
+            return Fault.http_status(413)
+        if request.method == "POST":
+            return Fault(add_headers=(("OCI-Chunk-Min-Length", str(minimum)),))
+        return None
+
+    return hook
+
+
+async def test_registry_refusing_one_piece_bodies_gets_parts_of_its_minimum_length(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    src, dst = registry, registry2
+    minimum = 9 * MIB  # above regsync's own part size: the registry's minimum must win
+    push_image(src, "app", "1", layers=[random_layer(20 * MIB, "big"), random_layer(2 * MIB, "b")])
+    with CountingProxy(dst, fault=refuses_one_piece(minimum)) as proxy:
+        config = make_config({"src": src, "dst": proxy.url}, [rule("app", "mirror/app")],
+                             concurrency=1)
+        memory = UploadMemory()
+        report = await run(config, memory, ["1"])
+        assert [r.outcome for r in report.results] == [Outcome.COPIED], report.results
+        assert memory.in_parts("dst")
+        requests = list(proxy.requests)
+
+    assert manifest_digest(dst, "mirror/app", "1") == manifest_digest(src, "app", "1")
+    refused = [r for r in requests
+               if r.method == "PUT" and int(r.headers.get("Content-Length") or 0) > 64 * 1024]
+    assert len(refused) == 1  # learnt once: the next large blob went in parts at once
+    patches = [r for r in requests if r.method == "PATCH"]
+    ranges = [r.headers["Content-Range"] for r in patches]
+    lengths = [int(r.headers["Content-Length"]) for r in patches]
+    assert sorted(ranges) == sorted(
+        ["0-9437183", "9437184-18874367", "18874368-20971519", "0-2097151"]
+    ), ranges
+    # the last part of each blob may be short, the others are at least the minimum
+    assert sorted(lengths) == sorted([minimum, minimum, 2 * MIB, 2 * MIB])
+
+
+async def test_digest_mismatch_on_the_streamed_put_commits_nothing_and_writes_no_tag(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    src, dst = registry, registry2
+    layer = random_layer(6 * MIB, "bad")
+    push_image(src, "app", "1", layers=[layer])
+    digest = blob_digests(src, "app", "1")[1]
+    corrupt = Fault.corrupt()  # same length, one byte flipped: only the hash can tell
+
+    def hook(request: ProxyRequest) -> Fault | None:
+        return corrupt if request.method == "GET" and request.path.endswith(digest) else None
+
+    with CountingProxy(src, fault=hook) as bad_source, CountingProxy(dst) as target:
+        config = make_config({"src": bad_source.url, "dst": target.url},
+                             [rule("app", "mirror/app")])
+        report = await run(config, UploadMemory(), ["1"])
+        puts = target.requests_matching("PUT", r"/blobs/uploads/")
+
+    assert report.results[0].outcome is Outcome.FAILED
+    assert "hashing to" in report.results[0].reason
+    # the layer went out as one streamed PUT with its size as Content-Length, never completed
+    streamed = [p for p in puts if digest.replace(":", "%3A") in p.query]
+    assert streamed and all(p.headers["Content-Length"] == str(len(layer)) for p in streamed)
+    assert not target.requests_matching("PATCH", r"/blobs/uploads/")
+    assert not [e for e in dst.access_log()
+                if e.method == "PUT" and query_digest(e) == digest and e.status == 201]
+    assert dst.count("HEAD", rf"/mirror/app/blobs/{digest}$", status=200) == 0
+    assert manifest_digest(dst, "mirror/app", "1") is None
+    with Pusher(dst) as pusher:
+        assert not pusher.blob_exists("mirror/app", digest)
+
+
+def test_kill_9_during_a_streamed_put_commits_nothing(
+    registry: RegistryServer, registry2: RegistryServer, tmp_path: Path
+) -> None:
+    src, dst = registry, registry2
+    layer = random_layer(12 * MIB, "kill")
+    push_image(src, "app", "1", layers=[layer])
+    digest = blob_digests(src, "app", "1")[1]
+    stall = Fault.stalled(60, after=4 * MIB)  # the source goes silent mid-blob
+
+    def hook(request: ProxyRequest) -> Fault | None:
+        return stall if request.method == "GET" and request.path.endswith(digest) else None
+
+    with CountingProxy(src, fault=hook) as slow_source, CountingProxy(dst) as target:
+        config = tmp_path / "sync.yaml"
+        config.write_text(yaml.safe_dump(make_config(
+            {"src": slow_source.url, "dst": target.url}, [rule("app", "mirror/app")])))
+        with open(tmp_path / "regsyncd.log", "wb") as log:
+            proc = subprocess.Popen([REGSYNCD, "once", "--config", str(config)],
+                                    stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 30
+            while not [p for p in target.requests_matching("PUT", r"/blobs/uploads/")
+                       if digest.replace(":", "%3A") in p.query]:
+                assert time.monotonic() < deadline, "no streamed PUT of the layer began"
+                assert proc.poll() is None, (tmp_path / "regsyncd.log").read_text()
+                time.sleep(0.05)
+            time.sleep(0.5)  # bytes are flowing into the PUT body
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert not target.requests_matching("PATCH", r"/blobs/uploads/")
+        time.sleep(0.3)  # the registry notices the connection is gone
+
+    assert not [e for e in dst.access_log()
+                if e.method == "PUT" and query_digest(e) == digest and e.status == 201]
+    with Pusher(dst) as pusher:
+        assert not pusher.blob_exists("mirror/app", digest)
+    assert manifest_digest(dst, "mirror/app", "1") is None
