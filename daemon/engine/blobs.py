@@ -133,12 +133,13 @@ class BlobMover:
                 return BlobOutcome.MOUNTED
             self._memory.learn_self_mount(target.name, SelfMount.WORKS)
             return BlobOutcome.PRESENT
-        if await self._there_after_all(blob, target, target_repository, mount_from, verdict):
-            await target.cancel_upload(session)
-            return BlobOutcome.PRESENT
         moving = False
         try:
             async with self._limiter:
+                # asked only once a slot is ours: meanwhile another blob may have settled it
+                if await self._there_after_all(blob, target, target_repository, mount_from):
+                    await target.cancel_upload(session)
+                    return BlobOutcome.PRESENT
                 moving = True  # from here on the transfer owns the session
                 await self._transfer(blob, source, source_repository, target, target_repository,
                                      session)
@@ -151,12 +152,12 @@ class BlobMover:
         return BlobOutcome.COPIED
 
     async def _there_after_all(
-        self, blob: Descriptor, target: RegistryPort, repository: str, mount_from: str | None,
-        verdict: SelfMount,
+        self, blob: Descriptor, target: RegistryPort, repository: str, mount_from: str | None
     ) -> bool:
         """After a 202: is the blob in the repository anyway? Asked only where the answer did
         not already say (an untested registry's self-mount, a refused cross-repository mount),
         so no blob is sent twice."""
+        verdict = self._memory.self_mount(target.name)
         if mount_from is None or (mount_from == repository and verdict is SelfMount.WORKS):
             return False
         if await target.head_blob(repository, blob.digest) is None:
