@@ -494,8 +494,9 @@ class RegistryClient:
         and number `size`; on a mismatch or any failure the session is deleted, never committed.
 
         Size known: small blobs (one chunk) are read and checked, then sent in a retried PUT;
-        larger ones stream in one PUT whose last chunk waits for the digest check; `chunked`
-        sends PATCH parts, then an empty PUT. Size unknown: one streamed PATCH, then the PUT.
+        larger ones stream in one PUT whose last chunk waits for the digest check, or with
+        `chunked` go as PATCH parts, then an empty PUT. Size unknown: one streamed PATCH, then
+        the PUT.
 
         Raises:
             DigestMismatchError: the bytes are not what `digest`/`size` promise.
@@ -511,7 +512,7 @@ class RegistryClient:
         check = functools.partial(self._check_upload, repository=repository, digest=digest,
                                   size=size)
         try:
-            if size is not None and size <= self.chunk_size and not chunked:
+            if size is not None and size <= self.chunk_size:  # one piece, even `chunked`
                 body = await read_hashed(chunks, verifier, size)
                 check(verifier)
                 await self._commit(session, digest, body)

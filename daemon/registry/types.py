@@ -132,6 +132,6 @@ class RegistryPort(Protocol):
     ) -> None:
         """Upload (into `session`, else a new one), committing only if the bytes hash to `digest`
         (else DigestMismatchError and the upload is abandoned, never committed). One streamed
-        PUT when the size is known, unless `chunked`; UploadRefusedError when the registry
-        refuses that (the session is then abandoned: retry with `chunked=True`)."""
+        PUT when the size is known, unless `chunked` (large bodies in parts); UploadRefusedError
+        when the registry refuses that (the session is then abandoned: retry `chunked=True`)."""
         ...

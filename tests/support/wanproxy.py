@@ -2,8 +2,8 @@
 
 netem is not available on the test bed. Each direction of each connection queues what it reads
 with a release time and writes it out when that time comes, so a request/answer round trip
-costs 2 x `delay` (plus connection set-up: the SYN/ACK of loopback is instant, the first bytes
-are not) while throughput is unlimited. The registry builds upload Locations from the Host
+costs 2 x `delay`, and a new connection one round trip more before its first byte (the TCP
+handshake the loopback connection did not pay), while throughput is unlimited. The registry builds upload Locations from the Host
 header, which names this proxy, so uploads come back through it too.
 
     with DelayProxy(registry.port, delay=0.025) as wan:    # 50 ms round trips
@@ -67,16 +67,21 @@ class DelayProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            # a real TCP handshake costs the client a round trip before its first byte leaves
+            handshake = asyncio.get_running_loop().time() + 2 * self.delay
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
+            await asyncio.gather(
+                self._pump(reader, up_writer, handshake), self._pump(up_reader, writer),
+                return_exceptions=True,
+            )
+        except (OSError, asyncio.CancelledError):  # refused upstream, or the proxy stopping
             writer.close()
-            return
-        await asyncio.gather(
-            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
-        )
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read as fast as bytes come; write each chunk out `delay` after it was read."""
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, not_before: float = 0.0
+    ) -> None:
+        """Read as fast as bytes come; write each chunk out `delay` after it was read (and after
+        `not_before`: the handshake the loopback connection skipped)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -96,7 +101,7 @@ class DelayProxy:
         delivering = asyncio.create_task(deliver())
         try:
             while chunk := await reader.read(_READ):
-                queue.put_nowait((loop.time() + self.delay, chunk))
+                queue.put_nowait((max(loop.time(), not_before) + self.delay, chunk))
             queue.put_nowait((loop.time() + self.delay, b""))
             await delivering
         except (OSError, asyncio.CancelledError):
