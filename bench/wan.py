@@ -201,21 +201,25 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=8)
     parser.add_argument("--platforms", type=int, default=2, help="also an index corpus (0: no)")
     parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--layer-kb", type=int, default=2048, help="shared base layer size")
+    parser.add_argument("--unique-kb", type=int, default=512, help="each tag's own layer")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--skopeo", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--loopback-rounds", type=int, default=3, help="0 skips loopback")
     parser.add_argument("--wan", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     single = CorpusSpec(repos=args.repos, tags_per_repo=args.tags, shared_layers=2,
-                        shared_layer_size=256 * 1024, unique_layer_size=128 * 1024)
+                        shared_layer_size=args.layer_kb * 1024,
+                        unique_layer_size=args.unique_kb * 1024)
     with tempfile.TemporaryDirectory(prefix="regsync-wan-") as tmp_dir:
         tmp = Path(tmp_dir)
         if args.wan:
             wan(tmp / "single", single, args)
             if args.platforms:
                 index = CorpusSpec(repos=args.repos, tags_per_repo=args.tags // 2,
-                                   shared_layers=2, shared_layer_size=256 * 1024,
-                                   unique_layer_size=128 * 1024, platforms=args.platforms)
+                                   shared_layers=2, shared_layer_size=args.layer_kb * 1024,
+                                   unique_layer_size=args.unique_kb * 1024,
+                                   platforms=args.platforms)
                 # counts and times for regsync only: skopeo over a WAN takes minutes here
                 wan(tmp / "index", index, argparse.Namespace(**{**vars(args), "skopeo": False}))
         if args.loopback_rounds:
