@@ -2,7 +2,8 @@
 copier. Not a test: prints figures, and the requests each run cost from the registries' logs.
 
     .venv/bin/python bench/wan.py [--delay-ms 25] [--repos 4] [--tags 8] [--platforms 2]
-                                  [--rounds 1] [--skopeo/--no-skopeo] [--loopback-rounds 3]
+                                  [--rounds 3] [--skopeo-rounds 1] [--no-skopeo]
+                                  [--loopback-rounds 3] [--no-wan]
 
 Each registry sits behind its own `DelayProxy` (`delay` each way, so a round trip costs twice
 it); both tools talk only to the proxies. For every run the target's and the source's access
@@ -154,7 +155,7 @@ def wan(tmp: Path, spec: CorpusSpec, args: argparse.Namespace) -> None:
             tools["skopeo"] = lambda s, d, p: skopeo_argv(s, d, repos, p)
         times: dict[str, list[float]] = {}
         for name, tool in tools.items():
-            for i in range(args.rounds):
+            for i in range(args.rounds if name == "regsync" else args.skopeo_rounds):
                 with RegistryServer("anonymous", workdir=tmp / f"{name}-{i}") as dst, \
                         DelayProxy(src.port, delay=delay) as s, \
                         DelayProxy(dst.port, delay=delay) as d:
@@ -203,7 +204,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--layer-kb", type=int, default=2048, help="shared base layer size")
     parser.add_argument("--unique-kb", type=int, default=512, help="each tag's own layer")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="regsync's rounds (medians)")
+    parser.add_argument("--skopeo-rounds", type=int, default=1, help="~90 s each")
     parser.add_argument("--skopeo", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--loopback-rounds", type=int, default=3, help="0 skips loopback")
     parser.add_argument("--wan", action=argparse.BooleanOptionalAction, default=True)
