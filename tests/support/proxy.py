@@ -379,8 +379,14 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 if chunked:
                     conn.putheader("Transfer-Encoding", "chunked")
                 conn.endheaders()
+                sent = 0
                 for piece in self._body_pieces(chunked):
                     conn.send(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    sent += len(piece)
+                if not chunked and sent < int(self.headers.get("Content-Length") or 0):
+                    # the client hung up mid-body: so does the proxy, as a connection would
+                    self._hang_up(reset=False)
+                    return
                 if chunked:
                     conn.send(b"0\r\n\r\n")
                 self._relay(conn.getresponse(), fault)
