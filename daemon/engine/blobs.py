@@ -60,6 +60,8 @@ class BlobMover:
         self._on_bytes = on_bytes
         self._on_outcome = on_outcome
         self._holdings: dict[tuple[str, str], _Holding] = {}
+        #: blobs the engine read already (an image's config, for its platform): sent as they are
+        self._bodies: dict[str, bytes] = {}
 
     async def ensure(
         self,
@@ -69,8 +71,10 @@ class BlobMover:
         source_repository: str,
         target: RegistryPort,
         target_repository: str,
+        body: bytes | None = None,
     ) -> BlobOutcome:
-        """Make `blob` present in the target repository. Raises the RegsyncError that stopped it."""
+        """Make `blob` present in the target repository; `body`, when given, is its content
+        already read and verified (no GET then). Raises the RegsyncError that stopped it."""
         holding = self._holdings.setdefault((target.name, blob.digest), _Holding())
         while holding.busy is not None:  # another tag is moving this digest: reuse its result
             await holding.busy.wait()
@@ -80,6 +84,8 @@ class BlobMover:
         if target_repository in holding.failed:
             raise holding.failed[target_repository]
         holding.busy = trio.Event()
+        if body is not None:  # a digest names its bytes: any transfer of it may use them
+            self._bodies[blob.digest] = body
         try:
             outcome = await self._ensure(
                 blob, holding, source, source_repository, target, target_repository
@@ -91,6 +97,8 @@ class BlobMover:
         finally:
             holding.busy.set()
             holding.busy = None
+            if body is not None:
+                self._bodies.pop(blob.digest, None)
         self._on_outcome(outcome, blob.size)
         return outcome
 
@@ -216,6 +224,13 @@ class BlobMover:
     ) -> None:
         pending = session  # ours to cancel until upload_blob takes it over
         try:
+            known = self._bodies.get(blob.digest)
+            if known is not None:
+                pending = None
+                await target.upload_blob(target_repository, blob.digest, len(known),
+                                         _one(known), session=session, chunked=in_parts)
+                self._on_bytes(len(known))
+                return
             async with source.open_blob(source_repository, blob.digest) as reader:
                 if reader.size is not None and blob.size and reader.size != blob.size:
                     raise _size_mismatch(source.name, blob, reader.size)
@@ -237,6 +252,10 @@ class BlobMover:
         finally:
             if pending is not None:
                 await target.cancel_upload(pending)
+
+
+async def _one(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 def _mount_source(

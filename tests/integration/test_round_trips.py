@@ -246,3 +246,20 @@ def test_kill_9_during_a_streamed_put_commits_nothing(
     with Pusher(dst) as pusher:
         assert not pusher.blob_exists("mirror/app", digest)
     assert manifest_digest(dst, "mirror/app", "1") is None
+
+
+async def test_a_config_read_for_its_platform_is_not_read_again_to_copy_it(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    src, dst = registry, registry2
+    push_image(src, "single", "1", layers=[random_layer(4096, "p")])
+    config_digest = blob_digests(src, "single", "1")[0]
+    config = make_config({"src": src, "dst": dst},
+                         [rule("single", "single", architectures=["amd64"])])
+    report = await run(config, UploadMemory(), ["1"])
+
+    assert [r.outcome for r in report.results] == [Outcome.COPIED]
+    assert src.count("GET", rf"/blobs/{config_digest}$") == 1  # for the platform, and the copy
+    assert json.loads(fetch_manifest(dst, "single", "1")[0])["config"]["digest"] == config_digest
+    with Pusher(dst) as pusher:
+        assert pusher.blob_exists("single", config_digest)
