@@ -79,7 +79,7 @@ class Executor:
         self._blobs: trio.CapacityLimiter | None = None  # global.concurrency, daemon-wide
         #: platforms of single-platform images, learnt by any execution, for all of them
         self.platforms = platforms or PlatformMemory()
-        #: how each target registry takes uploads (self-mounts, one-piece bodies), learnt once
+        #: which target registries refuse large one-piece bodies, learnt once
         self.uploads = UploadMemory()
         self._running: dict[str, _Running] = {}
         self._nursery: trio.Nursery | None = None

@@ -1,14 +1,21 @@
 """Getting one blob to a target repository at the least cost, once per digest per run.
 
-Round trips on the target, not bytes, bound a sync over a WAN, so a blob costs one POST that
-mounts it (from a repository of the target registry this run saw holding it, from the source
-repository when both sides are one registry, else from the target repository itself: 201 means
-it is there) or starts an upload, then, only if needed, one PUT streaming the source's bytes,
-their digest checked as they pass. A blob already there costs one request, a new one two.
-Registries that answer that self-mount with 202 although the blob is there get a HEAD first, and
-those refusing one-piece bodies get chunked uploads (`UploadMemory` learns both once). The blob
-slot (`global.concurrency`) is held only while bytes move. Tags that share a layer wait for the
-one transfer in flight instead of starting their own.
+Round trips, not bytes, bound a sync over a WAN. A blob already in the target repository costs
+one HEAD. A new one: the HEAD, one POST that mounts it (from a repository of the target registry
+this run saw holding it, or from the source repository when both sides are one registry) or
+starts the upload, then one PUT streaming the source's bytes with their size as Content-Length,
+the digest checked as they pass. Only the source GET and that PUT hold a blob slot
+(`global.concurrency`): two round trips, where there were three or four (POST, PATCH, PUT).
+
+Why the HEAD stays, though distribution answers a mount "from" the target repository itself
+with 201 when the blob is there (one request for presence and upload start): that mount is a
+write. distribution re-links the blob into the repository on every mount (measured on 2.8 with
+filesystem storage: readers HEADing the blob meanwhile got 500s, 65 of 486) and sends a mount
+event, so every re-sync would rewrite every shared layer under the mirror's clients.
+
+Registries refusing a large body in one request get a chunked upload (`UploadMemory` learns it
+once per registry). Tags that share a layer wait for the one transfer in flight instead of
+starting their own.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import trio
 from ..errors import DigestMismatchError, RegsyncError, UploadRefusedError
 from ..registry.retry import RetryPolicy, retrying
 from ..registry.types import Descriptor, RegistryPort, UploadSession
-from .upload_memory import SelfMount, UploadMemory
+from .upload_memory import UploadMemory
 
 
 class BlobOutcome(str, Enum):
@@ -127,27 +134,19 @@ class BlobMover:
         target: RegistryPort,
         target_repository: str,
     ) -> BlobOutcome:
-        """At most two requests on the target: a mount-or-start POST, then the upload's PUT."""
-        verdict = self._memory.self_mount(target.name)
-        if verdict is SelfMount.HEAD_FIRST and (
-            await target.head_blob(target_repository, blob.digest) is not None
-        ):
+        """A HEAD (a read: a blob already there costs nothing else); then a POST that mounts it
+        from a holder or starts the upload, and one streamed PUT; only the PUT (with the
+        source's GET) holds a blob slot."""
+        if await target.head_blob(target_repository, blob.digest) is not None:
             return BlobOutcome.PRESENT
         mount_from = _mount_source(holding, source.name, source_repository, target.name,
-                                   target_repository, verdict)
+                                   target_repository)
         session = await target.start_upload(target_repository, blob.digest, mount_from=mount_from)
         if session is None:
-            if mount_from != target_repository:
-                return BlobOutcome.MOUNTED
-            self._memory.learn_self_mount(target.name, SelfMount.WORKS)
-            return BlobOutcome.PRESENT
+            return BlobOutcome.MOUNTED
         moving = False
         try:
             async with self._limiter:
-                # asked only once a slot is ours: meanwhile another blob may have settled it
-                if await self._there_after_all(blob, target, target_repository, mount_from):
-                    await target.cancel_upload(session)
-                    return BlobOutcome.PRESENT
                 moving = True  # from here on the transfer owns the session
                 await self._transfer(blob, source, source_repository, target, target_repository,
                                      session)
@@ -155,41 +154,7 @@ class BlobMover:
             if not moving:  # stopped while waiting for a slot
                 await target.cancel_upload(session)
             raise
-        if verdict is SelfMount.UNKNOWN:
-            await self._probe(blob, target, target_repository)
         return BlobOutcome.COPIED
-
-    async def _there_after_all(
-        self, blob: Descriptor, target: RegistryPort, repository: str, mount_from: str | None
-    ) -> bool:
-        """After a 202: is the blob in the repository anyway? Asked only where the answer did
-        not already say (an untested registry's self-mount, a refused cross-repository mount),
-        so no blob is sent twice."""
-        verdict = self._memory.self_mount(target.name)
-        if mount_from is None or (mount_from == repository and verdict is SelfMount.WORKS):
-            return False
-        if await target.head_blob(repository, blob.digest) is None:
-            return False
-        if mount_from == repository:
-            self._memory.learn_self_mount(target.name, SelfMount.HEAD_FIRST)
-        return True
-
-    async def _probe(self, blob: Descriptor, target: RegistryPort, repository: str) -> None:
-        """Once per registry: mount a blob we just committed from its own repository; 201 means
-        the POST alone tells presence from now on, 202 means a HEAD must come first."""
-        if not self._memory.claim_probe(target.name):
-            return
-        try:
-            session = await target.start_upload(repository, blob.digest, mount_from=repository)
-            if session is None:
-                self._memory.learn_self_mount(target.name, SelfMount.WORKS)
-                return
-            self._memory.learn_self_mount(target.name, SelfMount.HEAD_FIRST)
-            await target.cancel_upload(session)
-        except RegsyncError:
-            pass  # a probe is an optimisation: the next commit there asks again
-        finally:
-            self._memory.release_probe(target.name)
 
     async def _transfer(
         self,
@@ -259,19 +224,17 @@ async def _one(body: bytes) -> AsyncIterator[bytes]:
 
 
 def _mount_source(
-    holding: _Holding, source: str, source_repository: str, target: str, target_repository: str,
-    verdict: SelfMount,
+    holding: _Holding, source: str, source_repository: str, target: str, target_repository: str
 ) -> str | None:
     """Where the POST mounts from: a repository of the target registry that this run saw holding
-    the blob, the source repository when both sides are one registry (a copy for free), else
-    the target repository itself (its 201 is the presence check), unless that registry needs
-    the HEAD it already had."""
+    the blob, else the source repository when both sides are one registry (a copy for free);
+    None: a plain upload. (A 202 then is the upload session itself: nothing is asked twice.)"""
     others = sorted(holding.repositories - {target_repository})
     if others:
         return others[0]
     if target == source and source_repository != target_repository:
         return source_repository
-    return None if verdict is SelfMount.HEAD_FIRST else target_repository
+    return None
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:

@@ -1,10 +1,10 @@
-"""Round trips on the target per blob, counted in the real registry's access log (or in a proxy).
+"""Requests on the target per blob, counted in the real registry's access log (or in a proxy).
 
-A new blob costs a mount-or-start POST and one PUT streaming its bytes; a blob already there
-costs one POST (distribution answers a mount from the repository itself with 201). Registries
-that do not (202 whatever the blob) get a HEAD first and never receive a blob twice; registries
-refusing one-piece bodies get the chunked upload in parts of their OCI-Chunk-Min-Length. A bad
-byte or a kill -9 in the middle of a streamed PUT commits nothing and writes no tag.
+A blob already there costs one HEAD; a new one the HEAD, a POST (a mount, or the upload's start)
+and one PUT streaming its bytes: no PATCH, and a mount answered 202 uploads into that session.
+Registries refusing one-piece bodies get the chunked upload in parts of their
+OCI-Chunk-Min-Length. A bad byte or a kill -9 in the middle of a streamed PUT commits nothing
+and writes no tag.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 import yaml
 from regsync.daemon.engine.events import Outcome
 from regsync.daemon.engine.run import RunReport, sync
-from regsync.daemon.engine.upload_memory import SelfMount, UploadMemory
+from regsync.daemon.engine.upload_memory import UploadMemory
 from support.images import Pusher, fetch_manifest, manifest_digest, push_image, random_layer
 from support.proxy import CountingProxy, Fault, ProxyRequest
 from support.registry import AccessEntry, RegistryServer
@@ -54,7 +54,7 @@ async def run(config: dict[str, Any], memory: UploadMemory, tags: list[str]) -> 
                       only_tags={r.name: tags for r in rules})
 
 
-async def test_new_blob_costs_a_post_and_a_put_and_a_present_one_one_post(
+async def test_new_blob_costs_head_post_and_one_put_and_a_present_one_one_head(
     registry: RegistryServer, registry2: RegistryServer
 ) -> None:
     src, dst = registry, registry2
@@ -62,69 +62,58 @@ async def test_new_blob_costs_a_post_and_a_put_and_a_present_one_one_post(
     push_image(src, "app", "1", layers=[shared, first])
     push_image(src, "app", "2", layers=[shared, second], arch="arm64")
     config = make_config({"src": src, "dst": dst}, [rule("app", "mirror/app")])
-    memory = UploadMemory()
-    assert (await run(config, memory, ["1"])).results[0].outcome is Outcome.COPIED
-    assert memory.self_mount("dst") is SelfMount.WORKS  # learnt from a probe after one commit
+    assert (await run(config, UploadMemory(), ["1"])).results[0].outcome is Outcome.COPIED
     before = len(dst.access_log())
 
-    report = await run(config, memory, ["2"])  # a tag sharing one layer with the first
+    report = await run(config, UploadMemory(), ["2"])  # a tag sharing one layer with the first
 
     assert [r.outcome for r in report.results] == [Outcome.COPIED]
     log = dst.access_log()[before:]
     blobs = [e for e in log if "/blobs/" in e.path]
     new = set(blob_digests(src, "app", "2")) - set(blob_digests(src, "app", "1"))
     present = set(blob_digests(src, "app", "2")) & set(blob_digests(src, "app", "1"))
-    per_blob = Counter((e.method, e.status, query_digest(e)) for e in blobs)
-    for digest in new:  # config and the new 3 MiB layer: two requests, two round trips
-        assert per_blob[("POST", 202, digest)] == 1 and per_blob[("PUT", 201, digest)] == 1
-    for digest in present:  # already in the target repository: one request
-        assert per_blob[("POST", 201, digest)] == 1
-    assert len(blobs) == 2 * len(new) + len(present)  # no HEAD, no PATCH, no DELETE
+    heads = Counter((e.status, e.path.rsplit("/", 1)[-1]) for e in blobs if e.method == "HEAD")
+    for digest in present:  # already in the target repository: one HEAD (a read), no more
+        assert heads[(404, digest)] == 0 and heads[(200, digest)] == 1
+    for digest in new:  # config and a 3 MiB layer: the HEAD, one POST, one streamed PUT
+        assert heads[(404, digest)] == 1
+    posts = [e for e in blobs if e.method == "POST"]
+    puts = Counter(query_digest(e) for e in blobs if e.method == "PUT" and e.status == 201)
+    assert len(posts) == len(new) and all(e.status == 202 for e in posts)
+    assert puts == Counter(new)  # each new blob in one PUT, the 3 MiB layer included
+    assert len(blobs) == 3 * len(new) + len(present)  # no PATCH, no DELETE, no mount
     manifests = [(e.method, e.status) for e in log if "/manifests/" in e.path]
     assert sorted(manifests) == [("HEAD", 404), ("PUT", 201)]  # the tag: a HEAD, then the PUT
 
 
 def mount_ignored(request: ProxyRequest) -> Fault | None:
-    """A registry that answers 202 to every mount, even from a repository holding the blob."""
+    """A registry that answers 202 (an upload session) to every cross-repository mount."""
     if request.method == "POST" and "mount=" in request.query:
         return Fault(query="")
     return None
 
 
-async def test_registry_answering_202_to_every_mount_gets_a_head_first_and_no_blob_twice(
+async def test_a_mount_answered_with_202_uploads_into_that_session_not_a_new_one(
     registry: RegistryServer, registry2: RegistryServer
 ) -> None:
     src, dst = registry, registry2
-    shared, first, second = (random_layer(2 * MIB, n) for n in ("s", "f", "x"))
-    push_image(src, "app", "1", layers=[shared, first])
-    push_image(src, "app", "2", layers=[shared, first, second], arch="arm64")
-    with Pusher(dst) as pusher:  # the target holds one layer before any run
-        pusher.push_blob("mirror/app", shared)
-    start = len(dst.access_log())
+    push_image(src, "app", "1", layers=[random_layer(2 * MIB, "s"), random_layer(300, "f")])
+    wanted = blob_digests(src, "app", "1")
     with CountingProxy(dst, fault=mount_ignored) as proxy:
-        config = make_config({"src": src, "dst": proxy.url}, [rule("app", "mirror/app")])
-        memory = UploadMemory()
-        assert (await run(config, memory, ["1"])).results[0].outcome is Outcome.COPIED
-        assert memory.self_mount("dst") is SelfMount.HEAD_FIRST
-        before = len(dst.access_log())
-        assert (await run(config, memory, ["2"])).results[0].outcome is Outcome.COPIED
+        config = make_config({"src": src, "dst": proxy.url},
+                             [rule("app", "mirror/a"), rule("app", "mirror/b")])
+        report = await run(config, UploadMemory(), ["1"])
+        mounts = proxy.count("POST", r"/blobs/uploads/$")
 
-    commits = Counter(query_digest(e) for e in dst.access_log()[start:]
-                      if e.method == "PUT" and "/blobs/uploads/" in e.path and e.status == 201)
-    assert commits and max(commits.values()) == 1  # no blob ever sent twice
-    assert commits[blob_digests(src, "app", "1")[1]] == 0  # the layer the target already had
-    second_run = [e for e in dst.access_log()[before:] if "/blobs/" in e.path]
-    new = set(blob_digests(src, "app", "2")) - set(blob_digests(src, "app", "1"))
-    wanted = set(blob_digests(src, "app", "2"))
-    heads = Counter((e.status, e.path.rsplit("/", 1)[-1]) for e in second_run
-                    if e.method == "HEAD")
-    for digest in wanted - new:  # present: one HEAD, nothing else
-        assert heads[(200, digest)] == 1
-    for digest in new:  # new: a HEAD, a POST, one streamed PUT
-        assert heads[(404, digest)] == 1
-    methods = Counter(e.method for e in second_run)
-    assert methods == {"HEAD": len(wanted), "POST": len(new), "PUT": len(new)}
-    assert not [e for e in second_run if e.method == "PATCH"]
+    assert [r.outcome for r in report.results] == [Outcome.COPIED, Outcome.COPIED]
+    for repo in ("mirror/a", "mirror/b"):
+        assert manifest_digest(dst, repo, "1") == manifest_digest(src, "app", "1")
+    log = [e for e in dst.access_log() if "/blobs/uploads/" in e.path]
+    commits = Counter((e.path.split("/blobs/")[0], query_digest(e)) for e in log
+                      if e.method == "PUT" and e.status == 201)
+    assert sorted(commits.values()) == [1] * 2 * len(wanted)  # each blob once per repository
+    # the second repository's mount of each blob came back 202: its session took the upload
+    assert mounts == 2 * len(wanted) and not [e for e in log if e.method == "DELETE"]
 
 
 def refuses_one_piece(minimum: int) -> Any:
