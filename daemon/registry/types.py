@@ -108,8 +108,8 @@ class RegistryPort(Protocol):
     async def start_upload(
         self, repository: str, digest: str, *, mount_from: str | None
     ) -> UploadSession | None:
-        """One POST: mount `digest` from `mount_from` (the repository itself included), or start
-        an upload. None when the blob is now in `repository`; else the session to upload to."""
+        """One POST: mount `digest` from `mount_from` (None: none), or start an upload. None when
+        the blob is now in `repository`; else the session to upload to."""
         ...
 
     async def cancel_upload(self, session: UploadSession) -> None:

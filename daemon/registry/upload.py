@@ -1,20 +1,21 @@
-"""Blob uploads at the fewest round trips, never committing bytes that miss their digest.
+"""Blob uploads at few round trips, never committing bytes that miss their digest.
 
 Measured against distribution 2.8.2 (the test bed's registry) before relying on it:
 
     POST uploads/?mount=D&from=R      201 when R holds D (R = the target repository itself
-                                      included), else 202 and an upload session
+                                      included), else 202 and an upload session; every 201
+                                      re-links D into the repository (a write: see engine/blobs)
     PUT <session>?digest=D, body with  201, committed in one request; a body hashing to anything
       Content-Length (streamed)        else is 400 DIGEST_INVALID; a body cut short is 500 and
                                       the session is gone, nothing committed
     PATCH <session>, Content-Range     appends one part (416 if the range does not follow on)
 
-So a new blob is a POST and one PUT, and a blob already there is one POST. The PUT streams the
-source's bytes as they arrive and hashes them on the way; the final chunk is held back until the
-whole blob hashed right, so on a mismatch the body ends short and the registry cannot commit
-(the session is then deleted too). Registries that refuse a one-piece body (413) get the chunked
-upload instead: PATCH parts of at least their `OCI-Chunk-Min-Length`, then an empty PUT once
-the digest checked out. A size that is not known gets one streamed PATCH, then the PUT.
+So a new blob's bytes go in one PUT that streams the source's bytes as they arrive and hashes
+them on the way; the final chunk is held back until the whole blob hashed right, so on a
+mismatch the body ends short and the registry cannot commit (the session is then deleted too).
+Registries that refuse a one-piece body (413) get the chunked upload instead: PATCH parts of at
+least their `OCI-Chunk-Min-Length`, then an empty PUT once the digest checked out. A size that
+is not known gets one streamed PATCH, then the PUT.
 """
 
 from __future__ import annotations
