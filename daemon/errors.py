@@ -8,6 +8,7 @@
     │   ├── RateLimitError       429 / TOOMANYREQUESTS after retries
     │   ├── UnsupportedError     schema1, oversize manifest, unknown media type
     │   ├── DigestMismatchError  bytes do not hash to the digest they claim
+    │   ├── UploadRefusedError   a blob body in one request refused (413): upload it in parts
     │   └── RemoteServerError    5xx, HTML pages, invalid JSON and other remote breakage
     ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
     ├── CancelledRun             the run was stopped by a user
@@ -96,6 +97,10 @@ class UnsupportedError(RegistryError):
 
 class DigestMismatchError(RegistryError):
     """Content does not hash to the digest it was addressed by: the registry lied or bytes broke."""
+
+
+class UploadRefusedError(RegistryError):
+    """The registry will not take a blob's body in one request; it wants the chunked upload."""
 
 
 class RemoteServerError(RegistryError):

@@ -31,6 +31,7 @@ from .engine.events import (
 )
 from .engine.platform_memory import PlatformMemory
 from .engine.run import sync
+from .engine.upload_memory import UploadMemory
 from .errors import ConflictError, RegsyncError, StoreError, first_regsync_error
 from .hub import Hub
 from .model import ExecutionRecord, ExecutionStatus, Trigger
@@ -98,6 +99,8 @@ class Executor:
         self._blobs: trio.CapacityLimiter | None = None  # global.concurrency, daemon-wide
         #: platforms of single-platform images, learnt by any execution, for all of them
         self.platforms = platforms or PlatformMemory()
+        #: which target registries refuse large one-piece bodies, learnt once
+        self.uploads = UploadMemory()
         self._running: dict[str, _Running] = {}
         self._owed: dict[str, _Owed] = {}  # by task
         self._nursery: trio.Nursery | None = None
@@ -283,6 +286,7 @@ class Executor:
                 nursery.start_soon(self._flusher, record, pending, running)
                 report = await sync(
                     config, [rule], sink=sink, limiter=self._blobs, platforms=self.platforms,
+                    uploads=self.uploads,
                     only_tags={rule.name: only_tags} if only_tags is not None else None,
                     except_tags={rule.name: except_tags} if except_tags is not None else None,
                 )

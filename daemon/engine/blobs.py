@@ -1,9 +1,21 @@
 """Getting one blob to a target repository at the least cost, once per digest per run.
 
-Order of preference: already there (HEAD) -> cross-repository mount from a repository of the same
-target registry that this run saw holding it -> stream GET from the source into an upload whose
-digest is checked as the bytes pass. Tags that share a layer wait for the one transfer in flight
-instead of starting their own.
+Round trips, not bytes, bound a sync over a WAN. A blob already in the target repository costs
+one HEAD. A new one: the HEAD, one POST that mounts it (from a repository of the target registry
+this run saw holding it, or from the source repository when both sides are one registry) or
+starts the upload, then one PUT streaming the source's bytes with their size as Content-Length,
+the digest checked as they pass. Only the source GET and that PUT hold a blob slot
+(`global.concurrency`): two round trips, where there were three or four (POST, PATCH, PUT).
+
+Why the HEAD stays, though distribution answers a mount "from" the target repository itself
+with 201 when the blob is there (one request for presence and upload start): that mount is a
+write. distribution re-links the blob into the repository on every mount (measured on 2.8 with
+filesystem storage: readers HEADing the blob meanwhile got 500s, 65 of 486) and sends a mount
+event, so every re-sync would rewrite every shared layer under the mirror's clients.
+
+Registries refusing a large body in one request get a chunked upload (`UploadMemory` learns it
+once per registry). Tags that share a layer wait for the one transfer in flight instead of
+starting their own.
 """
 
 from __future__ import annotations
@@ -14,9 +26,10 @@ from enum import Enum
 
 import trio
 
-from ..errors import DigestMismatchError, RegsyncError
+from ..errors import DigestMismatchError, RegsyncError, UploadRefusedError
 from ..registry.retry import RetryPolicy, retrying
-from ..registry.types import Descriptor, RegistryPort
+from ..registry.types import Descriptor, RegistryPort, UploadSession
+from .upload_memory import UploadMemory
 
 
 class BlobOutcome(str, Enum):
@@ -46,12 +59,16 @@ class BlobMover:
         retry: RetryPolicy,
         on_bytes: Callable[[int], None],
         on_outcome: Callable[[BlobOutcome, int], None],
+        memory: UploadMemory | None = None,
     ) -> None:
         self._limiter = limiter
+        self._memory = memory or UploadMemory()
         self._retry = retry
         self._on_bytes = on_bytes
         self._on_outcome = on_outcome
         self._holdings: dict[tuple[str, str], _Holding] = {}
+        #: blobs the engine read already (an image's config, for its platform): sent as they are
+        self._bodies: dict[str, bytes] = {}
 
     async def ensure(
         self,
@@ -61,8 +78,10 @@ class BlobMover:
         source_repository: str,
         target: RegistryPort,
         target_repository: str,
+        body: bytes | None = None,
     ) -> BlobOutcome:
-        """Make `blob` present in the target repository. Raises the RegsyncError that stopped it."""
+        """Make `blob` present in the target repository; `body`, when given, is its content
+        already read and verified (no GET then). Raises the RegsyncError that stopped it."""
         holding = self._holdings.setdefault((target.name, blob.digest), _Holding())
         while holding.busy is not None:  # another tag is moving this digest: reuse its result
             await holding.busy.wait()
@@ -72,6 +91,8 @@ class BlobMover:
         if target_repository in holding.failed:
             raise holding.failed[target_repository]
         holding.busy = trio.Event()
+        if body is not None:  # a digest names its bytes: any transfer of it may use them
+            self._bodies[blob.digest] = body
         try:
             outcome = await self._ensure(
                 blob, holding, source, source_repository, target, target_repository
@@ -83,6 +104,8 @@ class BlobMover:
         finally:
             holding.busy.set()
             holding.busy = None
+            if body is not None:
+                self._bodies.pop(blob.digest, None)
         self._on_outcome(outcome, blob.size)
         return outcome
 
@@ -95,24 +118,42 @@ class BlobMover:
         target: RegistryPort,
         target_repository: str,
     ) -> BlobOutcome:
+        async def attempt() -> BlobOutcome:
+            return await self._attempt(
+                blob, holding, source, source_repository, target, target_repository
+            )
+
+        return await retrying(self._retry, attempt, describe=f"copy blob {blob.digest}")
+
+    async def _attempt(
+        self,
+        blob: Descriptor,
+        holding: _Holding,
+        source: RegistryPort,
+        source_repository: str,
+        target: RegistryPort,
+        target_repository: str,
+    ) -> BlobOutcome:
+        """A HEAD (a read: a blob already there costs nothing else); then a POST that mounts it
+        from a holder or starts the upload, and one streamed PUT; only the PUT (with the
+        source's GET) holds a blob slot."""
         if await target.head_blob(target_repository, blob.digest) is not None:
             return BlobOutcome.PRESENT
-        for other in sorted(holding.repositories):
-            if await target.mount_blob(target_repository, blob.digest, other):
-                return BlobOutcome.MOUNTED
-        # same registry on both sides: a mount from the source repository is a copy for free
-        if (
-            target.name == source.name
-            and source_repository != target_repository
-            and await target.mount_blob(target_repository, blob.digest, source_repository)
-        ):
+        mount_from = _mount_source(holding, source.name, source_repository, target.name,
+                                   target_repository)
+        session = await target.start_upload(target_repository, blob.digest, mount_from=mount_from)
+        if session is None:
             return BlobOutcome.MOUNTED
-
-        async def attempt() -> None:
+        moving = False
+        try:
             async with self._limiter:
-                await self._transfer(blob, source, source_repository, target, target_repository)
-
-        await retrying(self._retry, attempt, describe=f"copy blob {blob.digest}")
+                moving = True  # from here on the transfer owns the session
+                await self._transfer(blob, source, source_repository, target, target_repository,
+                                     session)
+        except BaseException:
+            if not moving:  # stopped while waiting for a slot
+                await target.cancel_upload(session)
+            raise
         return BlobOutcome.COPIED
 
     async def _transfer(
@@ -122,24 +163,78 @@ class BlobMover:
         source_repository: str,
         target: RegistryPort,
         target_repository: str,
+        session: UploadSession,
     ) -> None:
-        async with source.open_blob(source_repository, blob.digest) as reader:
-            if reader.size is not None and blob.size and reader.size != blob.size:
-                raise _size_mismatch(source.name, blob, reader.size)
-
-            async def counted() -> AsyncIterator[bytes]:
-                async for chunk in reader.chunks():
-                    self._on_bytes(len(chunk))
-                    yield chunk
-
-            try:
-                await target.upload_blob(
-                    target_repository, blob.digest, blob.size or None, counted()
-                )
-            except DigestMismatchError as exc:
-                if exc.registry is None:  # the bytes we passed on were wrong: the source's
-                    exc.registry = source.name
+        in_parts = self._memory.in_parts(target.name)
+        try:
+            await self._stream(blob, source, source_repository, target, target_repository,
+                               session, in_parts)
+        except UploadRefusedError:
+            if in_parts:
                 raise
+            # learnt once per registry; the refused session is gone: a new one, in parts
+            self._memory.refuses_one_piece(target.name)
+            await self._stream(blob, source, source_repository, target, target_repository,
+                               None, True)
+
+    async def _stream(
+        self,
+        blob: Descriptor,
+        source: RegistryPort,
+        source_repository: str,
+        target: RegistryPort,
+        target_repository: str,
+        session: UploadSession | None,
+        in_parts: bool,
+    ) -> None:
+        pending = session  # ours to cancel until upload_blob takes it over
+        try:
+            known = self._bodies.get(blob.digest)
+            if known is not None:
+                pending = None
+                await target.upload_blob(target_repository, blob.digest, len(known),
+                                         _one(known), session=session, chunked=in_parts)
+                self._on_bytes(len(known))
+                return
+            async with source.open_blob(source_repository, blob.digest) as reader:
+                if reader.size is not None and blob.size and reader.size != blob.size:
+                    raise _size_mismatch(source.name, blob, reader.size)
+
+                async def counted() -> AsyncIterator[bytes]:
+                    async for chunk in reader.chunks():
+                        self._on_bytes(len(chunk))
+                        yield chunk
+
+                pending = None
+                await target.upload_blob(
+                    target_repository, blob.digest, blob.size or None, counted(),
+                    session=session, chunked=in_parts,
+                )
+        except DigestMismatchError as exc:
+            if exc.registry is None:  # the bytes we passed on were wrong: the source's
+                exc.registry = source.name
+            raise
+        finally:
+            if pending is not None:
+                await target.cancel_upload(pending)
+
+
+async def _one(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+def _mount_source(
+    holding: _Holding, source: str, source_repository: str, target: str, target_repository: str
+) -> str | None:
+    """Where the POST mounts from: a repository of the target registry that this run saw holding
+    the blob, else the source repository when both sides are one registry (a copy for free);
+    None: a plain upload. (A 202 then is the upload session itself: nothing is asked twice.)"""
+    others = sorted(holding.repositories - {target_repository})
+    if others:
+        return others[0]
+    if target == source and source_repository != target_repository:
+        return source_repository
+    return None
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:

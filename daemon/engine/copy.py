@@ -166,9 +166,12 @@ class TagCopier:
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
             return await self._copy_index(tag, manifest, parsed)
-        if self.platforms and not await self._image_wanted(manifest.digest, parsed):
-            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
-        await self._copy_image(parsed)
+        config: bytes | None = None  # read to learn the platform: not read twice
+        if self.platforms:
+            config = await self._read_config(parsed)
+            if not self._image_wanted(manifest.digest, config):
+                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
+        await self._copy_image(parsed, config)
         await self.target.registry.put_manifest(self.target.repository, tag, manifest)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest)
 
@@ -228,18 +231,20 @@ class TagCopier:
         await self._copy_image(parsed)
         await target.put_manifest(repo, child.digest, manifest)
 
-    async def _copy_image(self, image: ImageManifest) -> None:
+    async def _copy_image(self, image: ImageManifest, config: bytes | None = None) -> None:
         async with _together() as nursery:
             for blob in image.blobs:
-                nursery.start_soon(self._ensure_blob, blob)
+                known = config if blob.digest == image.config.digest else None
+                nursery.start_soon(self._ensure_blob, blob, known)
 
-    async def _ensure_blob(self, blob: Descriptor) -> None:
+    async def _ensure_blob(self, blob: Descriptor, body: bytes | None) -> None:
         await self._blobs.ensure(
             blob,
             source=self.source.registry,
             source_repository=self.source.repository,
             target=self.target.registry,
             target_repository=self.target.repository,
+            body=body,
         )
 
     def _known_unwanted(self, src: Descriptor) -> bool:
@@ -248,8 +253,8 @@ class TagCopier:
         platform = self._memory.get(src.digest)
         return platform is not None and not self.platforms.wants(platform)
 
-    async def _image_wanted(self, digest: str, image: ImageManifest) -> bool:
-        """A single-platform image: read its (small) config blob to learn its platform."""
+    async def _read_config(self, image: ImageManifest) -> bytes:
+        """A single-platform image's (small) config blob, verified: it says the platform."""
         config = image.config
         if config.size > MAX_MANIFEST_BYTES:
             raise UnsupportedError(f"image config {config.digest} is {config.size} bytes; at most "
@@ -259,9 +264,11 @@ class TagCopier:
         async with self.source.registry.open_blob(self.source.repository, config.digest) as blob:
             body = await read_hashed(blob.chunks(), verifier, config.size)
         verifier.verify(config.digest, config.size, registry=self.source.registry.name)
-        platform = image_platform(body)
+        return body
+
+    def _image_wanted(self, digest: str, config: bytes) -> bool:
+        platform = image_platform(config)
         if platform is None:
             return True
         self._memory.remember(digest, platform)
         return self.platforms.wants(platform)
-

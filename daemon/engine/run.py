@@ -38,6 +38,7 @@ from .events import (
 )
 from .filters import TagSelection, select_tags
 from .platform_memory import PlatformMemory
+from .upload_memory import UploadMemory
 
 log = logging.getLogger("regsync.engine")
 
@@ -71,6 +72,7 @@ class Run:
         except_tags: Mapping[str, Collection[str]] | None = None,
         limiter: trio.CapacityLimiter | None = None,
         platforms: PlatformMemory | None = None,
+        uploads: UploadMemory | None = None,
     ) -> None:
         self._config = config
         self._platforms = platforms or PlatformMemory()
@@ -86,6 +88,7 @@ class Run:
             retry=RetryPolicy.from_settings(g.retry),
             on_bytes=lambda n: self._emit(BytesMoved(n)),
             on_outcome=self._count_blob,
+            memory=uploads,
         )
         self._tags_in_flight = g.tags_in_flight
 
@@ -240,9 +243,10 @@ async def sync(
     except_tags: Mapping[str, Collection[str]] | None = None,
     limiter: trio.CapacityLimiter | None = None,
     platforms: PlatformMemory | None = None,
+    uploads: UploadMemory | None = None,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
         run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
-                  except_tags=except_tags, limiter=limiter, platforms=platforms)
+                  except_tags=except_tags, limiter=limiter, platforms=platforms, uploads=uploads)
         return await run.execute(rules)

@@ -3,12 +3,13 @@
 Each method states one registry operation as a `Call`; the transport's `Session` does the rest
 (QPS, scopes, retries, timeouts, error mapping), so nothing here sees raw httpx errors. What this
 module adds is the protocol's own rules: Link pagination, manifest digest checks, and the blob
-upload dance, which never commits bytes that do not hash to the digest they are uploaded as.
+upload dance (`upload.py`), which never commits bytes that do not hash to their digest.
 
 Request counters (`counts`, one per HTTP request sent, retries included) are keyed: ping,
 tags.list, catalog.list, manifest.head, manifest.head.fallback (a HEAD without digest header,
 answered by a GET), manifest.get, manifest.put, blob.head, blob.mount, blob.get,
-blob.upload.start, blob.upload.chunk, blob.upload (the committing PUT), blob.upload.cancel, retry.
+blob.upload.start, blob.upload.chunk, blob.upload (the committing PUT, streamed with the body
+when the size is known), blob.upload.cancel, retry.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import logging
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from types import TracebackType
@@ -36,6 +37,7 @@ from ..errors import (
     RemoteServerError,
     UnsupportedError,
 )
+from . import upload
 from .auth import RegistryAuth
 from .credentials import Credentials, resolve_credentials
 from .digest import DigestVerifier, read_hashed, sha256_digest
@@ -53,6 +55,7 @@ from .types import (
     BlobReader,
     Descriptor,
     RawManifest,
+    UploadSession,
 )
 
 _log = logging.getLogger(__name__)
@@ -62,9 +65,6 @@ PAGE_SIZE = 1000
 #: a registry that ignores `n` may send every tag at once; beyond this it is not a tag list
 _LIST_BODY_LIMIT = 32 * 1024 * 1024
 _MAX_PAGES = 100_000
-#: chunks at least this big are hashed in a worker thread (hashlib releases the GIL), so other
-#: transfers keep the trio thread busy meanwhile
-_THREAD_HASH_MIN = 256 * 1024
 #: the best-effort DELETE of an abandoned upload gets this long, even when we are being cancelled
 _ABANDON_TIMEOUT = 10.0
 _OCTETS = (("Content-Type", "application/octet-stream"),)
@@ -428,22 +428,33 @@ class RegistryClient:
     async def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Cross-repository mount; False when the registry started an upload instead (which is
         cancelled here, so the caller simply uploads)."""
-        call = Call(
-            "POST",
-            f"/v2/{repository}/blobs/uploads/",
-            "blob.mount",
-            f"mount of blob {digest} from {from_repository} into {repository}",
-            scopes=(*_push(repository), *_pull(from_repository)),
-            repository=repository,
-            params=(("mount", digest), ("from", from_repository)),
-        )
-        reply = await self._s.send(call)
-        if reply.status == 201:
+        session = await self.start_upload(repository, digest, mount_from=from_repository)
+        if session is None:
             return True
-        location = reply.header("location")
-        if location:
-            await self._abandon(location, repository)
+        await self.cancel_upload(session)
         return False
+
+    async def start_upload(
+        self, repository: str, digest: str, *, mount_from: str | None
+    ) -> UploadSession | None:
+        """One POST: a mount of `digest` from `mount_from` (201: None, the blob is in
+        `repository` now) or, as the registry's answer to a mount it cannot do or a plain
+        start, an upload session (202)."""
+        reply = await self._s.send(upload.start_call(repository, digest, mount_from))
+        if mount_from is not None and reply.status == 201:
+            return None
+        location = reply.header("location")
+        if not location:
+            raise RemoteServerError(
+                f"blob upload to {repository}: the registry sent no upload Location",
+                registry=self.name,
+                status=reply.status,
+            )
+        minimum = upload.chunk_min_length(reply.header("oci-chunk-min-length"))
+        return UploadSession(repository, location, minimum)
+
+    async def cancel_upload(self, session: UploadSession) -> None:
+        await self._abandon(session.location, session.repository)
 
     @asynccontextmanager
     async def open_blob(self, repository: str, digest: str) -> AsyncIterator[BlobReader]:
@@ -471,71 +482,82 @@ class RegistryClient:
                 await response.aclose()
 
     async def upload_blob(
-        self, repository: str, digest: str, size: int | None, chunks: AsyncIterator[bytes]
+        self,
+        repository: str,
+        digest: str,
+        size: int | None,
+        chunks: AsyncIterator[bytes],
+        *,
+        session: UploadSession | None = None,
+        chunked: bool = False,
     ) -> None:
-        """Upload, committing only if the bytes hash to `digest` and number `size`.
+        """Upload into `session` (else a new one), committing only if the bytes hash to `digest`
+        and number `size`; on a mismatch or any failure the session is deleted, never committed.
 
-        Small blobs (size known, at most one chunk) are read and checked first, then sent with
-        POST + PUT (retried). Others go POST, one streamed PATCH (not retried), PUT. On a
-        mismatch or any failure the upload session is deleted; the blob is never committed.
+        Size known: small blobs (one chunk) are read and checked, then sent in a retried PUT;
+        larger ones stream in one PUT whose last chunk waits for the digest check, or with
+        `chunked` go as PATCH parts, then an empty PUT. Size unknown: one streamed PATCH, then
+        the PUT.
 
         Raises:
             DigestMismatchError: the bytes are not what `digest`/`size` promise.
+            UploadRefusedError: the registry refused the body in one piece (retry `chunked`).
         """
         try:
             verifier = DigestVerifier.for_digest(digest)
         except ValueError as exc:
             raise DigestMismatchError(f"cannot upload blob: {exc}", registry=self.name) from None
-        if size is not None and size <= self.chunk_size:
-            body = await read_hashed(chunks, verifier, size)
-            self._check_upload(verifier, repository, digest, size)
-            await self._commit(await self._start_upload(repository), repository, digest, body)
-            return
-        location = await self._start_upload(repository)
+        if session is None:
+            session = await self.start_upload(repository, digest, mount_from=None)
+            assert session is not None  # a plain start always answers with a session
+        check = functools.partial(self._check_upload, repository=repository, digest=digest,
+                                  size=size)
         try:
-            patch = Call(
-                "PATCH",
-                location,
-                "blob.upload.chunk",
-                f"upload of blob {digest} to {repository}",
-                scopes=_push(repository),
-                repository=repository,
-                headers=_OCTETS,
-            )
-            hashed = _hashing(chunks, verifier, size, self._check_upload, (repository, digest))
-            reply = await self._s.send_streaming(patch, hashed)
-            # the session's state moved on with the PATCH: only the new Location can delete it
-            location = reply.header("location") or location
-            self._check_upload(verifier, repository, digest, size)
+            if size is not None and size <= self.chunk_size:  # one piece, even `chunked`
+                body = await read_hashed(chunks, verifier, size)
+                check(verifier)
+                await self._commit(session, digest, body)
+            elif size is not None and not chunked:
+                await upload.put_streamed(self._s, session, digest, size, chunks, verifier, check)
+            elif size is not None:
+                session = await upload.patch_parts(
+                    self._s, session, digest, size, chunks, verifier, check
+                )
+                check(verifier)
+                await self._commit(session, digest, b"")
+            else:
+                session = await self._patch_stream(session, digest, chunks, verifier, check)
+                check(verifier)
+                await self._commit(session, digest, b"")
         except BaseException:
-            await self._abandon(location, repository)
+            await self._abandon(session.location, repository)
             raise
-        await self._commit(location, repository, digest, b"")
 
-    async def _start_upload(self, repository: str) -> str:
-        reply = await self._s.send(
-            Call(
-                "POST",
-                f"/v2/{repository}/blobs/uploads/",
-                "blob.upload.start",
-                f"start of a blob upload to {repository}",
-                scopes=_push(repository),
-                repository=repository,
-            )
+    async def _patch_stream(
+        self, session: UploadSession, digest: str, chunks: AsyncIterator[bytes],
+        verifier: DigestVerifier, check: upload.Check,
+    ) -> UploadSession:
+        """The whole body in one streamed PATCH (size unknown: no Content-Length to promise)."""
+        repository = session.repository
+        patch = Call(
+            "PATCH",
+            session.location,
+            "blob.upload.chunk",
+            f"upload of blob {digest} to {repository}",
+            scopes=_push(repository),
+            repository=repository,
+            headers=_OCTETS,
         )
-        location = reply.header("location")
-        if not location:
-            raise RemoteServerError(
-                f"blob upload to {repository}: the registry sent no upload Location",
-                registry=self.name,
-                status=reply.status,
-            )
-        return location
+        reply = await self._s.send_streaming(patch, upload.hashed(chunks, verifier, None, check))
+        # the session's state moved on with the PATCH: only the new Location can delete it
+        location = reply.header("location") or session.location
+        return replace(session, location=location)
 
-    async def _commit(self, location: str, repository: str, digest: str, body: bytes) -> None:
+    async def _commit(self, session: UploadSession, digest: str, body: bytes) -> None:
+        repository = session.repository
         call = Call(
             "PUT",
-            location,
+            session.location,
             "blob.upload",
             f"upload of blob {digest} to {repository}",
             scopes=_push(repository),
@@ -552,20 +574,11 @@ class RegistryClient:
             # when it committed, so a blob that is there now is the upload done.
             if await self.head_blob(repository, digest) is not None:
                 return
-            await self._abandon(location, repository)
             raise
-        except BaseException:
-            await self._abandon(location, repository)
-            raise
-        echoed = reply.header("docker-content-digest")
-        if echoed and echoed != digest:
-            raise DigestMismatchError(
-                f"blob upload to {repository}: the registry stored {echoed}, not {digest}",
-                registry=self.name,
-            )
+        upload.echoed(reply.header("docker-content-digest"), digest, repository, self.name)
 
     def _check_upload(
-        self, verifier: DigestVerifier, repository: str, digest: str, size: int | None
+        self, verifier: DigestVerifier, *, repository: str, digest: str, size: int | None
     ) -> None:
         if verifier.digest == digest and (size is None or verifier.size == size):
             return
@@ -619,24 +632,6 @@ class _BlobStream:
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip()
-
-
-async def _hashing(
-    chunks: AsyncIterator[bytes],
-    verifier: DigestVerifier,
-    size: int | None,
-    check: Callable[[DigestVerifier, str, str, int | None], None],
-    where: tuple[str, str],
-) -> AsyncIterator[bytes]:
-    """Pass chunks on to the upload after the verifier saw them; stop early on too many bytes."""
-    async for chunk in chunks:
-        if len(chunk) >= _THREAD_HASH_MIN:
-            await trio.to_thread.run_sync(verifier.update, chunk)
-        else:
-            verifier.update(chunk)
-        if size is not None and verifier.size > size:
-            check(verifier, *where, size)
-        yield chunk
 
 
 @functools.cache

@@ -59,6 +59,15 @@ class RawManifest:
     digest: str
 
 
+@dataclass(frozen=True, slots=True)
+class UploadSession:
+    """A blob upload the registry started: where to send the bytes, and its smallest part."""
+
+    repository: str
+    location: str
+    min_chunk: int = 0  # OCI-Chunk-Min-Length: parts of a chunked upload, the last one aside
+
+
 class BlobReader(Protocol):
     """An open blob download: its size, and its bytes in chunks."""
 
@@ -96,13 +105,33 @@ class RegistryPort(Protocol):
         """Cross-repository mount; False when the registry started an upload instead."""
         ...
 
+    async def start_upload(
+        self, repository: str, digest: str, *, mount_from: str | None
+    ) -> UploadSession | None:
+        """One POST: mount `digest` from `mount_from` (None: none), or start an upload. None when
+        the blob is now in `repository`; else the session to upload to."""
+        ...
+
+    async def cancel_upload(self, session: UploadSession) -> None:
+        """Best-effort DELETE of a session that will not be used."""
+        ...
+
     def open_blob(self, repository: str, digest: str) -> AbstractAsyncContextManager[BlobReader]:
         """Stream a blob; the caller verifies the digest as bytes pass."""
         ...
 
     async def upload_blob(
-        self, repository: str, digest: str, size: int | None, chunks: AsyncIterator[bytes]
+        self,
+        repository: str,
+        digest: str,
+        size: int | None,
+        chunks: AsyncIterator[bytes],
+        *,
+        session: UploadSession | None = None,
+        chunked: bool = False,
     ) -> None:
-        """Upload, committing only if the bytes hash to `digest` (else DigestMismatchError and the
-        upload is abandoned, never committed)."""
+        """Upload (into `session`, else a new one), committing only if the bytes hash to `digest`
+        (else DigestMismatchError and the upload is abandoned, never committed). One streamed
+        PUT when the size is known, unless `chunked` (large bodies in parts); UploadRefusedError
+        when the registry refuses that (the session is then abandoned: retry `chunked=True`)."""
         ...

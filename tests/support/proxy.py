@@ -97,6 +97,11 @@ class Fault:
     stall_after: int | None = None
     stall: float = 0.0
     delay: float = 0.0
+    #: forward with this query string instead of the request's ("" drops it): e.g. a registry
+    #: that ignores `mount=` and starts an upload whatever the blob
+    query: str | None = None
+    #: headers added to the registry's real answer (e.g. OCI-Chunk-Min-Length)
+    add_headers: tuple[tuple[str, str], ...] = ()
     label: str = field(default="", compare=False)
 
     @classmethod
@@ -363,8 +368,10 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self, fault: Fault) -> None:
             conn = http.client.HTTPConnection(up_host, up_port, timeout=300)
             try:
-                conn.putrequest(self.command, self.path, skip_host=True,
-                                skip_accept_encoding=True)
+                target = self.path
+                if fault.query is not None:
+                    target = target.partition("?")[0] + (f"?{fault.query}" if fault.query else "")
+                conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
                 for name, value in self.headers.items():
                     if name.lower() not in _HOP_BY_HOP:
                         conn.putheader(name, value)
@@ -372,8 +379,14 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 if chunked:
                     conn.putheader("Transfer-Encoding", "chunked")
                 conn.endheaders()
+                sent = 0
                 for piece in self._body_pieces(chunked):
                     conn.send(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    sent += len(piece)
+                if not chunked and sent < int(self.headers.get("Content-Length") or 0):
+                    # the client hung up mid-body: so does the proxy, as a connection would
+                    self._hang_up(reset=False)
+                    return
                 if chunked:
                     conn.send(b"0\r\n\r\n")
                 self._relay(conn.getresponse(), fault)
@@ -393,6 +406,8 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                     continue
                 if name.lower() == "location" and value.startswith(proxy.upstream_url):
                     value = proxy.url + value[len(proxy.upstream_url):]
+                self.send_header(name, value)
+            for name, value in fault.add_headers:
                 self.send_header(name, value)
             stream_chunked = has_body and length is None
             if stream_chunked:

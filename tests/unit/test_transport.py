@@ -394,7 +394,7 @@ async def test_streamed_upload_mismatch_deletes_the_session_and_never_puts() -> 
     assert recorder.requests[2].url.query == b"_state=t"  # the PATCH's Location, not the POST's
 
 
-async def test_streamed_upload_commits_with_digest_appended_to_location() -> None:
+async def test_streamed_upload_of_unknown_size_patches_then_commits_at_the_new_location() -> None:
     recorder = Recorder(
         httpx.Response(202, headers={"Location": "/v2/a/blobs/uploads/u1?_state=s"}),
         httpx.Response(202, headers={"Location": "/v2/a/blobs/uploads/u1?_state=t"}),
@@ -402,10 +402,25 @@ async def test_streamed_upload_commits_with_digest_appended_to_location() -> Non
     )
     data = b"0123456789abcdef"
     async with make_client(recorder) as client:
-        await client.upload_blob("a", sha256_digest(data), len(data), chunks_of(data[:8], data[8:]))
+        await client.upload_blob("a", sha256_digest(data), None, chunks_of(data[:8], data[8:]))
     _post, patch, put = recorder.requests
     assert patch.headers.get("transfer-encoding") == "chunked"
     assert put.url.params["_state"] == "t" and put.url.params["digest"] == sha256_digest(data)
+
+
+async def test_upload_of_known_size_streams_one_put_with_content_length() -> None:
+    recorder = Recorder(
+        httpx.Response(202, headers={"Location": "/v2/a/blobs/uploads/u1?_state=s"}),
+        httpx.Response(201),
+    )
+    data = b"0123456789abcdef"
+    async with make_client(recorder) as client:
+        await client.upload_blob("a", sha256_digest(data), len(data), chunks_of(data[:8], data[8:]))
+    post, put = recorder.requests
+    assert post.method == "POST" and put.method == "PUT"
+    assert put.headers["content-length"] == "16" and "transfer-encoding" not in put.headers
+    assert put.url.params["_state"] == "s" and put.url.params["digest"] == sha256_digest(data)
+    assert put.content == data
 
 
 async def test_failed_commit_deletes_the_session() -> None:
@@ -446,3 +461,29 @@ def test_credentials_echoed_by_a_registry_are_redacted() -> None:
     text = str(error_from_response(response, "hub", "API check", user="alice"))
     assert "s3cret-pass" not in text and header.split()[1] not in text
     assert "abc.def.ghi" not in text and "***" in text
+
+
+async def test_streamed_put_holds_back_the_last_chunk_until_the_digest_checked_out() -> None:
+    from regsync.daemon.registry.digest import DigestVerifier
+    from regsync.daemon.registry.upload import held_back
+
+    data = b"0123456789abcdef"
+    sent: list[bytes] = []
+
+    def check(verifier: DigestVerifier) -> None:
+        if verifier.digest != sha256_digest(data) or verifier.size != len(data):
+            raise DigestMismatchError("mismatch")
+
+    async def forward(parts: list[bytes]) -> None:
+        verifier = DigestVerifier.for_digest(sha256_digest(data))
+        async for chunk in held_back(chunks_of(*parts), verifier, len(data), check):
+            sent.append(chunk)
+
+    await forward([data[:8], data[8:]])
+    assert b"".join(sent) == data
+    for wrong in ([data[:8], b"X" * 8], [data[:8], data[8:12]], [data[:8], data[8:] + b"!"]):
+        sent.clear()
+        with pytest.raises(DigestMismatchError):
+            await forward(wrong)
+        # the registry got fewer bytes than Content-Length: it cannot commit
+        assert len(b"".join(sent)) < len(data)
