@@ -8,8 +8,11 @@
     │   ├── RateLimitError       429 / TOOMANYREQUESTS after retries
     │   ├── UnsupportedError     schema1, oversize manifest, unknown media type
     │   ├── DigestMismatchError  bytes do not hash to the digest they claim
+    │   ├── InvalidNameError     a name it listed is not a valid tag/reference: never requested
+    │   ├── LimitExceededError   an answer beyond our bounds (listing too long, JSON too deep)
     │   └── RemoteServerError    5xx, HTML pages, invalid JSON and other remote breakage
     ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
+    │   └── SlowTransferError    a transfer stayed under the throughput floor (temporary)
     ├── CancelledRun             the run was stopped by a user
     └── RequestError             a control-plane request cannot be done (maps to a gRPC status)
         ├── UnknownItemError     no registry/task/execution of that name or id (NOT_FOUND)
@@ -97,6 +100,18 @@ class DigestMismatchError(RegistryError):
     """Content does not hash to the digest it was addressed by: the registry lied or bytes broke."""
 
 
+class InvalidNameError(RegistryError):
+    """A registry handed us a name (tag, reference) outside the distribution grammar.
+
+    Such a name is data, never a path: it is reported (escaped) and never put in a URL.
+    """
+
+
+class LimitExceededError(RegistryError):
+    """A registry's answer goes beyond a bound regsync keeps (tags per listing, listing bytes,
+    JSON nesting); the message names the bound and, where it is configurable, the setting."""
+
+
 class RemoteServerError(RegistryError):
     """The registry failed (5xx) or sent something that is not a valid registry answer."""
 
@@ -105,6 +120,11 @@ class NetworkError(RegsyncError):
     """The registry could not be reached or the connection broke."""
 
     temporary = True
+
+
+class SlowTransferError(NetworkError):
+    """A transfer moved fewer bytes than the throughput floor over its window (a trickling
+    registry or link): given up so it frees its slot, and retried like any network failure."""
 
 
 class CancelledRun(RegsyncError):
@@ -136,8 +156,11 @@ _KINDS: dict[type, str] = {
     RateLimitError: "rate-limit",
     UnsupportedError: "unsupported",
     DigestMismatchError: "digest-mismatch",
+    InvalidNameError: "invalid-name",
+    LimitExceededError: "limit",
     RemoteServerError: "remote",
     NetworkError: "network",
+    SlowTransferError: "slow",
     CancelledRun: "cancelled",
     RequestError: "request",
     UnknownItemError: "not-found",

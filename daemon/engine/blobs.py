@@ -3,7 +3,9 @@
 Order of preference: already there (HEAD) -> cross-repository mount from a repository of the same
 target registry that this run saw holding it -> stream GET from the source into an upload whose
 digest is checked as the bytes pass. Tags that share a layer wait for the one transfer in flight
-instead of starting their own.
+instead of starting their own. A transfer holds one of the daemon's blob slots, shared fairly
+between source registries (engine/slots.py), and fails as temporary when it stays under the
+throughput floor (engine/throughput.py), so no registry can stall the others.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from enum import Enum
 
 import trio
 
-from ..errors import DigestMismatchError, RegsyncError
+from ..errors import DigestMismatchError, RegsyncError, SlowTransferError
 from ..registry.retry import RetryPolicy, retrying
 from ..registry.types import Descriptor, RegistryPort
+from .slots import BlobSlots
+from .throughput import Floor, RateWindow
 
 
 class BlobOutcome(str, Enum):
@@ -42,12 +46,14 @@ class BlobMover:
     def __init__(
         self,
         *,
-        limiter: trio.CapacityLimiter,
+        slots: BlobSlots,
+        floor: Floor,
         retry: RetryPolicy,
         on_bytes: Callable[[int], None],
         on_outcome: Callable[[BlobOutcome, int], None],
     ) -> None:
-        self._limiter = limiter
+        self._slots = slots
+        self._floor = floor
         self._retry = retry
         self._on_bytes = on_bytes
         self._on_outcome = on_outcome
@@ -109,11 +115,27 @@ class BlobMover:
             return BlobOutcome.MOUNTED
 
         async def attempt() -> None:
-            async with self._limiter:
-                await self._transfer(blob, source, source_repository, target, target_repository)
+            async with self._slots.slot(source.name):
+                await self._watched(blob, source, source_repository, target, target_repository)
 
         await retrying(self._retry, attempt, describe=f"copy blob {blob.digest}")
         return BlobOutcome.COPIED
+
+    async def _watched(
+        self,
+        blob: Descriptor,
+        source: RegistryPort,
+        source_repository: str,
+        target: RegistryPort,
+        target_repository: str,
+    ) -> None:
+        """The transfer, cancelled as soon as it falls under the throughput floor."""
+        rate = RateWindow(self._floor, trio.current_time())
+        with trio.CancelScope(deadline=rate.deadline()) as scope:
+            await self._transfer(blob, source, source_repository, target, target_repository,
+                                 rate, scope)
+        if scope.cancelled_caught:
+            raise _too_slow(source.name, target.name, blob, rate)
 
     async def _transfer(
         self,
@@ -122,6 +144,8 @@ class BlobMover:
         source_repository: str,
         target: RegistryPort,
         target_repository: str,
+        rate: RateWindow,
+        scope: trio.CancelScope,
     ) -> None:
         async with source.open_blob(source_repository, blob.digest) as reader:
             if reader.size is not None and blob.size and reader.size != blob.size:
@@ -130,6 +154,8 @@ class BlobMover:
             async def counted() -> AsyncIterator[bytes]:
                 async for chunk in reader.chunks():
                     self._on_bytes(len(chunk))
+                    rate.add(trio.current_time(), len(chunk))
+                    scope.deadline = rate.deadline()
                     yield chunk
 
             try:
@@ -140,6 +166,16 @@ class BlobMover:
                 if exc.registry is None:  # the bytes we passed on were wrong: the source's
                     exc.registry = source.name
                 raise
+
+
+def _too_slow(registry: str, target: str, blob: Descriptor, rate: RateWindow) -> SlowTransferError:
+    floor = rate.floor
+    return SlowTransferError(
+        f"blob {blob.digest} (to {target!r}): fewer than {floor.min_rate:g} bytes/s over {floor.window:g}s"
+        f" ({rate.total} bytes moved in all; global.limits.min_throughput and"
+        " throughput_window set the floor); the transfer was abandoned",
+        registry=registry,
+    )
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:

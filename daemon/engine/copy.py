@@ -7,7 +7,6 @@ leaves each target tag either as it was or complete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import trio
 
 from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
 from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
+from ..registry.jsondoc import parse_json
 from ..registry.manifest import (
     ImageManifest,
     IndexManifest,
@@ -180,7 +180,7 @@ class TagCopier:
         # a rewritten index differs from its source by design: compare the source it came from
         ours = await self.target.registry.get_manifest(self.target.repository, dst.digest)
         try:
-            document = json.loads(ours.raw)
+            document = parse_json(ours.raw)
         except ValueError:
             return False
         annotations = document.get("annotations") if isinstance(document, dict) else None

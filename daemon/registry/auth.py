@@ -20,7 +20,6 @@ pattern). What it guarantees:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -33,6 +32,7 @@ import trio
 from ..errors import AuthError, RateLimitError, RemoteServerError, redact_url
 from .challenge import Challenge, merge_scopes, parse_challenges
 from .credentials import Credentials
+from .jsondoc import parse_json
 
 #: request.extensions key: the token scopes a request needs, e.g. ("repository:a/b:pull",)
 SCOPES_EXTENSION = "regsync.scopes"
@@ -237,7 +237,7 @@ class RegistryAuth(httpx.Auth):
 def _parse_token(body: bytes) -> tuple[str | None, float]:
     """`token` (or OAuth2's `access_token`) and its lifetime in seconds."""
     try:
-        data = json.loads(body)
+        data = parse_json(body)
     except ValueError:
         return None, 0.0
     if not isinstance(data, dict):
