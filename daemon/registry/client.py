@@ -283,10 +283,11 @@ class RegistryClient:
         while True:
             # one byte over what is left, so a page past the bound is seen as such
             reply = await self._s.send(replace(call, body_limit=tally.bytes_left))
-            page = self._names(reply, field, call.what)
             following = reply.links.get("next", {}).get("url")
             try:
-                tally.add(body_bytes=len(reply.body), names=len(page), has_next=bool(following))
+                tally.add_body(len(reply.body))
+                page = self._names(reply, field, call.what)
+                tally.add_names(len(page), has_next=bool(following))
                 names.extend(page)
                 if not following:
                     return names

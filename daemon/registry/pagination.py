@@ -82,18 +82,25 @@ class ListingTally:
     def bytes_left(self) -> int:
         return max(self.limits.max_bytes - self.bytes, 0)
 
-    def add(self, *, body_bytes: int, names: int, has_next: bool) -> None:
-        """Count one page.
+    def add_body(self, size: int) -> None:
+        """Count one page's body, before it is parsed.
 
         Raises:
-            PageRefused: the page goes past a bound, or is empty yet links to another.
+            PageRefused: the listing goes past `max_bytes`.
         """
-        self.bytes += body_bytes
-        self.names += names
+        self.bytes += size
         if self.bytes > self.limits.max_bytes:
             raise PageRefused(
                 f"the listing is larger than {self.limits.max_bytes} bytes", limit="max_listing_bytes"
             )
+
+    def add_names(self, names: int, *, has_next: bool) -> None:
+        """Count one page's names.
+
+        Raises:
+            PageRefused: the listing goes past `max_names`, or the page is empty yet links on.
+        """
+        self.names += names
         if self.names > self.limits.max_names:
             raise PageRefused(
                 f"the listing has more than {self.limits.max_names} names", limit="max_tags"
