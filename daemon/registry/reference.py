@@ -153,7 +153,11 @@ def is_reference(text: str) -> bool:
     """Whether `text` may follow `/manifests/`: a tag or a digest."""
     if ":" not in text:
         return is_tag(text)
-    return text.isascii() and _DIGEST.fullmatch(text) is not None
+    if not text.isascii() or _DIGEST.fullmatch(text) is None:
+        return False
+    algorithm, _, hex_part = text.partition(":")
+    wanted = _HEX_LENGTHS.get(algorithm)
+    return wanted is None or re.fullmatch(rf"[a-f0-9]{{{wanted}}}", hex_part) is not None
 
 
 def split_tags(names: Iterable[str]) -> tuple[list[str], list[str]]:
