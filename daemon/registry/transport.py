@@ -6,6 +6,10 @@ go-containerregistry's `transport/error.go`, a registry's JSON error body
 that decide the error type and whether a retry may help. Pure apart from reading the clock for an
 HTTP-date Retry-After.
 
+What a registry says reaches users only redacted (our credentials removed), with control
+characters escaped, and capped: 64 KiB read, JSON nested at most 64 levels, 20 entries kept
+and 3 shown, 64 characters per code, 300 per message, detail or text body.
+
 Status and code -> error (first match wins):
 
     HTML body (any status)      RemoteServerError  "the registry answered an HTML page ..."
