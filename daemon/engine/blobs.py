@@ -16,11 +16,11 @@ from enum import Enum
 
 import trio
 
-from ..errors import DigestMismatchError, RegsyncError, SlowTransferError
+from ..errors import DigestMismatchError, RegsyncError
 from ..registry.retry import RetryPolicy, retrying
 from ..registry.types import Descriptor, RegistryPort
 from .slots import BlobSlots
-from .throughput import Floor, RateWindow
+from .throughput import Floor, Meter, too_slow, under_floor
 
 
 class BlobOutcome(str, Enum):
@@ -58,6 +58,11 @@ class BlobMover:
         self._on_bytes = on_bytes
         self._on_outcome = on_outcome
         self._holdings: dict[tuple[str, str], _Holding] = {}
+
+    @property
+    def floor(self) -> Floor:
+        """The throughput floor, for other reads from a source (an image config)."""
+        return self._floor
 
     async def ensure(
         self,
@@ -130,12 +135,10 @@ class BlobMover:
         target_repository: str,
     ) -> None:
         """The transfer, cancelled as soon as it falls under the throughput floor."""
-        rate = RateWindow(self._floor, trio.current_time())
-        with trio.CancelScope(deadline=rate.deadline()) as scope:
+        with under_floor(self._floor, lambda rate: too_slow(source.name, blob.digest, rate,
+                                                           to=target.name)) as meter:
             await self._transfer(blob, source, source_repository, target, target_repository,
-                                 rate, scope)
-        if scope.cancelled_caught:
-            raise _too_slow(source.name, target.name, blob, rate)
+                                 meter)
 
     async def _transfer(
         self,
@@ -144,8 +147,7 @@ class BlobMover:
         source_repository: str,
         target: RegistryPort,
         target_repository: str,
-        rate: RateWindow,
-        scope: trio.CancelScope,
+        meter: Meter,
     ) -> None:
         async with source.open_blob(source_repository, blob.digest) as reader:
             if reader.size is not None and blob.size and reader.size != blob.size:
@@ -154,8 +156,7 @@ class BlobMover:
             async def counted() -> AsyncIterator[bytes]:
                 async for chunk in reader.chunks():
                     self._on_bytes(len(chunk))
-                    rate.add(trio.current_time(), len(chunk))
-                    scope.deadline = rate.deadline()
+                    meter.moved(len(chunk))
                     yield chunk
 
             try:
@@ -166,16 +167,6 @@ class BlobMover:
                 if exc.registry is None:  # the bytes we passed on were wrong: the source's
                     exc.registry = source.name
                 raise
-
-
-def _too_slow(registry: str, target: str, blob: Descriptor, rate: RateWindow) -> SlowTransferError:
-    floor = rate.floor
-    return SlowTransferError(
-        f"blob {blob.digest} (to {target!r}): fewer than {floor.min_rate:g} bytes/s over {floor.window:g}s"
-        f" ({rate.total} bytes moved in all; global.limits.min_throughput and"
-        " throughput_window set the floor); the transfer was abandoned",
-        registry=registry,
-    )
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:

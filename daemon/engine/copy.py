@@ -38,6 +38,7 @@ from ..registry.types import (
 from .blobs import BlobMover
 from .events import Outcome, TagResult
 from .platform_memory import PlatformMemory
+from .throughput import too_slow, under_floor
 
 _NOT_SELECTED = "platform not selected by the rule"
 
@@ -256,8 +257,12 @@ class TagCopier:
                                    f"{MAX_MANIFEST_BYTES} are read to learn a platform",
                                    registry=self.source.registry.name)
         verifier = DigestVerifier.for_digest(config.digest)
-        async with self.source.registry.open_blob(self.source.repository, config.digest) as blob:
-            body = await read_hashed(blob.chunks(), verifier, config.size)
+        source = self.source.registry
+        with under_floor(self._blobs.floor,
+                         lambda rate: too_slow(source.name, f"image config {config.digest}",
+                                               rate)) as meter:
+            async with source.open_blob(self.source.repository, config.digest) as blob:
+                body = await read_hashed(meter.metered(blob.chunks()), verifier, config.size)
         verifier.verify(config.digest, config.size, registry=self.source.registry.name)
         platform = image_platform(body)
         if platform is None:

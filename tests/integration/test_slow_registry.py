@@ -9,6 +9,7 @@ daemon's slots keeps moving. The floor's window is set to a second so the tests 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -61,6 +62,21 @@ async def test_trickle_under_the_floor_fails_as_temporary_and_is_retried(
     assert max(gets.count(p) for p in gets) == 2, gets  # temporary: tried max_attempts times
     assert 1.9 < elapsed < 8.0, elapsed  # two windows, not the trickle's ten minutes
     assert tags_of(registry2, "app") == []
+
+
+async def test_trickling_image_config_fails_under_the_floor(registry2: RegistryServer) -> None:
+    """With a platform filter the config blob is read to learn the platform: floored too."""
+    with FakeRegistry() as fake:
+        fake.add_image("app", "1.0", random_layer(3000, seed=52))
+        fake.trickle = 0.2
+        config = one_rule("src", fake.url, "app", registry2,
+                          {"min_throughput": 1000, "throughput_window": "1s"})
+        config = replace(config, rules=(replace(config.rules[0], architectures=("amd64",)),))
+        with trio.fail_after(8):
+            report = await sync(config, config.enabled_rules(), sink=discard)
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED and result.error_kind == "slow", result
+    assert "image config sha256:" in result.reason and "bytes/s over 1s" in result.reason
 
 
 async def test_a_trickling_source_cannot_hold_every_blob_slot(
