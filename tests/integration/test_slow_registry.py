@@ -16,11 +16,19 @@ import httpx
 import pytest
 import trio
 from regsync.daemon.config import Config
-from regsync.daemon.engine.events import Outcome, discard
+from regsync.daemon.engine.events import (
+    Counters,
+    Event,
+    Outcome,
+    TagFinished,
+    TagResult,
+    discard,
+)
 from regsync.daemon.engine.run import RunReport, sync
 from regsync.daemon.engine.slots import BlobSlots
 from support.fakeregistry import FakeRegistry
 from support.images import manifest_digest, push_image, random_layer
+from support.proxy import CountingProxy, Fault, fail_times
 from support.registry import RegistryServer
 from support.syncrun import load, make_config
 
@@ -108,3 +116,39 @@ async def test_a_trickling_source_cannot_hold_every_blob_slot(
     assert manifest_digest(registry2, "app", "1.0") == healthy
     assert trickling == 1  # the trickler held one of the two slots, never both
     assert tags_of(registry2, "slow") == []
+
+
+async def test_a_trickling_rule_cannot_stall_another_rule_of_the_same_run(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    healthy = push_image(registry, "app", "1.0", layers=[random_layer(50_000, seed=53)])
+    # the healthy listing comes late, so the trickler asks for every slot first
+    late = fail_times(Fault.slow(1.5), 1, "GET", r"/tags/list")
+    with FakeRegistry() as fake, CountingProxy(registry, fault=late) as proxy:
+        for i in range(3):
+            fake.add_image("slow", f"{i}", random_layer(2000, seed=70 + i))
+        fake.trickle = 0.5
+        data = make_config({"trickler": fake.url, "healthy": proxy, "dst": registry2}, [
+            {"name": "slow", "source": {"registry": "trickler", "repository": "slow"},
+             "target": {"registry": "dst", "repository": "slow"}},
+            {"name": "fast", "source": {"registry": "healthy", "repository": "app"},
+             "target": {"registry": "dst", "repository": "app"}},
+        ], concurrency=2)
+        data["global"]["limits"] = {"min_throughput": 1, "throughput_window": "1h"}
+        config = load(data)
+        done = trio.Event()
+        finished: list[TagResult] = []
+
+        def sink(event: Event, counters: Counters) -> None:
+            if isinstance(event, TagFinished):
+                finished.append(event.result)
+                if event.result.rule == "fast":
+                    done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(sync, config, config.rules, sink=sink))
+            with trio.move_on_after(20):
+                await done.wait()
+            nursery.cancel_scope.cancel()
+    assert [(r.rule, r.outcome) for r in finished] == [("fast", Outcome.COPIED)], finished
+    assert manifest_digest(registry2, "app", "1.0") == healthy
