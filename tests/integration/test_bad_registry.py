@@ -382,3 +382,17 @@ async def test_error_body_reaches_the_user_escaped_and_capped(registry2: Registr
     assert "\x1b" not in result.reason and "\x07" not in result.reason
     assert "\\x1b" in result.reason and len(result.reason) < 2000, len(result.reason)
     assert not any("\x1b" in str(e) for e in events)
+
+
+async def test_a_digest_header_is_data_never_a_path(registry2: RegistryServer) -> None:
+    headers = {"Docker-Content-Digest": "sha256:../../../victim/app/manifests/latest"}
+    with FakeRegistry() as fake:
+        fake.tags["app"] = ["1.0"]
+        fake.hook = lambda m, p, q: (200, Served(b"", "application/json"), headers) if (
+            m == "HEAD" and "/manifests/" in p) else None
+        report, _ = await run_sync(config_text(fake.url, registry2.url))
+        asked = [p for _, p in fake.requests]
+    result = only_failure(report, "invalid-name")
+    assert "is not a valid tag or digest; not requested" in result.reason, result.reason
+    assert all(p == "/v2/" or p.startswith("/v2/app/") for p in asked), asked
+    assert_nothing_tagged(registry2)
