@@ -69,10 +69,24 @@ class RetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what a registry can make regsync hold or wait for (`global.limits`).
+
+    The defaults fit the largest real repositories (a few hundred thousand tags) with room.
+    """
+
+    max_tags: int = 1_000_000  # names in one tag listing (or catalog), all pages together
+    max_listing_bytes: int = 256 * 1024 * 1024  # body bytes of one listing, all pages together
+    min_throughput: int = 10 * 1024  # bytes/s a blob transfer must average over the window
+    throughput_window: float = 60.0  # seconds
+
+
+@dataclass(frozen=True, slots=True)
 class GlobalSettings:
     concurrency: int = 5  # blobs in flight (>= 1)
     retry: RetrySettings = RetrySettings()
     timeout: float = 600.0  # seconds; limit for one registry operation
+    limits: Limits = Limits()
 
     @property
     def tags_in_flight(self) -> int:
@@ -536,8 +550,9 @@ def _one_of(choice: str, known: list[str], what: str) -> str:
 # Sections ------------------------------------------------------------------------------------
 
 _TOP_KEYS = ("version", "global", "registries", "sync_rules")
-_GLOBAL_KEYS = ("concurrency", "retry", "timeout")
+_GLOBAL_KEYS = ("concurrency", "retry", "timeout", "limits")
 _RETRY_KEYS = ("max_attempts", "initial_interval", "max_interval")
+_LIMIT_KEYS = ("max_tags", "max_listing_bytes", "min_throughput", "throughput_window")
 _DEFAULTS = GlobalSettings()
 
 
@@ -579,6 +594,18 @@ def _global(value: object, at: _At) -> GlobalSettings:
         concurrency=_count(fields, "concurrency", at, _DEFAULTS.concurrency),
         retry=RetrySettings(attempts, initial, maximum),
         timeout=_duration(fields, "timeout", at, _DEFAULTS.timeout),
+        limits=_limits(fields.get("limits"), at.key("limits")),
+    )
+
+
+def _limits(value: object, at: _At) -> Limits:
+    fields = _fields(value, at, _LIMIT_KEYS) or {}
+    d = _DEFAULTS.limits
+    return Limits(
+        max_tags=_count(fields, "max_tags", at, d.max_tags),
+        max_listing_bytes=_count(fields, "max_listing_bytes", at, d.max_listing_bytes),
+        min_throughput=_count(fields, "min_throughput", at, d.min_throughput),
+        throughput_window=_duration(fields, "throughput_window", at, d.throughput_window),
     )
 
 

@@ -22,6 +22,7 @@ from .engine.events import (
     TagStarted,
 )
 from .engine.run import RunReport
+from .safetext import escape_controls
 
 _REDRAW_EVERY = 0.1  # seconds
 
@@ -81,15 +82,16 @@ def describe(event: Event, *, verbose: bool) -> str:
     if isinstance(event, LogEvent):
         if event.level == "debug" and not verbose:
             return ""
-        where = f"[{event.rule}] " if event.rule else ""
-        return f"{event.level:<7} {where}{event.message}"
+        where = f"[{escape_controls(event.rule)}] " if event.rule else ""
+        return f"{event.level:<7} {where}{escape_controls(event.message)}"
     if isinstance(event, TagFinished):
         r = event.result
         if r.outcome is Outcome.FAILED:
             return ""  # the engine logs failures with their reason already
         if r.outcome is Outcome.SKIPPED and not verbose:
             return ""
-        return f"{r.outcome.value:<7} [{r.rule}] {r.tag} {r.digest}".rstrip()
+        line = f"{r.outcome.value:<7} [{r.rule}] {r.tag} {r.digest}".rstrip()
+        return escape_controls(line)
     return ""
 
 
@@ -103,11 +105,14 @@ def summary(report: RunReport) -> str:
         f"blobs: {c.blobs_copied} copied, {c.blobs_mounted} mounted, {c.blobs_skipped} present",
         f"bytes: {_size(c.bytes_copied)} in {seconds:.1f}s ({_size(int(rate))}/s)",
     ]
+    invalid = sum(1 for r in report.results if r.error_kind == "invalid-name")
+    if invalid:
+        lines.append(f"invalid: {invalid} listed names are not valid tags, skipped (see the log)")
     failed = [r for r in report.results if r.outcome is Outcome.FAILED]
     if failed:
         lines.append("failed:")
         lines += [f"  [{r.rule}] {r.tag or '(rule)'}: {r.reason}" for r in failed]
-    return "\n".join(lines)
+    return escape_controls("\n".join(lines), keep_newlines=True)
 
 
 def plan_table(rule: str, plans: Sequence[TagPlan], dropped: Sequence[tuple[str, str]]) -> str:
@@ -116,7 +121,7 @@ def plan_table(rule: str, plans: Sequence[TagPlan], dropped: Sequence[tuple[str,
     lines += [f"  {'drop':<5} {tag:<30} {why}" for tag, why in dropped]
     if not plans and not dropped:
         lines.append("  (no tags at the source)")
-    return "\n".join(lines)
+    return escape_controls("\n".join(lines), keep_newlines=True)
 
 
 def _size(n: int) -> str:

@@ -8,9 +8,12 @@
     │   ├── RateLimitError       429 / TOOMANYREQUESTS after retries
     │   ├── UnsupportedError     schema1, oversize manifest, unknown media type
     │   ├── DigestMismatchError  bytes do not hash to the digest they claim
+    │   ├── InvalidNameError     a name it listed is not a valid tag/reference: never requested
+    │   ├── LimitExceededError   an answer beyond our bounds (listing too long, JSON too deep)
     │   ├── UploadRefusedError   a blob body in one request refused (413): upload it in parts
     │   └── RemoteServerError    5xx, HTML pages, invalid JSON and other remote breakage
     ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
+    │   └── SlowTransferError    a transfer stayed under the throughput floor (temporary)
     ├── CancelledRun             the run was stopped by a user
     ├── StoreError               the daemon's own store cannot be written (disk full, read-only)
     └── RequestError             a control-plane request cannot be done (maps to a gRPC status)
@@ -99,6 +102,18 @@ class DigestMismatchError(RegistryError):
     """Content does not hash to the digest it was addressed by: the registry lied or bytes broke."""
 
 
+class InvalidNameError(RegistryError):
+    """A registry handed us a name (tag, reference) outside the distribution grammar.
+
+    Such a name is data, never a path: it is reported (escaped) and never put in a URL.
+    """
+
+
+class LimitExceededError(RegistryError):
+    """A registry's answer goes beyond a bound regsync keeps (tags per listing, listing bytes,
+    JSON nesting); the message names the bound and, where it is configurable, the setting."""
+
+
 class UploadRefusedError(RegistryError):
     """The registry will not take a blob's body in one request; it wants the chunked upload."""
 
@@ -111,6 +126,11 @@ class NetworkError(RegsyncError):
     """The registry could not be reached or the connection broke."""
 
     temporary = True
+
+
+class SlowTransferError(NetworkError):
+    """A transfer moved fewer bytes than the throughput floor over its window (a trickling
+    registry or link): given up so it frees its slot, and retried like any network failure."""
 
 
 class CancelledRun(RegsyncError):
@@ -149,8 +169,11 @@ _KINDS: dict[type, str] = {
     RateLimitError: "rate-limit",
     UnsupportedError: "unsupported",
     DigestMismatchError: "digest-mismatch",
+    InvalidNameError: "invalid-name",
+    LimitExceededError: "limit",
     RemoteServerError: "remote",
     NetworkError: "network",
+    SlowTransferError: "slow",
     CancelledRun: "cancelled",
     StoreError: "store",
     RequestError: "request",

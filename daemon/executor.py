@@ -31,6 +31,7 @@ from .engine.events import (
 )
 from .engine.platform_memory import PlatformMemory
 from .engine.run import sync
+from .engine.slots import BlobSlots
 from .engine.upload_memory import UploadMemory
 from .errors import ConflictError, RegsyncError, StoreError, first_regsync_error
 from .hub import Hub
@@ -96,7 +97,7 @@ class Executor:
         self._hub = hub
         self._global = global_settings
         self._slots = trio.Semaphore(max_running)
-        self._blobs: trio.CapacityLimiter | None = None  # global.concurrency, daemon-wide
+        self._blobs: BlobSlots | None = None  # global.concurrency, daemon-wide
         #: platforms of single-platform images, learnt by any execution, for all of them
         self.platforms = platforms or PlatformMemory()
         #: which target registries refuse large one-piece bodies, learnt once
@@ -280,12 +281,12 @@ class Executor:
             pending.dirty = True
 
         if self._blobs is None:
-            self._blobs = trio.CapacityLimiter(config.global_.concurrency)
+            self._blobs = BlobSlots(config.global_.concurrency)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._flusher, record, pending, running)
                 report = await sync(
-                    config, [rule], sink=sink, limiter=self._blobs, platforms=self.platforms,
+                    config, [rule], sink=sink, slots=self._blobs, platforms=self.platforms,
                     uploads=self.uploads,
                     only_tags={rule.name: only_tags} if only_tags is not None else None,
                     except_tags={rule.name: except_tags} if except_tags is not None else None,

@@ -98,12 +98,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     import trio
 
+    from .safetext import EscapingFormatter
     from .serve import ServeOptions, default_db_path, read_token_file, serve
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()  # registries' names and words reach log records
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     token = os.environ.get("REGSYNC_API_TOKEN", "").strip() or None

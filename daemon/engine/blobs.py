@@ -15,7 +15,9 @@ event, so every re-sync would rewrite every shared layer under the mirror's clie
 
 Registries refusing a large body in one request get a chunked upload (`UploadMemory` learns it
 once per registry). Tags that share a layer wait for the one transfer in flight instead of
-starting their own.
+starting their own. A transfer holds one of the daemon's blob slots, shared fairly between
+source registries (engine/slots.py), and fails as temporary when it stays under the throughput
+floor (engine/throughput.py), so no registry can stall the others.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import trio
 from ..errors import DigestMismatchError, RegsyncError, UploadRefusedError
 from ..registry.retry import RetryPolicy, retrying
 from ..registry.types import Descriptor, RegistryPort, UploadSession
+from .slots import BlobSlots
+from .throughput import Floor, Meter, too_slow, under_floor
 from .upload_memory import UploadMemory
 
 
@@ -55,13 +59,15 @@ class BlobMover:
     def __init__(
         self,
         *,
-        limiter: trio.CapacityLimiter,
+        slots: BlobSlots,
+        floor: Floor,
         retry: RetryPolicy,
         on_bytes: Callable[[int], None],
         on_outcome: Callable[[BlobOutcome, int], None],
         memory: UploadMemory | None = None,
     ) -> None:
-        self._limiter = limiter
+        self._slots = slots
+        self._floor = floor
         self._memory = memory or UploadMemory()
         self._retry = retry
         self._on_bytes = on_bytes
@@ -69,6 +75,11 @@ class BlobMover:
         self._holdings: dict[tuple[str, str], _Holding] = {}
         #: blobs the engine read already (an image's config, for its platform): sent as they are
         self._bodies: dict[str, bytes] = {}
+
+    @property
+    def floor(self) -> Floor:
+        """The throughput floor, for other reads from a source (an image config)."""
+        return self._floor
 
     async def ensure(
         self,
@@ -146,15 +157,30 @@ class BlobMover:
             return BlobOutcome.MOUNTED
         moving = False
         try:
-            async with self._limiter:
+            async with self._slots.slot(source.name):
                 moving = True  # from here on the transfer owns the session
-                await self._transfer(blob, source, source_repository, target, target_repository,
-                                     session)
+                await self._watched(blob, source, source_repository, target, target_repository,
+                                    session)
         except BaseException:
             if not moving:  # stopped while waiting for a slot
                 await target.cancel_upload(session)
             raise
         return BlobOutcome.COPIED
+
+    async def _watched(
+        self,
+        blob: Descriptor,
+        source: RegistryPort,
+        source_repository: str,
+        target: RegistryPort,
+        target_repository: str,
+        session: UploadSession,
+    ) -> None:
+        """The transfer, cancelled as soon as it falls under the throughput floor."""
+        with under_floor(self._floor, lambda rate: too_slow(source.name, blob.digest, rate,
+                                                           to=target.name)) as meter:
+            await self._transfer(blob, source, source_repository, target, target_repository,
+                                 session, meter)
 
     async def _transfer(
         self,
@@ -164,18 +190,19 @@ class BlobMover:
         target: RegistryPort,
         target_repository: str,
         session: UploadSession,
+        meter: Meter,
     ) -> None:
         in_parts = self._memory.in_parts(target.name)
         try:
             await self._stream(blob, source, source_repository, target, target_repository,
-                               session, in_parts)
+                               session, in_parts, meter)
         except UploadRefusedError:
             if in_parts:
                 raise
             # learnt once per registry; the refused session is gone: a new one, in parts
             self._memory.refuses_one_piece(target.name)
             await self._stream(blob, source, source_repository, target, target_repository,
-                               None, True)
+                               None, True, meter)
 
     async def _stream(
         self,
@@ -186,6 +213,7 @@ class BlobMover:
         target_repository: str,
         session: UploadSession | None,
         in_parts: bool,
+        meter: Meter,
     ) -> None:
         pending = session  # ours to cancel until upload_blob takes it over
         try:
@@ -195,6 +223,7 @@ class BlobMover:
                 await target.upload_blob(target_repository, blob.digest, len(known),
                                          _one(known), session=session, chunked=in_parts)
                 self._on_bytes(len(known))
+                meter.moved(len(known))
                 return
             async with source.open_blob(source_repository, blob.digest) as reader:
                 if reader.size is not None and blob.size and reader.size != blob.size:
@@ -203,6 +232,7 @@ class BlobMover:
                 async def counted() -> AsyncIterator[bytes]:
                     async for chunk in reader.chunks():
                         self._on_bytes(len(chunk))
+                        meter.moved(len(chunk))
                         yield chunk
 
                 pending = None

@@ -7,7 +7,6 @@ leaves each target tag either as it was or complete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import trio
 
 from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
 from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
+from ..registry.jsondoc import parse_json
 from ..registry.manifest import (
     ImageManifest,
     IndexManifest,
@@ -38,6 +38,7 @@ from ..registry.types import (
 from .blobs import BlobMover
 from .events import Outcome, TagResult
 from .platform_memory import PlatformMemory
+from .throughput import too_slow, under_floor
 
 _NOT_SELECTED = "platform not selected by the rule"
 
@@ -183,7 +184,7 @@ class TagCopier:
         # a rewritten index differs from its source by design: compare the source it came from
         ours = await self.target.registry.get_manifest(self.target.repository, dst.digest)
         try:
-            document = json.loads(ours.raw)
+            document = parse_json(ours.raw)
         except ValueError:
             return False
         annotations = document.get("annotations") if isinstance(document, dict) else None
@@ -261,8 +262,12 @@ class TagCopier:
                                    f"{MAX_MANIFEST_BYTES} are read to learn a platform",
                                    registry=self.source.registry.name)
         verifier = DigestVerifier.for_digest(config.digest)
-        async with self.source.registry.open_blob(self.source.repository, config.digest) as blob:
-            body = await read_hashed(blob.chunks(), verifier, config.size)
+        source = self.source.registry
+        with under_floor(self._blobs.floor,
+                         lambda rate: too_slow(source.name, f"image config {config.digest}",
+                                               rate)) as meter:
+            async with source.open_blob(self.source.repository, config.digest) as blob:
+                body = await read_hashed(meter.metered(blob.chunks()), verifier, config.size)
         verifier.verify(config.digest, config.size, registry=self.source.registry.name)
         return body
 

@@ -1,8 +1,13 @@
 """One run: several rules, their tags through a bounded pool, one result per tag.
 
 The shape is trio's fixed worker pool: producers (one per rule) list and filter tags into a
-bounded channel, `tags_in_flight` workers copy them. Blob transfers across all of it share one
-CapacityLimiter of `global.concurrency`. A failing tag or rule never stops the others.
+bounded channel, `tags_in_flight` workers copy them. Blob transfers across all of it share the
+`global.concurrency` blob slots, fairly between source registries (engine/slots.py). A failing
+tag or rule never stops the others.
+
+Tag names are the source registry's data: a listed name that is not a tag by the distribution
+grammar is never requested; it is reported (escaped) as skipped, with error kind "invalid-name",
+and logged once per rule as a warning.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from ..config import Config, Endpoint, SyncRule
 from ..errors import RegsyncError
 from ..registry.client import RegistryClient
 from ..registry.manifest import parse_platform
-from ..registry.reference import canonical_repository
+from ..registry.reference import canonical_repository, split_tags
 from ..registry.retry import RetryPolicy
 from ..registry.types import RegistryPort
+from ..safetext import SHOWN_MAX, escape_controls
 from .blobs import BlobMover, BlobOutcome
 from .copy import PlatformFilter, Side, TagCopier, TagPlan
 from .events import (
@@ -38,9 +44,14 @@ from .events import (
 )
 from .filters import TagSelection, select_tags
 from .platform_memory import PlatformMemory
+from .slots import BlobSlots
+from .throughput import Floor
 from .upload_memory import UploadMemory
 
 log = logging.getLogger("regsync.engine")
+
+#: why a listed name was dropped before any filter: it is not a tag (`[\w][\w.-]{0,127}`)
+INVALID_TAG = "not a valid tag name: skipped, never requested"
 
 
 @dataclass(slots=True)
@@ -70,7 +81,7 @@ class Run:
         registries: Mapping[str, RegistryPort],
         only_tags: Mapping[str, Collection[str]] | None = None,
         except_tags: Mapping[str, Collection[str]] | None = None,
-        limiter: trio.CapacityLimiter | None = None,
+        slots: BlobSlots | None = None,
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
     ) -> None:
@@ -83,8 +94,9 @@ class Run:
         self.report = RunReport()
         g = config.global_
         self._blobs = BlobMover(
-            # `global.concurrency` is global: a daemon passes one limiter to all its runs
-            limiter=limiter or trio.CapacityLimiter(g.concurrency),
+            # `global.concurrency` is global: a daemon passes the same slots to all its runs
+            slots=slots or BlobSlots(g.concurrency),
+            floor=Floor(g.limits.min_throughput, g.limits.throughput_window),
             retry=RetryPolicy.from_settings(g.retry),
             on_bytes=lambda n: self._emit(BytesMoved(n)),
             on_outcome=self._count_blob,
@@ -116,6 +128,7 @@ class Run:
                 self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
                                        error_kind=exc.kind))
                 return
+            self._skip_invalid(rule.name, selection)
             tags = selection.kept
             if self._only_tags is not None:  # retry: only the tags that failed
                 wanted = set(self._only_tags.get(rule.name, ()))
@@ -128,6 +141,18 @@ class Run:
             self._emit(TagsPlanned(rule.name, len(tags)))
             for tag in tags:
                 await send.send((copier, tag))
+
+    def _skip_invalid(self, rule: str, selection: TagSelection) -> None:
+        invalid = [tag for tag, why in selection.dropped if why == INVALID_TAG]
+        if not invalid:
+            return
+        shown = ", ".join(f"'{tag}'" for tag in invalid[:5]) + (", ..." if len(invalid) > 5 else "")
+        self._log("warning", f"{len(invalid)} listed names are not valid tags, skipped and never"
+                  f" requested: {shown}", rule)
+        self.report.counters.tags_total += len(invalid)
+        for tag in invalid:
+            self._finish(TagResult(rule, tag, Outcome.SKIPPED, reason=INVALID_TAG,
+                                   error_kind="invalid-name"))
 
     async def _worker(self, receive: trio.MemoryReceiveChannel[tuple[TagCopier, str]]) -> None:
         async with receive:
@@ -208,10 +233,16 @@ class Run:
 
 
 def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
-    """The rule's tag filters applied to `tags` (pure)."""
+    """The rule's tag filters applied to the valid tags of `tags` (pure); names that are not
+    tags are dropped first, shown escaped, with the reason INVALID_TAG."""
+    valid, invalid = split_tags(tags)
     f = rule.tags
-    return select_tags(tags, include=f.include, exclude=f.exclude, semver=f.semver,
-                       latest=f.latest)
+    selection = select_tags(valid, include=f.include, exclude=f.exclude, semver=f.semver,
+                            latest=f.latest)
+    if not invalid:
+        return selection
+    shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
+    return TagSelection(selection.kept, selection.dropped + shown)
 
 
 def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
@@ -241,12 +272,12 @@ async def sync(
     sink: EventSink,
     only_tags: Mapping[str, Collection[str]] | None = None,
     except_tags: Mapping[str, Collection[str]] | None = None,
-    limiter: trio.CapacityLimiter | None = None,
+    slots: BlobSlots | None = None,
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
         run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
-                  except_tags=except_tags, limiter=limiter, platforms=platforms, uploads=uploads)
+                  except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads)
         return await run.execute(rules)

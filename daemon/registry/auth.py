@@ -24,7 +24,6 @@ pattern). What it guarantees:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -37,6 +36,7 @@ import trio
 from ..errors import AuthError, RateLimitError, RemoteServerError, redact_url
 from .challenge import Challenge, merge_scopes, parse_challenges
 from .credentials import Credentials
+from .jsondoc import parse_json
 
 #: request.extensions key: the token scopes a request needs, e.g. ("repository:a/b:pull",)
 SCOPES_EXTENSION = "regsync.scopes"
@@ -266,7 +266,7 @@ def realm_gets_credentials(host: str, plain_http: bool, realm: str) -> bool:
 def _parse_token(body: bytes) -> tuple[str | None, float]:
     """`token` (or OAuth2's `access_token`) and its lifetime in seconds."""
     try:
-        data = json.loads(body)
+        data = parse_json(body)
     except ValueError:
         return None, 0.0
     if not isinstance(data, dict):

@@ -4,6 +4,9 @@ Each method states one registry operation as a `Call`; the transport's `Session`
 (QPS, scopes, retries, timeouts, error mapping), so nothing here sees raw httpx errors. What this
 module adds is the protocol's own rules: Link pagination, manifest digest checks, and the blob
 upload dance (`upload.py`), which never commits bytes that do not hash to their digest.
+Names are data, never paths: every URL is built by `quoted_path` from percent-encoded parts, a
+reference that is not a tag or digest is refused before any request (`InvalidNameError`), and a
+listing is bounded by `global.limits` and follows only same-origin Links (registry/pagination.py).
 
 Request counters (`counts`, one per HTTP request sent, retries included) are keyed: ping,
 tags.list, catalog.list, manifest.head, manifest.head.fallback (a HEAD without digest header,
@@ -15,7 +18,6 @@ when the size is known), blob.upload.cancel, retry.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import ssl
 from collections import Counter
@@ -28,22 +30,28 @@ from typing import Self
 import httpx
 import trio
 
-from ..config import CA_FILE_UNREADABLE, GlobalSettings, RegistrySettings
+from ..config import CA_FILE_UNREADABLE, GlobalSettings, Limits, RegistrySettings
 from ..errors import (
     ConfigError,
     DigestMismatchError,
+    InvalidNameError,
+    LimitExceededError,
     NotFoundError,
     RegsyncError,
     RemoteServerError,
     UnsupportedError,
 )
+from ..safetext import shown_name
 from . import upload
 from .auth import RegistryAuth
 from .credentials import Credentials, resolve_credentials
 from .digest import DigestVerifier, read_hashed, sha256_digest
 from .http11 import Http11Transport
+from .jsondoc import TooDeepError, parse_json
 from .manifest import SCHEMA1_MESSAGE
+from .pagination import ListingLimits, ListingTally, PageRefused, next_page
 from .ratelimit import TokenBucket
+from .reference import is_reference, quoted_path
 from .retry import RetryPolicy
 from .transport import Call, Reply, Session, looks_like_html, map_exceptions
 from .types import (
@@ -62,8 +70,6 @@ _log = logging.getLogger(__name__)
 
 #: tags/list and _catalog pages: distribution caps n at 1000
 PAGE_SIZE = 1000
-#: a registry that ignores `n` may send every tag at once; beyond this it is not a tag list
-_LIST_BODY_LIMIT = 32 * 1024 * 1024
 _MAX_PAGES = 100_000
 #: the best-effort DELETE of an abandoned upload gets this long, even when we are being cancelled
 _ABANDON_TIMEOUT = 10.0
@@ -83,6 +89,17 @@ def _manifest_what(repository: str, reference: str) -> str:
     return f"manifest {repository}{'@' if ':' in reference else ':'}{reference}"
 
 
+def _manifest_path(registry: str, repository: str, reference: str) -> str:
+    """The manifest's URL path; a reference that is neither tag nor digest is never sent."""
+    if not is_reference(reference):
+        raise InvalidNameError(
+            f"manifest {repository}: {shown_name(reference)} is not a valid tag or digest;"
+            " not requested",
+            registry=registry,
+        )
+    return quoted_path(repository, "manifests", reference)
+
+
 class RegistryClient:
     """One registry, as configured; use `async with` (it owns the HTTP connection pool)."""
 
@@ -96,6 +113,7 @@ class RegistryClient:
         chunk_size: int = 1 << 20,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 16,
+        limits: Limits | None = None,
     ) -> None:
         self.name = settings.name
         self.settings = settings
@@ -106,6 +124,8 @@ class RegistryClient:
         self._credentials = credentials
         self._transport = transport
         self._max_connections = max_connections
+        limits = limits or Limits()
+        self._listing = ListingLimits(limits.max_tags, limits.max_listing_bytes)
         burst = max(1, int(settings.qps)) if settings.qps else 1
         self._bucket = TokenBucket(settings.qps, burst=burst)
         self._session: Session | None = None
@@ -136,6 +156,7 @@ class RegistryClient:
                 timeout=global_.timeout,
                 credentials=credentials,
                 max_connections=global_.connections_per_registry,
+                limits=global_.limits,
             )
         # named after the registry in the user's config; no chained context (secrets policy)
         raise ConfigError(f"credentials: {problem}", registry=settings.name)
@@ -232,13 +253,12 @@ class RegistryClient:
         """
         call = Call(
             "GET",
-            f"/v2/{repository}/tags/list",
+            quoted_path(repository, "tags", "list"),
             "tags.list",
             f"tags of {repository}",
             scopes=_pull(repository),
             repository=repository,
             params=(("n", str(page_size)),),
-            body_limit=_LIST_BODY_LIMIT,
         )
         return await self._paginate(call, "tags")
 
@@ -251,31 +271,51 @@ class RegistryClient:
             "repository catalog",
             scopes=("registry:catalog:*",),
             params=(("n", str(page_size)),),
-            body_limit=_LIST_BODY_LIMIT,
         )
         return await self._paginate(call, "repositories")
 
     async def _paginate(self, call: Call, field: str) -> list[str]:
+        """Every page's names, within `global.limits`; a Link off the registry's origin (or
+        off the listing's path) is refused before anything is fetched from it."""
         names: list[str] = []
         seen: set[str] = set()
+        tally = ListingTally(self._listing)
+        path = call.url
         while True:
-            reply = await self._s.send(call)
-            names.extend(self._names(reply, field, call.what))
+            # one byte over what is left, so a page past the bound is seen as such
+            reply = await self._s.send(replace(call, body_limit=tally.bytes_left))
             following = reply.links.get("next", {}).get("url")
-            if not following:
-                return names
-            if following in seen or len(seen) >= _MAX_PAGES:
+            try:
+                tally.add_body(len(reply.body))
+                page = self._names(reply, field, call.what)
+                tally.add_names(len(page), has_next=bool(following))
+                names.extend(page)
+                if not following:
+                    return names
+                target = next_page(self.settings.url, path, following)
+            except PageRefused as exc:
+                raise self._refused(call.what, exc) from None
+            if target in seen or len(seen) >= _MAX_PAGES:
                 raise RemoteServerError(
                     f"{call.what}: the registry's Link pagination loops", registry=self.name
                 )
-            seen.add(following)
-            call = replace(call, url=following, params=())
+            seen.add(target)
+            call = replace(call, url=target, params=())
+
+    def _refused(self, what: str, exc: PageRefused) -> RegsyncError:
+        if exc.limit is None:
+            return RemoteServerError(f"{what}: {exc}", registry=self.name)
+        return LimitExceededError(
+            f"{what}: {exc}; stopped there (raise global.limits.{exc.limit} if the repository"
+            " really is that large)",
+            registry=self.name,
+        )
 
     def _names(self, reply: Reply, field: str, what: str) -> list[str]:
-        if len(reply.body) > _LIST_BODY_LIMIT:
-            raise RemoteServerError(f"{what}: a page larger than 32 MiB", registry=self.name)
         try:
-            document = json.loads(reply.body)
+            document = parse_json(reply.body)
+        except TooDeepError as exc:
+            raise RemoteServerError(f"{what}: {exc}", registry=self.name) from None
         except ValueError:
             document = None
         values = document.get(field) if isinstance(document, dict) else "invalid"
@@ -300,7 +340,7 @@ class RegistryClient:
         what = _manifest_what(repository, reference)
         call = Call(
             "HEAD",
-            f"/v2/{repository}/manifests/{reference}",
+            _manifest_path(self.name, repository, reference),
             "manifest.head",
             what,
             scopes=_pull(repository),
@@ -333,7 +373,7 @@ class RegistryClient:
         what = _manifest_what(repository, reference)
         call = Call(
             "GET",
-            f"/v2/{repository}/manifests/{reference}",
+            _manifest_path(self.name, repository, reference),
             "manifest.get",
             what,
             scopes=_pull(repository),
@@ -355,7 +395,7 @@ class RegistryClient:
         if served in IMAGE_TYPES or served in INDEX_TYPES:
             return served
         try:
-            document = json.loads(reply.body)
+            document = parse_json(reply.body)
         except ValueError:
             document = {}
         if not isinstance(document, dict):
@@ -390,7 +430,7 @@ class RegistryClient:
             )
         call = Call(
             "PUT",
-            f"/v2/{repository}/manifests/{reference}",
+            _manifest_path(self.name, repository, reference),
             "manifest.put",
             what,
             scopes=_push(repository),
@@ -412,7 +452,7 @@ class RegistryClient:
         """The blob's size if `repository` has it, else None."""
         call = Call(
             "HEAD",
-            f"/v2/{repository}/blobs/{digest}",
+            quoted_path(repository, "blobs", digest),
             "blob.head",
             f"blob {digest} in {repository}",
             scopes=_pull(repository),
@@ -464,7 +504,7 @@ class RegistryClient:
         """
         call = Call(
             "GET",
-            f"/v2/{repository}/blobs/{digest}",
+            quoted_path(repository, "blobs", digest),
             "blob.get",
             f"blob {digest} in {repository}",
             scopes=_pull(repository),

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import RemoteServerError, UnsupportedError
 from .digest import parse_digest
+from .jsondoc import TooDeepError, parse_json
 from .types import (
     IMAGE_TYPES,
     INDEX_TYPES,
@@ -106,8 +107,10 @@ def _parse(raw: RawManifest) -> ImageManifest | IndexManifest:
 
 def _load_object(body: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        obj = parse_json(body)
+    except TooDeepError as exc:
+        raise _Invalid(str(exc)) from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise _Invalid(f"not valid JSON ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise _Invalid(f"expected a JSON object, got {type(obj).__name__}")
@@ -234,8 +237,8 @@ def wants_platform(
 def image_platform(config_json: bytes) -> Platform | None:
     """The platform an image config blob declares, or None when it declares none (or is junk)."""
     try:
-        obj = json.loads(config_json)
-    except (ValueError, RecursionError):
+        obj = parse_json(config_json)
+    except ValueError:
         return None
     if not isinstance(obj, dict):
         return None

@@ -10,7 +10,9 @@ compare equal. Grammar from distribution's reference/regexp.go.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 DOCKER_HUB = "registry-1.docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", DOCKER_HUB})
@@ -136,3 +138,43 @@ def canonical_repository(host: str, repository: str) -> str:
     if is_docker_hub(host) and "/" not in repository:
         return f"library/{repository}"
     return repository
+
+
+def is_tag(text: str) -> bool:
+    """Whether `text` is a tag by distribution's grammar (`[\\w][\\w.-]{0,127}`, ASCII).
+
+    What a tag can never be is what makes it safe in a URL path: no `/`, no `..` segment (it
+    cannot start with `.`), no `%`, `?`, `#`, space or control character.
+    """
+    return text.isascii() and _TAG.fullmatch(text) is not None
+
+
+def is_reference(text: str) -> bool:
+    """Whether `text` may follow `/manifests/`: a tag or a digest."""
+    if ":" not in text:
+        return is_tag(text)
+    if not text.isascii() or _DIGEST.fullmatch(text) is None:
+        return False
+    algorithm, _, hex_part = text.partition(":")
+    wanted = _HEX_LENGTHS.get(algorithm)
+    return wanted is None or re.fullmatch(rf"[a-f0-9]{{{wanted}}}", hex_part) is not None
+
+
+def split_tags(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(valid tags, invalid names) of a listing, each in the order listed (pure)."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for name in names:
+        (valid if is_tag(name) else invalid).append(name)
+    return valid, invalid
+
+
+def quoted_path(repository: str, *rest: str) -> str:
+    """`/v2/<repository>/<rest...>` with each part percent-encoded (`/` kept only between
+    repository components), so no part can add, remove or climb a path segment."""
+    components = repository.split("/")
+    if any(c in ("", ".", "..") for c in components):  # validated names never are: belt and braces
+        raise ValueError(f"repository name {repository!r} has an empty or dot path segment")
+    parts = [quote(component, safe="") for component in components]
+    parts += [quote(part, safe=":") for part in rest]  # ":" of a digest is a valid pchar
+    return "/v2/" + "/".join(parts)

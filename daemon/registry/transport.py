@@ -6,6 +6,10 @@ go-containerregistry's `transport/error.go`, a registry's JSON error body
 that decide the error type and whether a retry may help. Pure apart from reading the clock for an
 HTTP-date Retry-After.
 
+What a registry says reaches users only redacted (our credentials removed), with control
+characters escaped, and capped: 64 KiB read, JSON nested at most 64 levels, 20 entries kept
+and 3 shown, 64 characters per code, 300 per message, detail or text body.
+
 Status and code -> error (first match wins):
 
     HTML body (any status)      RemoteServerError  "the registry answered an HTML page ..."
@@ -53,13 +57,17 @@ from ..errors import (
     UnsupportedError,
     redact_url,
 )
+from ..safetext import escape_controls
 from .auth import SCOPES_EXTENSION
+from .jsondoc import parse_json
 from .ratelimit import HubQuota, TokenBucket, parse_ratelimit_remaining
 from .retry import RetryPolicy, retrying
 
 #: error bodies are read up to this many bytes (a misbehaving proxy may send megabytes)
 ERROR_BODY_LIMIT = 64 * 1024
 _TEXT_LIMIT = 300
+_CODE_LIMIT = 64  # distribution's codes are short words: NAME_UNKNOWN, TOOMANYREQUESTS
+_ENTRIES_LIMIT = 20  # entries of an error body kept (three are shown)
 _log = logging.getLogger(__name__)
 
 
@@ -195,19 +203,19 @@ def _connect_error(exc: httpx.ConnectError, registry: str, host: str) -> Network
 def parse_error_body(body: bytes) -> tuple[RemoteError, ...]:
     """The entries of a distribution error body; () when it is not one."""
     try:
-        document = json.loads(body[:ERROR_BODY_LIMIT])
-    except ValueError:
+        document = parse_json(body[:ERROR_BODY_LIMIT])
+    except ValueError:  # not JSON, or nested too deep: then it is no distribution error body
         return ()
     entries = document.get("errors") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         return ()
     return tuple(
         RemoteError(
-            code=str(entry.get("code") or "UNKNOWN").upper(),
+            code=_clip(str(entry.get("code") or "UNKNOWN").upper())[:_CODE_LIMIT],
             message=_clip(entry.get("message")),
             detail=_clip(entry.get("detail")),
         )
-        for entry in entries
+        for entry in entries[:_ENTRIES_LIMIT]
         if isinstance(entry, dict)
     )
 
@@ -216,7 +224,7 @@ def _clip(value: object) -> str:
     if value is None or value == "":
         return ""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return " ".join(text.split())[:_TEXT_LIMIT]
+    return escape_controls(" ".join(text[: 4 * _TEXT_LIMIT].split()))[:_TEXT_LIMIT]
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -281,7 +289,7 @@ def _summary(errors: tuple[RemoteError, ...], body: bytes) -> str:
     """ "CODE: message (detail)" for the first few entries, else the start of a text body."""
     if not errors:
         text = body[:_TEXT_LIMIT].decode("utf-8", "replace")
-        return " ".join(text.split())
+        return escape_controls(" ".join(text.split()))[:_TEXT_LIMIT]
     parts = []
     for entry in errors[:3]:
         part = f"{entry.code}: {entry.message}" if entry.message else entry.code

@@ -26,6 +26,7 @@ import trio
 
 from ..errors import DigestMismatchError, RegistryError, RegsyncError, UploadRefusedError
 from .digest import DigestVerifier
+from .reference import quoted_path
 from .transport import Call, Session
 from .types import UploadSession
 
@@ -60,7 +61,7 @@ def start_call(repository: str, digest: str, mount_from: str | None) -> Call:
         else f"start of a blob upload to {repository}"
     )
     key = "blob.mount" if mount_from is not None else "blob.upload.start"
-    return Call("POST", f"/v2/{repository}/blobs/uploads/", key, what, scopes=scopes,
+    return Call("POST", quoted_path(repository, "blobs", "uploads") + "/", key, what, scopes=scopes,
                 repository=repository, params=params)
 
 

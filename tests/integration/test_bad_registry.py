@@ -17,9 +17,10 @@ import httpx
 import pytest
 import yaml
 from regsync.daemon.config import parse_config
-from regsync.daemon.engine.events import Counters, Event, Outcome, TagResult
+from regsync.daemon.console import summary
+from regsync.daemon.engine.events import Counters, Event, LogEvent, Outcome, TagResult
 from regsync.daemon.engine.run import RunReport, sync
-from support.fakeregistry import FakeRegistry
+from support.fakeregistry import Answer, FakeRegistry, Served
 from support.images import (
     OCI_MANIFEST,
     manifest_digest,
@@ -37,7 +38,8 @@ SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 def config_text(
     src: str | RegistryServer | CountingProxy, dst: str, *, repo: str = "app",
-    attempts: int = 2, timeout: str = "20s",
+    attempts: int = 2, timeout: str = "20s", target_repo: str = "copy",
+    limits: dict[str, object] | None = None,
 ) -> str:
     source: dict[str, Any] = {"url": src if isinstance(src, str) else src.url}
     if not isinstance(src, str) and src.password is not None:
@@ -49,12 +51,12 @@ def config_text(
             "retry": {"max_attempts": attempts, "initial_interval": "10ms",
                       "max_interval": "50ms"},
             "timeout": timeout,
-        },
+        } | ({"limits": limits} if limits else {}),
         "registries": {"src": source, "dst": {"url": dst}},
         "sync_rules": [{
             "name": "r", "enabled": True,
             "source": {"registry": "src", "repository": repo},
-            "target": {"registry": "dst", "repository": "copy"},
+            "target": {"registry": "dst", "repository": target_repo},
         }],
     })
 
@@ -253,3 +255,144 @@ async def test_429_retry_after_is_honoured(
     assert len(gets) == 3  # two refusals, then the answer
     gaps = [b.time - a.time for a, b in itertools.pairwise(gets)]
     assert all(0.95 <= gap < 3.0 for gap in gaps), gaps  # backoff alone would be ~10 ms
+
+
+# hostile sources: names, listings and bodies (issue 10) ------------------------------------
+TRAVERSAL = "../../../../v2/victim/app/manifests/latest"
+ESCAPES = "red\x1b[31m\x1b[2Jtag"
+
+
+async def test_listed_names_are_data_never_paths(registry2: RegistryServer) -> None:
+    victim = push_image(registry2, "victim/app", "latest", layers=[random_layer(3000, seed=40)])
+    setup = len(registry2.access_log())
+    with FakeRegistry() as fake:
+        fake.add_image("evil", "1.0", random_layer(2000, seed=41))
+        # what the source answers where httpx's `..` normalisation lands, as a real one would
+        fake.add_image("victim/app", "latest", random_layer(2000, seed=42))
+        fake.add_image("evil", "latest", random_layer(2000, seed=42))
+        fake.tags["evil"] = ["1.0", TRAVERSAL, ESCAPES]
+        report, events = await run_sync(
+            config_text(fake.url, registry2.url, repo="evil", target_repo="mirror/evil"))
+        asked = [path for _, path in fake.requests]
+    outside = [e for e in registry2.access_log()[setup:]
+               if e.path != "/v2/" and not e.path.startswith("/v2/mirror/evil/")]
+    assert outside == [], outside
+    assert manifest_digest(registry2, "victim/app", "latest") == victim  # untouched
+    assert all(p == "/v2/" or p.startswith("/v2/evil/") for p in asked), asked
+    by_tag = {r.tag: r for r in report.results}
+    assert by_tag["1.0"].outcome is Outcome.COPIED
+    shown = "red\\x1b[31m\\x1b[2Jtag"
+    for tag in (TRAVERSAL, shown):  # reported, escaped, as skipped: the run itself is fine
+        assert by_tag[tag].outcome is Outcome.SKIPPED, by_tag
+        assert by_tag[tag].error_kind == "invalid-name"
+    assert report.ok and report.counters.tags_total == 3
+    warnings = [e.message for e in events if isinstance(e, LogEvent) and e.level == "warning"]
+    assert any(shown in w and "2 listed names are not valid tags" in w for w in warnings), warnings
+    assert not any("\x1b" in str(e) for e in events)
+    assert "invalid: 2 listed names" in summary(report)
+
+
+def tag_pages(fake: FakeRegistry, per_page: int, link: str | None) -> None:
+    """Tag pages without end: each page has `per_page` new tags and a Link to the next."""
+    def hook(method: str, path: str, query: str) -> Answer | None:
+        if not path.endswith("/tags/list"):
+            return None
+        page = int(query.partition("page=")[2] or 0)
+        body = json.dumps({"tags": [f"t{page}-{i}" for i in range(per_page)]}).encode()
+        headers = {"Link": link.format(page=page + 1) + '; rel="next"'} if link else {}
+        return 200, Served(body, "application/json"), headers
+
+    fake.hook = hook
+
+
+@pytest.mark.parametrize(
+    ("per_page", "limits", "words"),
+    [(100, {"max_tags": 1000}, "more than 1000 names"),
+     (100, {"max_listing_bytes": 10_000}, "larger than 10000 bytes"),
+     (0, {}, "an empty page links to a next one")],
+    ids=["tags", "bytes", "empty-pages"],
+)
+async def test_endless_listing_stops_at_its_bound(
+    registry2: RegistryServer, per_page: int, limits: dict[str, object], words: str
+) -> None:
+    with FakeRegistry() as fake:
+        tag_pages(fake, per_page, "</v2/app/tags/list?n=100&page={page}>")
+        report, _ = await run_sync(config_text(fake.url, registry2.url, limits=limits))
+        pages = fake.count("GET", "/tags/list")
+    result = only_failure(report, "limit" if limits else "remote")
+    assert result.tag == "" and words in result.reason, result.reason
+    if limits:
+        assert f"global.limits.{next(iter(limits))}" in result.reason, result.reason
+    assert pages <= 12, pages  # stopped at the bound, not at 5 GB
+    assert_nothing_tagged(registry2)
+
+
+@pytest.mark.parametrize("where", ["other-port", "other-scheme", "other-path"])
+async def test_link_off_the_listing_is_not_followed(registry2: RegistryServer, where: str) -> None:
+    with FakeRegistry() as fake, FakeRegistry() as other:
+        other.hook = lambda m, p, q: _answer(400, b"other host's words: SECRET-BODY")
+        link = {"other-port": f"<{other.url}/v2/app/tags/list?page={{page}}>",
+                "other-scheme": f"<{fake.url.replace('http:', 'https:')}/v2/app/tags/list>",
+                "other-path": "</v2/victim/app/tags/list?page={page}>"}[where]
+        tag_pages(fake, 10, link)
+        report, _ = await run_sync(config_text(fake.url, registry2.url))
+        assert other.requests == [] and fake.count("GET", "/tags/list") == 1
+    result = only_failure(report, "remote")
+    assert "not followed" in result.reason or "another path" in result.reason, result.reason
+    assert "SECRET-BODY" not in result.reason
+    assert_nothing_tagged(registry2)
+
+
+def _answer(status: int, body: bytes) -> Answer:
+    return status, Served(body, "application/json"), {}
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+DEEP_MANIFEST = b'{"schemaVersion": 2, "layers": ' + DEEP + b"}"
+
+
+@pytest.mark.parametrize(
+    ("path", "answer", "kind", "words"),
+    [("/tags/list", _answer(200, b'{"tags": ' + DEEP + b"}"), "remote", "nested deeper than 64"),
+     ("/tags/list", _answer(400, b'{"errors": ' + DEEP + b"}"), "registry", "HTTP 400"),
+     ("/manifests/", (200, Served(DEEP_MANIFEST, "application/json"),
+                      {"Docker-Content-Digest": sha256(DEEP_MANIFEST)}),
+      "remote", "nested deeper than 64")],
+    ids=["listing", "error-body", "manifest"],
+)
+async def test_deeply_nested_json_is_a_clear_error(
+    registry2: RegistryServer, path: str, answer: Answer, kind: str, words: str
+) -> None:
+    with FakeRegistry() as fake:
+        fake.tags["app"] = ["1.0"]
+        fake.hook = lambda m, p, q: answer if path in p else None
+        report, _ = await run_sync(config_text(fake.url, registry2.url))
+    result = only_failure(report, kind)
+    assert words in result.reason, result.reason
+    assert_nothing_tagged(registry2)
+
+
+async def test_error_body_reaches_the_user_escaped_and_capped(registry2: RegistryServer) -> None:
+    body = json.dumps({"errors": [{"code": "\x1b[2J" + "X" * 20_000,  # within the 64 KiB read
+                                   "message": "\x1b]0;owned\x07" + "m" * 30_000}]})
+    with FakeRegistry() as fake:
+        fake.hook = lambda m, p, q: _answer(400, body.encode()) if "/tags/" in p else None
+        report, events = await run_sync(config_text(fake.url, registry2.url))
+    result = only_failure(report, "registry")
+    assert "\x1b" not in result.reason and "\x07" not in result.reason
+    assert "\\x1b" in result.reason and len(result.reason) < 2000, len(result.reason)
+    assert not any("\x1b" in str(e) for e in events)
+
+
+async def test_a_digest_header_is_data_never_a_path(registry2: RegistryServer) -> None:
+    headers = {"Docker-Content-Digest": "sha256:../../../victim/app/manifests/latest"}
+    with FakeRegistry() as fake:
+        fake.tags["app"] = ["1.0"]
+        fake.hook = lambda m, p, q: (200, Served(b"", "application/json"), headers) if (
+            m == "HEAD" and "/manifests/" in p) else None
+        report, _ = await run_sync(config_text(fake.url, registry2.url))
+        asked = [p for _, p in fake.requests]
+    result = only_failure(report, "invalid-name")
+    assert "is not a valid tag or digest; not requested" in result.reason, result.reason
+    assert all(p == "/v2/" or p.startswith("/v2/app/") for p in asked), asked
+    assert_nothing_tagged(registry2)

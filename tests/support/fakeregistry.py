@@ -9,6 +9,11 @@ The fake speaks just enough of the V2 API for a source: `/v2/`, tag lists, HEAD/
 manifests by tag or digest (Docker-Content-Digest is the sha256 of the bytes served, as a real
 registry would compute it), HEAD/GET of blobs. Anything else is 405 UNSUPPORTED.
 
+Hostile behaviour the real registry cannot show: tag names outside the grammar (`tags` is set
+directly), any answer at all from `hook(method, path, query)` (endless or foreign `Link`
+pagination, huge or deeply nested bodies), and blobs that trickle (`trickle`: seconds between
+bytes), the way a registry that holds a connection open without ever failing does.
+
     with FakeRegistry() as fake:
         fake.add_manifest("app", "1.0", b"{not json", OCI_MANIFEST)
         ... point a source registry at fake.url ...
@@ -20,11 +25,16 @@ import hashlib
 import json
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
 
+_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 _MANIFEST_RE = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")
 _BLOB_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _TAGS_RE = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
@@ -42,10 +52,17 @@ class Served:
     media_type: str
 
 
+Answer = tuple[int, Served, dict[str, str]]
+#: (method, path, query) -> an answer, or None for the fake's own
+Hook = Callable[[str, str, str], Answer | None]
+
+
 class FakeRegistry:
     """Serves the manifests and blobs added to it; records (method, path) of every request."""
 
     def __init__(self) -> None:
+        self.hook: Hook | None = None
+        self.trickle = 0.0  # seconds between the bytes of a blob body; 0: all at once
         self.manifests: dict[tuple[str, str], Served] = {}
         self.tags: dict[str, list[str]] = {}
         self.blobs: dict[tuple[str, str], bytes] = {}
@@ -76,6 +93,19 @@ class FakeRegistry:
             self.blobs[(repo, digest)] = data
         return digest
 
+    def add_image(self, repo: str, tag: str, layer: bytes) -> str:
+        """A one-layer Docker image (config and layer blobs too); returns the manifest digest."""
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": _DOCKER_MANIFEST,
+            "config": {"mediaType": _DOCKER_CONFIG, "digest": self.add_blob(repo, config),
+                       "size": len(config)},
+            "layers": [{"mediaType": _DOCKER_LAYER, "digest": self.add_blob(repo, layer),
+                        "size": len(layer)}],
+        }).encode()
+        return self.add_manifest(repo, tag, manifest, _DOCKER_MANIFEST)
+
     def count(self, method: str, path_regex: str) -> int:
         pattern = re.compile(path_regex)
         with self._lock:
@@ -96,10 +126,13 @@ class FakeRegistry:
             self._thread.join()
         self._server.server_close()
 
-    def answer(self, method: str, path: str) -> tuple[int, Served, dict[str, str]]:
+    def answer(self, method: str, path: str, query: str = "") -> Answer:
         """(status, body, extra headers) for a request: the whole fake, as a pure function."""
         with self._lock:
             self.requests.append((method, path))
+            hooked = self.hook(method, path, query) if self.hook is not None else None
+            if hooked is not None:
+                return hooked
             if path == "/v2/":
                 return 200, Served(b"{}", "application/json"), {}
             if m := _TAGS_RE.match(path):
@@ -135,7 +168,8 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            status, served, extra = fake.answer(self.command, self.path.partition("?")[0])
+            path, _, query = self.path.partition("?")
+            status, served, extra = fake.answer(self.command, path, query)
             self.send_response_only(status)
             self.send_header("Content-Type", served.media_type)
             self.send_header("Content-Length", str(len(served.body)))
@@ -143,8 +177,18 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             for name, value in extra.items():
                 self.send_header(name, value)
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if not (fake.trickle and _BLOB_RE.match(path)):
                 self.wfile.write(served.body)
+                return
+            try:
+                for i in range(len(served.body)):
+                    self.wfile.write(served.body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fake.trickle)
+            except OSError:  # the client gave up: so does the trickle
+                self.close_connection = True
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
