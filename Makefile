@@ -22,12 +22,15 @@ install: $(STAMP)
 	@# `regsyncd once` would otherwise compile regsync from source (~0.2 s of its start-up)
 	@$(BIN)/python -m compileall -q "$$($(BIN)/python -c 'import regsync; print(regsync.__path__[0])')" >/dev/null
 
-# Debian packages the integration tests run for real: the registry and skopeo (the peer).
+# Debian packages the integration tests run for real: the registry and skopeo (the peer),
+# Chromium for the panel, Prometheus (and promtool) that scrapes /metrics and checks the alerts.
 system-deps:
 	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 run: install
 	$(BIN)/regsyncd serve --config configs/sync.example.yaml

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="web panel port on the API's host, 0 = no panel (default %(default)s)")
     serve.add_argument("--ui-host", default="127.0.0.1",
                        help="web panel address; it serves plain HTTP (default %(default)s)")
+    serve.add_argument("--metrics-listen", metavar="ADDR",
+                       help="serve Prometheus /metrics on PORT or HOST:PORT (a bare port is "
+                            "loopback; default: not served)")
     serve.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 
@@ -113,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = ServeOptions(
         db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
         tls_key=args.tls_key, token=token, max_running=args.max_running,
-        ui_port=args.ui_port or None, ui_host=args.ui_host,
+        ui_port=args.ui_port or None, ui_host=args.ui_host, metrics_listen=args.metrics_listen,
     )
     trio.run(serve, options)
     return EXIT_OK

@@ -23,9 +23,11 @@ from .engine.platform_memory import PlatformMemory
 from .errors import ConfigError
 from .executor import Executor
 from .hub import Hub
+from .monitor.endpoint import serve_metrics
+from .monitor.metrics import Metrics
 from .scheduler import Scheduler
 from .sdnotify import notify, watchdog_interval
-from .service import Control, apply_config
+from .service import VERSION, Control, apply_config
 from .store.db import Database
 
 log = logging.getLogger("regsync.serve")
@@ -45,6 +47,7 @@ class ServeOptions:
     # the panel speaks plain HTTP: loopback unless asked (put a TLS proxy in front otherwise)
     ui_host: str = "127.0.0.1"
     global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
+    metrics_listen: str | None = None  # `/metrics` for Prometheus; None = not served
 
 
 def check_exposure(listen: str, token: str | None) -> None:
@@ -101,6 +104,7 @@ class Daemon:
         self.address = ""
         self._api_scope = trio.CancelScope()
         self._executor: Executor | None = None
+        self.metrics_address = ""  # host:port of `/metrics` when served
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
@@ -144,6 +148,9 @@ class Daemon:
         api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
+            if options.metrics_listen:  # first: it sees every run
+                self.metrics_address = await nursery.start(
+                    serve_metrics, Metrics(VERSION), options.metrics_listen, hub, db)
             await nursery.start(executor.run)
             # resume what a crash interrupted before the scheduler adds catch-up runs
             for resumed in await control.resume_interrupted():
