@@ -128,12 +128,30 @@ class SyncRule:
     cron_expression: str | None = None
 
 
+#: what a webhook can be told about (`notifications[].events`)
+NOTIFICATION_EVENTS = ("execution.succeeded", "execution.failed", "execution.stopped", "task.stale")
+NOTIFICATION_FORMATS = ("json", "slack")
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """One webhook: POST the events it names (for the tasks it names, or all) to `url`."""
+
+    name: str
+    url: str  # http(s), no credentials in it; a path and query are the receiver's business
+    events: tuple[str, ...]
+    tasks: tuple[str, ...] = ()  # empty: every task
+    secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key of the signature
+    format: str = "json"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     version: str
     global_: GlobalSettings
     registries: Mapping[str, RegistrySettings] = field(hash=False)
     rules: tuple[SyncRule, ...]
+    notifications: tuple[NotificationSettings, ...] = ()
 
     def rule(self, name: str) -> SyncRule:
         """The rule called `name`; ConfigError listing the known rules otherwise."""
@@ -492,7 +510,7 @@ def _one_of(choice: str, known: list[str], what: str) -> str:
 
 # Sections ------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("version", "global", "registries", "sync_rules")
+_TOP_KEYS = ("version", "global", "registries", "sync_rules", "notifications")
 _GLOBAL_KEYS = ("concurrency", "retry", "timeout")
 _RETRY_KEYS = ("max_attempts", "initial_interval", "max_interval")
 _DEFAULTS = GlobalSettings()
@@ -506,7 +524,8 @@ def _config(document: dict[Any, object], report: _Report) -> Config:
     registries = _registries(fields.get("registries"), root.key("registries"))
     usable = list(registries) + [n for n in report.known_registries if n not in registries]
     rules = _rules(fields.get("sync_rules"), root.key("sync_rules"), usable)
-    return Config(version, global_, types.MappingProxyType(registries), rules)
+    notifications = _notifications(fields.get("notifications"), report)
+    return Config(version, global_, types.MappingProxyType(registries), rules, notifications)
 
 
 def _version(value: object, at: _At) -> str:
@@ -861,3 +880,85 @@ def _cron_valid(expression: str) -> bool:
     from croniter import croniter
 
     return bool(croniter.is_valid(expression))
+
+
+# Notifications -------------------------------------------------------------------------------
+_NOTIFICATION_KEYS = ("name", "url", "events", "tasks", "secret", "format")
+
+
+def _notifications(value: object, report: _Report) -> tuple[NotificationSettings, ...]:
+    if value is None:
+        return ()
+    at = _At(report, "notifications")
+    if not isinstance(value, list):
+        at.problem(f"expected a list of webhooks, got {_kind(value)}")
+        return ()
+    if len(value) > LIST_MAX:
+        at.problem(f"has {len(value)} entries; the limit is {LIST_MAX}")
+        return ()
+    hooks: list[NotificationSettings] = []
+    seen: dict[str, int] = {}
+    for position, item in enumerate(value):
+        hook = _notification(item, _At(report, f"notifications[{position}]"))
+        if hook is None:
+            continue
+        if hook.name in seen:
+            _At(report, f"notifications[{position}]").key("name").problem(
+                f"duplicate webhook name (also notifications[{seen[hook.name]}])")
+            continue
+        seen[hook.name] = position
+        hooks.append(hook)
+    return tuple(hooks)
+
+
+def _notification(value: object, at: _At) -> NotificationSettings | None:
+    fields = _fields(value, at, _NOTIFICATION_KEYS)
+    if fields is None:
+        return None
+    before = at.count()
+    name = _text(fields, "name", at, required=True)
+    if name is not None and (not _REGISTRY_NAME.fullmatch(name) or len(name) > REGISTRY_NAME_MAX):
+        at.key("name").problem(
+            f"invalid name {_shortened(name)!r}; use 1-{REGISTRY_NAME_MAX} of A-Z a-z 0-9 - _ .")
+    url = _webhook_url(fields, at)
+    events = _texts(fields, "events", at)
+    if "events" not in fields:
+        at.key("events").problem(f"is required: one or more of {', '.join(NOTIFICATION_EVENTS)}")
+    for position, event in enumerate(events):
+        if event not in NOTIFICATION_EVENTS:
+            at.key("events").index(position).problem(
+                f"unknown event {_shortened(event)!r}"
+                + _one_of(event, list(NOTIFICATION_EVENTS), "events"))
+    tasks = _texts(fields, "tasks", at)
+    secret = _text(fields, "secret", at) or None
+    format_ = _text(fields, "format", at) or "json"
+    if format_ not in NOTIFICATION_FORMATS:
+        at.key("format").problem(
+            f"unknown format {_shortened(format_)!r}; known: {', '.join(NOTIFICATION_FORMATS)}")
+    if at.count() != before or name is None or url is None:
+        return None
+    return NotificationSettings(name, url, tuple(dict.fromkeys(events)), tasks, secret, format_)
+
+
+def _webhook_url(fields: dict[str, object], at: _At) -> str | None:
+    text = _text(fields, "url", at, required=True)
+    if text is None:
+        return None
+    here = at.key("url")
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        here.problem(f"invalid URL: {exc}")
+        return None
+    if parts.username is not None or parts.password is not None:
+        here.problem("must not contain credentials; use secret for a signature")  # not echoed
+    elif parts.scheme not in ("http", "https"):
+        here.problem(f"must start with https:// or http://, got {parts.scheme or 'no'} scheme")
+    elif not _valid_host(parts.hostname or ""):
+        here.problem("has no valid host name")
+    elif parts.fragment:
+        here.problem("must not have a fragment")
+    else:
+        return text.strip()
+    return None

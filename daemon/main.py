@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-listen", metavar="ADDR",
                        help="serve Prometheus /metrics on PORT or HOST:PORT (a bare port is "
                             "loopback; default: not served)")
+    serve.add_argument("--panel-url", metavar="URL",
+                       help="the panel's address as webhook receivers should link to it "
+                            "(default: the in-process panel's own)")
     serve.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 
@@ -117,6 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
         db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
         tls_key=args.tls_key, token=token, max_running=args.max_running,
         ui_port=args.ui_port or None, ui_host=args.ui_host, metrics_listen=args.metrics_listen,
+        panel_url=args.panel_url,
     )
     trio.run(serve, options)
     return EXIT_OK

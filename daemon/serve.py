@@ -25,10 +25,12 @@ from .executor import Executor
 from .hub import Hub
 from .monitor.endpoint import serve_metrics
 from .monitor.metrics import Metrics
+from .notify.delivery import Notifier
 from .scheduler import Scheduler
 from .sdnotify import notify, watchdog_interval
 from .service import VERSION, Control, apply_config
 from .store.db import Database
+from .store.notifications import upsert_notification
 
 log = logging.getLogger("regsync.serve")
 
@@ -48,6 +50,7 @@ class ServeOptions:
     ui_host: str = "127.0.0.1"
     global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
     metrics_listen: str | None = None  # `/metrics` for Prometheus; None = not served
+    panel_url: str | None = None  # the panel as webhook receivers reach it (links in payloads)
 
 
 def check_exposure(listen: str, token: str | None) -> None:
@@ -105,6 +108,7 @@ class Daemon:
         self._api_scope = trio.CancelScope()
         self._executor: Executor | None = None
         self.metrics_address = ""  # host:port of `/metrics` when served
+        self.notifier: Notifier | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
@@ -123,6 +127,9 @@ class Daemon:
             if config is not None:
                 applied = await db.run(lambda repo: apply_config(repo, config))
                 log.info("applied %s: %s", options.config_path, applied)
+                if config.notifications:
+                    await db.run(lambda repo: [upsert_notification(n)
+                                               for n in config.notifications])
             await self._run(db, global_settings, task_status)
         finally:
             db.close()
@@ -148,6 +155,9 @@ class Daemon:
         api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
+            notifier = self.notifier = Notifier(db, panel_url=_panel_url(options))
+            hub.subscribe(notifier.observe)
+            await nursery.start(notifier.run)
             if options.metrics_listen:  # first: it sees every run
                 self.metrics_address = await nursery.start(
                     serve_metrics, Metrics(VERSION), options.metrics_listen, hub, db)
@@ -177,6 +187,16 @@ async def _panel(
     await server.run_panel(address, options.ui_port, login_required=options.token is not None,
                            host=options.ui_host,
                            task_status=task_status)
+
+
+def _panel_url(options: ServeOptions) -> str | None:
+    """Where webhook payloads link to: --panel-url, else the in-process panel's own address."""
+    if options.panel_url:
+        return options.panel_url
+    if options.ui_port is None:
+        return None
+    host = f"[{options.ui_host}]" if ":" in options.ui_host else options.ui_host
+    return f"http://{host}:{options.ui_port}"
 
 
 def _platform_memory(db_path: str) -> PlatformMemory:

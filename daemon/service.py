@@ -36,6 +36,7 @@ from .model import (
     TaskRecord,
     Trigger,
 )
+from .notify.control import NotificationControl
 from .plane import WatchItem
 from .registry.client import RegistryClient
 from .runconfig import resolved, rule_config
@@ -46,8 +47,8 @@ from .store.repo import Repo
 VERSION = "0.1.0"
 
 
-class Control:
-    """Implements `plane.ControlPlane`."""
+class Control(NotificationControl):
+    """Implements `plane.ControlPlane` (and `notify.control.NotificationPlane`)."""
 
     def __init__(
         self,
