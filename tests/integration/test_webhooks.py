@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ import grpc
 import pytest
 import trio
 import yaml
+from regsync.ctl.main import main as ctl
 from regsync.daemon.config import GlobalSettings, RetrySettings
 from regsync.daemon.notify import delivery
 from regsync.daemon.serve import Daemon, ServeOptions
@@ -99,6 +102,14 @@ async def _run(daemon: Daemon, task: str) -> tuple[int, float]:
     return await trio.to_thread.run_sync(call)
 
 
+async def _ctl(daemon: Daemon, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await trio.to_thread.run_sync(lambda: ctl(
+        ["--server", daemon.address, *argv], stdout=out, stderr=err, stdin=io.StringIO(stdin),
+        environ={}))
+    return code, out.getvalue(), err.getvalue()
+
+
 async def _notifications(daemon: Daemon) -> dict[str, pb.Notification]:
     def call() -> dict[str, pb.Notification]:
         channel, _, hooks = _stubs(daemon)
@@ -163,6 +174,15 @@ async def test_deliveries_to_good_failing_down_and_hanging_receivers(
     assert json.loads(receivers["hang"].received[0].body)["text"].startswith(
         "regsync: task app execution")
 
+    # regsyncctl shows each hook's last delivery
+    code, out, err = await _ctl(daemon, "notifications", "list")
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "ok (204) execution.succeeded" in lines["ok"]
+    assert "FAILED after 3 attempts: answered 500" in lines["error"]
+    assert "FAILED after 3 attempts: no answer within 2s" in lines["hang"]
+    assert "/hook" not in out and SECRET not in out
+
     # replies never carry the secret or the URL's path; logs never carry the secret
     assert hooks["ok"].secret_set and not hooks["error"].secret_set
     assert hooks["ok"].url.endswith("/...") and "/hook" not in hooks["ok"].url
@@ -218,6 +238,24 @@ async def test_the_tasks_filter_and_the_api(
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
     await trio.to_thread.run_sync(crud)
+
+    code, out, err = await _ctl(daemon, "notifications", "add", "cli", "--url",
+                                receivers["ok"].url + "?token=abc", "--event", "task.stale",
+                                "--task", "app", "--format", "slack", "--secret-stdin",
+                                stdin="cli-secret-1\n")
+    assert (code, out.strip()) == (0, "webhook cli added"), err
+    code, out, err = await _ctl(daemon, "-o", "json", "notifications", "show", "cli")
+    shown = json.loads(out)
+    assert shown["secret_set"] is True and shown["format"] == "slack"
+    assert shown["url"].endswith("/...") and "abc" not in out and "cli-secret-1" not in out
+    code, out, _ = await _ctl(daemon, "notifications", "edit", "cli", "--url",
+                              receivers["ok"].url, "--event", "task.stale", "--no-secret")
+    assert code == 0
+    code, out, _ = await _ctl(daemon, "notifications", "show", "cli")
+    assert re.search(r"^secret\s+not set$", out, re.MULTILINE), out
+    assert (await _ctl(daemon, "notifications", "rm", "cli"))[0] == 0
+    code, _, err = await _ctl(daemon, "notifications", "show", "cli")
+    assert code == 1 and "no webhook named 'cli'" in err
 
 
 async def test_a_stale_task_is_told_once_per_stale_spell(
