@@ -252,7 +252,7 @@ async def test_the_tasks_filter_and_the_api(
                               receivers["ok"].url, "--event", "task.stale", "--no-secret")
     assert code == 0
     code, out, _ = await _ctl(daemon, "notifications", "show", "cli")
-    assert re.search(r"^secret\s+not set$", out, re.MULTILINE), out
+    assert re.search(r"^secret:\s+not set$", out, re.MULTILINE), out
     assert (await _ctl(daemon, "notifications", "rm", "cli"))[0] == 0
     code, _, err = await _ctl(daemon, "notifications", "show", "cli")
     assert code == 1 and "no webhook named 'cli'" in err
