@@ -27,6 +27,7 @@ from .engine.platform_memory import PlatformMemory
 from .engine.run import sync
 from .errors import ConflictError, RegsyncError, first_regsync_error
 from .hub import Hub
+from .logformat import current_execution
 from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
 from .runconfig import rule_config
@@ -145,6 +146,7 @@ class Executor:
         except_tags: Collection[str] | None,
     ) -> None:
         record = running.record
+        current_execution.set((record.task, record.id))  # this task's own context: log lines
         pending = _Pending()
         status, error = ExecutionStatus.FAILED, ""
         try:

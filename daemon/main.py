@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--panel-url", metavar="URL",
                        help="the panel's address as webhook receivers should link to it "
                             "(default: the in-process panel's own)")
+    serve.add_argument("--log-format", choices=("human", "json"), default="human",
+                       help="log lines for people, or one JSON object a line with task and "
+                            "execution id (journald, log shippers) (default %(default)s)")
     serve.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 
@@ -96,12 +99,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     import trio
 
+    from .logformat import configure
     from .serve import ServeOptions, default_db_path, serve
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     token = os.environ.get("REGSYNC_API_TOKEN") or None

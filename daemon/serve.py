@@ -23,6 +23,7 @@ from .engine.platform_memory import PlatformMemory
 from .errors import ConfigError
 from .executor import Executor
 from .hub import Hub
+from .logformat import ExecutionLog
 from .monitor.endpoint import serve_metrics
 from .monitor.metrics import Metrics
 from .notify.delivery import Notifier
@@ -145,6 +146,7 @@ class Daemon:
     ) -> None:
         options = self.options
         hub = Hub()
+        hub.subscribe(ExecutionLog())
         executor = self._executor = Executor(
             db, hub, global_settings=lambda: global_settings, max_running=options.max_running,
             platforms=_platform_memory(options.db_path),
