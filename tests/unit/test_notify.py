@@ -6,9 +6,16 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from regsync.daemon.config import ConfigProblems, Endpoint, NotificationSettings, SyncRule
+from regsync.daemon.config import (
+    ConfigProblems,
+    Endpoint,
+    NotificationSettings,
+    SyncRule,
+    parse_config,
+)
 from regsync.daemon.engine.events import Counters, Outcome, TagResult
 from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.notify.payload import Notice, encode, json_body, signature, slack_body
@@ -128,3 +135,16 @@ def test_config_section_parses_and_reports_every_problem() -> None:
     assert "notifications[3]: extra: unknown key" in problems
     assert "notifications[4]: name: duplicate webhook name (also notifications[3])" in problems
     assert len(caught.value.problems) == 8
+
+
+def test_the_example_files_webhooks_load_once_uncommented() -> None:
+    example = (Path(__file__).parents[2] / "configs" / "sync.example.yaml").read_text()
+    start = example.index("# notifications:")
+    text = example[:start] + "\n".join(
+        line[2:] for line in example[start:].splitlines() if line.startswith("# "))
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x",
+           "AUDIT_HOOK_SECRET": "s3"}
+    config = parse_config(text, env=env)
+    chat, audit = config.notifications
+    assert (chat.name, chat.format, chat.url) == ("ops-chat", "slack", env["SLACK_WEBHOOK_URL"])
+    assert audit.tasks == ("nginx",) and audit.secret == "s3" and audit.format == "json"
