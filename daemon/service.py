@@ -36,6 +36,7 @@ from .model import (
     TaskRecord,
     Trigger,
 )
+from .monitor.control import TrendControl
 from .notify.control import NotificationControl
 from .plane import WatchItem
 from .registry.client import RegistryClient
@@ -47,8 +48,8 @@ from .store.repo import Repo
 VERSION = "0.1.0"
 
 
-class Control(NotificationControl):
-    """Implements `plane.ControlPlane` (and `notify.control.NotificationPlane`)."""
+class Control(NotificationControl, TrendControl):
+    """Implements `plane.ControlPlane` (and `NotificationPlane`, `TrendPlane`)."""
 
     def __init__(
         self,

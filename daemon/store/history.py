@@ -26,3 +26,12 @@ def last_successes() -> dict[str, datetime]:
     )
     found = cast(Iterable[dict[str, Any]], rows) # .dicts() rows, typed by peewee as models
     return {row["name"]: from_epoch(row["last"]) for row in found if row["last"] is not None}
+
+
+def ended_since(since: datetime) -> list[tuple[datetime, ExecutionStatus, int]]:
+    """(finished, status, bytes copied) of every execution that ended at or after `since`."""
+    rows = (Execution.select(Execution.finished, Execution.status, Execution.bytes_copied)
+            .where(Execution.finished >= since.timestamp()).tuples())
+    found = cast(Iterable[tuple[float, str, int]], rows)
+    return [(from_epoch(finished), ExecutionStatus(status), int(copied))
+            for finished, status, copied in found]

@@ -118,6 +118,19 @@ async def test_prometheus_scrapes_sync_metrics(
         assert prom.value('regsync_tags_total{task="app",outcome="copied"}') == 2
         assert prom.value('regsync_bytes_copied_total{task="app"}') == bytes_copied
 
+        # the panel's daily trends count both runs today, with the bytes the first copied
+        def trends() -> pb.DailyTrendsResponse:
+            with grpc.insecure_channel(daemon.address) as channel:
+                reply: pb.DailyTrendsResponse = rpc.TrendServiceStub(channel).GetDailyTrends(
+                    pb.DailyTrendsRequest(days=30), timeout=20)
+                return reply
+
+        days = (await trio.to_thread.run_sync(trends)).days
+        assert len(days) == 30 and days[-1].date == time.strftime("%Y-%m-%d", time.gmtime())
+        assert (days[-1].succeeded, days[-1].failed, days[-1].bytes_copied) == (
+            2, 0, bytes_copied)
+        assert sum(d.succeeded for d in days) == 2
+
         # every label set is bounded: no tag, digest, repository or URL anywhere
         series = (await trio.to_thread.run_sync(lambda: httpx.get(
             f"{prom.url}/api/v1/series", params={"match[]": '{__name__=~"regsync_.*"}'},
