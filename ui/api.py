@@ -116,6 +116,11 @@ class Api:
                                                  pb.StatsRequest(), token=self.token)
         return reply
 
+    async def daily_trends(self, days: int = 30) -> list[pb.DayTrend]:
+        reply = await self.client.call(lambda s: s.trends.GetDailyTrends,
+                                       pb.DailyTrendsRequest(days=days), token=self.token)
+        return list(reply.days)
+
     def watch(self, *, execution_id: int = 0, logs: bool = False) -> AsyncIterator[pb.WatchEvent]:
         return self.client.watch(pb.WatchRequest(execution_id=execution_id, logs=logs),
                                  token=self.token)
