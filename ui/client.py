@@ -91,6 +91,7 @@ class Stubs:
     executions: Any
     control: Any
     trends: Any = None
+    notifications: Any = None
 
 
 def _metadata(token: str | None) -> tuple[tuple[str, str], ...]:
@@ -123,6 +124,7 @@ class DaemonClient:
                 executions=rpc.ExecutionServiceStub(self._channel),
                 control=rpc.ControlServiceStub(self._channel),
                 trends=rpc.TrendServiceStub(self._channel),
+                notifications=rpc.NotificationServiceStub(self._channel),
             )
         return self._stubs
 

@@ -26,6 +26,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from support.images import push_image, random_layer
 from support.registry import RegistryServer, free_port
+from support.webhook import Receiver
 from test_browser import ROOT, Page, _answers, _until, browser
 
 pytestmark = pytest.mark.integration
@@ -155,3 +156,43 @@ def test_trend_charts_and_live_progress(browser: webdriver.Chrome, served: Serve
     assert all(d > 0 for d in durations) and durations[0] > durations[1]
     assert copied[0] > 0 and copied[1:] == [0, 0]
     _keep(page, "trends-task")
+
+
+def test_webhooks_page_shows_the_last_delivery_and_adds_one(
+        browser: webdriver.Chrome, served: Served, registry: RegistryServer,
+        registry2: RegistryServer) -> None:
+    push_image(registry, "app", "1.0", layers=[random_layer(10_000, seed="h")])
+    page = Page(browser, served.url)
+    with Receiver("ok") as receiver, Receiver("error") as failing, \
+            grpc.insecure_channel(served.api) as channel:
+        hooks = rpc.NotificationServiceStub(channel)
+        for name, url in (("chat", receiver.url), ("audit", failing.url)):
+            hooks.CreateNotification(pb.NotificationSpec(
+                name=name, url=url, events=["execution.succeeded"], secret="hook-secret-9"),
+                timeout=20)
+        registries, tasks = rpc.RegistryServiceStub(channel), rpc.TaskServiceStub(channel)
+        registries.CreateRegistry(pb.RegistrySpec(name="src", url=registry.url), timeout=20)
+        registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url), timeout=20)
+        tasks.CreateTask(pb.TaskSpec(
+            name="app", enabled=True, source=pb.Endpoint(registry="src", repository="app"),
+            target=pb.Endpoint(registry="dst", repository="mirror/app")), timeout=20)
+        _run_to_success(tasks, rpc.ExecutionServiceStub(channel))
+        _until(lambda: receiver.received, "the webhook's POST")
+
+        page.open("/notifications")
+        page.see("ok (204) execution.succeeded")  # the delivery shows up on its own
+        # the failing one gives up after its backoff (1 + 4 + 15 s), then says why
+        _until(lambda: hooks.GetNotification(pb.NameRequest(name="audit"), timeout=20)
+               .HasField("last_delivery"), "the failing webhook to give up", timeout=40)
+        page.see("failed after 4 attempts: answered 500")
+        assert "hook-secret-9" not in browser.page_source and "/hook" not in browser.page_source
+        _keep(page, "webhooks")
+
+        page.button("Add webhook")
+        page.field("Name", "pager")
+        page.field("URL", "https://pager.example/in")
+        page.button("Save")
+        page.see("Webhook pager added")
+        page.visible("//*[normalize-space(text())='https://pager.example/...']")
+        added = hooks.GetNotification(pb.NameRequest(name="pager"), timeout=20)
+        assert list(added.events) == ["execution.failed"] and added.url == "https://pager.example/..."
