@@ -22,7 +22,7 @@ from .engine.copy import TagPlan
 from .engine.events import LogEvent, TagResult, discard
 from .engine.filters import TagSelection
 from .engine.run import Run, open_registries, rule_tags
-from .errors import ConflictError, RegsyncError
+from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
 from .model import (
@@ -211,6 +211,10 @@ class Control(NotificationControl, TrendControl):
     async def apply(self, text: str, *, source: str) -> ApplyResult:
         known = [r.name for r in await self.list_registries()]
         config = parse_config(text, source=source, keep_references=True, known_registries=known)
+        if config.notifications:  # their ${VAR}s would read this daemon's environment
+            raise ConfigError(
+                f"{source}: notifications: Apply does not take webhooks; add them with "
+                "`regsyncctl notifications add` or in the daemon's own --config file")
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result
