@@ -66,6 +66,7 @@ class Metrics:
             "Pulls left as the registry last announced (Docker Hub's RateLimit-Remaining)",
             ["registry"], registry=r)
         self._seen: dict[int, Counters] = {}
+        self._tasks: set[str] = set()  # as of the last refresh
 
     # the hub's listener ------------------------------------------------------------------------
     def observe(self, item: WatchItem) -> None:
@@ -110,6 +111,13 @@ class Metrics:
     def refresh(self, tasks: Iterable[TaskRecord], successes: Mapping[str, datetime],
                 now: datetime | None = None) -> None:
         moment = now or datetime.now(UTC)
+        tasks = list(tasks)
+        for gone in self._tasks - {task.name for task in tasks}:  # deleted: its gauges go
+            for gauge in (self.period, self.last_success):
+                _remove(gauge, gone)
+            for status in _TERMINAL:
+                _remove(self.last_status, gone, status.value)
+        self._tasks = {task.name for task in tasks}
         for task in tasks:
             cron = task.rule.cron_expression
             if cron:

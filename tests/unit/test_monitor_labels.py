@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from regsync.daemon.config import Endpoint, SyncRule
 from regsync.daemon.engine.events import Counters
 from regsync.daemon.errors import ConfigError
+from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.monitor.labels import (
     code_label,
     increments,
@@ -69,3 +71,27 @@ def test_registry_observer_counts_by_bounded_labels() -> None:
                  {"registry": "hub", "method": "HEAD", "code": "error"}) == 1
     assert value("regsync_registry_retries_total", {"registry": "hub"}) == 1
     assert value("regsync_registry_ratelimit_remaining", {"registry": "hub"}) == 76
+
+
+def _task(name: str, cron: str | None) -> TaskRecord:
+    return TaskRecord(SyncRule(name, Endpoint("s", "a"), Endpoint("d", "a"), cron_expression=cron))
+
+
+def test_refresh_reads_the_store_and_forgets_deleted_tasks() -> None:
+    metrics = Metrics("0.1.0")
+    value = metrics.registry.get_sample_value
+    now = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
+    done = ExecutionRecord(1, "a", Trigger.CRON, ExecutionStatus.FAILED, now, now)
+    tasks = [_task("a", "0 * * * *"), _task("b", None)]
+    metrics.refresh([TaskRecord(tasks[0].rule, last_execution=done), tasks[1]],
+                    {"a": now - timedelta(hours=2)}, now)
+    assert value("regsync_task_schedule_period_seconds", {"task": "a"}) == 3600
+    assert value("regsync_task_schedule_period_seconds", {"task": "b"}) is None
+    assert value("regsync_task_last_status", {"task": "a", "status": "failed"}) == 1
+    assert value("regsync_task_last_status", {"task": "a", "status": "succeeded"}) == 0
+    assert value("regsync_task_last_success_timestamp_seconds", {"task": "a"}) == (
+        now - timedelta(hours=2)).timestamp()
+    metrics.refresh([tasks[1]], {}, now)  # task a deleted
+    assert value("regsync_task_schedule_period_seconds", {"task": "a"}) is None
+    assert value("regsync_task_last_status", {"task": "a", "status": "failed"}) is None
+    assert value("regsync_task_last_success_timestamp_seconds", {"task": "a"}) is None
