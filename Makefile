@@ -22,7 +22,8 @@ install: $(STAMP)
 	@# `regsyncd once` would otherwise compile regsync from source (~0.2 s of its start-up)
 	@$(BIN)/python -m compileall -q "$$($(BIN)/python -c 'import regsync; print(regsync.__path__[0])')" >/dev/null
 
-# Debian packages the integration tests run for real: the registry and skopeo (the peer).
+# Debian packages the integration tests run for real: the registry and skopeo (the peer),
+# Chromium for the panel, Prometheus (and promtool) that scrapes /metrics and checks the alerts.
 system-deps:
 	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo >/dev/null; }
@@ -31,6 +32,8 @@ system-deps:
 	@# test_store_failure.py puts the store on an ext4 image of its own (mount -o loop)
 	@command -v mkfs.ext4 >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 run: install
 	$(BIN)/regsyncd serve --config configs/sync.example.yaml

@@ -133,6 +133,7 @@ class Daemon:
         self.tasks = rpc.TaskServiceStub(self._channel)
         self.executions = rpc.ExecutionServiceStub(self._channel)
         self.control = rpc.ControlServiceStub(self._channel)
+        self.notifications = rpc.NotificationServiceStub(self._channel)
 
     def call(self, method: Callable[..., Any], request: Any) -> Any:
         """One unary call with the token and the deadline.

@@ -53,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build() -> Parser:
-    from .commands import control, executions, registries, runs, tasks
+    from .commands import control, executions, notifications, registries, runs, tasks
 
     parser = Parser(
         prog="regsyncctl", description="Drive regsyncd, the registry mirroring daemon.",
@@ -68,7 +68,7 @@ def build() -> Parser:
     _add_globals(common, late=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
-    for module in (runs, executions, registries, tasks, control):
+    for module in (runs, executions, registries, tasks, control, notifications):
         module.register(commands, common)
     return parser
 

@@ -147,12 +147,30 @@ class SyncRule:
     cron_expression: str | None = None
 
 
+#: what a webhook can be told about (`notifications[].events`)
+NOTIFICATION_EVENTS = ("execution.succeeded", "execution.failed", "execution.stopped", "task.stale")
+NOTIFICATION_FORMATS = ("json", "slack")
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """One webhook: POST the events it names (for the tasks it names, or all) to `url`."""
+
+    name: str
+    url: str  # http(s), no credentials in it; a path and query are the receiver's business
+    events: tuple[str, ...]
+    tasks: tuple[str, ...] = ()  # empty: every task
+    secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key of the signature
+    format: str = "json"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     version: str
     global_: GlobalSettings
     registries: Mapping[str, RegistrySettings] = field(hash=False)
     rules: tuple[SyncRule, ...]
+    notifications: tuple[NotificationSettings, ...] = ()
 
     def rule(self, name: str) -> SyncRule:
         """The rule called `name`; ConfigError listing the known rules otherwise."""
@@ -549,7 +567,7 @@ def _one_of(choice: str, known: list[str], what: str) -> str:
 
 # Sections ------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("version", "global", "registries", "sync_rules")
+_TOP_KEYS = ("version", "global", "registries", "sync_rules", "notifications")
 _GLOBAL_KEYS = ("concurrency", "retry", "timeout", "limits")
 _RETRY_KEYS = ("max_attempts", "initial_interval", "max_interval")
 _LIMIT_KEYS = ("max_tags", "max_listing_bytes", "min_throughput", "throughput_window")
@@ -564,7 +582,10 @@ def _config(document: dict[Any, object], report: _Report) -> Config:
     registries = _registries(fields.get("registries"), root.key("registries"))
     usable = list(registries) + [n for n in report.known_registries if n not in registries]
     rules = _rules(fields.get("sync_rules"), root.key("sync_rules"), usable)
-    return Config(version, global_, types.MappingProxyType(registries), rules)
+    from .notifyconfig import parse_notifications  # it builds on this module's helpers
+
+    notifications = parse_notifications(fields.get("notifications"), report)
+    return Config(version, global_, types.MappingProxyType(registries), rules, notifications)
 
 
 def _version(value: object, at: _At) -> str:
@@ -963,3 +984,4 @@ def _cron_valid(expression: str) -> bool:
     from croniter import croniter
 
     return bool(croniter.is_valid(expression))
+

@@ -35,6 +35,7 @@ from .engine.slots import BlobSlots
 from .engine.upload_memory import UploadMemory
 from .errors import ConflictError, RegsyncError, StoreError, first_regsync_error
 from .hub import Hub
+from .logformat import current_execution
 from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
 from .runconfig import rule_config
@@ -181,6 +182,7 @@ class Executor:
         except_tags: Collection[str] | None,
     ) -> None:
         record = running.record
+        current_execution.set((record.task, record.id))  # this task's own context: log lines
         pending = _Pending()
         status, error = ExecutionStatus.FAILED, ""
         try:

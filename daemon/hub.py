@@ -7,7 +7,7 @@ many events it missed in a log line. A watcher that joins mid-run first gets the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -41,9 +41,21 @@ class Hub:
     def __init__(self) -> None:
         self._watchers: list[_Watcher] = []
         self._live: dict[int, _Live] = {}
+        self._listeners: list[Callable[[WatchItem], None]] = []
+
+    def subscribe(self, listener: Callable[[WatchItem], None]) -> None:
+        """Call `listener` with every item, synchronously and losslessly (metrics, webhooks):
+        it must not block or raise."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[WatchItem], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def publish(self, item: WatchItem) -> None:
         self._remember(item)
+        for listener in self._listeners:
+            listener(item)
         for watcher in self._watchers:
             if watcher.execution_id not in (None, item.execution_id):
                 continue

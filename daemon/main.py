@@ -88,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="a Host name browsers reach the panel by (repeatable); loopback "
                             "names and a specific --ui-host are allowed already, any other "
                             "Host is refused (DNS rebinding)")
+    serve.add_argument("--metrics-listen", metavar="ADDR",
+                       help="serve Prometheus /metrics on PORT or HOST:PORT (a bare port is "
+                            "loopback; default: not served)")
+    serve.add_argument("--panel-url", metavar="URL",
+                       help="the panel's address as webhook receivers should link to it "
+                            "(default: the in-process panel's own)")
+    serve.add_argument("--log-format", choices=("human", "json"), default="human",
+                       help="log lines for people, or one JSON object a line with task and "
+                            "execution id (journald, log shippers) (default %(default)s)")
     serve.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 
@@ -98,12 +107,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .safetext import EscapingFormatter
+    from .logformat import configure
     from .serve import ServeOptions, default_db_path, read_token_file, serve
 
-    handler = logging.StreamHandler()  # registries' names and words reach log records
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     token = os.environ.get("REGSYNC_API_TOKEN", "").strip() or None
@@ -119,7 +126,8 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key, token=token, max_running=args.max_running,
         ui_port=args.ui_port or None, ui_host=args.ui_host,
         ui_allowed_hosts=tuple(args.ui_allowed_host),
-        insecure_plaintext_api=args.insecure_plaintext_api,
+        insecure_plaintext_api=args.insecure_plaintext_api, metrics_listen=args.metrics_listen,
+        panel_url=args.panel_url,
     )
     trio.run(serve, options)
     return EXIT_OK

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from .config import RegistrySettings, SyncRule
+from .config import NotificationSettings, RegistrySettings, SyncRule
 from .engine.events import Counters, LogEvent, TagResult
 
 
@@ -171,6 +171,34 @@ class DaemonStatus:
     running: tuple[ExecutionRecord, ...]
     next_runs: tuple[ScheduledRun, ...]
     store: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """How a webhook's last delivery went (all attempts of one event)."""
+
+    event: str
+    time: datetime
+    ok: bool
+    code: int = 0  # the receiver's last HTTP status; 0 when none answered
+    error: str = ""  # why it failed, ready for a user (no secret, no response body)
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """A stored webhook. `settings.secret` never leaves the daemon: replies say `secret_set`."""
+
+    settings: NotificationSettings
+    last: DeliveryResult | None = None
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def secret_set(self) -> bool:
+        return bool(self.settings.secret)
 
 
 def counters_from(values: Mapping[str, int]) -> Counters:

@@ -23,10 +23,15 @@ from .engine.platform_memory import PlatformMemory
 from .errors import ConfigError
 from .executor import Executor
 from .hub import Hub
+from .logformat import ExecutionLog
+from .monitor.endpoint import serve_metrics
+from .monitor.metrics import Metrics
+from .notify.delivery import Notifier
 from .scheduler import Scheduler
 from .sdnotify import notify, watchdog_interval
-from .service import Control, apply_config
+from .service import VERSION, Control, apply_config
 from .store.db import Database
+from .store.notifications import upsert_notification
 
 log = logging.getLogger("regsync.serve")
 
@@ -48,6 +53,8 @@ class ServeOptions:
     ui_allowed_hosts: tuple[str, ...] = ()
     insecure_plaintext_api: bool = False  # a token over plain text beyond loopback: logged
     global_settings: GlobalSettings | None = None  # without a config file (default: defaults)
+    metrics_listen: str | None = None  # `/metrics` for Prometheus; None = not served
+    panel_url: str | None = None  # the panel as webhook receivers reach it (links in payloads)
 
 
 def is_loopback(host: str) -> bool:
@@ -142,6 +149,8 @@ class Daemon:
         self.address = ""
         self._api_scope = trio.CancelScope()
         self._executor: Executor | None = None
+        self.metrics_address = ""  # host:port of `/metrics` when served
+        self.notifier: Notifier | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
@@ -168,6 +177,9 @@ class Daemon:
             if config is not None:
                 applied = await db.run(lambda repo: apply_config(repo, config))
                 log.info("applied %s: %s", options.config_path, applied)
+                if config.notifications:
+                    await db.run(lambda repo: [upsert_notification(n)
+                                               for n in config.notifications])
             await self._run(db, global_settings, task_status)
         finally:
             db.close()
@@ -183,6 +195,7 @@ class Daemon:
     ) -> None:
         options = self.options
         hub = Hub()
+        hub.subscribe(ExecutionLog())
         executor = self._executor = Executor(
             db, hub, global_settings=lambda: global_settings, max_running=options.max_running,
             platforms=_platform_memory(options.db_path),
@@ -193,6 +206,12 @@ class Daemon:
         api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
+            notifier = self.notifier = Notifier(db, panel_url=_panel_url(options))
+            hub.subscribe(notifier.observe)
+            await nursery.start(notifier.run)
+            if options.metrics_listen:  # first: it sees every run
+                self.metrics_address = await nursery.start(
+                    serve_metrics, Metrics(VERSION), options.metrics_listen, hub, db)
             await nursery.start(executor.run)
             # resume what a crash interrupted before the scheduler adds catch-up runs
             for resumed in await control.resume_interrupted():
@@ -222,6 +241,16 @@ async def _panel(
         login_hint="start regsyncd with an API token (--token-file or $REGSYNC_API_TOKEN: the "
                    "panel then asks each browser for it), or keep --ui-host on loopback",
         task_status=task_status)
+
+
+def _panel_url(options: ServeOptions) -> str | None:
+    """Where webhook payloads link to: --panel-url, else the in-process panel's own address."""
+    if options.panel_url:
+        return options.panel_url
+    if options.ui_port is None:
+        return None
+    host = f"[{options.ui_host}]" if ":" in options.ui_host else options.ui_host
+    return f"http://{host}:{options.ui_port}"
 
 
 def _platform_memory(db_path: str) -> PlatformMemory:

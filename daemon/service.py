@@ -24,7 +24,7 @@ from .engine.copy import TagPlan
 from .engine.events import discard
 from .engine.filters import TagSelection
 from .engine.run import Run, open_registries, rule_tags
-from .errors import ConflictError, RegsyncError
+from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
 from .model import (
@@ -41,6 +41,8 @@ from .model import (
     TaskRecord,
     Trigger,
 )
+from .monitor.control import TrendControl
+from .notify.control import NotificationControl
 from .plane import WatchItem
 from .registry.client import RegistryClient
 from .runconfig import literal_template, resolved, rule_config
@@ -51,8 +53,8 @@ from .store.repo import Repo
 VERSION = "0.1.0"
 
 
-class Control:
-    """Implements `plane.ControlPlane`."""
+class Control(NotificationControl, TrendControl):
+    """Implements `plane.ControlPlane` (and `NotificationPlane`, `TrendPlane`)."""
 
     def __init__(
         self,
@@ -219,6 +221,10 @@ class Control:
         # CPU-bound (a megabyte of YAML takes seconds): never on the trio thread
         parse = partial(parse_applied, text, source=source, known_registries=known)
         config = await trio.to_thread.run_sync(parse)
+        if config.notifications:  # not stored by apply_config: refused rather than dropped
+            raise ConfigError(
+                f"{source}: notifications: Apply does not take webhooks; add them with "
+                "`regsyncctl notifications add` or in the daemon's own --config file")
         result = await self._db.run(lambda repo: apply_config(repo, config))
         self._scheduler.wake()
         return result

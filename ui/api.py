@@ -120,6 +120,28 @@ class Api:
                                                  pb.StatsRequest(), token=self.token)
         return reply
 
+    async def daily_trends(self, days: int = 30) -> list[pb.DayTrend]:
+        reply = await self.client.call(lambda s: s.trends.GetDailyTrends,
+                                       pb.DailyTrendsRequest(days=days), token=self.token)
+        return list(reply.days)
+
+    # webhooks ----------------------------------------------------------------------------------
+    async def list_notifications(self) -> list[pb.Notification]:
+        reply = await self.client.call(lambda s: s.notifications.ListNotifications,
+                                       pb.ListNotificationsRequest(), token=self.token)
+        return list(reply.notifications)
+
+    async def create_notification(self, spec: pb.NotificationSpec) -> pb.Notification:
+        reply: pb.Notification = await self.client.call(
+            lambda s: s.notifications.CreateNotification, spec, token=self.token)
+        return reply
+
+    async def delete_notification(self, name: str) -> object:
+        reply: object = await self.client.call(
+            lambda s: s.notifications.DeleteNotification, pb.NameRequest(name=name),
+            token=self.token)
+        return reply
+
     def watch(self, *, execution_id: int = 0, logs: bool = False) -> AsyncIterator[pb.WatchEvent]:
         return self.client.watch(pb.WatchRequest(execution_id=execution_id, logs=logs),
                                  token=self.token)

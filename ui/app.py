@@ -4,6 +4,7 @@
     /registries            registries
     /tasks                 tasks;  /tasks/new, /tasks/edit?name=NAME: the wizard
     /executions            executions (?task=NAME);  /executions/{id}: one execution
+    /notifications         webhooks and their last delivery
     /login                 the API token, when the daemon requires one
 """
 
@@ -11,7 +12,16 @@ from __future__ import annotations
 
 from nicegui import Client, app, ui
 
-from .pages import dashboard, execution, executions, login, registries, tasks, wizard
+from .pages import (
+    dashboard,
+    execution,
+    executions,
+    login,
+    notifications,
+    registries,
+    tasks,
+    wizard,
+)
 from .session import Panel, PanelSettings
 
 TITLE = "regsync"
@@ -67,6 +77,10 @@ def _add_pages() -> None:
     @ui.page("/executions")
     async def _executions(task: str = "") -> None:
         await executions.build(current(), task)
+
+    @ui.page("/notifications")
+    async def _notifications() -> None:
+        await notifications.build(current())
 
     @ui.page("/executions/{execution_id}")
     async def _execution(execution_id: int) -> None:

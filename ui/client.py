@@ -84,12 +84,14 @@ def explain(code: grpc.StatusCode, details: str, *, address: str, token_sent: bo
 
 @dataclass(frozen=True)
 class Stubs:
-    """The four services on one channel."""
+    """The services on one channel."""
 
     registries: Any
     tasks: Any
     executions: Any
     control: Any
+    trends: Any = None
+    notifications: Any = None
 
 
 def _metadata(token: str | None) -> tuple[tuple[str, str], ...]:
@@ -121,6 +123,8 @@ class DaemonClient:
                 tasks=rpc.TaskServiceStub(self._channel),
                 executions=rpc.ExecutionServiceStub(self._channel),
                 control=rpc.ControlServiceStub(self._channel),
+                trends=rpc.TrendServiceStub(self._channel),
+                notifications=rpc.NotificationServiceStub(self._channel),
             )
         return self._stubs
 

@@ -25,6 +25,7 @@ from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
 from ..errors import ConfigError
 from ..plane import ControlPlane
+from . import notifications, trends
 from .bridge import AsyncioThread, TrioPortal, open_asyncio_thread
 from .servicers import ControlServicer, ExecutionServicer, RegistryServicer, TaskServicer
 
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 GRACE = 1.0
 SERVICES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
-    for name in ("RegistryService", "TaskService", "ExecutionService", "ControlService")
+    for name in ("RegistryService", "TaskService", "ExecutionService", "ControlService",
+                 "NotificationService", "TrendService")
 )
 _HEALTH_METHODS = f"/{health.SERVICE_NAME}/"
 _DENIED = "missing or invalid API token (send metadata 'authorization: Bearer <token>')"
@@ -111,6 +113,8 @@ class ApiServer:
         rpc.add_TaskServiceServicer_to_server(TaskServicer(portal, self.plane), server)
         rpc.add_ExecutionServiceServicer_to_server(ExecutionServicer(portal, self.plane), server)
         rpc.add_ControlServiceServicer_to_server(ControlServicer(portal, self.plane), server)
+        notifications.add_to_server(server, portal, self.plane)
+        trends.add_to_server(server, portal, self.plane)
         checker = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)
         names = (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME)

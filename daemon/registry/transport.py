@@ -58,6 +58,7 @@ from ..errors import (
     redact_url,
 )
 from ..safetext import escape_controls
+from . import observe
 from .auth import SCOPES_EXTENSION
 from .jsondoc import parse_json
 from .ratelimit import HubQuota, TokenBucket, parse_ratelimit_remaining
@@ -572,12 +573,17 @@ class Session:
             extensions={SCOPES_EXTENSION: call.scopes},
         )
         self.counts[call.key] += 1
-        with map_exceptions(
-            registry=self.registry, host=self.host, timeout=self.timeout, what=call.what
-        ):
-            response = await self.http.send(
-                request, stream=True, follow_redirects=call.follow_redirects
-            )
+        try:
+            with map_exceptions(
+                registry=self.registry, host=self.host, timeout=self.timeout, what=call.what
+            ):
+                response = await self.http.send(
+                    request, stream=True, follow_redirects=call.follow_redirects
+                )
+        except RegsyncError:
+            observe.requested(self.registry, call.method, None)
+            raise
+        observe.requested(self.registry, call.method, response.status_code)
         self._observe(response)
         if response.is_success:
             return response
@@ -610,11 +616,14 @@ class Session:
 
     def _observe(self, response: httpx.Response) -> None:
         warning = self.quota.observe(response.headers, trio.current_time())
+        if self.quota.remaining is not None and "ratelimit-remaining" in response.headers:
+            observe.ratelimited(self.registry, self.quota.remaining)
         if warning is not None:
             _log.warning("registry %r: %s", self.registry, warning)
 
     def _retried(self, attempt: int, delay: float, error: RegsyncError) -> None:
         self.counts["retry"] += 1
+        observe.retried(self.registry)
         _log.warning(
             "registry %r: attempt %d of %d failed, retrying in %.1fs: %s",
             self.registry,

@@ -99,6 +99,24 @@ _TASK_CREATED = [
     "UPDATE task SET created = CAST(strftime('%s', 'now') AS REAL)",
 ]
 
+# Webhooks (config notifications:, the NotificationService) and their last delivery's result.
+_NOTIFICATIONS = [
+    """CREATE TABLE notification (
+        id INTEGER NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL DEFAULT '[]',
+        tasks TEXT NOT NULL DEFAULT '[]',
+        secret TEXT,
+        format TEXT NOT NULL DEFAULT 'json',
+        last_event TEXT NOT NULL DEFAULT '',
+        last_time REAL,
+        last_ok INTEGER NOT NULL DEFAULT 0,
+        last_code INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        last_attempts INTEGER NOT NULL DEFAULT 0)""",
+]
+
 
 def _sql(db: SqliteDatabase, statement: str, params: tuple[object, ...] = ()) -> Cursor:
     return db.execute_sql(statement, params)  # type: ignore[no-untyped-call,no-any-return]
@@ -117,6 +135,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_INITIAL),
     _run(_STATUS_INDEXES),
     _run(_TASK_CREATED),
+    _run(_NOTIFICATIONS),
 )
 LATEST = len(MIGRATIONS)
 

@@ -115,7 +115,29 @@ class SchemaVersion(_Base):
     version = IntegerField(primary_key=True)
 
 
-MODELS: tuple[type[Model], ...] = (Registry, Task, Execution, TagResultRow, LogRow, SchemaVersion)
+class NotificationRow(_Base):
+    """A webhook and the result of its last delivery (store/notifications.py)."""
+
+    id = AutoField()
+    name = TextField(unique=True)
+    url = TextField()
+    events = TextField(default="[]")
+    tasks = TextField(default="[]")
+    secret = TextField(null=True)
+    format = TextField(default="json")
+    last_event = TextField(default="")
+    last_time = FloatField(null=True)
+    last_ok = BooleanField(default=False)
+    last_code = IntegerField(default=0)
+    last_error = TextField(default="")
+    last_attempts = IntegerField(default=0)
+
+    class Meta:
+        table_name = "notification"
+
+
+MODELS: tuple[type[Model], ...] = (
+    Registry, Task, Execution, TagResultRow, LogRow, SchemaVersion, NotificationRow)
 
 
 # Conversions -----------------------------------------------------------------------------------

@@ -549,7 +549,7 @@ def test_migrating_from_version_1_keeps_the_data(tmp_path: Path) -> None:
 
     before = time.time()
     with Database.open(path) as db:
-        assert db.schema_version == LATEST == 3
+        assert db.schema_version == LATEST == 4
         assert db.run_sync(lambda r: r.get_registry("hub")).settings.url == "https://r.example"
         assert db.run_sync(lambda r: r.get_task("t")).rule.target == Endpoint("hub", "b")
         created = db.run_sync(lambda r: r.task_created("t")).timestamp()
@@ -557,7 +557,7 @@ def test_migrating_from_version_1_keeps_the_data(tmp_path: Path) -> None:
     with sqlite3.connect(path) as raw:
         assert {"execution_status", "execution_finished"} <= _indexes(raw)
         versions = [row[0] for row in raw.execute("SELECT version FROM schema_version")]
-        assert versions == [1, 2, 3]
+        assert versions == [1, 2, 3, 4]
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from .. import format as fmt
 from ..session import Session, remember_token
 
 NAV = (("Dashboard", "/"), ("Registries", "/registries"), ("Tasks", "/tasks"),
-       ("Executions", "/executions"))
+       ("Executions", "/executions"), ("Webhooks", "/notifications"))
 
 
 @contextmanager

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from nicegui import ui
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
+from .. import charts
 from .. import format as fmt
 from ..components.frame import empty, frame, grid_header, status_badge
 from ..components.live import Live
@@ -18,7 +20,7 @@ LOG_TAIL = 500  # lines kept in the browser
 TAGS_PAGE = 200  # per-tag results on one page (a run may have 100,000)
 
 
-def _summary(execution: pb.Execution) -> None:
+def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
     now = datetime.now(UTC)
     with ui.row().classes("items-center gap-4"):
         ui.link(fmt.shown(execution.task), executions_url(execution.task)).classes("text-lg")
@@ -28,9 +30,21 @@ def _summary(execution: pb.Execution) -> None:
         ui.label(f"duration {fmt.duration(fmt.elapsed(execution, now))}")
         if execution.parent_id:
             ui.link(f"continues #{execution.parent_id}", f"/executions/{execution.parent_id}")
-    ui.linear_progress(fmt.progress(execution.counters), show_value=False,
-                       color=fmt.status_color(execution.status))
+    share = fmt.progress(execution.counters)
+    with ui.row().classes("w-full items-center gap-4 flex-nowrap"):
+        ui.linear_progress(share, show_value=False, color=fmt.status_color(execution.status),
+                           size="12px").classes("grow").props(
+                               f"data-progress={share:.3f}").mark("execution-progress")
+        ui.label(f"{share:.0%}").mark("execution-percent")
     counters = execution.counters
+    seconds = fmt.elapsed(execution, now) or 0.0
+    average = counters.bytes_copied / seconds if seconds > 0 else None
+    if execution.status == pb.EXECUTION_STATUS_RUNNING:
+        meter.add(time.monotonic(), counters.bytes_copied)
+        ui.label(f"throughput {charts.rate(meter.current())} now, "
+                 f"{charts.rate(average)} average").mark("execution-throughput")
+    elif execution.status in fmt.FINISHED:
+        ui.label(f"throughput {charts.rate(average)} average").mark("execution-throughput")
     ui.label(f"{fmt.tally(counters)}; blobs: {counters.blobs_copied} copied, "
              f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
              f"{fmt.size(counters.bytes_copied)} copied").classes("text-sm")
@@ -73,6 +87,7 @@ class ExecutionView:
         ui.label("Log").classes("text-lg font-medium")
         self.log = ui.log(max_lines=LOG_TAIL).classes("w-full h-80")
         self.task = ""
+        self.meter = charts.Throughput()
 
     async def render(self) -> None:
         detail = await self.session.attempt(self.session.api.get_execution(
@@ -89,7 +104,7 @@ class ExecutionView:
         self.stop.set_visibility(execution.status == pb.EXECUTION_STATUS_RUNNING)
         self.detail.clear()
         with self.detail:
-            _summary(execution)
+            _summary(execution, self.meter)
             _tags(detail, (len(self.pages) - 1) * TAGS_PAGE)
 
     async def next_page(self) -> None:

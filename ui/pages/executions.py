@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from nicegui import ui
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
+from .. import charts
 from .. import format as fmt
 from ..components.frame import empty, frame, grid_header, status_badge
 from ..components.live import Live
@@ -48,8 +49,17 @@ class ExecutionList:
     async def render(self) -> None:
         found = await self.session.attempt(self.session.api.list_executions(
             task=self.task, statuses=self.statuses, limit=PAGE_SIZE))
+        history = None
+        if self.task:  # one task's page: its last executions as a chart, whatever the filter
+            history = await self.session.attempt(self.session.api.list_executions(
+                task=self.task, limit=charts.HISTORY + 5))
         self.container.clear()
         with self.container:
+            if history:
+                ui.label(f"Last {charts.HISTORY} executions of {self.task}").classes(
+                    "text-slate-500")
+                ui.echart(charts.task_history(history)).classes("w-full h-64").props(
+                    "data-chart=chart-task-history").mark("chart-task-history")
             if found is None:
                 empty("Executions are unavailable right now.")
             elif not found:
