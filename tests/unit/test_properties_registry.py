@@ -16,8 +16,13 @@ def quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@given(st.lists(st.tuples(st.sampled_from(["Bearer", "Basic", "Negotiate"]),
-                          st.dictionaries(TOKEN, VALUE, min_size=1, max_size=4)),
+# parameter names are case-insensitive and occur once per challenge (RFC 9110 11.2): "D" and "d"
+# in one challenge are a duplicate, whose handling (the first wins) is tested below
+PARAMS = st.dictionaries(TOKEN, VALUE, min_size=1, max_size=4).filter(
+    lambda params: len({k.lower() for k in params}) == len(params))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["Bearer", "Basic", "Negotiate"]), PARAMS),
                 min_size=1, max_size=3))
 def test_formatted_challenges_parse_back(challenges: list[tuple[str, dict[str, str]]]) -> None:
     header = ", ".join(
@@ -29,6 +34,11 @@ def test_formatted_challenges_parse_back(challenges: list[tuple[str, dict[str, s
         (scheme.lower(), {k.lower(): v for k, v in params.items()})
         for scheme, params in challenges
     ]
+
+
+def test_a_duplicate_parameter_keeps_its_first_value() -> None:
+    (challenge,) = parse_challenges('Bearer realm="https://a.example/t", REALM="https://b.example/t"')
+    assert dict(challenge.params) == {"realm": "https://a.example/t"}
 
 
 @given(st.text(max_size=200))
