@@ -46,6 +46,11 @@ DEFAULT_EXPIRES_IN = 60.0
 SAFETY_MARGIN = 10.0
 #: client_id for the OAuth2 refresh-token grant (identity tokens)
 CLIENT_ID = "regsync"
+#: a token answer is a few KB (JWTs with long scopes stay well under this)
+TOKEN_ANSWER_MAX = 1 << 20
+TOKEN_ANSWER_SECONDS = 30.0
+#: a 401's body is read for its connection's sake only
+_REFUSAL_READ_MAX = 64 << 10
 
 _log = logging.getLogger(__name__)
 _TokenKey = tuple[str, str, tuple[str, ...]]  # realm, service, merged scopes
@@ -133,7 +138,7 @@ class RegistryAuth(httpx.Auth):
                 return
             # read the 401 now: it holds a connection, and the token fetch we may wait for
             # needs one (with every connection held by a request waiting here, none would come)
-            await response.aread()
+            await _release(response)
             scopes = merge_scopes(scopes + extra)
 
     def _ours(self, url: httpx.URL) -> bool:
@@ -230,8 +235,7 @@ class RegistryAuth(httpx.Auth):
                 status=status,
                 temporary=status >= 500,
             )
-        await response.aread()
-        token, expires_in = _parse_token(response.content)
+        token, expires_in = _parse_token(await _read_token_answer(response, where, self.registry))
         if token is None:
             raise RemoteServerError(
                 f"the token service at {where} sent no token (want JSON with 'token')",
@@ -261,6 +265,42 @@ def realm_gets_credentials(host: str, plain_http: bool, realm: str) -> bool:
         return True
     own = httpx.URL(f"http://{host}").host.lower()
     return plain_http and url.scheme == "http" and url.host.lower() == own
+
+
+async def _read_token_answer(response: httpx.Response, where: str, registry: str) -> bytes:
+    """The token service's body: at most TOKEN_ANSWER_MAX bytes within TOKEN_ANSWER_SECONDS (a
+    hostile realm may stream forever, or a byte at a time).
+
+    Raises:
+        RemoteServerError: the answer is larger or slower than that.
+    """
+    body = bytearray()
+    with trio.move_on_after(TOKEN_ANSWER_SECONDS) as scope:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > TOKEN_ANSWER_MAX:
+                await response.aclose()
+                raise RemoteServerError(
+                    f"the token service at {where} sent more than {TOKEN_ANSWER_MAX} bytes",
+                    registry=registry, status=response.status_code)
+    if scope.cancelled_caught:
+        await response.aclose()
+        raise RemoteServerError(
+            f"the token service at {where} did not answer within {TOKEN_ANSWER_SECONDS:g} s",
+            registry=registry, status=response.status_code, temporary=True)
+    return bytes(body)
+
+
+async def _release(response: httpx.Response) -> None:
+    """Free a refused request's connection: a small body is read (the connection is reused),
+    a large one is not (the connection is closed instead)."""
+    read = 0
+    with trio.move_on_after(TOKEN_ANSWER_SECONDS):
+        async for chunk in response.aiter_bytes():
+            read += len(chunk)
+            if read > _REFUSAL_READ_MAX:
+                break
+    await response.aclose()
 
 
 def _parse_token(body: bytes) -> tuple[str | None, float]:

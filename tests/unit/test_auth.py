@@ -452,3 +452,31 @@ def test_sync_clients_are_refused() -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(200))
     with httpx.Client(auth=auth, transport=transport) as c, pytest.raises(RuntimeError):
         c.get(BASE + "/v2/")
+
+
+async def test_an_endless_token_answer_is_cut_at_its_cap() -> None:
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"{" * 65536
+
+    fake = FakeRegistry()
+    fake.token_answer = httpx.Response(200, content=endless())
+    async with _client(fake) as client:
+        with pytest.raises(RemoteServerError, match="sent more than 1048576 bytes"):
+            await _get(client, "/v2/a/tags/list", PULL_A)
+
+
+async def test_a_trickling_token_answer_is_given_up_on(autojump_clock: trio.abc.Clock) -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        while True:
+            await trio.sleep(5)
+            yield b" "
+
+    fake = FakeRegistry()
+    fake.token_answer = httpx.Response(200, content=trickle())
+    async with _client(fake) as client:
+        started = trio.current_time()
+        with pytest.raises(RemoteServerError, match="did not answer within 30 s") as info:
+            await _get(client, "/v2/a/tags/list", PULL_A)
+    assert info.value.temporary
+    assert trio.current_time() - started == pytest.approx(30, abs=5)
