@@ -138,7 +138,7 @@ class RegistryAuth(httpx.Auth):
                 return
             # read the 401 now: it holds a connection, and the token fetch we may wait for
             # needs one (with every connection held by a request waiting here, none would come)
-            await _release(response)
+            await _release(response, self.registry)
             scopes = merge_scopes(scopes + extra)
 
     def _ours(self, url: httpx.URL) -> bool:
@@ -274,33 +274,29 @@ async def _read_token_answer(response: httpx.Response, where: str, registry: str
     Raises:
         RemoteServerError: the answer is larger or slower than that.
     """
+    return await _read_capped(response, TOKEN_ANSWER_MAX, f"the token service at {where}",
+                              registry)
+
+
+async def _release(response: httpx.Response, registry: str) -> None:
+    """Read a refused request's body now: it holds a connection (capped like any answer)."""
+    await _read_capped(response, _REFUSAL_READ_MAX, "the registry's refusal (401)", registry)
+
+
+async def _read_capped(response: httpx.Response, limit: int, what: str, registry: str) -> bytes:
     body = bytearray()
     with trio.move_on_after(TOKEN_ANSWER_SECONDS) as scope:
         async for chunk in response.aiter_bytes():
             body += chunk
-            if len(body) > TOKEN_ANSWER_MAX:
-                await response.aclose()
-                raise RemoteServerError(
-                    f"the token service at {where} sent more than {TOKEN_ANSWER_MAX} bytes",
-                    registry=registry, status=response.status_code)
+            if len(body) > limit:
+                raise RemoteServerError(f"{what} sent more than {limit} bytes",
+                                        registry=registry, status=response.status_code)
     if scope.cancelled_caught:
-        await response.aclose()
-        raise RemoteServerError(
-            f"the token service at {where} did not answer within {TOKEN_ANSWER_SECONDS:g} s",
-            registry=registry, status=response.status_code, temporary=True)
-    return bytes(body)
-
-
-async def _release(response: httpx.Response) -> None:
-    """Free a refused request's connection: a small body is read (the connection is reused),
-    a large one is not (the connection is closed instead)."""
-    read = 0
-    with trio.move_on_after(TOKEN_ANSWER_SECONDS):
-        async for chunk in response.aiter_bytes():
-            read += len(chunk)
-            if read > _REFUSAL_READ_MAX:
-                break
-    await response.aclose()
+        raise RemoteServerError(f"{what} did not answer within {TOKEN_ANSWER_SECONDS:g} s",
+                                registry=registry, status=response.status_code, temporary=True)
+    # httpx reads every response of an auth flow again once the flow moves on: hand it the bytes
+    response._content = bytes(body)
+    return response._content
 
 
 def _parse_token(body: bytes) -> tuple[str | None, float]:
