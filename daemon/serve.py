@@ -19,7 +19,7 @@ import trio
 
 from .api.server import ApiServer, ApiSettings, listen_host
 from .config import GlobalSettings, load_config
-from .engine.platform_memory import PlatformMemory
+from .engine.platform_memory import PlatformMemory, default_path
 from .errors import ConfigError
 from .executor import Executor
 from .hub import Hub
@@ -185,11 +185,11 @@ class Daemon:
         hub = Hub()
         executor = self._executor = Executor(
             db, hub, global_settings=lambda: global_settings, max_running=options.max_running,
-            platforms=_platform_memory(options.db_path),
+            platforms=_platform_memory(db),
         )
         scheduler = Scheduler(db, executor)
         control = Control(db, executor, scheduler, hub, global_settings=lambda: global_settings,
-                          store_location=options.db_path)
+                          store_location=db.path)
         api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
@@ -201,7 +201,7 @@ class Daemon:
             self.address = await nursery.start(self._serve_api, api)
             if options.ui_port is not None:
                 await nursery.start(_panel, self.address, options)
-            log.info("regsyncd: API on %s, store %s", self.address, options.db_path)
+            log.info("regsyncd: API on %s, store %s", self.address, db.path)
             task_status.started(self)
 
     async def _serve_api(self, api: ApiServer, *, task_status: trio.TaskStatus[str]) -> None:
@@ -224,11 +224,14 @@ async def _panel(
         task_status=task_status)
 
 
-def _platform_memory(db_path: str) -> PlatformMemory:
-    """Kept beside the store, so a restart does not cost a GET per excluded image again."""
-    if db_path == ":memory:":
+def _platform_memory(db: Database) -> PlatformMemory:
+    """Kept beside the store, so a restart does not cost a GET per excluded image again (with
+    PostgreSQL, in this host's cache directory, as `regsyncd once` keeps it)."""
+    if db.path == ":memory:":
         return PlatformMemory()
-    return PlatformMemory.load(Path(db_path).parent / "platforms.json")
+    if db.location.postgres:
+        return PlatformMemory.load(default_path())
+    return PlatformMemory.load(Path(db.path).parent / "platforms.json")
 
 
 async def _watchdog(interval: float) -> None:
