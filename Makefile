@@ -22,12 +22,16 @@ install: $(STAMP)
 	@# `regsyncd once` would otherwise compile regsync from source (~0.2 s of its start-up)
 	@$(BIN)/python -m compileall -q "$$($(BIN)/python -c 'import regsync; print(regsync.__path__[0])')" >/dev/null
 
-# Debian packages the integration tests run for real: the registry and skopeo (the peer).
+# Debian packages the integration tests run for real: the registry and skopeo (the peer),
+# chromium for the panel, PostgreSQL for the store.
 system-deps:
 	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@# the store's tests run on PostgreSQL too: a throwaway cluster (tests/support/postgres.py)
+	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@# test_store_failure.py puts the store on an ext4 image of its own (mount -o loop)
 	@command -v mkfs.ext4 >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }

@@ -38,18 +38,20 @@ ACCEPT = (
 
 
 class DaemonProcess:
-    def __init__(self, db: Path, log: Path) -> None:
+    """`regsyncd serve --db DB`, DB a file path or a PostgreSQL URL."""
+
+    def __init__(self, db: Path | str, log: Path) -> None:
         self.address = f"127.0.0.1:{free_port()}"
-        self.db, self.log = db, log
+        self.db, self.log = str(db), log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DaemonProcess:
         # one blob at a time: a run lasts long enough to be killed in the middle, every time
-        config = self.db.with_name("global.yaml")
+        config = self.log.with_name("global.yaml")
         config.write_text('version: "1.0"\nglobal: {concurrency: 1}\n')
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [REGSYNCD, "serve", "--db", str(self.db), "--listen", self.address,
+                [REGSYNCD, "serve", "--db", self.db, "--listen", self.address,
                  "--ui-port", "0", "--config", str(config)],
                 stdout=log, stderr=log,
             )
@@ -131,6 +133,23 @@ class Probe:
         return ""
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The daemons' --db on each engine."""
+    if request.param == "sqlite":
+        return str(tmp_path / "regsync.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+def assert_no_password(store: str, log: Path) -> None:
+    """The daemon's whole output names the store with its password masked, if at all."""
+    if store.startswith("postgresql://"):
+        secret = store.split(":")[2].split("@")[0]
+        text = log.read_text()
+        assert secret not in text
+        assert f"store {store.replace(secret, '***')}" in text
+
+
 @pytest.fixture
 def slow_source(registry: RegistryServer) -> Iterator[CountingProxy]:
     """The source, with every blob download held back 150 ms: a run takes seconds, not ms."""
@@ -143,10 +162,14 @@ def slow_source(registry: RegistryServer) -> Iterator[CountingProxy]:
         yield proxy
 
 
-@pytest.mark.parametrize("kill_after", [(2,), (1, 3, 2)], ids=["once", "three-times"])
+@pytest.mark.parametrize(
+    ("kill_after", "engine"),
+    [((2,), "sqlite"), ((1, 3, 2), "sqlite"), ((2,), "postgresql")],
+    ids=["once", "three-times", "once-postgresql"],
+)
 def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
     registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
-    tmp_path: Path, kill_after: tuple[int, ...],
+    tmp_path: Path, kill_after: tuple[int, ...], engine: str, request: pytest.FixtureRequest,
 ) -> None:
     """Kill -9 after the running execution stored `n` results, for each n; restart each time."""
     tags = [f"1.{i}" for i in range(14)]
@@ -156,7 +179,9 @@ def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
     for tag in tags[-2:]:
         push_index(registry, "app", tag, shared_base=base)
 
-    daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
+    store = str(tmp_path / "regsync.db") if engine == "sqlite" else request.getfixturevalue(
+        "pg_url")
+    daemon = DaemonProcess(store, tmp_path / "daemon.log").start()
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
     daemon.tasks.CreateTask(pb.TaskSpec(
@@ -190,17 +215,18 @@ def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
         assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
     assert probe.looks > 0 and probe.broken == []
     assert daemon.terminate() == 0  # SIGTERM: a clean exit
+    assert_no_password(store, tmp_path / "daemon.log")
 
 
 def test_sigterm_interrupts_a_long_run_and_the_next_start_resumes_it(
     registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
-    tmp_path: Path,
+    tmp_path: Path, store: str,
 ) -> None:
     """40 tags, one slow blob at a time: longer than the 10 s shutdown grace period."""
     tags = [f"{i}" for i in range(40)]
     for i, tag in enumerate(tags):
         push_image(registry, "app", tag, layers=[random_layer(20_000, seed=i)])
-    daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
+    daemon = DaemonProcess(store, tmp_path / "daemon.log").start()
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
     daemon.tasks.CreateTask(pb.TaskSpec(
@@ -224,3 +250,4 @@ def test_sigterm_interrupts_a_long_run_and_the_next_start_resumes_it(
     for tag in tags:
         assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
     assert daemon.terminate() == 0
+    assert_no_password(store, tmp_path / "daemon.log")
