@@ -30,7 +30,7 @@ system-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@# the store's tests run on PostgreSQL too: a throwaway cluster (tests/support/postgres.py)
-	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@# test_store_failure.py puts the store on an ext4 image of its own (mount -o loop)
 	@command -v mkfs.ext4 >/dev/null || { \

@@ -26,7 +26,15 @@ from pathlib import Path
 
 import psycopg2
 
-BINDIR = Path("/usr/lib/postgresql/15/bin")
+
+def _bindir() -> Path:
+    """Debian's newest installed server (15 on bookworm)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BINDIR = _bindir()
 ROLE = "regsync"
 
 
