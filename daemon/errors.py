@@ -56,6 +56,11 @@ class ConfigError(RegsyncError):
     """The configuration (file, rule or API input) is invalid; nothing was contacted."""
 
 
+class StoreInUseError(ConfigError):
+    """Another regsyncd serves this SQLite store: this one must not start on it (nothing was
+    contacted, as for a bad config: exit 2)."""
+
+
 class RegistryError(RegsyncError):
     """A registry answered, and the answer is the problem."""
 
@@ -148,6 +153,7 @@ _KINDS: dict[type, str] = {
     NetworkError: "network",
     CancelledRun: "cancelled",
     StoreError: "store",
+    StoreInUseError: "store",
     RequestError: "request",
     UnknownItemError: "not-found",
     DuplicateItemError: "already-exists",

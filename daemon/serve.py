@@ -27,6 +27,8 @@ from .scheduler import Scheduler
 from .sdnotify import notify, watchdog_interval
 from .service import Control, apply_config
 from .store.db import Database
+from .store.location import parse_location
+from .store.lock import exclusive_store
 
 log = logging.getLogger("regsync.serve")
 
@@ -163,14 +165,15 @@ class Daemon:
         config = load_config(options.config_path) if options.config_path else None
         global_settings = (config.global_ if config is not None
                            else options.global_settings or GlobalSettings())
-        db = Database.open(options.db_path)
-        try:
-            if config is not None:
-                applied = await db.run(lambda repo: apply_config(repo, config))
-                log.info("applied %s: %s", options.config_path, applied)
-            await self._run(db, global_settings, task_status)
-        finally:
-            db.close()
+        with exclusive_store(parse_location(options.db_path)):  # before the store is read
+            db = Database.open(options.db_path)
+            try:
+                if config is not None:
+                    applied = await db.run(lambda repo: apply_config(repo, config))
+                    log.info("applied %s: %s", options.config_path, applied)
+                await self._run(db, global_settings, task_status)
+            finally:
+                db.close()
 
     async def shutdown(self) -> None:
         """Stop accepting calls, give executions the grace period, record the rest interrupted."""
