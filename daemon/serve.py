@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import trio
 from .api.server import ApiServer, ApiSettings, listen_host
 from .config import GlobalSettings, load_config
 from .engine.platform_memory import PlatformMemory, default_path
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .executor import Executor
 from .hub import Hub
 from .scheduler import Scheduler
@@ -144,6 +145,9 @@ class Daemon:
         self.address = ""
         self._api_scope = trio.CancelScope()
         self._executor: Executor | None = None
+        self._db: Database | None = None
+        self._life = trio.CancelScope()
+        self._ended = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
@@ -165,21 +169,38 @@ class Daemon:
         config = load_config(options.config_path) if options.config_path else None
         global_settings = (config.global_ if config is not None
                            else options.global_settings or GlobalSettings())
-        with exclusive_store(parse_location(options.db_path)):  # before the store is read
-            db = Database.open(options.db_path)
-            try:
-                if config is not None:
-                    applied = await db.run(lambda repo: apply_config(repo, config))
-                    log.info("applied %s: %s", options.config_path, applied)
-                await self._run(db, global_settings, task_status)
-            finally:
-                db.close()
+        try:
+            # the file lock before the store is read; held until the store is closed
+            with self._life, exclusive_store(parse_location(options.db_path)):
+                db = self._db = Database.open(options.db_path)
+                try:
+                    me = await db.run(lambda repo: repo.register_daemon(socket.gethostname(),
+                                                                         os.getpid()))
+                    log.info("regsyncd: daemon %s on store %s", me, db.path)
+                    if config is not None:
+                        applied = await db.run(lambda repo: apply_config(repo, config))
+                        log.info("applied %s: %s", options.config_path, applied)
+                    await self._run(db, global_settings, task_status)
+                finally:
+                    db.close()
+        finally:
+            self._ended.set()
 
     async def shutdown(self) -> None:
-        """Stop accepting calls, give executions the grace period, record the rest interrupted."""
+        """Stop accepting calls, give executions the grace period, record the rest interrupted;
+        returns once `run` has closed the store (a new Daemon may then open it)."""
+        if self._ended.is_set():  # shut down already
+            return
         self._api_scope.cancel()
         if self._executor is not None:
             await self._executor.shutdown(self.options.shutdown_grace)
+        if self._db is not None:
+            try:
+                await self._db.run(lambda repo: repo.daemon_stopped())
+            except StoreError as exc:  # the store is gone: nothing to record it in
+                log.warning("could not record this daemon's stop: %s", exc)
+            self._life.cancel()  # every component; then the store closes and its lock goes
+            await self._ended.wait()
 
     async def _run(
         self, db: Database, global_settings: GlobalSettings, task_status: trio.TaskStatus[Daemon]
@@ -197,6 +218,7 @@ class Daemon:
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
             await nursery.start(executor.run)
+            nursery.start_soon(_heartbeat, db)
             # resume what a crash interrupted before the scheduler adds catch-up runs
             for resumed in await control.resume_interrupted():
                 log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
@@ -235,6 +257,19 @@ def _platform_memory(db: Database) -> PlatformMemory:
     if db.location.postgres:
         return PlatformMemory.load(default_path())
     return PlatformMemory.load(Path(db.path).parent / "platforms.json")
+
+
+HEARTBEAT = 10.0  # seconds between `daemon.heartbeat` refreshes
+
+
+async def _heartbeat(db: Database) -> None:
+    """Keep this daemon's row fresh (who is up, and since when it was last seen)."""
+    while True:
+        await trio.sleep(HEARTBEAT)
+        try:
+            await db.run(lambda repo: repo.heartbeat())
+        except StoreError as exc:
+            log.warning("daemon heartbeat: %s", exc)
 
 
 async def _watchdog(interval: float) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.daemonprocess import kill_leftovers
 from support.postgres import PostgresCluster, postgres_cluster
 from support.registry import REGISTRY_BIN, AuthMode, RegistryFactory, RegistryServer
 
@@ -30,6 +31,13 @@ from support.registry import REGISTRY_BIN, AuthMode, RegistryFactory, RegistrySe
 def _own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`regsyncd once` keeps a cache (engine/platform_memory.py): never in the real home."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_left() -> Iterator[None]:
+    """Real `regsyncd serve` processes (support/daemonprocess.py) never outlive their test."""
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture

@@ -81,12 +81,14 @@ class Database:
         self.path = self.location.shown
         self.schema_version = 0
         self._db: PeeweeDatabase
+        self._locks: postgres.SessionLocks | None = None
         if self.location.postgres:
             self._db = postgres.database(self.location)
+            self._locks = postgres.SessionLocks(self._db)
         else:
             self._db = SqliteDatabase(None, thread_safe=False, autoconnect=False)
             self._db.init(self.path, pragmas=PRAGMAS)
-        self._repo = Repo(clock=clock)
+        self._repo = Repo(clock=clock, presence=self._locks)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = True
@@ -236,6 +238,8 @@ class Database:
             if isinstance(self._db, PostgresqlDatabase) and postgres.lost(self._db):
                 self._db.close()
                 self._open_connection()  # the server is back, or this operation fails too
+                if self._locks is not None:
+                    self._locks.reclaim()  # this daemon is alive again for the others
             with _BIND_LOCK:
                 self._bind()
                 with self._db.atomic():

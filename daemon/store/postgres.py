@@ -12,6 +12,7 @@ of it anyway before they go anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg2
@@ -38,6 +39,43 @@ def database(location: StoreLocation) -> PostgresqlDatabase:
     }
     url = "postgresql://" + location.url.split("://", 1)[1]  # peewee reads this scheme as a DSN
     return PostgresqlDatabase(url, thread_safe=False, autoconnect=False, **params)
+
+
+#: pg_advisory_lock(key, daemon id): held by each daemon's session for its life
+_DAEMON_LOCKS = 0x72736431  # "rsd1"
+
+
+class SessionLocks:
+    """Presence on PostgreSQL: a daemon is alive while its session holds its advisory lock
+    (daemons.py says why that needs no timeout). After a reconnect the lock is taken again."""
+
+    def __init__(self, db: PostgresqlDatabase) -> None:
+        self._db = db
+        self.claimed: int | None = None
+
+    def claim(self, daemon_id: int) -> None:
+        self._sql("SELECT pg_advisory_lock(%s, %s)", _DAEMON_LOCKS, daemon_id)
+        self.claimed = daemon_id
+
+    def reclaim(self) -> None:
+        """On a new connection: hold this daemon's lock again."""
+        if self.claimed is not None:
+            self.claim(self.claimed)
+
+    def alive(self, daemon_ids: Iterable[int]) -> set[int]:
+        alive = set()
+        for daemon_id in daemon_ids:
+            if daemon_id == self.claimed:
+                continue
+            if self._sql("SELECT pg_try_advisory_lock(%s, %s)", _DAEMON_LOCKS, daemon_id):
+                self._sql("SELECT pg_advisory_unlock(%s, %s)", _DAEMON_LOCKS, daemon_id)
+            else:
+                alive.add(daemon_id)
+        return alive
+
+    def _sql(self, statement: str, *params: int) -> bool:
+        row = self._db.execute_sql(statement, params).fetchone()  # type: ignore[no-untyped-call]
+        return bool(row[0]) if row and row[0] is not None else False
 
 
 def host_failure(exc: BaseException) -> BaseException | None:

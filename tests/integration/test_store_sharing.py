@@ -97,3 +97,48 @@ def test_a_postgresql_server_that_refuses_is_a_clear_start_up_error(
     assert "Connection refused" in down.stderr and postgres.password not in down.stderr
     assert f"cannot connect to the store postgresql://regsync:***@127.0.0.1:{port}/" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_daemons_sharing_postgresql_leave_each_others_live_runs_alone(
+    registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
+    pg_url: str, tmp_path: Path,
+) -> None:
+    """A second daemon starts on the same database while the first one runs an execution: it
+    leaves that run alone. When the first is killed -9, the next daemon to start resumes its
+    run (leases, so that a running daemon takes over by itself, are still to come)."""
+    tags = [f"1.{i}" for i in range(12)]
+    for tag in tags:
+        push_image(registry, "app", tag, layers=[random_layer(20_000, seed=tag)])
+    first = DaemonProcess(pg_url, tmp_path / "first.log").start()
+    first.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
+    first.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
+    first.tasks.CreateTask(pb.TaskSpec(
+        name="app", enabled=True, source=pb.Endpoint(registry="src", repository="app"),
+        target=pb.Endpoint(registry="dst", repository="app")))
+    run = first.tasks.RunTask(pb.NameRequest(name="app"))
+    first.wait(run.id, lambda d: d.execution.status == S.EXECUTION_STATUS_RUNNING)
+
+    second = DaemonProcess(pg_url, tmp_path / "second.log").start()
+    assert second.execution(run.id).execution.status == S.EXECUTION_STATUS_RUNNING
+    final = second.wait(run.id, lambda d: d.execution.status not in ACTIVE)  # seen from 2
+    assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    assert sorted(t.tag for t in final.tags) == sorted(tags)
+    listed = second.executions.ListExecutions(pb.ListExecutionsRequest(task="app"), timeout=10)
+    assert [e.id for e in listed.executions] == [run.id]  # nobody resumed a live run
+
+    for tag in tags:  # the next run has work again: new tags
+        push_image(registry, "app", f"2.{tag}", layers=[random_layer(20_000, seed=f"2{tag}")])
+    killed = first.tasks.RunTask(pb.NameRequest(name="app"))
+    first.wait(killed.id, lambda d: len(d.tags) >= 2)
+    first.kill()
+    third = DaemonProcess(pg_url, tmp_path / "third.log").start()
+    assert third.execution(killed.id).execution.status == S.EXECUTION_STATUS_INTERRUPTED
+    listed = third.executions.ListExecutions(pb.ListExecutionsRequest(task="app"), timeout=10)
+    resume = listed.executions[0]
+    assert (resume.trigger, resume.parent_id) == (pb.TRIGGER_RESUME, killed.id)
+    done = third.wait(resume.id, lambda d: d.execution.status not in ACTIVE)
+    assert done.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    for tag in tags:
+        assert manifest_digest(registry2, "app", f"2.{tag}") == manifest_digest(
+            registry, "app", f"2.{tag}")
+    assert second.terminate() == 0 and third.terminate() == 0

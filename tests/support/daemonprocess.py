@@ -16,6 +16,16 @@ from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.registry import free_port
 
 REGSYNCD = str(Path(sys.executable).parent / "regsyncd")
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def kill_leftovers() -> None:
+    """Kill -9 every daemon a test started and left running (a failed assertion, say)."""
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 class DaemonProcess:
@@ -36,6 +46,7 @@ class DaemonProcess:
                  "--ui-port", "0", "--config", str(config)],
                 stdout=log, stderr=log,
             )
+        _STARTED.append(self.proc)
         channel = grpc.insecure_channel(self.address)
         grpc.channel_ready_future(channel).result(timeout=20)
         self.tasks = rpc.TaskServiceStub(channel)
