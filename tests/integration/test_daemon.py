@@ -569,3 +569,17 @@ async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
         assert manifest_digest(registry2, "c", "1") == manifest_digest(registry, "c", "1")
     finally:
         await daemon.shutdown()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_lost_postgresql_connection_fails_one_call_and_the_daemon_serves_on(
+    api: Api, db_url: str, postgres: Any
+) -> None:
+    await api(api.registries.CreateRegistry, pb.RegistrySpec(name="r", url="https://r.example"))
+    assert postgres.terminate(db_url.rsplit("/", 1)[1]) >= 1  # the server restarted
+    lost = await api.error(api.registries.ListRegistries, pb.ListRegistriesRequest())
+    assert lost.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert lost.details().startswith("the daemon's store failed: ")  # the server's words
+    assert postgres.password not in lost.details()
+    listed = await api(api.registries.ListRegistries, pb.ListRegistriesRequest())
+    assert [r.name for r in listed.registries] == ["r"]  # reconnected
