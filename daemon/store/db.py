@@ -2,9 +2,10 @@
 
 sqlite3 connections belong to the thread that opened them, and SQLite serialises writers anyway,
 so the daemon owns one connection on one dedicated thread and sends it whole operations: a
-function `fn(repo)`, run inside one transaction. PostgreSQL (`--db postgresql://...`, see
-postgres.py) is served the same way: one connection, one thread, one transaction per operation. Trio callers `await db.run(fn)`; the result comes
+function `fn(repo)`, run inside one transaction. Trio callers `await db.run(fn)`; the result comes
 back through the trio token (`run_sync_soon` + `reschedule`: one cross-thread hop, no worker pool).
+PostgreSQL (`--db postgresql://...`, see postgres.py) is served the same way: one connection, one
+thread, one transaction per operation.
 
 A store that cannot be written (disk full, read-only, I/O error; on PostgreSQL also a lost
 connection) raises `StoreError` from `run`, for the caller to record or report; the thread keeps
@@ -231,7 +232,7 @@ class Database:
             cause = postgres.host_failure(exc) or exc
             raise StoreError(
                 f"cannot connect to the store {self.path}: {postgres.describe(cause, self.location)}"
-            ) from None  # the driver's exception holds the DSN, password included
+            ) from None  # a driver's exception is not ours to print: it could quote the DSN
 
     def _execute(self, fn: Callable[[Repo], T]) -> T:
         try:
