@@ -583,3 +583,40 @@ async def test_a_lost_postgresql_connection_fails_one_call_and_the_daemon_serves
     assert postgres.password not in lost.details()
     listed = await api(api.registries.ListRegistries, pb.ListRegistriesRequest())
     assert [r.name for r in listed.registries] == ["r"]  # reconnected
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_connection_lost_mid_run_ends_that_run_on_record_and_the_daemon_goes_on(
+    api: Api, db_url: str, postgres: Any, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    import threading
+
+    from support.proxy import CountingProxy, Fault
+
+    push_image(registry, "p", "1", layers=[random_layer(10_000, seed=1)])
+    release = threading.Event()
+
+    def stall(request: Any) -> Fault | None:
+        if "/blobs/" in request.path:
+            release.wait(30)  # the run is mid-copy while the server goes away
+        return None
+
+    with CountingProxy(registry, fault=stall) as proxy:
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=proxy.url))
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
+        await api(api.tasks.CreateTask, task_spec("p", "p", "p"))
+        execution = await api(api.tasks.RunTask, pb.NameRequest(name="p"))
+        await trio.sleep(1.0)  # listed, planned, flushed: now waiting on the blob
+        assert postgres.terminate(db_url.rsplit("/", 1)[1]) >= 1
+        release.set()
+        await trio.sleep(1.5)  # no call of ours meanwhile: the run's own write meets the loss
+        detail = await api.wait_finished(execution.id)  # its end is recorded, not left running
+        # the run's first write after the loss failed: either its end (then retried until the
+        # store took it: succeeded) or a progress write (then the run failed with that reason)
+        if detail.execution.status != S.EXECUTION_STATUS_SUCCEEDED:
+            assert detail.execution.status == S.EXECUTION_STATUS_FAILED
+            assert "the daemon's store failed" in detail.execution.error
+        again = await api(api.tasks.RunTask, pb.NameRequest(name="p"))  # the daemon carried on
+        final = await api.wait_finished(again.id)
+        assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED, final
+    assert manifest_digest(registry2, "p", "1") == manifest_digest(registry, "p", "1")
