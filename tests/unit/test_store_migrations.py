@@ -105,3 +105,34 @@ def _sql(raw: PeeweeDatabase, statement: str) -> Any:
 
 def _indexes(raw: PeeweeDatabase) -> set[str]:
     return {index.name for table in raw.get_tables() for index in raw.get_indexes(table)}
+
+
+def test_daemons_starting_together_on_postgresql_migrate_once(pg_url: str) -> None:
+    """An advisory lock makes them take turns: one migrates, the others find it done. (Each
+    on its own connection, as separate daemons are; all released at once.)"""
+    import threading
+
+    errors: list[BaseException] = []
+    versions: list[int] = []
+    gate = threading.Barrier(4)
+
+    def start() -> None:
+        raw = _raw(pg_url)
+        try:
+            gate.wait()
+            versions.append(migrate(raw))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and versions == [LATEST] * 4
+    raw = _raw(pg_url)
+    assert sorted(row[0] for row in _sql(raw, "SELECT version FROM schema_version")) == list(
+        range(1, LATEST + 1))
+    raw.close()
