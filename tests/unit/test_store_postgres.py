@@ -129,3 +129,13 @@ def test_while_the_server_refuses_every_operation_is_a_store_error(
         with admin.cursor() as cur:
             cur.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
         assert db.run_sync(lambda r: r.list_registries()) == []  # the thread served on
+
+
+def test_the_password_can_stay_out_of_the_url(
+    postgres: PostgresCluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq's own settings work ($PGPASSWORD here; ~/.pgpass likewise)."""
+    monkeypatch.setenv("PGPASSWORD", postgres.password)
+    bare = pg_url.replace(f":{postgres.password}@", "@")
+    with Database.open(bare) as db:
+        assert db.path == bare and db.run_sync(lambda r: r.list_registries()) == []
