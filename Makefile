@@ -22,18 +22,22 @@ install: $(STAMP)
 	@# `regsyncd once` would otherwise compile regsync from source (~0.2 s of its start-up)
 	@$(BIN)/python -m compileall -q "$$($(BIN)/python -c 'import regsync; print(regsync.__path__[0])')" >/dev/null
 
-# Debian packages the integration tests run for real: the registry and skopeo (the peer),
-# Chromium for the panel, Prometheus (and promtool) that scrapes /metrics and checks the alerts.
+# Debian packages the integration tests run for real, installed in one apt-get: the registry and
+# skopeo (the peer), Chromium for the panel, PostgreSQL for the store (a throwaway cluster,
+# tests/support/postgres.py), e2fsprogs (test_store_failure.py's ext4 image), Prometheus and
+# promtool (scraping /metrics, checking the alert rules).
 system-deps:
-	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo >/dev/null; }
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
-	@# test_store_failure.py puts the store on an ext4 image of its own (mount -o loop)
-	@command -v mkfs.ext4 >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null; }
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@missing=""; \
+	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	command -v skopeo >/dev/null || missing="$$missing skopeo"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 run: install
 	$(BIN)/regsyncd serve --config configs/sync.example.yaml

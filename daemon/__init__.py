@@ -9,5 +9,6 @@ The layers, bottom up, each using only those below it:
   does it through a `RegistryPort`, emitting progress events.
 - `config` loads the user's YAML into typed, validated values; `main` is the command line
   (`regsyncd once | check | serve`).
-- The scheduler, worker pool, SQLite store and gRPC API sit on top (the daemon issue).
+- The scheduler, worker pool, store (SQLite, or PostgreSQL shared by several daemons) and gRPC
+  API sit on top (the daemon issue).
 """

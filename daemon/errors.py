@@ -60,6 +60,11 @@ class ConfigError(RegsyncError):
     """The configuration (file, rule or API input) is invalid; nothing was contacted."""
 
 
+class StoreInUseError(ConfigError):
+    """Another regsyncd serves this SQLite store: this one must not start on it (nothing was
+    contacted, as for a bad config: exit 2)."""
+
+
 class RegistryError(RegsyncError):
     """A registry answered, and the answer is the problem."""
 
@@ -176,6 +181,7 @@ _KINDS: dict[type, str] = {
     SlowTransferError: "slow",
     CancelledRun: "cancelled",
     StoreError: "store",
+    StoreInUseError: "store",
     RequestError: "request",
     UnknownItemError: "not-found",
     DuplicateItemError: "already-exists",

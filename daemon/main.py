@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--verbose", "-v", action="store_true", help="also log skipped tags")
     serve = commands.add_parser("serve", help="run the daemon: scheduler, gRPC API and panel")
     serve.add_argument("--config", "-c", help="YAML config applied into the store at start")
-    serve.add_argument("--db", help="SQLite file (default: $STATE_DIRECTORY or XDG state dir)")
+    serve.add_argument("--db", help="SQLite file (default: $STATE_DIRECTORY or XDG state dir) or "
+                       "postgresql://USER@HOST[:PORT]/DATABASE")
     serve.add_argument("--listen", default="127.0.0.1:50051",
                        help="gRPC address, host:port or unix:PATH (default %(default)s)")
     serve.add_argument("--tls-cert", help="PEM certificate for the gRPC API")
@@ -109,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .logformat import configure
     from .serve import ServeOptions, default_db_path, read_token_file, serve
+    from .store.location import parse_location
 
     configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -120,7 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
     # over every 1 ms (not 5) so a control call is not kept waiting behind a busy copy
     sys.setswitchinterval(0.001)
     db = args.db or default_db_path()
-    os.makedirs(os.path.dirname(os.path.abspath(db)), mode=0o700, exist_ok=True)
+    if not parse_location(db).postgres:
+        os.makedirs(os.path.dirname(os.path.abspath(db)), mode=0o700, exist_ok=True)
     options = ServeOptions(
         db_path=db, listen=args.listen, config_path=args.config, tls_cert=args.tls_cert,
         tls_key=args.tls_key, token=token, max_running=args.max_running,

@@ -15,7 +15,7 @@ from functools import partial
 import trio
 
 from .config import SyncRule
-from .errors import ConflictError, RegsyncError
+from .errors import ConflictError, RegsyncError, StoreError
 from .executor import Executor
 from .model import ScheduledRun, TaskRecord, Trigger
 from .schedule import missed_fire, next_fire
@@ -23,6 +23,7 @@ from .store.db import Database
 from .store.repo import Repo
 
 log = logging.getLogger("regsync.scheduler")
+STORE_RETRY = 5.0  # seconds between attempts to re-read the tasks from a failing store
 
 
 def utc_now() -> datetime:
@@ -66,7 +67,18 @@ class Scheduler:
                 if at <= now:
                     await self._fire(task, Trigger.CRON)
             self._wake = trio.Event()  # before reading: a change from now on wakes us again
-            self._plan(await self._db.run(lambda repo: repo.list_tasks()))
+            self._plan(await self._tasks())
+
+    async def _tasks(self) -> list[TaskRecord]:
+        """The tasks, read again until the store answers: a PostgreSQL server that restarts
+        must not end the scheduler (and with it the daemon); no tick fires meanwhile."""
+        while True:
+            try:
+                return await self._db.run(lambda repo: repo.list_tasks())
+            except StoreError as exc:
+                log.warning("scheduler: cannot read the tasks (%s); again in %.0f s",
+                            exc, STORE_RETRY)
+                await trio.sleep(STORE_RETRY)
 
     def _plan(self, tasks: list[TaskRecord]) -> None:
         now = self._now()

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import trio
 
 from .api.server import ApiServer, ApiSettings, listen_host
 from .config import GlobalSettings, load_config
-from .engine.platform_memory import PlatformMemory
-from .errors import ConfigError
+from .engine.platform_memory import PlatformMemory, default_path
+from .errors import ConfigError, StoreError
 from .executor import Executor
 from .hub import Hub
 from .logformat import ExecutionLog
@@ -31,6 +32,8 @@ from .scheduler import Scheduler
 from .sdnotify import notify, watchdog_interval
 from .service import VERSION, Control, apply_config
 from .store.db import Database
+from .store.location import parse_location
+from .store.lock import exclusive_store
 from .store.notifications import upsert_notification
 
 log = logging.getLogger("regsync.serve")
@@ -151,6 +154,9 @@ class Daemon:
         self._executor: Executor | None = None
         self.metrics_address = ""  # host:port of `/metrics` when served
         self.notifier: Notifier | None = None
+        self._db: Database | None = None
+        self._life = trio.CancelScope()
+        self._ended = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         options = self.options
@@ -172,23 +178,41 @@ class Daemon:
         config = load_config(options.config_path) if options.config_path else None
         global_settings = (config.global_ if config is not None
                            else options.global_settings or GlobalSettings())
-        db = Database.open(options.db_path)
         try:
-            if config is not None:
-                applied = await db.run(lambda repo: apply_config(repo, config))
-                log.info("applied %s: %s", options.config_path, applied)
-                if config.notifications:
-                    await db.run(lambda repo: [upsert_notification(n)
-                                               for n in config.notifications])
-            await self._run(db, global_settings, task_status)
+            # the file lock before the store is read; held until the store is closed
+            with self._life, exclusive_store(parse_location(options.db_path)):
+                db = self._db = Database.open(options.db_path)
+                try:
+                    me = await db.run(lambda repo: repo.register_daemon(socket.gethostname(),
+                                                                         os.getpid()))
+                    log.info("regsyncd: daemon %s on store %s", me, db.path)
+                    if config is not None:
+                        applied = await db.run(lambda repo: apply_config(repo, config))
+                        log.info("applied %s: %s", options.config_path, applied)
+                        if config.notifications:
+                            await db.run(lambda repo: [upsert_notification(n)
+                                                       for n in config.notifications])
+                    await self._run(db, global_settings, task_status)
+                finally:
+                    db.close()
         finally:
-            db.close()
+            self._ended.set()
 
     async def shutdown(self) -> None:
-        """Stop accepting calls, give executions the grace period, record the rest interrupted."""
+        """Stop accepting calls, give executions the grace period, record the rest interrupted;
+        returns once `run` has closed the store (a new Daemon may then open it)."""
+        if self._ended.is_set():  # shut down already
+            return
         self._api_scope.cancel()
         if self._executor is not None:
             await self._executor.shutdown(self.options.shutdown_grace)
+        if self._db is not None:
+            try:
+                await self._db.run(lambda repo: repo.daemon_stopped())
+            except StoreError as exc:  # the store is gone: nothing to record it in
+                log.warning("could not record this daemon's stop: %s", exc)
+            self._life.cancel()  # every component; then the store closes and its lock goes
+            await self._ended.wait()
 
     async def _run(
         self, db: Database, global_settings: GlobalSettings, task_status: trio.TaskStatus[Daemon]
@@ -198,11 +222,11 @@ class Daemon:
         hub.subscribe(ExecutionLog())
         executor = self._executor = Executor(
             db, hub, global_settings=lambda: global_settings, max_running=options.max_running,
-            platforms=_platform_memory(options.db_path),
+            platforms=_platform_memory(db),
         )
         scheduler = Scheduler(db, executor)
         control = Control(db, executor, scheduler, hub, global_settings=lambda: global_settings,
-                          store_location=options.db_path)
+                          store_location=db.path)
         api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
                                              tls_key=options.tls_key, token=options.token))
         async with trio.open_nursery() as nursery:
@@ -213,6 +237,7 @@ class Daemon:
                 self.metrics_address = await nursery.start(
                     serve_metrics, Metrics(VERSION), options.metrics_listen, hub, db)
             await nursery.start(executor.run)
+            nursery.start_soon(_heartbeat, db)
             # resume what a crash interrupted before the scheduler adds catch-up runs
             for resumed in await control.resume_interrupted():
                 log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
@@ -220,7 +245,7 @@ class Daemon:
             self.address = await nursery.start(self._serve_api, api)
             if options.ui_port is not None:
                 await nursery.start(_panel, self.address, options)
-            log.info("regsyncd: API on %s, store %s", self.address, options.db_path)
+            log.info("regsyncd: API on %s, store %s", self.address, db.path)
             task_status.started(self)
 
     async def _serve_api(self, api: ApiServer, *, task_status: trio.TaskStatus[str]) -> None:
@@ -253,11 +278,27 @@ def _panel_url(options: ServeOptions) -> str | None:
     return f"http://{host}:{options.ui_port}"
 
 
-def _platform_memory(db_path: str) -> PlatformMemory:
-    """Kept beside the store, so a restart does not cost a GET per excluded image again."""
-    if db_path == ":memory:":
+def _platform_memory(db: Database) -> PlatformMemory:
+    """Kept beside the store, so a restart does not cost a GET per excluded image again (with
+    PostgreSQL, in this host's cache directory, as `regsyncd once` keeps it)."""
+    if db.path == ":memory:":
         return PlatformMemory()
-    return PlatformMemory.load(Path(db_path).parent / "platforms.json")
+    if db.location.postgres:
+        return PlatformMemory.load(default_path())
+    return PlatformMemory.load(Path(db.path).parent / "platforms.json")
+
+
+HEARTBEAT = 10.0  # seconds between `daemon.heartbeat` refreshes
+
+
+async def _heartbeat(db: Database) -> None:
+    """Keep this daemon's row fresh (who is up, and since when it was last seen)."""
+    while True:
+        await trio.sleep(HEARTBEAT)
+        try:
+            await db.run(lambda repo: repo.heartbeat())
+        except StoreError as exc:
+            log.warning("daemon heartbeat: %s", exc)
 
 
 async def _watchdog(interval: float) -> None:

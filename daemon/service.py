@@ -4,6 +4,7 @@ the panel). Validation is the config's; storage is the store's; runs are the exe
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -51,6 +52,8 @@ from .store.db import Database
 from .store.repo import Repo
 
 VERSION = "0.1.0"
+
+log = logging.getLogger("regsync.service")
 
 
 class Control(NotificationControl, TrendControl):
@@ -197,9 +200,12 @@ class Control(NotificationControl, TrendControl):
         resumed: list[ExecutionRecord] = []
         for old in interrupted:
             done = await self._db.run(partial(_done_in_chain, execution_id=old.id))
-            resumed.append(await self._executor.start(
-                old.task, Trigger.RESUME, parent_id=old.id, except_tags=done
-            ))
+            try:
+                resumed.append(await self._executor.start(
+                    old.task, Trigger.RESUME, parent_id=old.id, except_tags=done
+                ))
+            except ConflictError as exc:  # another daemon on the store resumed it first
+                log.info("not resuming execution %s: %s", old.id, exc)
         return resumed
 
     # the daemon ---------------------------------------------------------------------------

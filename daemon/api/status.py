@@ -5,7 +5,8 @@
     DuplicateItemError                  ALREADY_EXISTS
     ConflictError                       FAILED_PRECONDITION  e.g. run while running
     RateLimitError (429, Hub quota)     RESOURCE_EXHAUSTED   retrying later may work
-    StoreError (disk full, read-only)   RESOURCE_EXHAUSTED   the daemon's host must free space
+    StoreError (disk full, read-only,   RESOURCE_EXHAUSTED   the daemon's host must free space
+      PostgreSQL unreachable)                                (or bring the server back)
     other RegsyncError (auth, network,  FAILED_PRECONDITION  a registry refused or is unreachable:
       remote)                                                fix it, then retry
     PortalClosed                        UNAVAILABLE          the daemon is shutting down

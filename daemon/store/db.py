@@ -1,13 +1,16 @@
-"""The one thread that touches SQLite, and the bridge that lets trio tasks use it.
+"""The one thread that touches the store's database, and the bridge that lets trio tasks use it.
 
 sqlite3 connections belong to the thread that opened them, and SQLite serialises writers anyway,
 so the daemon owns one connection on one dedicated thread and sends it whole operations: a
 function `fn(repo)`, run inside one transaction. Trio callers `await db.run(fn)`; the result comes
 back through the trio token (`run_sync_soon` + `reschedule`: one cross-thread hop, no worker pool).
+PostgreSQL (`--db postgresql://...`, see postgres.py) is served the same way: one connection, one
+thread, one transaction per operation.
 
-A store that cannot be written (disk full, read-only, I/O error) raises `StoreError` from `run`,
-for the caller to record or report; the thread keeps serving (reads still work), and the next
-write succeeds once the admin has freed space.
+A store that cannot be written (disk full, read-only, I/O error; on PostgreSQL also a lost
+connection) raises `StoreError` from `run`, for the caller to record or report; the thread keeps
+serving (reads still work), and the next write succeeds once the admin has freed space (or the
+server is back: a lost connection is reopened before the next operation).
 
 Cancellation is all-or-nothing: a caller cancelled *before* its operation is queued gets
 `trio.Cancelled` and nothing happened; once queued, the operation commits or rolls back as a
@@ -32,9 +35,12 @@ from typing import Any, Self, TypeVar, cast
 
 import outcome
 import trio
-from peewee import OperationalError, SqliteDatabase
+from peewee import Database as PeeweeDatabase
+from peewee import InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase
 
 from ..errors import StoreError
+from . import postgres
+from .location import MEMORY, StoreLocation, parse_location
 from .migrations import migrate
 from .models import MODELS
 from .repo import Repo
@@ -48,7 +54,6 @@ logging.getLogger("peewee").setLevel(logging.INFO)
 # query, and a line per request drowns the daemon's own log
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-MEMORY = ":memory:"
 PRAGMAS = {
     "journal_mode": "wal",  # readers never block the writer, and commits are cheap
     "foreign_keys": 1,  # ON DELETE RESTRICT / CASCADE are part of the schema's meaning
@@ -69,14 +74,22 @@ class _Job:
 
 
 class Database:
-    """The store: an SQLite file (or ":memory:") served by its own thread. Use `open()`."""
+    """The store: an SQLite file (or ":memory:") or a PostgreSQL database, served by its own
+    thread. Use `open()`; `path` is the location safe to print (no password)."""
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
-        self.path = str(path)
+        self.location: StoreLocation = parse_location(str(path))
+        self.path = self.location.shown
         self.schema_version = 0
-        self._db = SqliteDatabase(None, thread_safe=False, autoconnect=False)
-        self._db.init(self.path, pragmas=PRAGMAS)
-        self._repo = Repo(clock=clock)
+        self._db: PeeweeDatabase
+        self._locks: postgres.SessionLocks | None = None
+        if self.location.postgres:
+            self._db = postgres.database(self.location)
+            self._locks = postgres.SessionLocks(self._db)
+        else:
+            self._db = SqliteDatabase(None, thread_safe=False, autoconnect=False)
+            self._db.init(self.path, pragmas=PRAGMAS)
+        self._repo = Repo(clock=clock, presence=self._locks)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = True
@@ -86,9 +99,12 @@ class Database:
     def open(
         cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
     ) -> Database:
-        """Create the file 0600 if needed, connect on a new thread and migrate the schema.
+        """Create the file 0600 if needed (SQLite), connect on a new thread and migrate the
+        schema.
 
-        Raises whatever connecting or migrating raised (the thread is gone by then)."""
+        Raises:
+            StoreError: the PostgreSQL server cannot be reached or refused the credentials.
+            (or whatever else connecting or migrating raised; the thread is gone by then)"""
         db = cls(path, clock=clock)
         db._start()
         return db
@@ -154,7 +170,7 @@ class Database:
             self._jobs.put(job)
 
     def _start(self) -> None:
-        if self.path != MEMORY:
+        if not self.location.postgres and self.path != MEMORY:
             _create_private(Path(self.path))
         started: list[outcome.Outcome[int]] = []
         ready = threading.Event()
@@ -192,25 +208,51 @@ class Database:
 
     def _connect(self) -> int:
         try:
-            self._db.connect()
+            self._open_connection()
             with _BIND_LOCK:
                 self._bind()
                 version = migrate(self._db)
         except BaseException:
             self._db.close()
             raise
-        if self.path != MEMORY:
+        if not self.location.postgres and self.path != MEMORY:
             for suffix in ("-wal", "-shm"):  # SQLite copies the file's mode; make sure
                 _tighten(Path(self.path + suffix))
         return version
 
+    def _open_connection(self) -> None:
+        """Connect; on PostgreSQL a refused or unreachable server is a `StoreError` that says
+        where (without the password) and why."""
+        if not isinstance(self._db, PostgresqlDatabase):
+            self._db.connect()
+            return
+        try:
+            self._db.connect()
+        except (OperationalError, InterfaceError) as exc:
+            cause = postgres.host_failure(exc) or exc
+            raise StoreError(
+                f"cannot connect to the store {self.path}: {postgres.describe(cause, self.location)}"
+            ) from None  # a driver's exception is not ours to print: it could quote the DSN
+
     def _execute(self, fn: Callable[[Repo], T]) -> T:
         try:
+            if isinstance(self._db, PostgresqlDatabase) and postgres.lost(self._db):
+                self._db.close()
+                self._open_connection()  # the server is back, or this operation fails too
+                if self._locks is not None:
+                    self._locks.reclaim()  # this daemon is alive again for the others
             with _BIND_LOCK:
                 self._bind()
                 with self._db.atomic():
                     return fn(self._repo)
-        except (OperationalError, sqlite3.OperationalError) as exc:
+        except (OperationalError, InterfaceError, sqlite3.OperationalError) as exc:
+            if self.location.postgres:
+                lost = postgres.host_failure(exc)
+                if lost is None:
+                    raise
+                raise StoreError(
+                    f"the daemon's store failed: {postgres.describe(lost, self.location)}"
+                ) from None
             cause = _host_failure(exc)
             if cause is None:
                 raise  # our bug (SQL, schema): not the host's problem

@@ -63,6 +63,20 @@ class Task(_Base):
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
 
 
+class DaemonRow(_Base):
+    """A `regsyncd serve` that opened the store (schema 4): one row per start."""
+
+    id = AutoField()
+    host = TextField()
+    pid = IntegerField()
+    started = FloatField()
+    heartbeat = FloatField()  # refreshed while it runs: for people, and for leases to come
+    stopped = FloatField(null=True)  # set by a graceful shutdown
+
+    class Meta:
+        table_name = "daemon"
+
+
 class Execution(_Base):
     id = AutoField()  # AUTOINCREMENT in the DDL: an id is never reused after a delete
     task = ForeignKeyField(Task, on_delete="CASCADE", backref="executions")
@@ -80,6 +94,7 @@ class Execution(_Base):
     bytes_copied = IntegerField(default=0)
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
+    daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
 
 
 class TagResultRow(_Base):
@@ -137,7 +152,8 @@ class NotificationRow(_Base):
 
 
 MODELS: tuple[type[Model], ...] = (
-    Registry, Task, Execution, TagResultRow, LogRow, SchemaVersion, NotificationRow)
+    Registry, Task, DaemonRow, Execution, TagResultRow, LogRow, SchemaVersion, NotificationRow,
+)
 
 
 # Conversions -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ..model import (
     password_stays,
 )
 from . import models as m
+from .daemons import Alone, DaemonOps, Presence
 from .models import Execution, LogRow, Registry, TagResultRow, Task
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
@@ -45,11 +46,12 @@ _DONE = (Outcome.COPIED.value, Outcome.SKIPPED.value)
 _T = TypeVar("_T")
 
 
-class Repo:
+class Repo(DaemonOps):
     """The store's operations; only ever called on the DB thread (see module docstring)."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+    def __init__(self, *, clock: Callable[[], float] = time.time,
+                 presence: Presence | None = None) -> None:
+        self._clock, self._presence = clock, presence or Alone()
 
     # Registries --------------------------------------------------------------------------------
     def create_registry(self, settings: RegistrySettings) -> RegistryRecord:
@@ -159,6 +161,7 @@ class Repo:
         """A new queued execution. Raises ConflictError if the task has one queued or running:
         checked here, in the same transaction as the insert, so two callers cannot both win."""
         row = self._task_row(task)
+        self._lock_task(row.id)
         active = self._active_execution(row.id)
         if active is not None:
             raise ConflictError(f"task {task!r} is already running (execution {active})")
@@ -170,6 +173,7 @@ class Repo:
             status=ExecutionStatus.QUEUED.value,
             started=self._clock(),
             parent=parent_id,
+            daemon=self.daemon_id,
         )
         return m.execution_record(created, task)
 
@@ -220,19 +224,6 @@ class Repo:
         """Every queued or running execution, oldest first."""
         rows = _executions().where(Execution.status.in_(_ACTIVE)).order_by(Execution.id)
         return [m.execution_record(r, r.task.name) for r in rows]
-
-    def interrupt_running(self) -> list[ExecutionRecord]:
-        """At start-up: mark what a crash left queued or running as interrupted, and return
-        every interrupted execution that is still its task's newest, to resume. A graceful
-        shutdown records its runs as interrupted itself; a resumed one has a newer child."""
-        ids = [record.id for record in self.running()]
-        if ids:
-            done = {"status": ExecutionStatus.INTERRUPTED.value, "finished": self._clock()}
-            Execution.update(**done).where(Execution.id.in_(ids)).execute()
-        newest = Execution.select(fn.MAX(Execution.id)).group_by(Execution.task)
-        interrupted = Execution.status == ExecutionStatus.INTERRUPTED.value
-        rows = Execution.select(Execution.id).where(Execution.id.in_(newest) & interrupted)
-        return [self.get_execution(row.id) for row in rows.order_by(Execution.id)]
 
     # Results and logs --------------------------------------------------------------------------
     def add_results(self, id: int, results: Iterable[TagResult]) -> None:

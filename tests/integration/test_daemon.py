@@ -1,4 +1,6 @@
-"""regsyncd serve in-process: every RPC through real gRPC, syncs against real registries."""
+"""regsyncd serve in-process: every RPC through real gRPC, syncs against real registries.
+
+The tests marked `BOTH_ENGINES` run twice: on an SQLite file and on a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -60,9 +62,20 @@ class Api:
                 await trio.sleep(0.05)
 
 
+BOTH_ENGINES = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-async def daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Daemon]:
-    options = ServeOptions(db_path=str(tmp_path / "regsync.db"), listen="127.0.0.1:0",
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The daemon's --db: an SQLite file unless a test asks for both engines."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return str(tmp_path / "regsync.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def daemon(db_url: str, nursery: trio.Nursery) -> AsyncIterator[Daemon]:
+    options = ServeOptions(db_path=db_url, listen="127.0.0.1:0",
                            ui_port=None, shutdown_grace=1.0, global_settings=FAST)
     started: Daemon = await nursery.start(Daemon(options).run)
     yield started
@@ -169,6 +182,7 @@ async def test_task_crud_and_validation(
     assert missing.code() == grpc.StatusCode.NOT_FOUND
 
 
+@BOTH_ENGINES
 async def test_run_watch_results_logs_and_stats(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
@@ -258,6 +272,7 @@ async def test_the_daemon_remembers_excluded_platforms_across_executions(
         await restarted.shutdown()
 
 
+@BOTH_ENGINES
 async def test_retry_failed_reruns_only_failed_tags(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
@@ -306,6 +321,7 @@ async def test_retry_after_the_source_could_not_be_listed_runs_the_whole_rule(
         "a": ev.TAG_OUTCOME_COPIED, "b": ev.TAG_OUTCOME_COPIED}
 
 
+@BOTH_ENGINES
 async def test_stop_cancels_within_two_seconds(
     api: Api, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
@@ -367,16 +383,23 @@ sync_rules:
     assert "sync.yaml" in bad.details() and "repository" in bad.details()
 
 
-async def test_status_and_health(api: Api, daemon: Daemon) -> None:
+@BOTH_ENGINES
+async def test_status_and_health(api: Api, daemon: Daemon, db_url: str) -> None:
     status = await api(api.control.GetStatus, pb.StatusRequest())
-    assert status.version and status.store == daemon.options.db_path
+    assert status.version
+    if db_url.startswith("postgresql://"):  # the URL, its password masked
+        secret = db_url.split(":")[2].split("@")[0]
+        assert status.store == db_url.replace(secret, "***") and secret not in str(status)
+    else:
+        assert status.store == db_url
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     health = health_pb2_grpc.HealthStub(api.channel)
     reply = await trio.to_thread.run_sync(lambda: health.Check(health_pb2.HealthCheckRequest()))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    mode = stat.S_IMODE(os.stat(daemon.options.db_path).st_mode)
-    assert mode == 0o600
+    if not db_url.startswith("postgresql://"):
+        mode = stat.S_IMODE(os.stat(daemon.options.db_path).st_mode)
+        assert mode == 0o600
 
 
 async def test_api_token_is_enforced(tmp_path: Path, nursery: trio.Nursery) -> None:
@@ -508,8 +531,9 @@ async def test_an_error_inside_a_run_is_recorded_with_its_reason(
     assert "ca_file" in detail.execution.error and "internal error" not in detail.execution.error
 
 
+@BOTH_ENGINES
 async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
-    tmp_path: Path, nursery: trio.Nursery, registry: RegistryServer, registry2: RegistryServer
+    db_url: str, nursery: trio.Nursery, registry: RegistryServer, registry2: RegistryServer
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -519,7 +543,7 @@ async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
     from regsync.daemon.store.models import Task
 
     push_image(registry, "c", "1", layers=[random_layer(1000, seed=1)])
-    path = str(tmp_path / "crashed.db")
+    path = db_url
     with Database.open(path) as db:
         def prepare(repo: Any) -> None:
             repo.create_registry(RegistrySettings(name="src", url=registry.url))
@@ -545,3 +569,54 @@ async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
         assert manifest_digest(registry2, "c", "1") == manifest_digest(registry, "c", "1")
     finally:
         await daemon.shutdown()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_lost_postgresql_connection_fails_one_call_and_the_daemon_serves_on(
+    api: Api, db_url: str, postgres: Any
+) -> None:
+    await api(api.registries.CreateRegistry, pb.RegistrySpec(name="r", url="https://r.example"))
+    assert postgres.terminate(db_url.rsplit("/", 1)[1]) >= 1  # the server restarted
+    lost = await api.error(api.registries.ListRegistries, pb.ListRegistriesRequest())
+    assert lost.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert lost.details().startswith("the daemon's store failed: ")  # the server's words
+    assert postgres.password not in lost.details()
+    listed = await api(api.registries.ListRegistries, pb.ListRegistriesRequest())
+    assert [r.name for r in listed.registries] == ["r"]  # reconnected
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_connection_lost_mid_run_ends_that_run_on_record_and_the_daemon_goes_on(
+    api: Api, db_url: str, postgres: Any, registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    import threading
+
+    from support.proxy import CountingProxy, Fault
+
+    push_image(registry, "p", "1", layers=[random_layer(10_000, seed=1)])
+    release = threading.Event()
+
+    def stall(request: Any) -> Fault | None:
+        if "/blobs/" in request.path:
+            release.wait(30)  # the run is mid-copy while the server goes away
+        return None
+
+    with CountingProxy(registry, fault=stall) as proxy:
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=proxy.url))
+        await api(api.registries.CreateRegistry, pb.RegistrySpec(name="dst", url=registry2.url))
+        await api(api.tasks.CreateTask, task_spec("p", "p", "p"))
+        execution = await api(api.tasks.RunTask, pb.NameRequest(name="p"))
+        await trio.sleep(1.0)  # listed, planned, flushed: now waiting on the blob
+        assert postgres.terminate(db_url.rsplit("/", 1)[1]) >= 1
+        release.set()
+        await trio.sleep(1.5)  # no call of ours meanwhile: the run's own write meets the loss
+        detail = await api.wait_finished(execution.id)  # its end is recorded, not left running
+        # the run's first write after the loss failed: either its end (then retried until the
+        # store took it: succeeded) or a progress write (then the run failed with that reason)
+        if detail.execution.status != S.EXECUTION_STATUS_SUCCEEDED:
+            assert detail.execution.status == S.EXECUTION_STATUS_FAILED
+            assert "the daemon's store failed" in detail.execution.error
+        again = await api(api.tasks.RunTask, pb.NameRequest(name="p"))  # the daemon carried on
+        final = await api.wait_finished(again.id)
+        assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED, final
+    assert manifest_digest(registry2, "p", "1") == manifest_digest(registry, "p", "1")

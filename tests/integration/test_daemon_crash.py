@@ -7,82 +7,29 @@ manifest, its children, every blob), because a target tag is written only after 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
-import grpc
 import httpx
 import pytest
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
-from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
+from support.daemonprocess import DaemonProcess
 from support.images import manifest_digest, push_image, push_index, random_layer
 from support.proxy import CountingProxy
-from support.registry import RegistryServer, free_port
+from support.registry import RegistryServer
 
 pytestmark = pytest.mark.integration
 
 S = pb.ExecutionStatus
-REGSYNCD = str(Path(sys.executable).parent / "regsyncd")
 ACCEPT = (
     "application/vnd.oci.image.index.v1+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.oci.image.manifest.v1+json, "
     "application/vnd.docker.distribution.manifest.v2+json"
 )
-
-
-class DaemonProcess:
-    def __init__(self, db: Path, log: Path) -> None:
-        self.address = f"127.0.0.1:{free_port()}"
-        self.db, self.log = db, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> DaemonProcess:
-        # one blob at a time: a run lasts long enough to be killed in the middle, every time
-        config = self.db.with_name("global.yaml")
-        config.write_text('version: "1.0"\nglobal: {concurrency: 1}\n')
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [REGSYNCD, "serve", "--db", str(self.db), "--listen", self.address,
-                 "--ui-port", "0", "--config", str(config)],
-                stdout=log, stderr=log,
-            )
-        channel = grpc.insecure_channel(self.address)
-        grpc.channel_ready_future(channel).result(timeout=20)
-        self.tasks = rpc.TaskServiceStub(channel)
-        self.registries = rpc.RegistryServiceStub(channel)
-        self.executions = rpc.ExecutionServiceStub(channel)
-        return self
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(20)
-
-    def execution(self, id: int) -> pb.ExecutionDetail:
-        detail: pb.ExecutionDetail = self.executions.GetExecution(
-            pb.ExecutionRequest(id=id), timeout=10)
-        return detail
-
-    def wait(self, id: int, until: Any, timeout: float = 60) -> pb.ExecutionDetail:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            detail = self.execution(id)
-            if until(detail):
-                return detail
-            time.sleep(0.05)
-        raise AssertionError(f"execution {id} did not get there: {detail}")
 
 
 class Probe:
@@ -131,6 +78,23 @@ class Probe:
         return ""
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The daemons' --db on each engine."""
+    if request.param == "sqlite":
+        return str(tmp_path / "regsync.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+def assert_no_password(store: str, log: Path) -> None:
+    """The daemon's whole output names the store with its password masked, if at all."""
+    if store.startswith("postgresql://"):
+        secret = store.split(":")[2].split("@")[0]
+        text = log.read_text()
+        assert secret not in text
+        assert f"store {store.replace(secret, '***')}" in text
+
+
 @pytest.fixture
 def slow_source(registry: RegistryServer) -> Iterator[CountingProxy]:
     """The source, with every blob download held back 150 ms: a run takes seconds, not ms."""
@@ -143,10 +107,14 @@ def slow_source(registry: RegistryServer) -> Iterator[CountingProxy]:
         yield proxy
 
 
-@pytest.mark.parametrize("kill_after", [(2,), (1, 3, 2)], ids=["once", "three-times"])
+@pytest.mark.parametrize(
+    ("kill_after", "engine"),
+    [((2,), "sqlite"), ((1, 3, 2), "sqlite"), ((2,), "postgresql")],
+    ids=["once", "three-times", "once-postgresql"],
+)
 def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
     registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
-    tmp_path: Path, kill_after: tuple[int, ...],
+    tmp_path: Path, kill_after: tuple[int, ...], engine: str, request: pytest.FixtureRequest,
 ) -> None:
     """Kill -9 after the running execution stored `n` results, for each n; restart each time."""
     tags = [f"1.{i}" for i in range(14)]
@@ -156,7 +124,9 @@ def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
     for tag in tags[-2:]:
         push_index(registry, "app", tag, shared_base=base)
 
-    daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
+    store = str(tmp_path / "regsync.db") if engine == "sqlite" else request.getfixturevalue(
+        "pg_url")
+    daemon = DaemonProcess(store, tmp_path / "daemon.log").start()
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
     daemon.tasks.CreateTask(pb.TaskSpec(
@@ -190,17 +160,18 @@ def test_kill_9_mid_sync_then_resume_to_an_exact_copy(
         assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
     assert probe.looks > 0 and probe.broken == []
     assert daemon.terminate() == 0  # SIGTERM: a clean exit
+    assert_no_password(store, tmp_path / "daemon.log")
 
 
 def test_sigterm_interrupts_a_long_run_and_the_next_start_resumes_it(
     registry: RegistryServer, registry2: RegistryServer, slow_source: CountingProxy,
-    tmp_path: Path,
+    tmp_path: Path, store: str,
 ) -> None:
     """40 tags, one slow blob at a time: longer than the 10 s shutdown grace period."""
     tags = [f"{i}" for i in range(40)]
     for i, tag in enumerate(tags):
         push_image(registry, "app", tag, layers=[random_layer(20_000, seed=i)])
-    daemon = DaemonProcess(tmp_path / "regsync.db", tmp_path / "daemon.log").start()
+    daemon = DaemonProcess(store, tmp_path / "daemon.log").start()
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="src", url=slow_source.url))
     daemon.registries.CreateRegistry(pb.RegistrySpec(name="dst", url=registry2.url))
     daemon.tasks.CreateTask(pb.TaskSpec(
@@ -224,3 +195,4 @@ def test_sigterm_interrupts_a_long_run_and_the_next_start_resumes_it(
     for tag in tags:
         assert manifest_digest(registry2, "app", tag) == manifest_digest(registry, "app", tag)
     assert daemon.terminate() == 0
+    assert_no_password(store, tmp_path / "daemon.log")

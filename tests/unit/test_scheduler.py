@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
-from regsync.daemon.errors import ConflictError
+from regsync.daemon.errors import ConflictError, StoreError
 from regsync.daemon.model import ExecutionStatus, Trigger
 from regsync.daemon.schedule import missed_fire, next_fire
 from regsync.daemon.scheduler import Scheduler
@@ -73,7 +74,20 @@ def test_cron_arithmetic() -> None:
     assert missed_fire("0 2 * * *", last_run=None, since=now.replace(hour=5), now=now) is None
 
 
-async def run_for(db: Database, seconds: float, *, busy: float = 0.0) -> FakeExecutor:
+class FailingReads:
+    """The store, with re-reads number `failing` (1-based) refused as a lost server would."""
+
+    def __init__(self, db: Database, failing: set[int]) -> None:
+        self._db, self._failing, self._reads = db, failing, 0
+
+    async def run(self, fn: Any) -> Any:
+        self._reads += 1
+        if self._reads in self._failing:
+            raise StoreError("the daemon's store failed: server closed the connection")
+        return await self._db.run(fn)
+
+
+async def run_for(db: Any, seconds: float, *, busy: float = 0.0) -> FakeExecutor:
     """Run a scheduler for `seconds` of virtual time; what it started.
 
     The clock may jump only after 20 ms of real idleness: a store call waits on the DB thread,
@@ -125,6 +139,17 @@ async def test_no_catch_up_for_a_new_task(
 ) -> None:
     add_task(db, "nightly", "0 2 * * *")
     assert (await run_for(db, 60)).starts == []
+
+
+async def test_a_store_that_fails_for_a_while_does_not_end_the_schedule(
+    db: Database, autojump_clock: trio.testing.MockClock
+) -> None:
+    add_task(db, "minutely", "* * * * *")
+    # reads: 1 the tasks at start, 2 its creation time (catch-up), 3 the tasks after the 11:59
+    # tick; after the 12:00 tick reads 4 and 5 fail and the third attempt, 10 s on, succeeds
+    executor = await run_for(FailingReads(db, {4, 5}), 4 * 60)
+    fired = [at.strftime("%H:%M") for _, _, at in executor.starts]
+    assert fired == ["11:59", "12:00", "12:01", "12:02"]
 
 
 def _backdate(name: str, when: datetime) -> None:

@@ -1,4 +1,5 @@
-"""The trio <-> DB-thread bridge: concurrency, cancellation, errors and the cost of one hop."""
+"""The trio <-> DB-thread bridge: concurrency, cancellation, errors and the cost of one hop, on
+SQLite and on PostgreSQL (the `db` fixture runs each test on both)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from regsync.daemon.store import Database, Repo
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+def db(store_url: str) -> Iterator[Database]:
+    with Database.open(store_url) as database:
+        yield database
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     with Database.open(tmp_path / "store.db") as database:
         yield database
 
@@ -136,9 +143,14 @@ async def test_closed_store_fails_fast_under_trio(tmp_path: Path) -> None:
         await db.run(lambda r: r.list_registries())
 
 
-async def test_two_stores_in_one_process_stay_apart(tmp_path: Path) -> None:
-    """Model classes are shared; each operation must still hit its own file."""
-    with Database.open(tmp_path / "a.db") as a, Database.open(tmp_path / "b.db") as b:
+@pytest.mark.parametrize("second", ["sqlite", "postgresql"])
+async def test_two_stores_in_one_process_stay_apart(
+    tmp_path: Path, second: str, request: pytest.FixtureRequest
+) -> None:
+    """Model classes are shared; each operation must still hit its own database (two files,
+    or a file and a PostgreSQL database)."""
+    other = str(tmp_path / "b.db") if second == "sqlite" else request.getfixturevalue("pg_url")
+    with Database.open(tmp_path / "a.db") as a, Database.open(other) as b:
         async with trio.open_nursery() as nursery:
             for n in range(20):
                 nursery.start_soon(a.run, lambda r, n=n: r.create_registry(registry(f"a{n}")))
@@ -159,7 +171,8 @@ async def test_latency_per_call_is_measured(db: Database) -> None:
         for _ in range(calls):
             await db.run(fn)
         per_call = (time.perf_counter() - start) / calls * 1000
-        print(f"store hop, {label}: {per_call:.3f} ms per call ({calls} calls)")
+        engine = "postgresql" if db.location.postgres else "sqlite"
+        print(f"store hop ({engine}), {label}: {per_call:.3f} ms per call ({calls} calls)")
         assert per_call > 0
 
 
@@ -189,7 +202,7 @@ def test_close_while_callers_keep_submitting_never_strands_one(tmp_path: Path) -
     assert outcomes == ["closed"] * 4
 
 
-def test_a_full_store_is_a_store_error_and_the_thread_keeps_serving(db: Database) -> None:
+def test_a_full_store_is_a_store_error_and_the_thread_keeps_serving(sqlite_db: Database) -> None:
     """SQLite's own SQLITE_FULL (its page cap lowered to what the file holds), through the
     real thread: a StoreError with SQLite's words, not the rollback's failure it hides."""
     from peewee import OperationalError
@@ -200,7 +213,7 @@ def test_a_full_store_is_a_store_error_and_the_thread_keeps_serving(db: Database
         pages = Registry._meta.database.execute_sql("PRAGMA page_count").fetchone()[0]
         Registry._meta.database.execute_sql(f"PRAGMA max_page_count = {pages}")
 
-    db.run_sync(cap)
+    sqlite_db.run_sync(cap)
     big = [registry(f"r{i}") for i in range(2000)]
 
     def fill(repo: Repo) -> None:
@@ -208,10 +221,10 @@ def test_a_full_store_is_a_store_error_and_the_thread_keeps_serving(db: Database
             repo.create_registry(settings)
 
     with pytest.raises(StoreError, match="^the daemon's store failed: database or disk is full$"):
-        db.run_sync(fill)
-    assert names(db) == []  # rolled back whole; reads still work
+        sqlite_db.run_sync(fill)
+    assert names(sqlite_db) == []  # rolled back whole; reads still work
     with pytest.raises(OperationalError):  # our own bug is not blamed on the disk
-        db.run_sync(lambda repo: Registry._meta.database.execute_sql("SELEC 1"))
-    db.run_sync(lambda repo: Registry._meta.database.execute_sql("PRAGMA max_page_count = 1073741823"))
-    db.run_sync(fill)  # space is back
-    assert len(names(db)) == 2000
+        sqlite_db.run_sync(lambda repo: Registry._meta.database.execute_sql("SELEC 1"))
+    sqlite_db.run_sync(lambda repo: Registry._meta.database.execute_sql("PRAGMA max_page_count = 1073741823"))
+    sqlite_db.run_sync(fill)  # space is back
+    assert len(names(sqlite_db)) == 2000
