@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
-from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
+from ..errors import (
+    NotFoundError,
+    RegsyncError,
+    RemoteServerError,
+    UnsupportedError,
+    first_regsync_error,
+)
 from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
 from ..registry.jsondoc import parse_json
 from ..registry.manifest import (
@@ -21,7 +27,7 @@ from ..registry.manifest import (
     IndexManifest,
     describe_platforms,
     image_platform,
-    is_attestation,
+    is_describer,
     parse_manifest,
     select_platforms,
     wants_platform,
@@ -45,6 +51,8 @@ _NOT_SELECTED = "platform not selected by the rule"
 #: annotation regsync adds to an index it rewrote, so a re-run can tell "unchanged" with HEADs
 #: on the source and one GET on the target, never a GET on the source
 SOURCE_DIGEST_ANNOTATION = "io.regsync.source.digest"
+#: indexes inside indexes, at most this deep below the tag's own (real builders nest one level)
+MAX_INDEX_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,31 +201,88 @@ class TagCopier:
         )
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
-        choice = select_platforms(
-            index,
-            manifest.raw,
-            architectures=self.platforms.architectures,
-            platforms=self.platforms.platforms,
-            annotations={SOURCE_DIGEST_ANNOTATION: manifest.digest},
-        )
-        if not any(not is_attestation(d) for d in choice.kept):
+        dropped: list[str] = []
+        walked = await self._walk_index(manifest, index, 0, dropped)
+        if walked is None:
             wanted = ", ".join([*self.platforms.architectures, *map(str, self.platforms.platforms)])
             raise UnsupportedError(
                 f"no platform of {tag!r} matches {wanted}; the index has: "
                 f"{describe_platforms(index)}",
                 registry=self.source.registry.name,
             )
+        note = ""
+        if walked.digest != manifest.digest:
+            shown = ", ".join(dict.fromkeys(dropped)) or "nothing"
+            note = f"index rewritten without {shown}: digest {walked.digest}"
+            self._log("info", f"{tag}: {note}")
+        await self.target.registry.put_manifest(self.target.repository, tag, walked)
+        return TagResult(self.rule, tag, Outcome.COPIED, digest=walked.digest, reason=note)
+
+    async def _walk_index(
+        self, manifest: RawManifest, index: IndexManifest, depth: int, dropped: list[str]
+    ) -> RawManifest | None:
+        """Copy what `index` keeps, children before parents (nested indexes first, recursively);
+        the index to push (rewritten when the filter dropped or replaced a child), or None when
+        nothing in it is wanted. Deterministic: the same source gives the same bytes, whichever
+        tag reaches a shared nested index first."""
+        nests = [d for d in index.manifests if d.media_type in INDEX_TYPES and not is_describer(d)]
+        if nests and depth >= MAX_INDEX_DEPTH:
+            raise UnsupportedError(
+                f"index {manifest.digest} nests indexes deeper than {MAX_INDEX_DEPTH} levels",
+                registry=self.source.registry.name,
+            )
+        resolved: dict[str, Descriptor | None] = {}
+
+        async def nest(child: Descriptor) -> None:
+            resolved[child.digest] = await self._copy_nested(child, depth + 1, dropped)
+
+        async with _together() as nursery:
+            for child in dict.fromkeys(nests):
+                nursery.start_soon(nest, child)
+        choice = select_platforms(
+            index,
+            manifest.raw,
+            architectures=self.platforms.architectures,
+            platforms=self.platforms.platforms,
+            annotations={SOURCE_DIGEST_ANNOTATION: manifest.digest},
+            nested=resolved,
+        )
+        if not choice.kept:
+            dropped.extend(describe_platforms(index).split(", "))
+            return None
+        dropped.extend(str(d.platform) for d in choice.dropped
+                       if d.platform is not None and not is_describer(d))
+        copied = {d.digest for d in resolved.values() if d is not None}
         async with _together() as nursery:
             for child in choice.kept:
-                nursery.start_soon(self._copy_child, child)
-        note = ""
-        if choice.raw is not None:
-            manifest = RawManifest(choice.raw, manifest.media_type, sha256_digest(choice.raw))
-            dropped = ", ".join(str(d.platform) for d in choice.dropped if not is_attestation(d))
-            note = f"index rewritten without {dropped}: digest {manifest.digest}"
-            self._log("info", f"{tag}: {note}")
-        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
-        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest, reason=note)
+                if child.digest not in copied:
+                    nursery.start_soon(self._copy_child, child)
+        if choice.raw is None:
+            return manifest
+        return RawManifest(choice.raw, manifest.media_type, sha256_digest(choice.raw))
+
+    async def _copy_nested(
+        self, child: Descriptor, depth: int, dropped: list[str]
+    ) -> Descriptor | None:
+        """A nested index copied by digest (its children first); its descriptor in the parent
+        (a new digest when rewritten), or None when nothing in it is wanted."""
+        target, repo = self.target.registry, self.target.repository
+        # without a filter the copy is byte-for-byte: present means complete
+        if not self.platforms and await target.head_manifest(repo, child.digest) is not None:
+            return child
+        manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
+        if not isinstance(parsed, IndexManifest):
+            raise RemoteServerError(
+                f"entry {child.digest} is declared an index but is an image manifest",
+                registry=self.source.registry.name,
+            )
+        walked = await self._walk_index(manifest, parsed, depth, dropped)
+        if walked is None:
+            return None
+        if walked.digest == child.digest or await target.head_manifest(repo, walked.digest) is None:
+            await target.put_manifest(repo, walked.digest, walked)
+        return replace(child, digest=walked.digest, size=len(walked.raw))
 
     async def _copy_child(self, child: Descriptor) -> None:
         target, repo = self.target.registry, self.target.repository
@@ -226,8 +291,9 @@ class TagCopier:
         manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
-            raise UnsupportedError(
-                f"nested index {child.digest} is not supported", registry=self.source.registry.name
+            raise RemoteServerError(
+                f"entry {child.digest} is declared {child.media_type!r} but is an index",
+                registry=self.source.registry.name,
             )
         await self._copy_image(parsed)
         await target.put_manifest(repo, child.digest, manifest)

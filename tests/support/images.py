@@ -5,6 +5,7 @@ deterministic (seeded), so pushing the same spec twice yields the same digests; 
 random bytes, not tarballs (registries never look inside).
 
     push_image / push_index / push_index_info   one image, an OCI index or a Docker list
+    push_nested_index                           an OCI index holding another index
     build_corpus(server, CorpusSpec(...))       many repos and tags sharing base layers
     manifest_digest (HEAD) / fetch_manifest / skopeo_digest (the independent peer's view)
 """
@@ -322,7 +323,7 @@ def push_index_info(
     server: Endpoint | str, repo: str, tag: str | None,
     platforms: Iterable[tuple[str, str, str]] = DEFAULT_PLATFORMS, *,
     oci: bool = True, attestations: bool = True, shared_base: bytes | None = None,
-    layer_size: int = 2048,
+    layer_size: int = 2048, reference_type: str = "attestation-manifest",
 ) -> IndexInfo:
     """Push one image per platform (a shared base layer, if given, plus a unique one), then an
     OCI index (with attestation entries unless `attestations=False`) or, with `oci=False`, a
@@ -332,15 +333,18 @@ def push_index_info(
         return push_index_blobs(
             pusher, repo, tag, platforms, base=base, oci=oci, attestations=attestations,
             layer=lambda name: random_layer(layer_size, f"{repo}:{tag}:{name}"),
+            reference_type=reference_type,
         )
 
 
 def push_index_blobs(
     pusher: Pusher, repo: str, tag: str | None, platforms: Iterable[tuple[str, str, str]], *,
     base: list[Blob], layer: Callable[[str], bytes], oci: bool = True, attestations: bool = True,
+    reference_type: str = "attestation-manifest",
 ) -> IndexInfo:
     """An index of one image per platform: the `base` blobs (already pushed) plus `layer(name)`
-    of its own ("os/arch[/variant]"), with attestation entries as in push_index_info."""
+    of its own ("os/arch[/variant]"), with attestation entries as in push_index_info (their
+    `vnd.docker.reference.type` is `reference_type`: Docker also writes e.g. `builder`)."""
     info = IndexInfo("")
     entries: list[dict[str, object]] = []
     for os, arch, variant in platforms:
@@ -360,7 +364,7 @@ def push_index_blobs(
             entries.append(_descriptor(OCI_MANIFEST, att, platform=_platform(
                 "unknown", "unknown", ""), annotations={
                 "vnd.docker.reference.digest": digest,
-                "vnd.docker.reference.type": "attestation-manifest",
+                "vnd.docker.reference.type": reference_type,
             }))
             info.attestations[digest] = att.digest
     media_type = OCI_INDEX if oci else DOCKER_LIST
@@ -378,6 +382,42 @@ def push_index(
     return push_index_info(
         server, repo, tag, platforms, oci=oci, attestations=attestations, shared_base=shared_base
     ).digest
+
+
+@dataclass(frozen=True, slots=True)
+class NestedInfo:
+    """What push_nested_index pushed: the outer index, the nested one, the outer's own images."""
+
+    digest: str
+    inner: IndexInfo
+    images: dict[str, str] = field(default_factory=dict)
+
+
+def push_nested_index(
+    server: Endpoint | str, repo: str, tag: str | None, inner_tag: str | None, *,
+    inner_platforms: Iterable[tuple[str, str, str]] = DEFAULT_PLATFORMS,
+    outer_platforms: Iterable[tuple[str, str, str]] = (("linux", "arm", "v7"),),
+) -> NestedInfo:
+    """An OCI index holding another OCI index (with attestations, pushed under `inner_tag`, or
+    by digest when None) and one image per `outer_platforms`, as regctl and some buildx
+    pipelines write: the nested entry has no platform of its own."""
+    inner = push_index_info(server, repo, inner_tag, inner_platforms)
+    body, media_type = fetch_manifest(server, repo, inner.digest)
+    entries: list[dict[str, object]] = [
+        _descriptor(media_type, Blob(inner.digest, len(body)))
+    ]
+    images: dict[str, str] = {}
+    with Pusher(server) as pusher:
+        for os, arch, variant in outer_platforms:
+            name = "/".join(p for p in (os, arch, variant) if p)
+            own = pusher.push_blob(repo, random_layer(2048, f"{repo}:{tag}:outer:{name}"))
+            image = push_image_blobs(pusher, repo, None, [own], arch=arch, os=os,
+                                     variant=variant, oci=True)
+            entries.append(_descriptor(OCI_MANIFEST, image, platform=_platform(os, arch, variant)))
+            images[name] = image.digest
+        outer = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        digest = pusher.push_manifest(repo, tag, outer, OCI_INDEX)
+    return NestedInfo(digest, inner, images)
 
 
 # corpus for benchmarks -------------------------------------------------------------------------
