@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import trio
 
@@ -87,7 +88,7 @@ class TagPlan:
 
 
 @asynccontextmanager
-async def _together() -> AsyncIterator[trio.Nursery]:
+async def together() -> AsyncIterator[trio.Nursery]:
     """A nursery that fails with its first RegsyncError: a tag reports one reason, not a group.
 
     Anything else (a bug, cancellation) propagates unchanged.
@@ -100,6 +101,13 @@ async def _together() -> AsyncIterator[trio.Nursery]:
         if first is not None:
             raise first from None
         raise
+
+
+class Follower(Protocol):
+    """What follows a tag the copier copied or found unchanged: its referrers
+    (engine/referrers.py). Returns how many referrer manifests it copied (and counts them)."""
+
+    async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
 
 
 class TagCopier:
@@ -115,8 +123,10 @@ class TagCopier:
         blobs: BlobMover,
         log: Callable[[str, str], None],
         memory: PlatformMemory,
+        referrers: Follower | None = None,
     ) -> None:
         self.rule = rule
+        self.referrers = referrers
         self.source = source
         self.target = target
         self.platforms = platforms
@@ -127,11 +137,20 @@ class TagCopier:
     async def copy_tag(self, tag: str) -> TagResult:
         """Copy one tag; every failure becomes a result, never an exception (cancellation aside)."""
         try:
-            return await self._copy_tag(tag)
+            result, media_type = await self._copy_tag(tag)
         except RegsyncError as exc:
             return TagResult(
                 self.rule, tag, Outcome.FAILED, reason=str(exc), error_kind=exc.kind
             )
+        followed = result.outcome is Outcome.COPIED or result.reason == "unchanged"
+        if self.referrers is None or not followed:
+            return result
+        try:
+            await self.referrers.follow(tag, result.digest, media_type)
+        except RegsyncError as exc:  # the tag is whole; a retry copies what is missing
+            return replace(result, outcome=Outcome.FAILED, error_kind=exc.kind,
+                           reason=f"copied, but not all of its referrers: {exc}")
+        return result
 
     async def plan_tag(self, tag: str) -> TagPlan:
         """What `copy_tag` would do, from HEADs alone (plus one target GET for rewritten indexes)."""
@@ -154,7 +173,7 @@ class TagCopier:
         async def head(index: int, side: Side) -> None:
             heads[index] = await side.registry.head_manifest(side.repository, tag)
 
-        async with _together() as nursery:
+        async with together() as nursery:
             nursery.start_soon(head, 0, self.source)
             nursery.start_soon(head, 1, self.target)
         src, dst = heads
@@ -165,24 +184,48 @@ class TagCopier:
             )
         return src, dst
 
-    async def _copy_tag(self, tag: str) -> TagResult:
+    async def _copy_tag(self, tag: str) -> tuple[TagResult, str]:
+        """The result, and the media type of what the target tag now points at."""
         src, dst = await self._heads(tag)
         if dst is not None and await self._unchanged(src, dst):
-            return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest, reason="unchanged")
+            return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest,
+                             reason="unchanged"), dst.media_type
         if self._known_unwanted(src):  # learnt on an earlier run: no GET this time
-            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
+            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED), ""
         manifest = await self.source.registry.get_manifest(self.source.repository, src.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
-            return await self._copy_index(tag, manifest, parsed)
+            return await self._copy_index(tag, manifest, parsed), manifest.media_type
         config: bytes | None = None  # read to learn the platform: not read twice
         if self.platforms:
             config = await self._read_config(parsed)
             if not self._image_wanted(manifest.digest, config):
-                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
+                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED), ""
         await self._copy_image(parsed, config)
         await self.target.registry.put_manifest(self.target.repository, tag, manifest)
-        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest)
+        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest), parsed.media_type
+
+    async def ensure_manifest(self, child: Descriptor) -> bool:
+        """`child` at the target by digest with everything it needs, as this copier's filter
+        says (a referrer copier has none); True when it was not there before."""
+        if await self.target.registry.head_manifest(self.target.repository, child.digest):
+            return False
+        if child.media_type in INDEX_TYPES:
+            await self._copy_nested(child, 1, [])
+        else:
+            await self._copy_child(child)
+        return True
+
+    async def put_whole(self, manifest: RawManifest, reference: str) -> None:
+        """Everything `manifest` needs, then `manifest` itself under `reference`, unfiltered
+        (for a copier without a platform filter: a referrer is copied as it is)."""
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
+        if isinstance(parsed, IndexManifest):
+            walked = await self._walk_index(manifest, parsed, 0, [])
+            manifest = walked or manifest
+        else:
+            await self._copy_image(parsed)
+        await self.target.registry.put_manifest(self.target.repository, reference, manifest)
 
     async def _unchanged(self, src: Descriptor, dst: Descriptor) -> bool:
         if src.digest == dst.digest:
@@ -236,7 +279,7 @@ class TagCopier:
         async def nest(child: Descriptor) -> None:
             resolved[child.digest] = await self._copy_nested(child, depth + 1, dropped)
 
-        async with _together() as nursery:
+        async with together() as nursery:
             for child in dict.fromkeys(nests):
                 nursery.start_soon(nest, child)
         choice = select_platforms(
@@ -253,7 +296,7 @@ class TagCopier:
         dropped.extend(str(d.platform) for d in choice.dropped
                        if d.platform is not None and not is_describer(d))
         copied = {d.digest for d in resolved.values() if d is not None}
-        async with _together() as nursery:
+        async with together() as nursery:
             for child in choice.kept:
                 if child.digest not in copied:
                     nursery.start_soon(self._copy_child, child)
@@ -299,7 +342,7 @@ class TagCopier:
         await target.put_manifest(repo, child.digest, manifest)
 
     async def _copy_image(self, image: ImageManifest, config: bytes | None = None) -> None:
-        async with _together() as nursery:
+        async with together() as nursery:
             for blob in image.blobs:
                 known = config if blob.digest == image.config.digest else None
                 nursery.start_soon(self._ensure_blob, blob, known)

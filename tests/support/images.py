@@ -6,6 +6,7 @@ random bytes, not tarballs (registries never look inside).
 
     push_image / push_index / push_index_info   one image, an OCI index or a Docker list
     push_nested_index                           an OCI index holding another index
+    push_artifact / push_cosign                 referrers: OCI artifact with subject, cosign tag
     build_corpus(server, CorpusSpec(...))       many repos and tags sharing base layers
     manifest_digest (HEAD) / fetch_manifest / skopeo_digest (the independent peer's view)
 """
@@ -418,6 +419,66 @@ def push_nested_index(
         outer = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
         digest = pusher.push_manifest(repo, tag, outer, OCI_INDEX)
     return NestedInfo(digest, inner, images)
+
+
+# referrers ---------------------------------------------------------------------------------------
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+
+
+def fallback_tag(digest: str) -> str:
+    """The referrers schema's tag for `digest` (and cosign's base): sha256-<hex>."""
+    return digest.replace(":", "-")
+
+
+def push_artifact(
+    server: Endpoint | str, repo: str, subject: str, *, artifact_type: str, payload: bytes,
+    config_type: str = EMPTY_CONFIG, fallback: bool = True, subject_from: Endpoint | None = None,
+) -> str:
+    """An OCI 1.1 artifact whose `subject` is the manifest `subject` (by digest), pushed by
+    digest; with `fallback`, also listed in the subject's `sha256-<hex>` index (created or
+    extended), as oras and regctl do on a registry without the Referrers API. The subject is
+    read from `subject_from` (same repository name) when it is not in `server`."""
+    body, media_type = fetch_manifest(subject_from or server, repo, subject)
+    with Pusher(server) as pusher:
+        config = pusher.push_blob(repo, b"{}" if config_type == EMPTY_CONFIG else _json(
+            {"created": "2026-01-01T00:00:00Z"}))
+        layer = pusher.push_blob(repo, payload)
+        manifest = _json({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+            "config": _descriptor(config_type, config),
+            "layers": [_descriptor("application/octet-stream", layer)],
+            "subject": _descriptor(media_type, Blob(subject, len(body))),
+            "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"},
+        })
+        digest = pusher.push_manifest(repo, None, manifest, OCI_MANIFEST)
+        if fallback:
+            tag = fallback_tag(subject)
+            existing = pusher.client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+            entries = existing.json()["manifests"] if existing.status_code == 200 else []
+            entries.append(_descriptor(OCI_MANIFEST, Blob(digest, len(manifest)),
+                                       artifactType=artifact_type))
+            index = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+            pusher.push_manifest(repo, tag, index, OCI_INDEX)
+    return digest
+
+
+def push_cosign(server: Endpoint | str, repo: str, subject: str, suffix: str = ".sig") -> str:
+    """A cosign-style signature (or `.att`/`.sbom`) of `subject`: an image-shaped manifest
+    tagged `sha256-<hex>.sig`, whose layer is the simple-signing payload."""
+    payload = _json({"critical": {"image": {"docker-manifest-digest": subject},
+                                  "type": "cosign container image signature"}, "optional": None})
+    with Pusher(server) as pusher:
+        config = pusher.push_blob(repo, _json({"architecture": "", "os": "", "config": {},
+                                               "rootfs": {"type": "layers", "diff_ids": []}}))
+        layer = pusher.push_blob(repo, payload)
+        manifest = _json({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": _descriptor(OCI_CONFIG, config),
+            "layers": [_descriptor(COSIGN_LAYER, layer, annotations={
+                "dev.cosignproject.cosign/signature": base64.b64encode(payload[:16]).decode()})],
+        })
+        return pusher.push_manifest(repo, fallback_tag(subject) + suffix, manifest, OCI_MANIFEST)
 
 
 # corpus for benchmarks -------------------------------------------------------------------------
