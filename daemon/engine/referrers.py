@@ -25,13 +25,14 @@ from ..registry.digest import sha256_digest
 from ..registry.jsondoc import parse_json
 from ..registry.manifest import IndexManifest, parse_manifest
 from ..registry.referrers import (
+    add_entries,
     fallback_entries,
     fallback_tag,
     merge_fallback,
     merged_from,
     referrer_tags,
 )
-from ..registry.types import INDEX_TYPES, Descriptor, RawManifest
+from ..registry.types import INDEX_TYPES, OCI_INDEX, Descriptor, RawManifest
 from .copy import SOURCE_DIGEST_ANNOTATION, TagCopier, together
 
 #: referrers of referrers, at most this deep (a signature of an SBOM of an image is 2)
@@ -49,6 +50,9 @@ class ReferrerFollower:
     ) -> None:
         self._copier = copier
         self._on_copied = on_copied
+        #: the source's Referrers API answers, one request per subject per run
+        self._api: dict[str, tuple[RawManifest, IndexManifest] | None] = {}
+        self._target_api: bool | None = None
         self._source = copier.source
         self._target = copier.target
         self._log = log
@@ -105,11 +109,52 @@ class ReferrerFollower:
             found.extend(await self._sync_tag(tag, copied, fallback=tag == referrers[0]))
 
         referrers = referrer_tags(subject)
+        api = await self._source_api(subject)
+        if api is not None:  # the API is the source's truth; cosign's tags are still looked up
+            found.extend(await self._copy_listed(subject, api, copied))
+            referrers = referrers[1:]
         async with together() as nursery:
             for tag in referrers:
                 nursery.start_soon(one, tag)
         for referrer in dict.fromkeys(found):
             await self._follow(referrer, seen, depth + 1, copied)
+
+    async def _source_api(self, subject: str) -> tuple[RawManifest, IndexManifest] | None:
+        if subject not in self._api:
+            self._api[subject] = await self._source.registry.list_referrers(
+                self._source.repository, subject)
+        return self._api[subject]
+
+    async def _copy_listed(
+        self, subject: str, api: tuple[RawManifest, IndexManifest], copied: list[int]
+    ) -> list[str]:
+        """The referrers the source's API lists, copied by digest (a registry with the API
+        indexes them by their `subject` as they arrive); a target without the API gets them in
+        its fallback index, merged with what it lists already."""
+        raw, index = api
+
+        async def one(entry: Descriptor) -> None:
+            if await self._copier.ensure_manifest(entry):
+                copied[0] += 1
+
+        async with together() as nursery:
+            for entry in dict.fromkeys(index.manifests):
+                nursery.start_soon(one, entry)
+        target = self._target
+        if self._target_api is None:
+            answer = await target.registry.list_referrers(target.repository, subject)
+            self._target_api = answer is not None
+        tag = fallback_tag(subject)
+        if self._target_api or tag is None or not index.manifests:
+            return [d.digest for d in index.manifests]
+        dst = await target.registry.head_manifest(target.repository, tag)
+        ours = None if dst is None else await target.registry.get_manifest(
+            target.repository, dst.digest)
+        merged = add_entries(ours.raw if ours else None, fallback_entries(raw.raw))
+        if merged is not None:
+            await target.registry.put_manifest(target.repository, tag, RawManifest(
+                merged, OCI_INDEX, sha256_digest(merged)))
+        return [d.digest for d in index.manifests]
 
     async def _sync_tag(self, tag: str, copied: list[int], *, fallback: bool) -> list[str]:
         """Bring one referrer tag up to date; the digests of the referrers it names."""

@@ -18,6 +18,7 @@ import json
 import re
 
 from .jsondoc import parse_json
+from .types import OCI_INDEX
 
 #: cosign's tag suffixes, in the order they are looked up
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
@@ -95,4 +96,24 @@ def merge_fallback(source: bytes, source_digest: str, target: bytes | None) -> b
     existing = obj.get("annotations")
     obj["annotations"] = {**(existing if isinstance(existing, dict) else {}),
                           MERGED_FROM: source_digest}
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def add_entries(target: bytes | None, entries: list[dict[str, object]]) -> bytes | None:
+    """The target's fallback index with `entries` it lacks appended (a new index when it has
+    none); None when it lists them all already. Never drops an entry of the target's."""
+    existing = fallback_entries(target) if target is not None else []
+    have = {e["digest"] for e in existing}
+    missing = list({str(e["digest"]): e for e in entries if e["digest"] not in have}.values())
+    if not missing:
+        return None
+    obj: dict[str, object] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    if target is not None:
+        try:
+            parsed = parse_json(target)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            obj = parsed
+    obj["manifests"] = [*existing, *missing]
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

@@ -10,6 +10,7 @@ from regsync.daemon.engine.run import rule_tags
 from regsync.daemon.registry.referrers import (
     FOLLOWS_SUBJECT,
     MERGED_FROM,
+    add_entries,
     fallback_entries,
     fallback_tag,
     is_referrer_tag,
@@ -91,3 +92,16 @@ def test_referrer_tags_follow_subjects_not_the_filters() -> None:
     (off,) = parse_config(_rule(", referrers: false").replace("latest: 1", "include: ['.']")).rules
     assert off.referrers is False  # opted out: they are tags like any other, as before
     assert set(rule_tags(off, tags).kept) == set(tags)
+
+
+def test_add_entries_appends_what_the_target_lacks_only() -> None:
+    new = add_entries(None, [_entry(1), _entry(1)])
+    assert new is not None and json.loads(new)["manifests"] == [_entry(1)]
+    assert json.loads(new)["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    theirs = json.dumps({"schemaVersion": 2, "manifests": [_entry(3)],
+                         "annotations": {"a": "b"}}).encode()
+    merged = add_entries(theirs, [_entry(1), _entry(3)])
+    assert merged is not None
+    assert json.loads(merged) == {"schemaVersion": 2, "manifests": [_entry(3), _entry(1)],
+                                  "annotations": {"a": "b"}}
+    assert add_entries(merged, [_entry(1)]) is None
