@@ -53,6 +53,7 @@ class ReferrerFollower:
         #: the source's Referrers API answers, one request per subject per run
         self._api: dict[str, tuple[RawManifest, IndexManifest] | None] = {}
         self._target_api: bool | None = None
+        self._source_has_api: bool | None = None
         self._source = copier.source
         self._target = copier.target
         self._log = log
@@ -120,9 +121,14 @@ class ReferrerFollower:
             await self._follow(referrer, seen, depth + 1, copied)
 
     async def _source_api(self, subject: str) -> tuple[RawManifest, IndexManifest] | None:
+        """The source's API answer; asked once per subject, and not at all once the source
+        said it has no API (such a registry answers 404 for every digest)."""
+        if self._source_has_api is False:
+            return None
         if subject not in self._api:
-            self._api[subject] = await self._source.registry.list_referrers(
-                self._source.repository, subject)
+            answer = await self._source.registry.list_referrers(self._source.repository, subject)
+            self._api[subject] = answer
+            self._source_has_api = answer is not None
         return self._api[subject]
 
     async def _copy_listed(
