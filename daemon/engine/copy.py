@@ -310,9 +310,8 @@ class TagCopier:
         """A nested index copied by digest (its children first); its descriptor in the parent
         (a new digest when rewritten), or None when nothing in it is wanted."""
         target, repo = self.target.registry, self.target.repository
-        # without a filter the copy is byte-for-byte: present means complete
-        if not self.platforms and await target.head_manifest(repo, child.digest) is not None:
-            return child
+        # read from the source even when the target has it: what the filter makes of it, and
+        # whether it nests too deep, must not depend on what another tag copied first
         manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if not isinstance(parsed, IndexManifest):
@@ -323,7 +322,7 @@ class TagCopier:
         walked = await self._walk_index(manifest, parsed, depth, dropped)
         if walked is None:
             return None
-        if walked.digest == child.digest or await target.head_manifest(repo, walked.digest) is None:
+        if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: push events
             await target.put_manifest(repo, walked.digest, walked)
         return replace(child, digest=walked.digest, size=len(walked.raw))
 

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 from regsync.daemon.engine.events import Outcome
+from support.fakeregistry import FakeRegistry
 from support.images import (
+    DOCKER_MANIFEST,
+    OCI_INDEX,
     fetch_manifest,
     manifest_digest,
     push_index_info,
@@ -110,3 +113,20 @@ async def test_builder_entry_follows_the_image_it_describes(
     assert [e["digest"] for e in entries] == [arm64, info.attestations[arm64]]
     assert entries[1]["annotations"]["vnd.docker.reference.type"] == "builder"
     _all_present(registry2, "b", "1.0")
+
+
+async def test_nesting_deeper_than_the_cap_fails_the_tag_only(registry2: RegistryServer) -> None:
+    with FakeRegistry() as fake:
+        child = fake.add_image("deep", "leaf", b"layer")
+        size = len(fake.manifests[("deep", child)].body)
+        for level in range(6):  # the tag's index and 5 nested below it: one too many
+            body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+                {"mediaType": OCI_INDEX if level else DOCKER_MANIFEST, "digest": child,
+                 "size": size}]}).encode()
+            child, size = fake.add_manifest("deep", f"l{level}", body, OCI_INDEX), len(body)
+        report = await run_sync(make_config({"src": fake.url, "dst": registry2},
+                                            [rule("deep", "deep", tags={"include": ["^l[0-5]$"]})]))
+    got = {r.tag: (r.outcome, r.reason) for r in report.results}
+    assert all(got[f"l{n}"][0] is Outcome.COPIED for n in range(5)), got
+    assert got["l5"][0] is Outcome.FAILED
+    assert "nests indexes deeper than 4 levels" in got["l5"][1]
