@@ -7,7 +7,7 @@ import json
 
 import pytest
 from regsync.daemon.engine.events import Outcome
-from support.fakeregistry import FakeRegistry
+from support.fakeregistry import FakeRegistry, Served
 from support.images import fallback_tag, fetch_manifest, manifest_digest
 from support.registry import RegistryServer
 from support.syncrun import make_config, outcomes, rule, run_sync
@@ -44,3 +44,16 @@ async def test_api_referrers_reach_a_target_without_the_api(registry2: RegistryS
         assert fake.count("GET", r"/referrers/") - api == 3  # one per subject: image, sbom, sig
         assert api == 3
         assert fake.count("GET", "/referrers/" + fake.add_image("app", "2.0", b"other layer")) == 0
+
+
+async def test_a_hostile_referrers_answer_is_refused(registry2: RegistryServer) -> None:
+    with FakeRegistry() as fake:
+        fake.add_image("app", "1.0", b"layer")
+        fake.hook = lambda method, path, query: (
+            (200, Served(b'{"manifests": [{"digest": "../x"}]}', "application/json"), {})
+            if "/referrers/" in path else None)
+        report = await run_sync(make_config({"src": fake.url, "dst": registry2},
+                                            [rule("app", "m")]))
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED and result.error_kind == "remote", result
+    assert "manifests[0]" in result.reason

@@ -122,3 +122,16 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
     assert notes == [(f"1.0: 1 referrer tags of the index {d['index']} not copied: the index "
                       "was rewritten by the platform filter")]
     assert report.referrers_copied == 2  # sbom, sbom.sig
+
+
+async def test_a_broken_referrer_fails_its_tag_which_stays_whole(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    image = push_image(registry, "app", "1.0", layers=[random_layer(300, "x")], oci=True)
+    push_image(registry, "app", fallback_tag(image), layers=[random_layer(300, "y")], oci=True)
+    report = await run_sync(make_config({"src": registry, "dst": registry2}, [rule("app", "m")]))
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED and result.digest == image
+    assert result.reason.startswith("copied, but not all of its referrers: ")
+    assert "is not an index" in result.reason
+    assert manifest_digest(registry2, "m", "1.0") == image
