@@ -109,6 +109,10 @@ class Follower(Protocol):
 
     async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
 
+    async def plan(self, digest: str) -> int:
+        """How many referrer tags of `digest` itself a run would copy (HEADs only)."""
+        ...
+
 
 class TagCopier:
     """Copies the tags of one rule; shares the run's BlobMover with every other rule."""
@@ -158,13 +162,23 @@ class TagCopier:
             src, dst = await self._heads(tag)
         except RegsyncError as exc:
             return TagPlan(tag, "fail", f"{exc.kind}: {exc}")
-        if dst is not None and await self._unchanged(src, dst):
-            return TagPlan(tag, "skip", "unchanged", src.digest, dst.digest)
-        if self._known_unwanted(src):
+        unchanged = dst is not None and await self._unchanged(src, dst)
+        if not unchanged and self._known_unwanted(src):
             return TagPlan(tag, "skip", _NOT_SELECTED, src.digest)
+        note = ""
+        if self.referrers is not None:
+            try:
+                count = await self.referrers.plan(src.digest)
+            except RegsyncError as exc:
+                return TagPlan(tag, "fail", f"referrers: {exc.kind}: {exc}")
+            note = f"; referrers: {count} to copy" if count else ""
+        if dst is not None and unchanged:
+            return TagPlan(tag, "copy" if note else "skip", "unchanged" + note, src.digest,
+                           dst.digest)
         if dst is None:
-            return TagPlan(tag, "copy", "new tag", src.digest)
-        return TagPlan(tag, "copy", f"changed (target has {dst.digest})", src.digest, dst.digest)
+            return TagPlan(tag, "copy", "new tag" + note, src.digest)
+        return TagPlan(tag, "copy", f"changed (target has {dst.digest})" + note, src.digest,
+                       dst.digest)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
         """Both sides at once: on a re-run this is all the work a tag costs."""

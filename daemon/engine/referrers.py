@@ -76,6 +76,24 @@ class ReferrerFollower:
             self._on_copied(tag, copied[0])
         return copied[0]
 
+    async def plan(self, digest: str) -> int:
+        """The referrer tags of `digest` itself (not of an index's children: they are known only
+        from a GET) that a run would copy: present on the source, absent or different at the
+        target. HEADs, and a target GET for a fallback index that differs (a merged one)."""
+        source, target = self._source, self._target
+        count = 0
+        for tag in referrer_tags(digest):
+            src = await source.registry.head_manifest(source.repository, tag)
+            if src is None:
+                continue
+            dst = await target.registry.head_manifest(target.repository, tag)
+            if dst is not None and dst.digest != src.digest and tag == fallback_tag(digest):
+                ours = await target.registry.get_manifest(target.repository, dst.digest)
+                count += merged_from(ours.raw) != src.digest
+            else:
+                count += dst is None or dst.digest != src.digest
+        return count
+
     async def _subjects(
         self, digest: str, media_type: str, into: list[str], depth: int
     ) -> str | None:

@@ -4,10 +4,13 @@ API): cosign's `sha256-<hex>.sig` and the referrers schema's `sha256-<hex>` fall
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from regsync.daemon.engine.events import LogEvent, Outcome
 from regsync.daemon.engine.run import sync
+from regsync.daemon.main import main
 from support.images import (
     fallback_tag,
     fetch_manifest,
@@ -135,3 +138,26 @@ async def test_a_broken_referrer_fails_its_tag_which_stays_whole(
     assert result.reason.startswith("copied, but not all of its referrers: ")
     assert "is not an index" in result.reason
     assert manifest_digest(registry2, "m", "1.0") == image
+
+
+def test_check_shows_the_referrers_a_run_would_copy(
+    registry: RegistryServer, registry2: RegistryServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    d = _source(registry)
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(make_config(
+        {"src": registry, "dst": registry2}, [rule("app", "m", tags={"include": [r"^1\.0$"]})])))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "new tag; referrers: 1 to copy" in out  # the index's .sig (its children's: unknown)
+    assert main(["once", "--config", str(path)]) == 0
+    capsys.readouterr()
+    push_cosign(registry, "app", d["index"], ".att")  # something new for the unchanged tag
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "copy  1.0" in out and "unchanged; referrers: 1 to copy" in out
+    assert main(["once", "--config", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--config", str(path)]) == 0
+    assert "skip  1.0" in capsys.readouterr().out
