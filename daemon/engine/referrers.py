@@ -106,6 +106,10 @@ class ReferrerFollower:
         ours = await self._target.registry.get_manifest(self._target.repository, digest)
         parsed = parse_manifest(ours, registry=self._target.registry.name)
         source_digest = _rewritten_from(ours)
+        if source_digest is not None and await self._source.registry.head_manifest(
+            self._source.repository, digest
+        ):
+            source_digest = None  # the source's own bytes (a mirror of a mirror): not our rewrite
         if source_digest is None:
             into.append(digest)
         if isinstance(parsed, IndexManifest) and depth < MAX_REFERRER_DEPTH:

@@ -22,7 +22,7 @@ from support.images import (
     random_layer,
     skopeo_digest,
 )
-from support.registry import RegistryServer
+from support.registry import RegistryFactory, RegistryServer
 from support.syncrun import Recorder, load, make_config, outcomes, rule, run_sync
 
 pytestmark = pytest.mark.integration
@@ -161,3 +161,20 @@ def test_check_shows_the_referrers_a_run_would_copy(
     capsys.readouterr()
     assert main(["check", "--config", str(path)]) == 0
     assert "skip  1.0" in capsys.readouterr().out
+
+
+async def test_a_mirror_of_a_filtered_mirror_keeps_the_signatures_made_there(
+    registry: RegistryServer, registry2: RegistryServer, registry_factory: RegistryFactory
+) -> None:
+    push_index_info(registry, "app", "1.0")
+    first = make_config({"src": registry, "dst": registry2},
+                        [rule("app", "m", architectures=["arm64"])])
+    assert (await run_sync(first)).ok
+    rewritten = manifest_digest(registry2, "m", "1.0")
+    assert rewritten is not None
+    signature = push_cosign(registry2, "m", rewritten)  # signed where it was rewritten
+    registry3 = registry_factory()
+    second = await run_sync(make_config({"src": registry2, "dst": registry3},
+                                        [rule("m", "n")]))
+    assert second.ok, second.results
+    assert manifest_digest(registry3, "n", fallback_tag(rewritten) + ".sig") == signature
