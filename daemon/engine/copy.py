@@ -1,8 +1,11 @@
 """Copying one tag, in the order that keeps every target tag whole.
 
-Blobs first, then child manifests by digest, then the index or image under the tag. A tag is
-written last and only after everything it points at is present, so a run killed at any instant
-leaves each target tag either as it was or complete.
+Blobs first, then child manifests by digest (a nested index after its own children, at any
+depth up to MAX_INDEX_DEPTH), then the index or image under the tag. A tag is written last and
+only after everything it points at is present, so a run killed at any instant leaves each target
+tag either as it was or complete. What a tag becomes depends only on the source and the rule,
+never on which tag of the run reached a shared nested index first. Referrers follow afterwards
+(engine/referrers.py, through the `Follower`).
 """
 
 from __future__ import annotations
