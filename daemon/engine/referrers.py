@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import RemoteServerError
+from ..errors import NotFoundError, RemoteServerError
 from ..registry.digest import sha256_digest
 from ..registry.jsondoc import parse_json
 from ..registry.manifest import IndexManifest, parse_manifest
@@ -214,14 +214,25 @@ class ReferrerFollower:
             raise RemoteServerError(f"referrers tag {tag!r} is not an index",
                                     registry=source.registry.name)
 
+        gone: set[str] = set()
+
         async def one(entry: Descriptor) -> None:
-            if await self._copier.ensure_manifest(entry):
-                copied[0] += 1
+            try:
+                if await self._copier.ensure_manifest(entry):
+                    copied[0] += 1
+            except NotFoundError as exc:  # a stale index lists what was deleted: leave it out
+                if exc.registry != self._source.registry.name:
+                    raise
+                gone.add(entry.digest)
 
         async with together() as nursery:
             for entry in dict.fromkeys(index.manifests):
                 nursery.start_soon(one, entry)
-        merged = merge_fallback(theirs.raw, theirs.digest, ours.raw if ours else None)
+        if gone:
+            self._log("warning", f"referrers tag {tag!r} lists {len(gone)} manifests the "
+                      "source does not have: left out")
+        merged = merge_fallback(theirs.raw, theirs.digest, ours.raw if ours else None,
+                                gone=frozenset(gone))
         manifest = theirs if merged == theirs.raw else RawManifest(
             merged, theirs.media_type, sha256_digest(merged))
         await target.registry.put_manifest(target.repository, tag, manifest)

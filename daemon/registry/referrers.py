@@ -73,12 +73,16 @@ def merged_from(raw: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def merge_fallback(source: bytes, source_digest: str, target: bytes | None) -> bytes:
-    """The fallback index to push: the source's, plus every entry only the target has.
+def merge_fallback(
+    source: bytes, source_digest: str, target: bytes | None, *, gone: frozenset[str] = frozenset()
+) -> bytes:
+    """The fallback index to push: the source's, plus every entry only the target has, minus
+    the source's entries in `gone` (listed, but no longer on the source: a stale index).
 
-    Byte-for-byte the source's when the target adds nothing (its digest is preserved, so an
+    Byte-for-byte the source's when nothing is added or removed (its digest is preserved, so an
     unchanged index is told by HEADs alone); else the source object with the target's extra
-    entries after its own, marked with `MERGED_FROM`, serialised compactly. Never drops an entry.
+    entries after its own, marked with `MERGED_FROM`, serialised compactly. Never drops an entry
+    of the target's.
 
     Raises:
         ValueError: `source` is not JSON; TypeError: not an object with a list of `manifests`.
@@ -89,10 +93,11 @@ def merge_fallback(source: bytes, source_digest: str, target: bytes | None) -> b
         raise TypeError("not an index: no list of manifests")
     have = {e.get("digest") for e in own if isinstance(e, dict)}
     extra = [e for e in fallback_entries(target or b"") if e["digest"] not in have]
-    if not extra:
+    kept = [e for e in own if not (isinstance(e, dict) and e.get("digest") in gone)]
+    if not extra and len(kept) == len(own):
         return source
     extra = list({str(e["digest"]): e for e in extra}.values())
-    obj["manifests"] = [*own, *extra]
+    obj["manifests"] = [*kept, *extra]
     existing = obj.get("annotations")
     obj["annotations"] = {**(existing if isinstance(existing, dict) else {}),
                           MERGED_FROM: source_digest}

@@ -57,3 +57,27 @@ async def test_a_hostile_referrers_answer_is_refused(registry2: RegistryServer) 
     (result,) = report.results
     assert result.outcome is Outcome.FAILED and result.error_kind == "remote", result
     assert "manifests[0]" in result.reason
+
+
+async def test_a_stale_fallback_index_loses_only_what_the_source_lost(
+    registry2: RegistryServer,
+) -> None:
+    with FakeRegistry() as fake:
+        fake.referrers_api = False  # as distribution 2.8: the fallback tag is all there is
+        image = fake.add_image("app", "1.0", b"layer")
+        sbom = fake.add_referrer("app", image, b'{"spdx": 1}', "application/spdx+json")
+        entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 10}
+        body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": [{**entry, "digest": "sha256:" + "0" * 64},
+                                         {**entry, "digest": sbom, "size": len(
+                                             fake.manifests[("app", sbom)].body)}]}).encode()
+        fake.add_manifest("app", fallback_tag(image), body, "application/vnd.oci.image.index.v1+json")
+        data = make_config({"src": fake.url, "dst": registry2}, [rule("app", "m")])
+        report = await run_sync(data)
+        assert report.ok, report.results
+        index = json.loads(fetch_manifest(registry2, "m", fallback_tag(image))[0])
+        assert [e["digest"] for e in index["manifests"]] == [sbom]
+        gets = fake.count("GET", r"/manifests/")
+        again = await run_sync(data)
+        assert again.ok and again.referrers_copied == 0
+        assert fake.count("GET", r"/manifests/") == gets, "re-run GET a source manifest"

@@ -105,3 +105,14 @@ def test_add_entries_appends_what_the_target_lacks_only() -> None:
     assert json.loads(merged) == {"schemaVersion": 2, "manifests": [_entry(3), _entry(1)],
                                   "annotations": {"a": "b"}}
     assert add_entries(merged, [_entry(1)]) is None
+
+
+def test_merge_leaves_out_what_the_source_lost_and_says_so() -> None:
+    source, origin = _index(_entry(1), _entry(2)), "sha256:" + "1" * 64
+    merged = merge_fallback(source, origin, _index(_entry(3)),
+                            gone=frozenset({f"sha256:{2:064x}"}))  # fmt: skip
+    assert [e["digest"] for e in fallback_entries(merged)] == [
+        f"sha256:{n:064x}" for n in (1, 3)]
+    alone = merge_fallback(source, origin, None, gone=frozenset({f"sha256:{1:064x}"}))
+    assert [e["digest"] for e in fallback_entries(alone)] == [f"sha256:{2:064x}"]
+    assert merged_from(alone) == origin  # changed from the source's: a re-run must know it
