@@ -145,6 +145,8 @@ class SyncRule:
     platforms: tuple[str, ...] = ()  # extension: "linux/arm/v7"
     enabled: bool = True
     cron_expression: str | None = None
+    #: signatures, SBOMs and attestations follow the manifests the rule copies (engine/referrers.py)
+    referrers: bool = True
 
 
 #: what a webhook can be told about (`notifications[].events`)
@@ -791,6 +793,7 @@ _RULE_KEYS = (
     "platforms",
     "enabled",
     "cron_expression",
+    "referrers",
 )
 _ENDPOINT_KEYS = ("registry", "repository")
 _TAG_KEYS = ("include", "exclude", "semver", "latest")
@@ -849,6 +852,7 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
         platforms=_platforms(fields, at),
         enabled=_bool(fields, "enabled", at, True),
         cron_expression=_cron(fields, at),
+        referrers=_bool(fields, "referrers", at, True),
     )
 
 

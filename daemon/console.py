@@ -104,6 +104,7 @@ def summary(report: RunReport) -> str:
          f" (of {c.tags_total})"),
         f"blobs: {c.blobs_copied} copied, {c.blobs_mounted} mounted, {c.blobs_skipped} present",
         f"bytes: {_size(c.bytes_copied)} in {seconds:.1f}s ({_size(int(rate))}/s)",
+        f"referrers: {report.referrers_copied} copied",
     ]
     invalid = sum(1 for r in report.results if r.error_kind == "invalid-name")
     if invalid:

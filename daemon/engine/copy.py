@@ -1,19 +1,29 @@
 """Copying one tag, in the order that keeps every target tag whole.
 
-Blobs first, then child manifests by digest, then the index or image under the tag. A tag is
-written last and only after everything it points at is present, so a run killed at any instant
-leaves each target tag either as it was or complete.
+Blobs first, then child manifests by digest (a nested index after its own children, at any
+depth up to MAX_INDEX_DEPTH), then the index or image under the tag. A tag is written last and
+only after everything it points at is present, so a run killed at any instant leaves each target
+tag either as it was or complete. What a tag becomes depends only on the source and the rule,
+never on which tag of the run reached a shared nested index first. Referrers follow afterwards
+(engine/referrers.py, through the `Follower`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import trio
 
-from ..errors import NotFoundError, RegsyncError, UnsupportedError, first_regsync_error
+from ..errors import (
+    NotFoundError,
+    RegsyncError,
+    RemoteServerError,
+    UnsupportedError,
+    first_regsync_error,
+)
 from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
 from ..registry.jsondoc import parse_json
 from ..registry.manifest import (
@@ -21,7 +31,7 @@ from ..registry.manifest import (
     IndexManifest,
     describe_platforms,
     image_platform,
-    is_attestation,
+    is_describer,
     parse_manifest,
     select_platforms,
     wants_platform,
@@ -45,6 +55,8 @@ _NOT_SELECTED = "platform not selected by the rule"
 #: annotation regsync adds to an index it rewrote, so a re-run can tell "unchanged" with HEADs
 #: on the source and one GET on the target, never a GET on the source
 SOURCE_DIGEST_ANNOTATION = "io.regsync.source.digest"
+#: indexes inside indexes, at most this deep below the tag's own (real builders nest one level)
+MAX_INDEX_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +91,7 @@ class TagPlan:
 
 
 @asynccontextmanager
-async def _together() -> AsyncIterator[trio.Nursery]:
+async def together() -> AsyncIterator[trio.Nursery]:
     """A nursery that fails with its first RegsyncError: a tag reports one reason, not a group.
 
     Anything else (a bug, cancellation) propagates unchanged.
@@ -92,6 +104,17 @@ async def _together() -> AsyncIterator[trio.Nursery]:
         if first is not None:
             raise first from None
         raise
+
+
+class Follower(Protocol):
+    """What follows a tag the copier copied or found unchanged: its referrers
+    (engine/referrers.py). Returns how many referrer manifests it copied (and counts them)."""
+
+    async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
+
+    async def plan(self, digest: str) -> int:
+        """How many referrer tags of `digest` itself a run would copy (HEADs only)."""
+        ...
 
 
 class TagCopier:
@@ -107,8 +130,10 @@ class TagCopier:
         blobs: BlobMover,
         log: Callable[[str, str], None],
         memory: PlatformMemory,
+        referrers: Follower | None = None,
     ) -> None:
         self.rule = rule
+        self.referrers = referrers
         self.source = source
         self.target = target
         self.platforms = platforms
@@ -119,11 +144,20 @@ class TagCopier:
     async def copy_tag(self, tag: str) -> TagResult:
         """Copy one tag; every failure becomes a result, never an exception (cancellation aside)."""
         try:
-            return await self._copy_tag(tag)
+            result, media_type = await self._copy_tag(tag)
         except RegsyncError as exc:
             return TagResult(
                 self.rule, tag, Outcome.FAILED, reason=str(exc), error_kind=exc.kind
             )
+        followed = result.outcome is Outcome.COPIED or result.reason == "unchanged"
+        if self.referrers is None or not followed:
+            return result
+        try:
+            await self.referrers.follow(tag, result.digest, media_type)
+        except RegsyncError as exc:  # the tag is whole; a retry copies what is missing
+            return replace(result, outcome=Outcome.FAILED, error_kind=exc.kind,
+                           reason=f"copied, but not all of its referrers: {exc}")
+        return result
 
     async def plan_tag(self, tag: str) -> TagPlan:
         """What `copy_tag` would do, from HEADs alone (plus one target GET for rewritten indexes)."""
@@ -131,13 +165,23 @@ class TagCopier:
             src, dst = await self._heads(tag)
         except RegsyncError as exc:
             return TagPlan(tag, "fail", f"{exc.kind}: {exc}")
-        if dst is not None and await self._unchanged(src, dst):
-            return TagPlan(tag, "skip", "unchanged", src.digest, dst.digest)
-        if self._known_unwanted(src):
+        unchanged = dst is not None and await self._unchanged(src, dst)
+        if not unchanged and self._known_unwanted(src):
             return TagPlan(tag, "skip", _NOT_SELECTED, src.digest)
+        note = ""
+        if self.referrers is not None:
+            try:
+                count = await self.referrers.plan(src.digest)
+            except RegsyncError as exc:
+                return TagPlan(tag, "fail", f"referrers: {exc.kind}: {exc}")
+            note = f"; referrers: {count} to copy" if count else ""
+        if dst is not None and unchanged:
+            return TagPlan(tag, "copy" if note else "skip", "unchanged" + note, src.digest,
+                           dst.digest)
         if dst is None:
-            return TagPlan(tag, "copy", "new tag", src.digest)
-        return TagPlan(tag, "copy", f"changed (target has {dst.digest})", src.digest, dst.digest)
+            return TagPlan(tag, "copy", "new tag" + note, src.digest)
+        return TagPlan(tag, "copy", f"changed (target has {dst.digest})" + note, src.digest,
+                       dst.digest)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
         """Both sides at once: on a re-run this is all the work a tag costs."""
@@ -146,7 +190,7 @@ class TagCopier:
         async def head(index: int, side: Side) -> None:
             heads[index] = await side.registry.head_manifest(side.repository, tag)
 
-        async with _together() as nursery:
+        async with together() as nursery:
             nursery.start_soon(head, 0, self.source)
             nursery.start_soon(head, 1, self.target)
         src, dst = heads
@@ -157,24 +201,48 @@ class TagCopier:
             )
         return src, dst
 
-    async def _copy_tag(self, tag: str) -> TagResult:
+    async def _copy_tag(self, tag: str) -> tuple[TagResult, str]:
+        """The result, and the media type of what the target tag now points at."""
         src, dst = await self._heads(tag)
         if dst is not None and await self._unchanged(src, dst):
-            return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest, reason="unchanged")
+            return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest,
+                             reason="unchanged"), dst.media_type
         if self._known_unwanted(src):  # learnt on an earlier run: no GET this time
-            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
+            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED), ""
         manifest = await self.source.registry.get_manifest(self.source.repository, src.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
-            return await self._copy_index(tag, manifest, parsed)
+            return await self._copy_index(tag, manifest, parsed), manifest.media_type
         config: bytes | None = None  # read to learn the platform: not read twice
         if self.platforms:
             config = await self._read_config(parsed)
             if not self._image_wanted(manifest.digest, config):
-                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED)
+                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED), ""
         await self._copy_image(parsed, config)
         await self.target.registry.put_manifest(self.target.repository, tag, manifest)
-        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest)
+        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest), parsed.media_type
+
+    async def ensure_manifest(self, child: Descriptor) -> bool:
+        """`child` at the target by digest with everything it needs, as this copier's filter
+        says (a referrer copier has none); True when it was not there before."""
+        if await self.target.registry.head_manifest(self.target.repository, child.digest):
+            return False
+        if child.media_type in INDEX_TYPES:
+            await self._copy_nested(child, 1, [])
+        else:
+            await self._copy_child(child)
+        return True
+
+    async def put_whole(self, manifest: RawManifest, reference: str) -> None:
+        """Everything `manifest` needs, then `manifest` itself under `reference`, unfiltered
+        (for a copier without a platform filter: a referrer is copied as it is)."""
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
+        if isinstance(parsed, IndexManifest):
+            walked = await self._walk_index(manifest, parsed, 0, [])
+            manifest = walked or manifest
+        else:
+            await self._copy_image(parsed)
+        await self.target.registry.put_manifest(self.target.repository, reference, manifest)
 
     async def _unchanged(self, src: Descriptor, dst: Descriptor) -> bool:
         if src.digest == dst.digest:
@@ -193,31 +261,87 @@ class TagCopier:
         )
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
-        choice = select_platforms(
-            index,
-            manifest.raw,
-            architectures=self.platforms.architectures,
-            platforms=self.platforms.platforms,
-            annotations={SOURCE_DIGEST_ANNOTATION: manifest.digest},
-        )
-        if not any(not is_attestation(d) for d in choice.kept):
+        dropped: list[str] = []
+        walked = await self._walk_index(manifest, index, 0, dropped)
+        if walked is None:
             wanted = ", ".join([*self.platforms.architectures, *map(str, self.platforms.platforms)])
             raise UnsupportedError(
                 f"no platform of {tag!r} matches {wanted}; the index has: "
                 f"{describe_platforms(index)}",
                 registry=self.source.registry.name,
             )
-        async with _together() as nursery:
-            for child in choice.kept:
-                nursery.start_soon(self._copy_child, child)
         note = ""
-        if choice.raw is not None:
-            manifest = RawManifest(choice.raw, manifest.media_type, sha256_digest(choice.raw))
-            dropped = ", ".join(str(d.platform) for d in choice.dropped if not is_attestation(d))
-            note = f"index rewritten without {dropped}: digest {manifest.digest}"
+        if walked.digest != manifest.digest:
+            shown = ", ".join(dict.fromkeys(dropped)) or "nothing"
+            note = f"index rewritten without {shown}: digest {walked.digest}"
             self._log("info", f"{tag}: {note}")
-        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
-        return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest, reason=note)
+        await self.target.registry.put_manifest(self.target.repository, tag, walked)
+        return TagResult(self.rule, tag, Outcome.COPIED, digest=walked.digest, reason=note)
+
+    async def _walk_index(
+        self, manifest: RawManifest, index: IndexManifest, depth: int, dropped: list[str]
+    ) -> RawManifest | None:
+        """Copy what `index` keeps, children before parents (nested indexes first, recursively);
+        the index to push (rewritten when the filter dropped or replaced a child), or None when
+        nothing in it is wanted. Deterministic: the same source gives the same bytes, whichever
+        tag reaches a shared nested index first."""
+        nests = [d for d in index.manifests if d.media_type in INDEX_TYPES and not is_describer(d)]
+        if nests and depth >= MAX_INDEX_DEPTH:
+            raise UnsupportedError(
+                f"index {manifest.digest} nests indexes deeper than {MAX_INDEX_DEPTH} levels",
+                registry=self.source.registry.name,
+            )
+        resolved: dict[str, Descriptor | None] = {}
+
+        async def nest(child: Descriptor) -> None:
+            resolved[child.digest] = await self._copy_nested(child, depth + 1, dropped)
+
+        async with together() as nursery:
+            for child in dict.fromkeys(nests):
+                nursery.start_soon(nest, child)
+        choice = select_platforms(
+            index,
+            manifest.raw,
+            architectures=self.platforms.architectures,
+            platforms=self.platforms.platforms,
+            annotations={SOURCE_DIGEST_ANNOTATION: manifest.digest},
+            nested=resolved,
+        )
+        if not choice.kept:
+            dropped.extend(describe_platforms(index).split(", "))
+            return None
+        dropped.extend(str(d.platform) for d in choice.dropped
+                       if d.platform is not None and not is_describer(d))
+        copied = {d.digest for d in resolved.values() if d is not None}
+        async with together() as nursery:
+            for child in choice.kept:
+                if child.digest not in copied:
+                    nursery.start_soon(self._copy_child, child)
+        if choice.raw is None:
+            return manifest
+        return RawManifest(choice.raw, manifest.media_type, sha256_digest(choice.raw))
+
+    async def _copy_nested(
+        self, child: Descriptor, depth: int, dropped: list[str]
+    ) -> Descriptor | None:
+        """A nested index copied by digest (its children first); its descriptor in the parent
+        (a new digest when rewritten), or None when nothing in it is wanted."""
+        target, repo = self.target.registry, self.target.repository
+        # read from the source even when the target has it: what the filter makes of it, and
+        # whether it nests too deep, must not depend on what another tag copied first
+        manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
+        if not isinstance(parsed, IndexManifest):
+            raise RemoteServerError(
+                f"entry {child.digest} is declared an index but is an image manifest",
+                registry=self.source.registry.name,
+            )
+        walked = await self._walk_index(manifest, parsed, depth, dropped)
+        if walked is None:
+            return None
+        if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: push events
+            await target.put_manifest(repo, walked.digest, walked)
+        return replace(child, digest=walked.digest, size=len(walked.raw))
 
     async def _copy_child(self, child: Descriptor) -> None:
         target, repo = self.target.registry, self.target.repository
@@ -226,14 +350,15 @@ class TagCopier:
         manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
-            raise UnsupportedError(
-                f"nested index {child.digest} is not supported", registry=self.source.registry.name
+            raise RemoteServerError(
+                f"entry {child.digest} is declared {child.media_type!r} but is an index",
+                registry=self.source.registry.name,
             )
         await self._copy_image(parsed)
         await target.put_manifest(repo, child.digest, manifest)
 
     async def _copy_image(self, image: ImageManifest, config: bytes | None = None) -> None:
-        async with _together() as nursery:
+        async with together() as nursery:
             for blob in image.blobs:
                 known = config if blob.digest == image.config.digest else None
                 nursery.start_soon(self._ensure_blob, blob, known)

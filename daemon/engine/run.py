@@ -25,6 +25,7 @@ from ..errors import RegsyncError
 from ..registry.client import RegistryClient
 from ..registry.manifest import parse_platform
 from ..registry.reference import canonical_repository, split_tags
+from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
 from ..registry.retry import RetryPolicy
 from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
@@ -44,6 +45,7 @@ from .events import (
 )
 from .filters import TagSelection, select_tags
 from .platform_memory import PlatformMemory
+from .referrers import ReferrerFollower
 from .slots import BlobSlots
 from .throughput import Floor
 from .upload_memory import UploadMemory
@@ -60,6 +62,8 @@ class RunReport:
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    #: referrer manifests (signatures, SBOMs, attestations) copied along with their subjects
+    referrers_copied: int = 0
 
     @property
     def ok(self) -> bool:
@@ -171,15 +175,27 @@ class Run:
             platforms = tuple(parse_platform(p) for p in rule.platforms)
         except ValueError as exc:  # config validation should have caught it
             raise RegsyncError(f"rule {rule.name!r}: {exc}") from exc
-        return TagCopier(
-            rule=rule.name,
-            source=self._side(rule.source),
-            target=self._side(rule.target),
-            platforms=PlatformFilter(rule.architectures, platforms),
-            blobs=self._blobs,
-            log=lambda level, message: self._log(level, message, rule.name),
-            memory=self._platforms,
-        )
+
+        def log(level: str, message: str) -> None:
+            self._log(level, message, rule.name)
+
+        def make(platform_filter: PlatformFilter) -> TagCopier:
+            return TagCopier(
+                rule=rule.name,
+                source=self._side(rule.source),
+                target=self._side(rule.target),
+                platforms=platform_filter,
+                blobs=self._blobs,
+                log=log,
+                memory=self._platforms,
+            )
+
+        copier = make(PlatformFilter(rule.architectures, platforms))
+        if rule.referrers:  # referrers are copied whole: no platform filter speaks about them
+            copier.referrers = ReferrerFollower(
+                make(PlatformFilter()), log,
+                on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count))
+        return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
         host = self._config.registries[endpoint.registry].host
@@ -215,6 +231,10 @@ class Run:
             self._log("error", f"{where}{result.reason}", result.rule)
         self._emit(TagFinished(result))
 
+    def _referrers_copied(self, rule: str, tag: str, count: int) -> None:
+        self.report.referrers_copied += count
+        self._log("info", f"{tag}: referrers: {count} copied", rule)
+
     def _count_blob(self, outcome: BlobOutcome, size: int) -> None:
         counters = self.report.counters
         if outcome is BlobOutcome.COPIED:
@@ -236,13 +256,17 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     """The rule's tag filters applied to the valid tags of `tags` (pure); names that are not
     tags are dropped first, shown escaped, with the reason INVALID_TAG."""
     valid, invalid = split_tags(tags)
+    followers = [t for t in valid if rule.referrers and is_referrer_tag(t)]
+    if followers:  # they travel with their subjects, whatever the filters say
+        valid = [t for t in valid if not is_referrer_tag(t)]
     f = rule.tags
     selection = select_tags(valid, include=f.include, exclude=f.exclude, semver=f.semver,
                             latest=f.latest)
-    if not invalid:
+    if not invalid and not followers:
         return selection
     shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
-    return TagSelection(selection.kept, selection.dropped + shown)
+    follow = tuple((tag, FOLLOWS_SUBJECT) for tag in followers)
+    return TagSelection(selection.kept, selection.dropped + follow + shown)
 
 
 def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:

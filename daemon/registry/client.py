@@ -12,7 +12,7 @@ Request counters (`counts`, one per HTTP request sent, retries included) are key
 tags.list, catalog.list, manifest.head, manifest.head.fallback (a HEAD without digest header,
 answered by a GET), manifest.get, manifest.put, blob.head, blob.mount, blob.get,
 blob.upload.start, blob.upload.chunk, blob.upload (the committing PUT, streamed with the body
-when the size is known), blob.upload.cancel, retry.
+when the size is known), blob.upload.cancel, referrers.list (the OCI 1.1 Referrers API), retry.
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ from ..errors import (
     UnsupportedError,
 )
 from ..safetext import shown_name
-from . import upload
+from . import referrersapi, upload
 from .auth import RegistryAuth
 from .credentials import Credentials, resolve_credentials
 from .digest import DigestVerifier, read_hashed, sha256_digest
 from .http11 import Http11Transport
 from .jsondoc import TooDeepError, parse_json
-from .manifest import SCHEMA1_MESSAGE
+from .manifest import SCHEMA1_MESSAGE, IndexManifest
 from .pagination import ListingLimits, ListingTally, PageRefused, next_page
 from .ratelimit import TokenBucket
 from .reference import is_reference, quoted_path
@@ -445,6 +445,17 @@ class RegistryClient:
                 f"{what}: the registry stored the manifest as {echoed}, not {manifest.digest}",
                 registry=self.name,
             )
+
+    async def list_referrers(
+        self, repository: str, digest: str
+    ) -> tuple[RawManifest, IndexManifest] | None:
+        """The OCI 1.1 Referrers API's index of `digest`'s referrers; None when the registry
+        has no such API (referrersapi.py)."""
+        try:
+            reply = await self._s.send(referrersapi.referrers_call(repository, digest))
+        except (NotFoundError, UnsupportedError):
+            return None
+        return referrersapi.referrers_answer(reply, registry=self.name)
 
     # --- blobs -----------------------------------------------------------------------------
 

@@ -251,16 +251,18 @@ def image_platform(config_json: bytes) -> Platform | None:
 def describe_platforms(index: IndexManifest) -> str:
     """The platforms an index offers, for "no platform matches X; the index has: ..." messages."""
     names = dict.fromkeys(
-        str(d.platform) for d in index.manifests if d.platform and not is_attestation(d)
+        str(d.platform) for d in index.manifests if d.platform and not is_describer(d)
     )
     return ", ".join(names) or "no platforms"
 
 
 @dataclass(frozen=True, slots=True)
 class PlatformChoice:
-    """Which children of an index to copy. `raw` is None exactly when nothing is dropped."""
+    """Which children of an index to copy. `raw` is None exactly when nothing is dropped or
+    replaced."""
 
-    #: children to copy, in original order (images and their attestations)
+    #: children to copy, in original order (images, nested indexes, what describes them); a
+    #: nested index the caller rewrote appears as its replacement descriptor
     kept: tuple[Descriptor, ...]
     dropped: tuple[Descriptor, ...]
     #: None: copy the index byte-for-byte (digest preserved); else the rewritten index bytes
@@ -274,69 +276,98 @@ def select_platforms(
     architectures: Sequence[str] = (),
     platforms: Sequence[Platform] = (),
     annotations: Mapping[str, str] | None = None,
+    nested: Mapping[str, Descriptor | None] | None = None,
 ) -> PlatformChoice:
-    """Keep the children a rule wants; rewrite the index when some are dropped.
+    """Keep the children a rule wants; rewrite the index when some are dropped or replaced.
 
     - No filter: everything is kept and the index is copied as it is.
-    - An attestation (buildx provenance/SBOM) goes with the image it describes.
-    - A child without a platform that is not an attestation (a signature or SBOM attached to the
+    - A nested index (an entry of an index media type) is decided by the caller, who walked it
+      first (children before parents): `nested` maps its digest to its replacement descriptor
+      (the same one when nothing inside was dropped) or to None when nothing in it was wanted;
+      an entry missing from `nested` is kept as it is.
+    - An entry that describes another (any `vnd.docker.reference.digest`, whatever its
+      `vnd.docker.reference.type`: buildx attestations, `builder` entries) goes with the entry it
+      names: kept with it, dropped with it, and dropped when what it names was rewritten (it
+      describes a digest the target will not have). One naming nothing is kept (harmless).
+    - A child without a platform that describes nothing (a signature or SBOM attached to the
       whole index, an unlabelled image) is kept: no platform filter can speak about it, and
       dropping it would lose content silently.
-    - When no child with a platform is wanted, `kept` is empty: the caller fails the tag with
-      `describe_platforms` rather than push an index holding only the unlabelled extras.
+    - When nothing selectable (an image with a platform, a nested index) is kept, `kept` is
+      empty: the caller fails the tag with `describe_platforms` (or drops a nested index) rather
+      than push an index holding only the unlabelled extras.
 
-    The rewritten index is the original JSON object with only the kept entries, every other field
-    unchanged, serialised compactly (`separators=(",", ":")`, UTF-8): the digest changes anyway,
-    so the smallest deterministic form is used. `annotations` are merged into the rewritten
-    index's top-level annotations only (e.g. the source digest, so a later run can tell the
-    rewrite is current); an index copied byte-for-byte is never touched.
+    The rewritten index is the original JSON object with only the kept entries (a replaced
+    nested index gets its new digest and size, every other field of its entry kept), every other
+    field unchanged, serialised compactly (`separators=(",", ":")`, UTF-8): the digest changes
+    anyway, so the smallest deterministic form is used. `annotations` are merged into the
+    rewritten index's top-level annotations only (e.g. the source digest, so a later run can
+    tell the rewrite is current); an index copied byte-for-byte is never touched.
     """
     if not architectures and not platforms:
         return PlatformChoice(index.manifests, (), None)
     entries = index.manifests
-    labelled = [d.platform is not None and not is_attestation(d) for d in entries]
-    wanted = [
-        lab
-        and d.platform is not None
-        and wants_platform(d.platform, architectures=architectures, platforms=platforms)
-        for d, lab in zip(entries, labelled, strict=True)
+    resolved = nested or {}
+    nests = [d.media_type in INDEX_TYPES and not is_describer(d) for d in entries]
+    images = [
+        d.platform is not None and not is_describer(d) and not nest
+        for d, nest in zip(entries, nests, strict=True)
     ]
-    if any(labelled) and not any(wanted):
-        return PlatformChoice((), entries, _rewrite(raw, len(entries), set(), annotations))
-    # images (and unlabelled extras) first; then attestations follow what they describe
-    keep = {i for i, d in enumerate(entries) if wanted[i] or d.platform is None}
-    keep -= {i for i, d in enumerate(entries) if is_attestation(d)}
-    kept_digests = {entries[i].digest for i in keep}
-    keep |= {i for i, d in enumerate(entries) if _attestation_kept(d, kept_digests)}
-    if len(keep) == len(entries):
+    keep: set[int] = set()
+    replaced: dict[int, Descriptor] = {}
+    for i, d in enumerate(entries):
+        if nests[i]:
+            new = resolved.get(d.digest, d)
+            if new is not None:
+                keep.add(i)
+                if new.digest != d.digest:
+                    replaced[i] = new
+        elif images[i]:
+            if d.platform is not None and wants_platform(
+                d.platform, architectures=architectures, platforms=platforms
+            ):
+                keep.add(i)
+        elif not is_describer(d):
+            keep.add(i)  # unlabelled extras
+    if (any(images) or any(nests)) and not any(images[i] or nests[i] for i in keep):
+        return PlatformChoice((), entries, _rewrite(raw, len(entries), set(), {}, annotations))
+    # describers follow what they name, as it is (not a rewritten replacement)
+    intact = {entries[i].digest for i in keep if i not in replaced}
+    keep |= {i for i, d in enumerate(entries) if _describer_kept(d, intact)}
+    if len(keep) == len(entries) and not replaced:
         return PlatformChoice(entries, (), None)
     return PlatformChoice(
-        tuple(d for i, d in enumerate(entries) if i in keep),
+        tuple(replaced.get(i, d) for i, d in enumerate(entries) if i in keep),
         tuple(d for i, d in enumerate(entries) if i not in keep),
-        _rewrite(raw, len(entries), keep, annotations),
+        _rewrite(raw, len(entries), keep, replaced, annotations),
     )
 
 
-def is_attestation(d: Descriptor) -> bool:
-    """A buildx attestation entry of an index (it describes an image; it is not one)."""
-    return d.annotations.get(REFERENCE_TYPE) == ATTESTATION
+def is_describer(d: Descriptor) -> bool:
+    """An entry that describes another entry of the index (a buildx attestation, a `builder`
+    entry, any `vnd.docker.reference.digest`): it is not an image of a platform."""
+    return REFERENCE_DIGEST in d.annotations or d.annotations.get(REFERENCE_TYPE) == ATTESTATION
 
 
-def _attestation_kept(d: Descriptor, kept_digests: set[str]) -> bool:
-    """An attestation goes with the image it names; one naming no image is kept (harmless)."""
-    if not is_attestation(d):
+def _describer_kept(d: Descriptor, intact: set[str]) -> bool:
+    if not is_describer(d):
         return False
     ref = d.annotations.get(REFERENCE_DIGEST)
-    return ref is None or ref in kept_digests
+    return ref is None or ref in intact
 
 
 def _rewrite(
-    raw: bytes, count: int, keep: set[int], annotations: Mapping[str, str] | None
+    raw: bytes,
+    count: int,
+    keep: set[int],
+    replaced: Mapping[int, Descriptor],
+    annotations: Mapping[str, str] | None,
 ) -> bytes:
     obj = json.loads(raw)
     entries = obj.get("manifests") if isinstance(obj, dict) else None
     if not isinstance(entries, list) or len(entries) != count:
         raise ValueError("raw index bytes do not match the parsed index")
+    for i, new in replaced.items():
+        entries[i] = {**entries[i], "digest": new.digest, "size": new.size}
     obj["manifests"] = [e for i, e in enumerate(entries) if i in keep]
     if annotations:
         existing = obj.get("annotations")

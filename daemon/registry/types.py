@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # manifest.py imports this module's values
+    from .manifest import IndexManifest
 
 # Media types ---------------------------------------------------------------------------------
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -95,6 +98,13 @@ class RegistryPort(Protocol):
 
     async def put_manifest(self, repository: str, reference: str, manifest: RawManifest) -> None:
         """Store the manifest under a tag or its digest; the registry must echo the same digest."""
+        ...
+
+    async def list_referrers(
+        self, repository: str, digest: str
+    ) -> tuple[RawManifest, IndexManifest] | None:
+        """The OCI 1.1 Referrers API's index of `digest`'s referrers (the raw answer and its
+        parsed form); None when the registry has no such API."""
         ...
 
     async def head_blob(self, repository: str, digest: str) -> int | None:

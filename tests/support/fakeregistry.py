@@ -7,7 +7,8 @@ bytes) comes from a `CountingProxy` fault in front of a real registry.
 
 The fake speaks just enough of the V2 API for a source: `/v2/`, tag lists, HEAD/GET of
 manifests by tag or digest (Docker-Content-Digest is the sha256 of the bytes served, as a real
-registry would compute it), HEAD/GET of blobs. Anything else is 405 UNSUPPORTED.
+registry would compute it), HEAD/GET of blobs, and the OCI 1.1 Referrers API (`add_referrer`; distribution 2.8 lacks it).
+Anything else is 405 UNSUPPORTED.
 
 Hostile behaviour the real registry cannot show: tag names outside the grammar (`tags` is set
 directly), any answer at all from `hook(method, path, query)` (endless or foreign `Link`
@@ -38,6 +39,9 @@ _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 _MANIFEST_RE = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")
 _BLOB_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _TAGS_RE = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
+_REFERRERS_RE = re.compile(r"^/v2/(?P<repo>.+)/referrers/(?P<digest>sha256:[0-9a-f]{64})$")
+_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def sha256(data: bytes) -> str:
@@ -67,6 +71,10 @@ class FakeRegistry:
         self.tags: dict[str, list[str]] = {}
         self.blobs: dict[tuple[str, str], bytes] = {}
         self.requests: list[tuple[str, str]] = []
+        #: the OCI 1.1 Referrers API: (repo, subject digest) -> descriptors of its referrers;
+        #: `referrers_api = False` answers 404 as distribution 2.8 does
+        self.referrers: dict[tuple[str, str], list[dict[str, object]]] = {}
+        self.referrers_api = True
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -106,6 +114,29 @@ class FakeRegistry:
         }).encode()
         return self.add_manifest(repo, tag, manifest, _DOCKER_MANIFEST)
 
+    def add_referrer(
+        self, repo: str, subject: str, payload: bytes, artifact_type: str,
+        *, subject_type: str = _DOCKER_MANIFEST, subject_size: int = 0,
+    ) -> str:
+        """An OCI artifact (empty config, one layer) whose `subject` is `subject`, served by
+        digest only (no tag, no fallback index): only the Referrers API finds it."""
+        empty = b"{}"
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": _OCI_MANIFEST, "artifactType": artifact_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                       "digest": self.add_blob(repo, empty), "size": len(empty)},
+            "layers": [{"mediaType": "application/octet-stream",
+                        "digest": self.add_blob(repo, payload), "size": len(payload)}],
+            "subject": {"mediaType": subject_type, "digest": subject, "size": subject_size},
+        }).encode()
+        digest = sha256(manifest)
+        with self._lock:
+            self.manifests[(repo, digest)] = Served(manifest, _OCI_MANIFEST)
+            self.referrers.setdefault((repo, subject), []).append({
+                "mediaType": _OCI_MANIFEST, "digest": digest, "size": len(manifest),
+                "artifactType": artifact_type})
+        return digest
+
     def count(self, method: str, path_regex: str) -> int:
         pattern = re.compile(path_regex)
         with self._lock:
@@ -141,6 +172,11 @@ class FakeRegistry:
                     return _error(404, "NAME_UNKNOWN", "repository name not known to registry")
                 body = json.dumps({"name": m["repo"], "tags": tags}).encode()
                 return 200, Served(body, "application/json"), {}
+            if (m := _REFERRERS_RE.match(path)) and self.referrers_api:
+                entries = self.referrers.get((m["repo"], m["digest"]), [])
+                body = json.dumps({"schemaVersion": 2, "mediaType": _OCI_INDEX,
+                                   "manifests": entries}).encode()
+                return 200, Served(body, _OCI_INDEX), {}
             if m := _MANIFEST_RE.match(path):
                 served = self.manifests.get((m["repo"], m["ref"]))
                 if served is None:

@@ -5,6 +5,8 @@ deterministic (seeded), so pushing the same spec twice yields the same digests; 
 random bytes, not tarballs (registries never look inside).
 
     push_image / push_index / push_index_info   one image, an OCI index or a Docker list
+    push_nested_index                           an OCI index holding another index
+    push_artifact / push_cosign                 referrers: OCI artifact with subject, cosign tag
     build_corpus(server, CorpusSpec(...))       many repos and tags sharing base layers
     manifest_digest (HEAD) / fetch_manifest / skopeo_digest (the independent peer's view)
 """
@@ -322,7 +324,7 @@ def push_index_info(
     server: Endpoint | str, repo: str, tag: str | None,
     platforms: Iterable[tuple[str, str, str]] = DEFAULT_PLATFORMS, *,
     oci: bool = True, attestations: bool = True, shared_base: bytes | None = None,
-    layer_size: int = 2048,
+    layer_size: int = 2048, reference_type: str = "attestation-manifest",
 ) -> IndexInfo:
     """Push one image per platform (a shared base layer, if given, plus a unique one), then an
     OCI index (with attestation entries unless `attestations=False`) or, with `oci=False`, a
@@ -332,15 +334,18 @@ def push_index_info(
         return push_index_blobs(
             pusher, repo, tag, platforms, base=base, oci=oci, attestations=attestations,
             layer=lambda name: random_layer(layer_size, f"{repo}:{tag}:{name}"),
+            reference_type=reference_type,
         )
 
 
 def push_index_blobs(
     pusher: Pusher, repo: str, tag: str | None, platforms: Iterable[tuple[str, str, str]], *,
     base: list[Blob], layer: Callable[[str], bytes], oci: bool = True, attestations: bool = True,
+    reference_type: str = "attestation-manifest",
 ) -> IndexInfo:
     """An index of one image per platform: the `base` blobs (already pushed) plus `layer(name)`
-    of its own ("os/arch[/variant]"), with attestation entries as in push_index_info."""
+    of its own ("os/arch[/variant]"), with attestation entries as in push_index_info (their
+    `vnd.docker.reference.type` is `reference_type`: Docker also writes e.g. `builder`)."""
     info = IndexInfo("")
     entries: list[dict[str, object]] = []
     for os, arch, variant in platforms:
@@ -360,7 +365,7 @@ def push_index_blobs(
             entries.append(_descriptor(OCI_MANIFEST, att, platform=_platform(
                 "unknown", "unknown", ""), annotations={
                 "vnd.docker.reference.digest": digest,
-                "vnd.docker.reference.type": "attestation-manifest",
+                "vnd.docker.reference.type": reference_type,
             }))
             info.attestations[digest] = att.digest
     media_type = OCI_INDEX if oci else DOCKER_LIST
@@ -378,6 +383,102 @@ def push_index(
     return push_index_info(
         server, repo, tag, platforms, oci=oci, attestations=attestations, shared_base=shared_base
     ).digest
+
+
+@dataclass(frozen=True, slots=True)
+class NestedInfo:
+    """What push_nested_index pushed: the outer index, the nested one, the outer's own images."""
+
+    digest: str
+    inner: IndexInfo
+    images: dict[str, str] = field(default_factory=dict)
+
+
+def push_nested_index(
+    server: Endpoint | str, repo: str, tag: str | None, inner_tag: str | None, *,
+    inner_platforms: Iterable[tuple[str, str, str]] = DEFAULT_PLATFORMS,
+    outer_platforms: Iterable[tuple[str, str, str]] = (("linux", "arm", "v7"),),
+) -> NestedInfo:
+    """An OCI index holding another OCI index (with attestations, pushed under `inner_tag`, or
+    by digest when None) and one image per `outer_platforms`, as regctl and some buildx
+    pipelines write: the nested entry has no platform of its own."""
+    inner = push_index_info(server, repo, inner_tag, inner_platforms)
+    body, media_type = fetch_manifest(server, repo, inner.digest)
+    entries: list[dict[str, object]] = [
+        _descriptor(media_type, Blob(inner.digest, len(body)))
+    ]
+    images: dict[str, str] = {}
+    with Pusher(server) as pusher:
+        for os, arch, variant in outer_platforms:
+            name = "/".join(p for p in (os, arch, variant) if p)
+            own = pusher.push_blob(repo, random_layer(2048, f"{repo}:{tag}:outer:{name}"))
+            image = push_image_blobs(pusher, repo, None, [own], arch=arch, os=os,
+                                     variant=variant, oci=True)
+            entries.append(_descriptor(OCI_MANIFEST, image, platform=_platform(os, arch, variant)))
+            images[name] = image.digest
+        outer = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        digest = pusher.push_manifest(repo, tag, outer, OCI_INDEX)
+    return NestedInfo(digest, inner, images)
+
+
+# referrers ---------------------------------------------------------------------------------------
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+
+
+def fallback_tag(digest: str) -> str:
+    """The referrers schema's tag for `digest` (and cosign's base): sha256-<hex>."""
+    return digest.replace(":", "-")
+
+
+def push_artifact(
+    server: Endpoint | str, repo: str, subject: str, *, artifact_type: str, payload: bytes,
+    config_type: str = EMPTY_CONFIG, fallback: bool = True, subject_from: Endpoint | None = None,
+) -> str:
+    """An OCI 1.1 artifact whose `subject` is the manifest `subject` (by digest), pushed by
+    digest; with `fallback`, also listed in the subject's `sha256-<hex>` index (created or
+    extended), as oras and regctl do on a registry without the Referrers API. The subject is
+    read from `subject_from` (same repository name) when it is not in `server`."""
+    body, media_type = fetch_manifest(subject_from or server, repo, subject)
+    with Pusher(server) as pusher:
+        config = pusher.push_blob(repo, b"{}" if config_type == EMPTY_CONFIG else _json(
+            {"created": "2026-01-01T00:00:00Z"}))
+        layer = pusher.push_blob(repo, payload)
+        manifest = _json({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+            "config": _descriptor(config_type, config),
+            "layers": [_descriptor("application/octet-stream", layer)],
+            "subject": _descriptor(media_type, Blob(subject, len(body))),
+            "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"},
+        })
+        digest = pusher.push_manifest(repo, None, manifest, OCI_MANIFEST)
+        if fallback:
+            tag = fallback_tag(subject)
+            existing = pusher.client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+            entries = existing.json()["manifests"] if existing.status_code == 200 else []
+            entries.append(_descriptor(OCI_MANIFEST, Blob(digest, len(manifest)),
+                                       artifactType=artifact_type))
+            index = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+            pusher.push_manifest(repo, tag, index, OCI_INDEX)
+    return digest
+
+
+def push_cosign(server: Endpoint | str, repo: str, subject: str, suffix: str = ".sig") -> str:
+    """A cosign-style signature (or `.att`/`.sbom`) of `subject`: an image-shaped manifest
+    tagged `sha256-<hex>.sig`, whose layer is the simple-signing payload."""
+    payload = _json({"critical": {"image": {"docker-manifest-digest": subject},
+                                  "type": "cosign container image signature"}, "optional": None})
+    with Pusher(server) as pusher:
+        config = pusher.push_blob(repo, _json({"architecture": "", "os": "", "config": {},
+                                               "rootfs": {"type": "layers", "diff_ids": []}}))
+        layer = pusher.push_blob(repo, payload)
+        manifest = _json({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": _descriptor(OCI_CONFIG, config),
+            "layers": [_descriptor(COSIGN_LAYER, layer, annotations={
+                "dev.cosignproject.cosign/signature": base64.b64encode(payload[:16]).decode()})],
+        })
+        return pusher.push_manifest(repo, fallback_tag(subject) + suffix, manifest, OCI_MANIFEST)
 
 
 # corpus for benchmarks -------------------------------------------------------------------------

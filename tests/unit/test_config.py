@@ -484,6 +484,7 @@ def rule_problem(change: dict[str, Any]) -> str:
         ({"platforms": ["linux"]}, "platforms[0]: invalid platform 'linux'; expected os/arch"),
         ({"platforms": ["Linux/AMD64"]}, "platforms[0]: invalid platform 'Linux/AMD64'"),
         ({"enabled": "yes"}, "enabled: expected true or false, got string"),
+        ({"referrers": "no"}, "referrers: expected true or false, got string"),
         ({"cron_expression": "0 2 * *"}, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
         ({"cron_expression": "0 0 2 * * *"}, "cron_expression: '0 0 2 * * *' has 6 fields"),
         ({"cron_expression": "61 2 * * *"}, "cron_expression: invalid cron expression '61 2 * *"),

@@ -47,3 +47,9 @@ def test_summary_names_every_failure() -> None:
     text = summary(report)
     assert "1 copied, 0 skipped, 1 failed (of 2)" in text
     assert "[r] (rule): registry 'src': refused" in text
+
+
+def test_summary_counts_referrers_on_their_own() -> None:
+    report = RunReport(referrers_copied=3)
+    report.finished = report.started
+    assert "referrers: 3 copied" in summary(report).splitlines()

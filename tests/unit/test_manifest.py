@@ -525,3 +525,46 @@ def test_extra_annotations_only_on_a_rewritten_index() -> None:
     choice = select_platforms(_index(bare.encode()), bare.encode(), architectures=["amd64"],
                               annotations=extra)  # fmt: skip
     assert choice.raw is not None and json.loads(choice.raw)["annotations"] == extra
+
+
+# Nested indexes and entries that describe others --------------------------------------------
+
+
+def _nest(n: int) -> dict[str, object]:
+    return {"mediaType": OCI_INDEX, "size": 100 + n, "digest": _d(n)}
+
+
+def test_builder_type_entry_follows_what_it_describes() -> None:
+    builder = _entry(23, "unknown/unknown", vnd_docker_reference_type="builder",
+                     vnd_docker_reference_digest=_d(11))  # fmt: skip
+    body = json.dumps({"manifests": [*BUILDX_ENTRIES, builder]}).encode()
+    kept = select_platforms(_index(body), body, architectures=["arm64"])
+    assert _digests(kept.kept) == [_d(11), _d(21), _d(23)]
+    dropped = select_platforms(_index(body), body, architectures=["amd64"])
+    assert _digests(dropped.kept) == [_d(10), _d(20)]
+    assert describe_platforms(_index(body)) == "linux/amd64, linux/arm64/v8, linux/arm/v7"
+
+
+def test_nested_index_is_decided_by_the_caller() -> None:
+    body = json.dumps({"manifests": [_nest(50), _entry(12, "linux/arm/v7"), _nest(51),
+                                     _attestation(52, of=50)]}).encode()  # fmt: skip
+    index = _index(body)
+    same = {_d(50): index.manifests[0], _d(51): index.manifests[2]}
+    whole = select_platforms(index, body, architectures=["arm"], nested=same)
+    assert whole.raw is None and len(whole.kept) == 4
+    new = Descriptor(OCI_INDEX, _d(60), 7)
+    choice = select_platforms(index, body, architectures=["amd64"],
+                              nested={_d(50): new, _d(51): None})  # fmt: skip
+    # the rewritten nested index replaces its entry; what described the old digest goes
+    assert _digests(choice.kept) == [_d(60)]
+    assert _digests(choice.dropped) == [_d(12), _d(51), _d(52)]  # replaced is not dropped
+    assert choice.raw is not None
+    assert json.loads(choice.raw)["manifests"] == [{"mediaType": OCI_INDEX, "size": 7,
+                                                    "digest": _d(60)}]  # fmt: skip
+    empty = select_platforms(index, body, architectures=["amd64"],
+                             nested={_d(50): None, _d(51): None})  # fmt: skip
+    assert empty.kept == ()
+    only_nests = json.dumps({"manifests": [_nest(50), _entry(30, None)]}).encode()
+    gone = select_platforms(_index(only_nests), only_nests, architectures=["amd64"],
+                            nested={_d(50): None})  # fmt: skip
+    assert gone.kept == ()  # an unlabelled extra does not keep an index whose images all went

@@ -212,7 +212,8 @@ def _indexes(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
             entries.append(
                 {"mediaType": OCI_MANIFEST, "digest": _digest(100 + n), "size": 1,
                  "platform": {"os": "unknown", "architecture": "unknown"},
-                 "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                 "annotations": {"vnd.docker.reference.type": draw(st.sampled_from(
+                                     ["attestation-manifest", "builder", "x"])),
                                  "vnd.docker.reference.digest": _digest(n)}}
             )  # fmt: skip
     obj = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": draw(st.permutations(entries))}
@@ -244,3 +245,6 @@ def test_select_platforms_partitions_and_rewrites_faithfully(
     for d in choice.kept:  # an attestation is kept only with the image it describes
         ref = d.annotations.get("vnd.docker.reference.digest")
         assert ref is None or ref in kept
+    for d in choice.dropped:  # and dropped only with it, whatever its reference type
+        ref = d.annotations.get("vnd.docker.reference.digest")
+        assert ref is None or ref not in kept
