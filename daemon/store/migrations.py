@@ -118,6 +118,17 @@ _NOTIFICATIONS = [
 ]
 
 
+# Glob tasks (issue 13): a source's excluded repositories, and per-tag results that carry their
+# source repository (one execution covers many, so a tag name alone is no longer unique).
+_REPOSITORY_SCOPE = [
+    "ALTER TABLE task ADD COLUMN source_exclude TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE tag_result ADD COLUMN repository TEXT NOT NULL DEFAULT ''",
+    "DROP INDEX tag_result_execution_id_tag",
+    "CREATE UNIQUE INDEX tag_result_execution_id_repository_tag ON tag_result"
+    + " (execution_id, repository, tag)",
+]
+
+
 def _sql(db: SqliteDatabase, statement: str, params: tuple[object, ...] = ()) -> Cursor:
     return db.execute_sql(statement, params)  # type: ignore[no-untyped-call,no-any-return]
 
@@ -136,6 +147,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_STATUS_INDEXES),
     _run(_TASK_CREATED),
     _run(_NOTIFICATIONS),
+    _run(_REPOSITORY_SCOPE),  # keep last: later steps go after it
 )
 LATEST = len(MIGRATIONS)
 

@@ -397,6 +397,24 @@ def test_results_upsert_by_tag_and_done_failed_sets(db: Database) -> None:
     assert len(db.run_sync(lambda r: r.results(e.id))) == 4
 
 
+def test_a_glob_task_keeps_its_exclude_and_results_carry_their_repository(db: Database) -> None:
+    """One execution covers many repositories: the same tag in two of them is two results, and
+    retry/resume know each by `repository:tag`."""
+    glob = rule("team", source=Endpoint("hub", "team-a/**", ("team-a/old/**",)),
+                target=Endpoint("local", "dr/team-a/**"))
+    db.run_sync(lambda r: r.create_task(glob))
+    assert db.run_sync(lambda r: r.get_task("team")).rule == glob
+    e = db.run_sync(lambda r: r.create_execution("team", Trigger.MANUAL))
+    results = [
+        TagResult("team", "1.0", Outcome.COPIED, digest="sha256:aa", repository="team-a/web"),
+        TagResult("team", "1.0", Outcome.FAILED, reason="x", repository="team-a/api/v2"),
+    ]
+    db.run_sync(lambda r: r.add_results(e.id, results))
+    assert db.run_sync(lambda r: r.results(e.id)) == results
+    assert db.run_sync(lambda r: r.done_tags(e.id)) == {"team-a/web:1.0"}
+    assert db.run_sync(lambda r: r.failed_tags(e.id)) == {"team-a/api/v2:1.0"}
+
+
 def test_ten_thousand_results_in_one_call(db: Database) -> None:
     """One flush of a fast run: more rows than SQLite binds variables in one statement."""
     db.run_sync(lambda r: r.create_task(rule()))
@@ -549,7 +567,7 @@ def test_migrating_from_version_1_keeps_the_data(tmp_path: Path) -> None:
 
     before = time.time()
     with Database.open(path) as db:
-        assert db.schema_version == LATEST == 4
+        assert db.schema_version == LATEST == 5
         assert db.run_sync(lambda r: r.get_registry("hub")).settings.url == "https://r.example"
         assert db.run_sync(lambda r: r.get_task("t")).rule.target == Endpoint("hub", "b")
         created = db.run_sync(lambda r: r.task_created("t")).timestamp()
@@ -557,7 +575,7 @@ def test_migrating_from_version_1_keeps_the_data(tmp_path: Path) -> None:
     with sqlite3.connect(path) as raw:
         assert {"execution_status", "execution_finished"} <= _indexes(raw)
         versions = [row[0] for row in raw.execute("SELECT version FROM schema_version")]
-        assert versions == [1, 2, 3, 4]
+        assert versions == [1, 2, 3, 4, 5]
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
