@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from regsync.daemon.engine.events import LogEvent, Outcome
 from regsync.daemon.engine.run import sync
+from regsync.daemon.main import main
 from regsync.daemon.registry import client
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256
@@ -127,3 +130,22 @@ async def test_a_registry_without_a_catalog_says_to_list_repositories(
         assert result.outcome is Outcome.FAILED and result.error_kind == "no-catalog"
         assert "does not list its repositories" in result.reason
         assert "list those repositories as separate rules" in result.reason
+
+
+def test_check_plans_a_glob_per_repository_and_says_when_there_is_no_catalog(
+    registry: RegistryServer, registry2: RegistryServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    push_image(registry, "team-a/web", "1.0", layers=[random_layer(1000, seed="c")])
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(make_config({"src": registry, "dst": registry2}, [GLOB])))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "team-a/web:1.0" in out and "new tag" in out
+    with FakeRegistry() as fake:
+        fake.hook = lambda m, p, q: _error(404, "NOT_FOUND", "no") if "_catalog" in p else None
+        path.write_text(yaml.safe_dump(make_config({"src": fake.url, "dst": registry2}, [GLOB])))
+        assert main(["check", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "cannot plan" in out and "does not list its repositories (/v2/_catalog answered 404)" \
+        in out and "list those repositories as separate rules" in out
