@@ -149,3 +149,22 @@ def test_check_plans_a_glob_per_repository_and_says_when_there_is_no_catalog(
     out = capsys.readouterr().out
     assert "cannot plan" in out and "does not list its repositories (/v2/_catalog answered 404)" \
         in out and "list those repositories as separate rules" in out
+
+
+async def test_retry_and_resume_work_per_repository_and_tag(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    """The same tag in two repositories is two items: retry takes `repository:tag` keys (a
+    `repository:` key is that whole repository, whose listing failed), resume skips them."""
+    for repo in ("team-a/web", "team-a/api", "team-a/db"):
+        for tag in ("1.0", "1.1"):
+            push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
+    config = load(make_config({"src": registry, "dst": registry2}, [GLOB]))
+    retry = await sync(config, config.rules, sink=Recorder(),
+                       only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
+    assert {(r.repository, r.tag) for r in retry.results} == {
+        ("team-a/web", "1.0"), ("team-a/db", "1.0"), ("team-a/db", "1.1")}
+    resume = await sync(config, config.rules, sink=Recorder(),
+                        except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
+    assert {(r.repository, r.tag) for r in resume.results} == {
+        ("team-a/web", "1.1"), ("team-a/api", "1.0"), ("team-a/api", "1.1")}
