@@ -545,3 +545,25 @@ async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
         assert manifest_digest(registry2, "c", "1") == manifest_digest(registry, "c", "1")
     finally:
         await daemon.shutdown()
+
+
+async def test_preview_of_a_glob_lists_the_matched_repositories_and_their_tags(
+    api: Api, registry: RegistryServer
+) -> None:
+    for repo, tags in (("team-a/web", ("1.0", "1.1-rc")), ("team-a/api/v2", ("2.0",)),
+                       ("team-a/old", ("1.0",)), ("team-b/x", ("1.0",))):
+        for tag in tags:
+            push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
+    await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=registry.url))
+    spec = pb.TaskSpec(source=pb.Endpoint(registry="src", repository="team-a/**",
+                                          exclude=["team-a/old"]),
+                       target=pb.Endpoint(registry="src", repository="dr/**"),
+                       tags=pb.TagFilter(exclude=["-rc"]))
+    reply = await api(api.tasks.PreviewTags, pb.PreviewTagsRequest(spec=spec))
+    assert list(reply.kept) == ["team-a/api/v2:2.0", "team-a/web:1.0"]
+    assert [(d.tag, d.reason) for d in reply.dropped] == [("team-a/web:1.1-rc",
+                                                            "excluded by '-rc'")]
+    spec.target.repository = "dr/*"
+    bad = await api.error(api.tasks.PreviewTags, pb.PreviewTagsRequest(spec=spec))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "spec.target.repository: 'dr/*' must have the same wildcards" in (bad.details() or "")
