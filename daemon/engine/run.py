@@ -54,6 +54,9 @@ log = logging.getLogger("regsync.engine")
 #: why a listed name was dropped before any filter: it is not a tag (`[\w][\w.-]{0,127}`)
 INVALID_TAG = "not a valid tag name: skipped, never requested"
 
+#: repositories of a glob rule whose tags are listed (then queued) at the same time
+LISTINGS_IN_FLIGHT = 8
+
 #: one tag to copy: the copier of its repository, the source repository, the tag
 _Item = tuple[TagCopier, str, str]
 
@@ -130,8 +133,16 @@ class Run:
             except RegsyncError as exc:  # no catalog: the rule as a whole failed, one item
                 self._fail_rule(rule, "", exc)
                 return
-            for one in repositories:
-                await self._produce_one(one, send)
+            # tag listings of several repositories at once: over a WAN each is a round trip
+            limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
+            async with trio.open_nursery() as nursery:
+                for one in repositories:
+                    nursery.start_soon(self._produce_listed, one, send.clone(), limiter)
+
+    async def _produce_listed(self, rule: SyncRule, send: trio.MemorySendChannel[_Item],
+                              limiter: trio.CapacityLimiter) -> None:
+        async with send, limiter:
+            await self._produce_one(rule, send)
 
     async def _produce_one(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
         repository = rule.source.repository
