@@ -247,12 +247,27 @@ class Run:
         """
         if not rule.source.is_glob:
             return await self._plan_one(rule)
+        repositories = await self.repositories(rule)
+        planned_by: dict[str, tuple[TagSelection, list[TagPlan]]] = {}
+        limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
+
+        async def plan_one(one: SyncRule) -> None:
+            async with limiter:
+                try:
+                    planned_by[one.source.repository] = await self._plan_one(one)
+                except RegsyncError as exc:  # that repository fails (as "repository:"), not all
+                    failed = TagPlan("", "fail", f"[{exc.kind}] {exc}")
+                    planned_by[one.source.repository] = TagSelection((), ()), [failed]
+
+        async with trio.open_nursery() as nursery:
+            for one in repositories:
+                nursery.start_soon(plan_one, one)
         kept: list[str] = []
         dropped: list[tuple[str, str]] = []
         plans: list[TagPlan] = []
-        for one in await self.repositories(rule):
+        for one in repositories:
             repository = one.source.repository
-            selection, planned = await self._plan_one(one)
+            selection, planned = planned_by[repository]
             kept += (f"{repository}:{tag}" for tag in selection.kept)
             dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
             plans += (replace(p, tag=f"{repository}:{p.tag}") for p in planned)

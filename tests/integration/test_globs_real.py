@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from regsync.daemon.engine.events import LogEvent, Outcome
-from regsync.daemon.engine.run import sync
+from regsync.daemon.engine.events import LogEvent, Outcome, discard
+from regsync.daemon.engine.run import Run, open_registries, sync
 from regsync.daemon.main import main
 from regsync.daemon.registry import client
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
@@ -168,3 +168,29 @@ async def test_retry_and_resume_work_per_repository_and_tag(
                         except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
     assert {(r.repository, r.tag) for r in resume.results} == {
         ("team-a/web", "1.1"), ("team-a/api", "1.0"), ("team-a/api", "1.1")}
+
+
+async def test_one_repository_that_fails_to_list_costs_only_itself(
+    registry2: RegistryServer,
+) -> None:
+    """The catalog still names a repository whose tags are gone (404): the run and the plan
+    report that repository as failed and carry on with the others."""
+    with FakeRegistry() as fake:
+        fake.add_image("team-a/ok", "1", b"layer")
+
+        def catalog(method: str, path: str, query: str) -> Answer | None:
+            if path == "/v2/_catalog":
+                body = json.dumps({"repositories": ["team-a/gone", "team-a/ok"]}).encode()
+                return 200, Served(body, "application/json"), {}
+            return None
+
+        fake.hook = catalog
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        report = await sync(config, config.rules, sink=Recorder())
+        assert {(r.repository, r.tag, r.outcome, r.error_kind) for r in report.results} == {
+            ("team-a/ok", "1", Outcome.COPIED, ""),
+            ("team-a/gone", "", Outcome.FAILED, "not-found")}
+        async with open_registries(config, ["src", "dst"]) as registries:
+            _, plans = await Run(config, sink=discard, registries=registries).plan(config.rules[0])
+        assert [(p.tag, p.action) for p in plans] == [("team-a/gone:", "fail"),
+                                                       ("team-a/ok:1", "skip")]
