@@ -14,7 +14,7 @@ from collections.abc import MutableSequence, Sequence
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 # Lists a `tasks edit --clear FIELD` empties (scalars are cleared by passing "" or 0).
-CLEARABLE = ("include", "exclude", "semver", "latest", "arch", "platform", "cron")
+CLEARABLE = ("include", "exclude", "semver", "latest", "arch", "platform", "cron", "exclude-repo")
 
 
 def endpoint(text: str) -> pb.Endpoint:
@@ -100,7 +100,9 @@ def edited_task(current: pb.TaskSpec, args: argparse.Namespace) -> pb.TaskSpec:
     for field in args.clear or ():
         _clear(spec, field)
     if args.source is not None:
+        kept = list(spec.source.exclude)  # a new source keeps the excludes unless told
         spec.source.CopyFrom(args.source)
+        spec.source.exclude.extend(kept)
     if args.target is not None:
         spec.target.CopyFrom(args.target)
     return _apply_task_flags(spec, args)
@@ -110,6 +112,7 @@ def _apply_task_flags(spec: pb.TaskSpec, args: argparse.Namespace) -> pb.TaskSpe
     """Lists given on the command line replace the stored list; scalars replace theirs."""
     _replace(spec.tags.include, args.include)
     _replace(spec.tags.exclude, args.exclude)
+    _replace(spec.source.exclude, args.exclude_repo)
     _replace(spec.architectures, args.arch)
     _replace(spec.platforms, args.platform)
     if args.semver is not None:
@@ -142,3 +145,5 @@ def _clear(spec: pb.TaskSpec, field: str) -> None:
         del spec.platforms[:]
     elif field == "cron":
         spec.cron_expression = ""
+    elif field == "exclude-repo":
+        del spec.source.exclude[:]

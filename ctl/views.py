@@ -73,6 +73,7 @@ def task_detail(t: pb.Task, tz: tzinfo | None = None) -> str:
     spec = t.spec
     return fields([
         ("name", spec.name), ("source", endpoint(spec.source)), ("target", endpoint(spec.target)),
+        *([("exclude repos", " ".join(spec.source.exclude))] if spec.source.exclude else []),
         ("include", or_none(" ".join(spec.tags.include))),
         ("exclude", or_none(" ".join(spec.tags.exclude))),
         ("semver", or_none(spec.tags.semver)),
@@ -116,6 +117,13 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
 
 
 def tag_results_table(tags: Sequence[ev.TagResult]) -> str:
+    """One row per tag; a run over several repositories (a glob task) is grouped by repository
+    (stable: within one, the order the daemon recorded)."""
+    if len({t.repository for t in tags}) > 1:
+        ordered = sorted(tags, key=lambda t: t.repository)
+        rows = [[t.repository or NONE, t.tag or NONE, outcome_name(t.outcome),
+                 short_digest(t.digest), _reason(t)] for t in ordered]
+        return table(["REPOSITORY", "TAG", "OUTCOME", "DIGEST", "REASON"], rows)
     rows = [[t.tag, outcome_name(t.outcome), short_digest(t.digest), _reason(t)] for t in tags]
     return table(["TAG", "OUTCOME", "DIGEST", "REASON"], rows)
 
@@ -151,7 +159,13 @@ def plan_text(name: str, plan: pb.PlanResponse) -> str:
               for action in ("copy", "skip", "fail")}
     parts = [(f"task {name}: {counts['copy']} to copy, {counts['skip']} unchanged, "
              f"{counts['fail']} failing, {len(plan.dropped)} filtered out")]
-    if rows:
+    if any(":" in t.tag for t in plan.tags):  # a glob task: "repository:tag", grouped
+        repositories = sorted({t.tag.partition(":")[0] for t in plan.tags})
+        parts[0] += f" in {len(repositories)} repositories"
+        rows = [[*t.tag.partition(":")[::2], t.action, or_none(t.reason)]
+                for t in sorted(plan.tags, key=lambda t: t.tag.partition(":")[0])]
+        parts.append(table(["REPOSITORY", "TAG", "ACTION", "REASON"], rows))
+    elif rows:
         parts.append(table(["TAG", "ACTION", "REASON"], rows))
     if plan.dropped:
         parts.append(table(["FILTERED OUT", "WHY"], [[d.tag, d.reason] for d in plan.dropped]))

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .durations import duration_seconds
+from .engine.globs import GlobError, check_glob, check_mapping, has_wildcards
 from .engine.tagregex import TagRegexError, compile_tag_regex
 from .engine.versions import VersionRange
 from .errors import ConfigError
@@ -124,7 +125,12 @@ class RegistrySettings:
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     registry: str  # a key of Config.registries
-    repository: str  # validated OCI repository name
+    repository: str  # validated OCI repository name, or a glob over them (engine/globs.py)
+    exclude: tuple[str, ...] = ()  # source of a glob rule only: repositories (globs) left out
+
+    @property
+    def is_glob(self) -> bool:
+        return has_wildcards(self.repository)
 
 
 @dataclass(frozen=True, slots=True)
@@ -795,7 +801,7 @@ _RULE_KEYS = (
     "cron_expression",
     "referrers",
 )
-_ENDPOINT_KEYS = ("registry", "repository")
+_ENDPOINT_KEYS = ("registry", "repository", "exclude")
 _TAG_KEYS = ("include", "exclude", "semver", "latest")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
@@ -843,6 +849,12 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
     target = _endpoint(fields.get("target"), at.key("target"), registries)
     if source is not None and source == target:
         at.key("target").problem("is the same registry and repository as source")
+    if target is not None and target.exclude:
+        at.key("target").key("exclude").problem("belongs under source (the repositories left out)")
+    elif source is not None and target is not None:
+        why = check_mapping(source.repository, target.repository)
+        if why is not None:
+            at.key("target").key("repository").problem(f"{target.repository!r} {why}")
     return SyncRule(
         name=name or "",
         source=source or Endpoint("", ""),
@@ -887,12 +899,24 @@ def _endpoint(value: object, at: _At, registries: list[str]) -> Endpoint | None:
     repository = _text(fields, "repository", at, required=True)
     if repository is not None:
         _check_repository(repository, at.key("repository"))
+    exclude = _texts(fields, "exclude", at)
+    for position, pattern in enumerate(exclude):
+        _check_repository(pattern, at.key("exclude").index(position))
+    if exclude and (repository is None or not has_wildcards(repository)):
+        at.key("exclude").problem("applies only to a source.repository with wildcards (* or **)")
     if at.count() != before or registry is None or repository is None:
         return None
-    return Endpoint(registry, repository)
+    return Endpoint(registry, repository, exclude)
 
 
 def _check_repository(name: str, at: _At) -> None:
+    """A repository name, or a glob over them (`*` within a segment, `**` for segments)."""
+    if has_wildcards(name):
+        try:
+            check_glob(name)
+        except GlobError as exc:
+            at.problem(f"invalid repository glob {name!r}: {exc}")
+        return
     if _REPOSITORY.fullmatch(name) and len(name) <= 255:
         return
     if ":" in name or "@" in name:

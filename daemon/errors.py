@@ -123,6 +123,11 @@ class UploadRefusedError(RegistryError):
     """The registry will not take a blob's body in one request; it wants the chunked upload."""
 
 
+class NoCatalogError(UnsupportedError):
+    """The registry does not list its repositories (`/v2/_catalog` answers 401 or 404, as
+    Docker Hub does), so a glob over them cannot be resolved there."""
+
+
 class RemoteServerError(RegistryError):
     """The registry failed (5xx) or sent something that is not a valid registry answer."""
 
@@ -170,6 +175,7 @@ _KINDS: dict[type, str] = {
     ConfigError: "config",
     RegistryError: "registry",
     AuthError: "auth",
+    NoCatalogError: "no-catalog",
     NotFoundError: "not-found",
     RateLimitError: "rate-limit",
     UnsupportedError: "unsupported",

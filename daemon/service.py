@@ -22,8 +22,10 @@ from .config import (
     parse_applied,
 )
 from .engine.copy import TagPlan
+from .engine.discovery import concrete_rules, discover
 from .engine.events import discard
 from .engine.filters import TagSelection
+from .engine.globs import Scope
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
@@ -158,10 +160,14 @@ class Control(NotificationControl, TrendControl):
             return await run.plan(rule)
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
+        """The tags the filters keep; for a glob source (listed), the matched repositories'
+        tags as `repository:tag`, the first PREVIEW_REPOSITORIES repositories of the catalog."""
         if tags is None:
             settings = resolved((await self.get_registry(rule.source.registry)).settings)
             client = await RegistryClient.connect(settings, self._global())
             async with client:
+                if rule.source.is_glob:
+                    return await _glob_preview(client, rule)
                 tags = await client.list_tags(rule.source.repository)
         # linear-time regexes, but a million tags times many patterns is still seconds of CPU
         return await trio.to_thread.run_sync(rule_tags, rule, tags)
@@ -297,6 +303,25 @@ def apply_config(repo: Repo, config: Config) -> ApplyResult:
 
 async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:
     yield item
+
+
+#: repositories whose tags a glob's preview lists (each is one tag listing)
+PREVIEW_REPOSITORIES = 50
+
+
+async def _glob_preview(client: RegistryClient, rule: SyncRule) -> TagSelection:
+    found = await discover(client, rule)
+    kept: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    for one in concrete_rules(rule, Scope(found.pairs[:PREVIEW_REPOSITORIES])):
+        repository = one.source.repository
+        listed = await client.list_tags(repository)
+        selection = await trio.to_thread.run_sync(rule_tags, one, listed)
+        kept += (f"{repository}:{tag}" for tag in selection.kept)
+        dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
+    why = f"not previewed (only the first {PREVIEW_REPOSITORIES} are); a run covers it"
+    dropped += ((f"{source}:", why) for source, _ in found.pairs[PREVIEW_REPOSITORIES:])
+    return TagSelection(tuple(kept), tuple(dropped))
 
 
 def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:

@@ -20,7 +20,8 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     add = leaf(area, "add", _add, common, "add a task")
     add.add_argument("name")
     add.add_argument("--source", required=True, type=specs.endpoint, metavar="REG/REPO",
-                     help="registry name / repository, e.g. dockerhub/library/nginx")
+                     help="registry name / repository, e.g. dockerhub/library/nginx; a glob"
+                     " over the catalog such as 'harbor/team-a/**' (quote it)")
     add.add_argument("--target", required=True, type=specs.endpoint, metavar="REG/REPO")
     _filters(add)
     add.add_argument("--disabled", action="store_true", help="create with the schedule off")
@@ -43,6 +44,8 @@ def _filters(sub: argparse.ArgumentParser) -> None:
                      help="keep tags matching this regex (repeatable; default all)")
     sub.add_argument("--exclude", action="append", metavar="RE",
                      help="drop tags matching this regex (repeatable)")
+    sub.add_argument("--exclude-repo", action="append", metavar="GLOB",
+                     help="glob tasks: leave out these source repositories (repeatable)")
     sub.add_argument("--semver", metavar="RANGE", help='version range, e.g. ">=1.20 <2"')
     sub.add_argument("--latest", type=specs.non_negative_int, metavar="N",
                      help="keep the newest N tags (0 = all)")

@@ -139,6 +139,7 @@ def _rule_fields(spec: pb.TaskSpec) -> dict[str, Any]:
         return {
             "registry": _literal(value.registry) or None,
             "repository": _literal(value.repository) or None,
+            **({"exclude": [_literal(e) for e in value.exclude]} if value.exclude else {}),
         }
 
     tags = spec.tags
@@ -233,7 +234,8 @@ def task_spec(rule: SyncRule) -> pb.TaskSpec:
     tags = rule.tags
     return pb.TaskSpec(
         name=rule.name,
-        source=pb.Endpoint(registry=rule.source.registry, repository=rule.source.repository),
+        source=pb.Endpoint(registry=rule.source.registry, repository=rule.source.repository,
+                           exclude=rule.source.exclude),
         target=pb.Endpoint(registry=rule.target.registry, repository=rule.target.repository),
         tags=pb.TagFilter(
             include=tags.include,
@@ -300,6 +302,7 @@ def tag_result(result: TagResult) -> ev.TagResult:
         digest=result.digest,
         reason=result.reason,
         error_kind=result.error_kind,
+        repository=result.repository,
     )
 
 

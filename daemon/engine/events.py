@@ -26,6 +26,12 @@ class TagResult:
     digest: str = ""  # what the target tag now points at ("" when failed)
     reason: str = ""  # why it failed, or a note on a copy ("index rewritten: ...")
     error_kind: str = ""  # failures only: config, auth, network, remote, digest-mismatch, ...
+    repository: str = ""  # the source repository ("" in results stored before schema 5)
+
+    @property
+    def key(self) -> str:
+        """What retry and resume know a result by: `repository:tag` (neither has a ":")."""
+        return f"{self.repository}:{self.tag}" if self.repository else self.tag
 
 
 @dataclass(slots=True)

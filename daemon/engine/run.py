@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import trio
 
@@ -31,6 +31,7 @@ from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
 from .blobs import BlobMover, BlobOutcome
 from .copy import PlatformFilter, Side, TagCopier, TagPlan
+from .discovery import concrete_rules, discover, shown_names
 from .events import (
     BytesMoved,
     Counters,
@@ -54,6 +55,12 @@ log = logging.getLogger("regsync.engine")
 
 #: why a listed name was dropped before any filter: it is not a tag (`[\w][\w.-]{0,127}`)
 INVALID_TAG = "not a valid tag name: skipped, never requested"
+
+#: repositories of a glob rule whose tags are listed (then queued) at the same time
+LISTINGS_IN_FLIGHT = 8
+
+#: one tag to copy: the copier of its repository, the source repository, the tag
+_Item = tuple[TagCopier, str, str]
 
 
 @dataclass(slots=True)
@@ -109,7 +116,7 @@ class Run:
         self._tags_in_flight = g.tags_in_flight
 
     async def execute(self, rules: Sequence[SyncRule]) -> RunReport:
-        send, receive = trio.open_memory_channel[tuple[TagCopier, str]](self._tags_in_flight)
+        send, receive = trio.open_memory_channel[_Item](self._tags_in_flight)
         async with trio.open_nursery() as nursery:
             for _ in range(self._tags_in_flight):
                 nursery.start_soon(self._worker, receive.clone())
@@ -120,33 +127,71 @@ class Run:
         self.report.finished = time.monotonic()
         return self.report
 
-    async def _produce(
-        self, rule: SyncRule, send: trio.MemorySendChannel[tuple[TagCopier, str]]
-    ) -> None:
+    async def _produce(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
         async with send:
-            try:
-                copier = self.copier(rule)
-                selection = await self.select(rule)
-            except RegsyncError as exc:  # the rule as a whole failed: it counts as one item
-                self.report.counters.tags_total += 1
-                self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
-                                       error_kind=exc.kind))
+            if not rule.source.is_glob:
+                await self._produce_one(rule, send)
                 return
-            self._skip_invalid(rule.name, selection)
-            tags = selection.kept
-            if self._only_tags is not None:  # retry: only the tags that failed
-                wanted = set(self._only_tags.get(rule.name, ()))
-                tags = tuple(t for t in tags if t in wanted)
-            done = set(self._except_tags.get(rule.name, ()))  # resume: not what is finished
-            tags = tuple(t for t in tags if t not in done)
-            self._log("info", f"{len(tags)} tags to sync ({len(selection.dropped)} filtered out)",
-                      rule.name)
-            self.report.counters.tags_total += len(tags)
-            self._emit(TagsPlanned(rule.name, len(tags)))
-            for tag in tags:
-                await send.send((copier, tag))
+            try:
+                repositories = await self.repositories(rule)
+            except RegsyncError as exc:  # no catalog: the rule as a whole failed, one item
+                self._fail_rule(rule, "", exc)
+                return
+            # tag listings of several repositories at once: over a WAN each is a round trip
+            limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
+            async with trio.open_nursery() as nursery:
+                for one in repositories:
+                    nursery.start_soon(self._produce_listed, one, send.clone(), limiter)
 
-    def _skip_invalid(self, rule: str, selection: TagSelection) -> None:
+    async def _produce_listed(self, rule: SyncRule, send: trio.MemorySendChannel[_Item],
+                              limiter: trio.CapacityLimiter) -> None:
+        async with send, limiter:
+            await self._produce_one(rule, send)
+
+    async def _produce_one(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
+        repository = rule.source.repository
+        try:
+            copier = self.copier(rule)
+            selection = await self.select(rule)
+        except RegsyncError as exc:  # the repository as a whole failed: it counts as one item
+            self._fail_rule(rule, repository, exc)
+            return
+        self._skip_invalid(rule.name, selection, repository)
+        tags = selection.kept
+        if self._only_tags is not None:  # retry: only the tags that failed
+            wanted = set(self._only_tags.get(rule.name, ()))
+            if f"{repository}:" not in wanted:  # not the whole repository (its listing failed)
+                tags = tuple(t for t in tags if t in wanted or f"{repository}:{t}" in wanted)
+        done = set(self._except_tags.get(rule.name, ()))  # resume: not what is finished
+        tags = tuple(t for t in tags if t not in done and f"{repository}:{t}" not in done)
+        self._log("info", f"{repository}: {len(tags)} tags to sync"
+                  f" ({len(selection.dropped)} filtered out)", rule.name)
+        self.report.counters.tags_total += len(tags)
+        self._emit(TagsPlanned(rule.name, len(tags)))
+        for tag in tags:
+            await send.send((copier, repository, tag))
+
+    def _fail_rule(self, rule: SyncRule, repository: str, exc: RegsyncError) -> None:
+        self.report.counters.tags_total += 1
+        self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
+                               error_kind=exc.kind, repository=repository))
+
+    async def repositories(self, rule: SyncRule) -> list[SyncRule]:
+        """A glob rule's plain rules, one per repository its source matches in the catalog now
+        (logged: how many, and the catalog names skipped as invalid or unmappable)."""
+        found = await discover(self._registries[rule.source.registry], rule)
+        if found.invalid:
+            self._log("warning", f"{len(found.invalid)} catalog names are not valid repository"
+                      f" names, skipped and never requested: {shown_names(found.invalid)}",
+                      rule.name)
+        if found.unmappable:
+            self._log("warning", f"{len(found.unmappable)} repositories map to an invalid target"
+                      f" name, skipped: {shown_names(found.unmappable)}", rule.name)
+        self._log("info", f"{len(found.pairs)} repositories match {rule.source.repository!r}"
+                  f" ({found.excluded} excluded)", rule.name)
+        return list(concrete_rules(rule, found))
+
+    def _skip_invalid(self, rule: str, selection: TagSelection, repository: str = "") -> None:
         invalid = [tag for tag, why in selection.dropped if why == INVALID_TAG]
         if not invalid:
             return
@@ -156,11 +201,11 @@ class Run:
         self.report.counters.tags_total += len(invalid)
         for tag in invalid:
             self._finish(TagResult(rule, tag, Outcome.SKIPPED, reason=INVALID_TAG,
-                                   error_kind="invalid-name"))
+                                   error_kind="invalid-name", repository=repository))
 
-    async def _worker(self, receive: trio.MemoryReceiveChannel[tuple[TagCopier, str]]) -> None:
+    async def _worker(self, receive: trio.MemoryReceiveChannel[_Item]) -> None:
         async with receive:
-            async for copier, tag in receive:
+            async for copier, repository, tag in receive:
                 self._emit(TagStarted(copier.rule, tag))
                 try:
                     result = await copier.copy_tag(tag)
@@ -168,7 +213,7 @@ class Run:
                     log.exception("[%s] %s: unexpected error", copier.rule, tag)
                     result = TagResult(copier.rule, tag, Outcome.FAILED, error_kind="internal",
                                        reason=f"internal error ({type(exc).__name__}); see the log")
-                self._finish(result)
+                self._finish(replace(result, repository=repository))
 
     def copier(self, rule: SyncRule) -> TagCopier:
         try:
@@ -208,7 +253,43 @@ class Run:
         return rule_tags(rule, tags)
 
     async def plan(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
-        """The dry run of one rule: filter, then HEAD both sides of each kept tag."""
+        """The dry run of one rule: filter, then HEAD both sides of each kept tag.
+
+        A glob rule is planned per matched repository, its tags shown as `repository:tag`
+        (neither has a ":"), in repository order.
+
+        Raises:
+            RegsyncError: a listing failed (a glob's source without a catalog: NoCatalogError).
+        """
+        if not rule.source.is_glob:
+            return await self._plan_one(rule)
+        repositories = await self.repositories(rule)
+        planned_by: dict[str, tuple[TagSelection, list[TagPlan]]] = {}
+        limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
+
+        async def plan_one(one: SyncRule) -> None:
+            async with limiter:
+                try:
+                    planned_by[one.source.repository] = await self._plan_one(one)
+                except RegsyncError as exc:  # that repository fails (as "repository:"), not all
+                    failed = TagPlan("", "fail", f"[{exc.kind}] {exc}")
+                    planned_by[one.source.repository] = TagSelection((), ()), [failed]
+
+        async with trio.open_nursery() as nursery:
+            for one in repositories:
+                nursery.start_soon(plan_one, one)
+        kept: list[str] = []
+        dropped: list[tuple[str, str]] = []
+        plans: list[TagPlan] = []
+        for one in repositories:
+            repository = one.source.repository
+            selection, planned = planned_by[repository]
+            kept += (f"{repository}:{tag}" for tag in selection.kept)
+            dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
+            plans += (replace(p, tag=f"{repository}:{p.tag}") for p in planned)
+        return TagSelection(tuple(kept), tuple(dropped)), plans
+
+    async def _plan_one(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
         copier = self.copier(rule)
         selection = await self.select(rule)
         plans: dict[str, TagPlan] = {}

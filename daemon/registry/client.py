@@ -262,15 +262,16 @@ class RegistryClient:
         )
         return await self._paginate(call, "tags")
 
-    async def list_catalog(self, *, page_size: int = PAGE_SIZE) -> list[str]:
-        """All repository names the registry lists (many registries restrict `_catalog`)."""
+    async def list_catalog(self, *, page_size: int | None = None) -> list[str]:
+        """All repository names the registry lists (many registries restrict `_catalog`);
+        `page_size` defaults to PAGE_SIZE, read at call time."""
         call = Call(
             "GET",
             "/v2/_catalog",
             "catalog.list",
             "repository catalog",
             scopes=("registry:catalog:*",),
-            params=(("n", str(page_size)),),
+            params=(("n", str(page_size or PAGE_SIZE)),),
         )
         return await self._paginate(call, "repositories")
 

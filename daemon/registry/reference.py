@@ -149,6 +149,16 @@ def is_tag(text: str) -> bool:
     return text.isascii() and _TAG.fullmatch(text) is not None
 
 
+def is_repository(text: str) -> bool:
+    """Whether `text` is a repository name by distribution's grammar (lowercase components
+    joined by `/`, at most 255 characters): what a catalog name must be before any use."""
+    return (
+        0 < len(text) <= _MAX_NAME
+        and text.isascii()
+        and all(_COMPONENT.fullmatch(component) for component in text.split("/"))
+    )
+
+
 def is_reference(text: str) -> bool:
     """Whether `text` may follow `/manifests/`: a tag or a digest."""
     if ":" not in text:

@@ -88,6 +88,10 @@ class RegistryPort(Protocol):
         """All tags, following `Link` pagination."""
         ...
 
+    async def list_catalog(self) -> list[str]:
+        """All repository names of `/v2/_catalog` (a glob rule's source), paginated alike."""
+        ...
+
     async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
         """The manifest's digest without a GET (free on Docker Hub's quota); None if absent."""
         ...

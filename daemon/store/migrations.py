@@ -236,6 +236,16 @@ _DAEMONS_POSTGRESQL = [
     "CREATE INDEX execution_daemon_id ON execution (daemon_id)",
 ]
 
+# Glob tasks (issue 13): a source's excluded repositories, and per-tag results that carry their
+# source repository (one execution covers many, so a tag name alone is no longer unique).
+_REPOSITORY_SCOPE = [
+    "ALTER TABLE task ADD COLUMN source_exclude TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE tag_result ADD COLUMN repository TEXT NOT NULL DEFAULT ''",
+    "DROP INDEX tag_result_execution_id_tag",
+    "CREATE UNIQUE INDEX tag_result_execution_id_repository_tag ON tag_result"
+    + " (execution_id, repository, tag)",
+]
+
 
 def _sql(db: Database, statement: str, params: tuple[object, ...] = ()) -> Any:
     """Run one statement; `?` marks a parameter on both engines."""
@@ -261,6 +271,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_TASK_CREATED, _TASK_CREATED_POSTGRESQL),
     _run(_NOTIFICATIONS, _NOTIFICATIONS_POSTGRESQL),
     _run(_DAEMONS, _DAEMONS_POSTGRESQL),
+    _run(_REPOSITORY_SCOPE),  # the same statements on both engines
 )
 LATEST = len(MIGRATIONS)
 

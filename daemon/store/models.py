@@ -61,6 +61,7 @@ class Task(_Base):
     enabled = BooleanField(default=True)
     cron_expression = TextField(null=True)
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
+    source_exclude = TextField(default="[]")  # schema 5: a glob task's repositories left out
 
 
 class DaemonRow(_Base):
@@ -101,6 +102,7 @@ class TagResultRow(_Base):
     id = AutoField()
     execution = ForeignKeyField(Execution, on_delete="CASCADE", backref="+")
     rule = TextField()
+    repository = TextField(default="")  # schema 5: the source repository (a glob covers many)
     tag = TextField()
     outcome = TextField()
     digest = TextField(default="")
@@ -109,7 +111,7 @@ class TagResultRow(_Base):
 
     class Meta:
         table_name = "tag_result"
-        indexes = ((("execution", "tag"), True),)
+        indexes = ((("execution", "repository", "tag"), True),)
 
 
 class LogRow(_Base):
@@ -198,6 +200,7 @@ def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, ob
         "source_repository": rule.source.repository,
         "target_registry": target_id,
         "target_repository": rule.target.repository,
+        "source_exclude": json.dumps(list(rule.source.exclude)),
         "include": json.dumps(list(rule.tags.include)),
         "exclude": json.dumps(list(rule.tags.exclude)),
         "semver": rule.tags.semver,
@@ -213,7 +216,8 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
     """The rule a task row holds; `registry_names` maps registry row ids to names."""
     return SyncRule(
         name=row.name,
-        source=Endpoint(registry_names[ref_id(row, "source_registry")], row.source_repository),
+        source=Endpoint(registry_names[ref_id(row, "source_registry")], row.source_repository,
+                        _strings(row.source_exclude)),
         target=Endpoint(registry_names[ref_id(row, "target_registry")], row.target_repository),
         tags=TagFilter(
             include=_strings(row.include),
@@ -254,7 +258,13 @@ def tag_result(row: TagResultRow) -> TagResult:
         digest=row.digest,
         reason=row.reason,
         error_kind=row.error_kind,
+        repository=row.repository,
     )
+
+
+def tag_result_key(row: TagResultRow) -> str:
+    """`TagResult.key` of a row: `repository:tag`, or the tag alone in rows from before."""
+    return f"{row.repository}:{row.tag}" if row.repository else row.tag
 
 
 def log_event(row: LogRow) -> LogEvent:
@@ -270,6 +280,7 @@ def result_columns(id: int, result: TagResult) -> dict[str, object]:
     return {
         "execution": id,
         "rule": result.rule,
+        "repository": result.repository,
         "tag": result.tag,
         "outcome": result.outcome.value,
         "digest": result.digest,

@@ -238,7 +238,7 @@ class Repo(DaemonOps):
         ]  # fmt: skip
         for batch in _chunks(rows, 200):  # SQLite caps bound variables per statement
             TagResultRow.insert_many(batch).on_conflict(
-                conflict_target=[TagResultRow.execution, TagResultRow.tag], preserve=overwrite
+                conflict_target=[TagResultRow.execution, TagResultRow.repository, TagResultRow.tag], preserve=overwrite
             ).execute()
 
     def results(self, id: int) -> list[TagResult]:
@@ -260,7 +260,7 @@ class Repo(DaemonOps):
         size, last, more = 0, 0, False
         for row in rows:
             size += 16 + sum(len(text.encode()) for text in (
-                row.rule, row.tag, row.digest, row.reason, row.error_kind))
+                row.rule, row.repository, row.tag, row.digest, row.reason, row.error_kind))
             if len(results) == limit or (results and size > max_bytes):
                 more = True
                 break
@@ -421,7 +421,8 @@ class Repo(DaemonOps):
     def _tags(self, id: int, condition: object) -> set[str]:
         self._status(id)
         where = (TagResultRow.execution == id) & condition
-        return {r.tag for r in TagResultRow.select(TagResultRow.tag).where(where)}
+        rows = TagResultRow.select(TagResultRow.repository, TagResultRow.tag).where(where)
+        return {m.tag_result_key(r) for r in rows}
 
     def _set(self, id: int, **columns: object) -> None:
         Execution.update(**columns).where(Execution.id == id).execute()

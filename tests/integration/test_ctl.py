@@ -517,7 +517,7 @@ def test_json_documents_parse(fake: Fake) -> None:
         assert result.code == 0
         assert key in json.loads(result.out)
     tasks = json.loads(ctl(fake, "tasks", "list", "-o", "json").out)["tasks"]
-    assert tasks[0]["spec"]["source"] == {"registry": "hub", "repository": "nginx"}
+    assert tasks[0]["spec"]["source"] == {"registry": "hub", "repository": "nginx", "exclude": []}
 
 
 def test_executions_list_filters(fake: Fake) -> None:

@@ -138,3 +138,60 @@ async def test_errors_are_one_line_with_exit_codes(cli: Cli) -> None:
     unreachable = Cli(f"127.0.0.1:{free_port()}")
     code, _, err = await unreachable("--timeout", "3", "stats")
     assert code == 2 and "cannot reach regsyncd" in err
+
+
+async def test_a_glob_task_from_the_command_line(
+    cli: Cli, registry: RegistryServer, registry2: RegistryServer, tmp_path: Path
+) -> None:
+    """`tasks add --source src/team-a/**`: the daemon's own message for a bad mapping (add,
+    edit, apply), then plan, run and `executions show` grouped by repository."""
+    for repo in ("team-a/web", "team-a/api/v2", "team-a/old/x", "team-b/web"):
+        push_image(registry, repo, "1.0", layers=[random_layer(2000, seed=repo)])
+    assert (await cli("registries", "add", "src", "--url", registry.url))[0] == 0
+    assert (await cli("registries", "add", "dst", "--url", registry2.url))[0] == 0
+
+    code, _, err = await cli("tasks", "add", "team", "--source", "src/team-a/**",
+                             "--target", "dst/dr/*")
+    assert code == 1 and "task.target.repository: 'dr/*' must have the same wildcards" in err
+    code, _, err = await cli("tasks", "add", "team", "--source", "src/team-a/**",
+                             "--target", "dst/dr/team-a/**", "--exclude-repo", "team-a/old/**")
+    assert code == 0, err
+    code, _, err = await cli("tasks", "edit", "team", "--target", "dst/dr/x")
+    assert code == 1 and "task.target.repository: 'dr/x' must have the same wildcards" in err
+    config = tmp_path / "bad.yaml"
+    config.write_text('version: "1.0"\nsync_rules:\n  - name: other\n'
+                      "    source: {registry: src, repository: 'library/*'}\n"
+                      "    target: {registry: dst, repository: 'mirror/**'}\n")
+    code, _, err = await cli("apply", "-f", str(config))
+    assert code == 1 and 'sync_rules[0] "other": target.repository' in err
+
+    code, out, _ = await cli("tasks", "show", "team")
+    assert "exclude repos:" in out and "team-a/old/**" in out
+    code, out, err = await cli("plan", "team")
+    assert code == 0, err
+    assert "2 to copy, 0 unchanged, 0 failing, 0 filtered out in 2 repositories" in out
+    code, out, err = await cli("run", "team", "--follow")
+    assert code == 0, out + err
+    code, out, _ = await cli("executions", "show", "latest")
+    rows = [line.split()[:3] for line in out.splitlines() if line.startswith("team-")]
+    assert rows == [["team-a/api/v2", "1.0", "copied"], ["team-a/web", "1.0", "copied"]]
+    code, out, _ = await cli("-o", "json", "executions", "show", "latest")
+    assert {t["repository"] for t in json.loads(out)["tags"]} == {"team-a/web", "team-a/api/v2"}
+    assert manifest_digest(registry2, "dr/team-a/api/v2", "1.0") == \
+        manifest_digest(registry, "team-a/api/v2", "1.0")
+
+
+async def test_plan_of_a_glob_on_a_registry_without_catalog(cli: Cli, registry2: RegistryServer
+                                                            ) -> None:
+    from support.fakeregistry import FakeRegistry, _error
+
+    with FakeRegistry() as fake:
+        fake.hook = lambda m, p, q: _error(401, "UNAUTHORIZED", "no") if "_catalog" in p else None
+        assert (await cli("registries", "add", "hub", "--url", fake.url))[0] == 0
+        assert (await cli("registries", "add", "dst", "--url", registry2.url))[0] == 0
+        code, _, err = await cli("tasks", "add", "t", "--source", "hub/library/*",
+                                 "--target", "dst/mirror/*")
+        assert code == 0, err
+        code, _, err = await cli("plan", "t")
+        assert code == 1 and "does not list its repositories" in err
+        assert "list those repositories as separate rules" in err

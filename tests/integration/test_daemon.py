@@ -620,3 +620,25 @@ async def test_a_connection_lost_mid_run_ends_that_run_on_record_and_the_daemon_
         final = await api.wait_finished(again.id)
         assert final.execution.status == S.EXECUTION_STATUS_SUCCEEDED, final
     assert manifest_digest(registry2, "p", "1") == manifest_digest(registry, "p", "1")
+
+
+async def test_preview_of_a_glob_lists_the_matched_repositories_and_their_tags(
+    api: Api, registry: RegistryServer
+) -> None:
+    for repo, tags in (("team-a/web", ("1.0", "1.1-rc")), ("team-a/api/v2", ("2.0",)),
+                       ("team-a/old", ("1.0",)), ("team-b/x", ("1.0",))):
+        for tag in tags:
+            push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
+    await api(api.registries.CreateRegistry, pb.RegistrySpec(name="src", url=registry.url))
+    spec = pb.TaskSpec(source=pb.Endpoint(registry="src", repository="team-a/**",
+                                          exclude=["team-a/old"]),
+                       target=pb.Endpoint(registry="src", repository="dr/**"),
+                       tags=pb.TagFilter(exclude=["-rc"]))
+    reply = await api(api.tasks.PreviewTags, pb.PreviewTagsRequest(spec=spec))
+    assert list(reply.kept) == ["team-a/api/v2:2.0", "team-a/web:1.0"]
+    assert [(d.tag, d.reason) for d in reply.dropped] == [("team-a/web:1.1-rc",
+                                                            "excluded by '-rc'")]
+    spec.target.repository = "dr/*"
+    bad = await api.error(api.tasks.PreviewTags, pb.PreviewTagsRequest(spec=spec))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "spec.target.repository: 'dr/*' must have the same wildcards" in (bad.details() or "")

@@ -131,6 +131,15 @@ def test_example_file_loads_without_variables_as_anonymous() -> None:
     assert extension.platforms == ("linux/amd64", "linux/arm/v7")
 
 
+def test_example_file_shows_a_glob_rule_and_anchored_filters() -> None:
+    config = load_config(REPO / "configs" / "sync.example.yaml", env={})
+    glob = config.rule("team-a-dr")
+    assert (glob.source.repository, glob.target.repository) == ("team-a/**", "dr/team-a/**")
+    assert glob.source.exclude == ("team-a/scratch/**", "team-a/*-tmp")
+    assert config.rule("redis").tags == config.rule("postgres").tags
+    assert config.rule("redis").tags.latest == 5
+
+
 def test_example_file_takes_credentials_from_the_environment() -> None:
     env = {**ENV, "HARBOR_USER": "admin", "HARBOR_PASSWORD": "p@ss: #{x}"}
     config = load_config(REPO / "configs" / "sync.example.yaml", env=env)

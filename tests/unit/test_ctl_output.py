@@ -138,6 +138,30 @@ def test_execution_detail_lists_tags() -> None:
     assert "1.26  failed   -                    [not-found] manifest unknown" in text
 
 
+def test_execution_detail_of_a_glob_task_groups_by_repository() -> None:
+    detail = pb.ExecutionDetail(execution=sample_execution(), tags=[
+        ev.TagResult(repository="team-a/web", tag="1.0", outcome=ev.TAG_OUTCOME_COPIED),
+        ev.TagResult(repository="team-a/api", tag="1.0", outcome=ev.TAG_OUTCOME_SKIPPED),
+        ev.TagResult(repository="team-a/web", tag="1.1", outcome=ev.TAG_OUTCOME_COPIED),
+    ])
+    lines = views.execution_detail(detail, UTC).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("REPOSITORY"))
+    assert [line.split()[:3] for line in lines[start + 1:]] == [
+        ["team-a/api", "1.0", "skipped"], ["team-a/web", "1.0", "copied"],
+        ["team-a/web", "1.1", "copied"]]
+
+
+def test_plan_text_of_a_glob_task_groups_by_repository() -> None:
+    plan = pb.PlanResponse(tags=[
+        pb.PlannedTag(tag="team-a/web:1.0", action="copy", reason="new tag"),
+        pb.PlannedTag(tag="team-a/api:1.0", action="skip", reason="unchanged")])
+    text = views.plan_text("team", plan)
+    assert text.startswith("task team: 1 to copy, 1 unchanged, 0 failing, 0 filtered out in 2"
+                           " repositories")
+    rows = [line.split()[:3] for line in text.splitlines()[3:]]
+    assert rows == [["team-a/api", "1.0", "skip"], ["team-a/web", "1.0", "copy"]]
+
+
 def test_took_of_a_running_execution_counts_to_now() -> None:
     from datetime import datetime
 

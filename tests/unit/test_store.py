@@ -396,6 +396,24 @@ def test_results_upsert_by_tag_and_done_failed_sets(db: Database) -> None:
     assert len(db.run_sync(lambda r: r.results(e.id))) == 4
 
 
+def test_a_glob_task_keeps_its_exclude_and_results_carry_their_repository(db: Database) -> None:
+    """One execution covers many repositories: the same tag in two of them is two results, and
+    retry/resume know each by `repository:tag`."""
+    glob = rule("team", source=Endpoint("hub", "team-a/**", ("team-a/old/**",)),
+                target=Endpoint("local", "dr/team-a/**"))
+    db.run_sync(lambda r: r.create_task(glob))
+    assert db.run_sync(lambda r: r.get_task("team")).rule == glob
+    e = db.run_sync(lambda r: r.create_execution("team", Trigger.MANUAL))
+    results = [
+        TagResult("team", "1.0", Outcome.COPIED, digest="sha256:aa", repository="team-a/web"),
+        TagResult("team", "1.0", Outcome.FAILED, reason="x", repository="team-a/api/v2"),
+    ]
+    db.run_sync(lambda r: r.add_results(e.id, results))
+    assert db.run_sync(lambda r: r.results(e.id)) == results
+    assert db.run_sync(lambda r: r.done_tags(e.id)) == {"team-a/web:1.0"}
+    assert db.run_sync(lambda r: r.failed_tags(e.id)) == {"team-a/api/v2:1.0"}
+
+
 def test_ten_thousand_results_in_one_call(db: Database) -> None:
     """One flush of a fast run: more rows than SQLite binds variables in one statement."""
     db.run_sync(lambda r: r.create_task(rule()))
