@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -29,12 +30,17 @@ FAST = GlobalSettings(retry=RetrySettings(max_attempts=2, initial_interval=0.01,
 LAYER = 300_000
 
 
+# daily, twelve hours from now: the schedule has a period, yet never fires during the test (a
+# `*/5` one did, on a five-minute boundary, and the run counts were off by one)
+_FAR_FROM_NOW = f"0 {(datetime.now(UTC).hour + 12) % 24} * * *"
+
+
 def _config(path: Path, src: RegistryServer, dst: RegistryServer) -> Path:
     path.write_text(yaml.safe_dump({
         "version": "1.0",
         "registries": {"src": {"url": src.url}, "dst": {"url": dst.url}},
         "sync_rules": [{
-            "name": "app", "enabled": True, "cron_expression": "*/5 * * * *",
+            "name": "app", "enabled": True, "cron_expression": _FAR_FROM_NOW,
             "source": {"registry": "src", "repository": "app"},
             "target": {"registry": "dst", "repository": "mirror/app"},
         }],
@@ -93,7 +99,7 @@ async def test_prometheus_scrapes_sync_metrics(
     with PrometheusServer(tmp_path / "prom", [daemon.metrics_address],
                           rule_files=(ALERTS,)) as prom:
         # before any run: the schedule's period is known from the store, nothing ran
-        await _eventually(prom, 'regsync_task_schedule_period_seconds{task="app"}', 300)
+        await _eventually(prom, 'regsync_task_schedule_period_seconds{task="app"}', 86400)
         await _eventually(prom, "regsync_executions_running", 0)
         await _run(daemon, "app")
         await _eventually(prom, 'regsync_executions_total{task="app",status="succeeded"}', 1)
