@@ -133,10 +133,16 @@ class Page:
         self.visible(f"//*[contains(normalize-space(text()), {text!r})]")
 
     def field(self, label: str, value: str) -> None:
-        box = self.visible(f"//label[.//div[contains(@class,'q-field__label') and "
-                           f"normalize-space()={label!r}]]//*[self::input or self::textarea]")
-        box.clear()
-        box.send_keys(value)
+        xpath = (f"//label[.//div[contains(@class,'q-field__label') and "
+                 f"normalize-space()={label!r}]]//*[self::input or self::textarea]")
+
+        def typed() -> bool:  # Vue may re-render the box between finding and typing: again
+            box = self.visible(xpath)
+            box.clear()
+            box.send_keys(value)
+            return box.get_attribute("value") == value
+
+        _until(typed, f"{label} to hold {value!r}")
 
     def choose(self, label: str, option: str) -> None:
         """Pick an option and wait until the field shows it: a click that lands while Quasar's
@@ -155,7 +161,13 @@ class Page:
         _until(lambda: _attempt(picked), f"{label} to show {option}")
 
     def button(self, text: str) -> None:
-        self.visible(f"//button[.//*[normalize-space()={text!r}]]").click()
+        xpath = f"//button[.//*[normalize-space()={text!r}]]"
+
+        def clicked() -> bool:  # a stale button was not clicked (re-rendered): find it again
+            self.visible(xpath).click()
+            return True
+
+        _until(clicked, f"a click on {text!r}")
 
     def shot(self, name: str) -> Path:
         SHOTS.mkdir(parents=True, exist_ok=True)
