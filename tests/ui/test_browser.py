@@ -122,12 +122,13 @@ class Page:
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
 
-    def visible(self, xpath: str) -> WebElement:
-        def find() -> WebElement | None:
-            return next((e for e in self.driver.find_elements(By.XPATH, xpath)
-                         if e.is_displayed()), None)
-        found: WebElement = _until(find, xpath)
+    def visible(self, xpath: str, timeout: float = WAIT) -> WebElement:
+        found: WebElement = _until(lambda: self._shown(xpath), xpath, timeout)
         return found
+
+    def _shown(self, xpath: str) -> WebElement | None:
+        return next((e for e in self.driver.find_elements(By.XPATH, xpath) if e.is_displayed()),
+                    None)
 
     def see(self, text: str) -> None:
         self.visible(f"//*[contains(normalize-space(text()), {text!r})]")
@@ -150,15 +151,17 @@ class Page:
         field = (f"//label[.//div[contains(@class,'q-field__label') and "
                  f"normalize-space()={label!r}]]")
         shown = f"{field}//*[contains(@class,'q-field__native')][normalize-space()={option!r}]"
+        choice = f"//div[@role='option']//*[normalize-space()={option!r}]"
 
         def picked() -> bool:
-            self.visible(field).click()
-            self.visible(f"//div[@role='option']//*[normalize-space()={option!r}]").click()
+            if self._shown(choice) is None:  # open the menu, unless a lost click left it open
+                self.visible(field, timeout=5).click()
+            self.visible(choice, timeout=5).click()
             _until(lambda: self.driver.find_elements(By.XPATH, shown), f"{label} = {option}",
-                   timeout=2)
+                   timeout=3)
             return True
 
-        _until(lambda: _attempt(picked), f"{label} to show {option}")
+        _until(lambda: _attempt(picked), f"{label} to show {option}", timeout=2 * WAIT)
 
     def button(self, text: str) -> None:
         xpath = f"//button[.//*[normalize-space()={text!r}]]"
