@@ -73,12 +73,16 @@ class TaskForm:
     platforms: str = ""
     cron: str = ""
     enabled: bool = True
+    #: not edited by the wizard, kept as stored: an edit must not reset them
+    source_exclude: tuple[str, ...] = ()
+    referrers: bool = True
 
     def to_spec(self) -> pb.TaskSpec:
         return pb.TaskSpec(
             name=self.name.strip(),
             source=pb.Endpoint(registry=self.source_registry,
-                               repository=self.source_repository.strip()),
+                               repository=self.source_repository.strip(),
+                               exclude=list(self.source_exclude)),
             target=pb.Endpoint(registry=self.target_registry,
                                repository=self.target_repository.strip()),
             tags=self.tag_filter(),
@@ -86,6 +90,7 @@ class TaskForm:
             platforms=list(split_list(self.platforms)),
             enabled=self.enabled,
             cron_expression=" ".join(self.cron.split()),
+            referrers=self.referrers,
         )
 
     def tag_filter(self) -> pb.TagFilter:
@@ -124,4 +129,6 @@ def task_form(task: pb.Task) -> TaskForm:
         architectures=join_list(list(spec.architectures)),
         platforms=join_list(list(spec.platforms)),
         cron=spec.cron_expression, enabled=spec.enabled,
+        source_exclude=tuple(spec.source.exclude),
+        referrers=spec.referrers if spec.HasField("referrers") else True,
     )

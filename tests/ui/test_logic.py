@@ -56,6 +56,12 @@ def test_task_form_round_trip_and_preview_spec() -> None:
     assert list(spec.platforms) == ["linux/amd64", "linux/arm/v7"]
     assert spec.cron_expression == "0 2 * * *"
     assert task_form(pb.Task(spec=spec)).to_spec() == spec
+    # what the wizard does not edit survives an edit (a glob's excludes, referrers: false)
+    stored = pb.TaskSpec(name="g", source=pb.Endpoint(registry="s", repository="team/**",
+                                                      exclude=["team/old"]),
+                         target=pb.Endpoint(registry="d", repository="dr/**"),
+                         tags=pb.TagFilter(), enabled=True, referrers=False)
+    assert task_form(pb.Task(spec=stored)).to_spec() == stored
     half = TaskForm(source_registry="s", source_repository="lib/x").preview_spec()
     assert half.name and half.target.registry == "s" and half.target != half.source
     assert split_list(" a,,b \n c ") == ("a", "b", "c")
