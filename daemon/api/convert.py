@@ -158,6 +158,7 @@ def _rule_fields(spec: pb.TaskSpec) -> dict[str, Any]:
         "platforms": [_literal(p) for p in spec.platforms],
         "enabled": spec.enabled,
         "cron_expression": _literal(spec.cron_expression) or None,
+        "referrers": spec.referrers if spec.HasField("referrers") else True,
     }
 
 
@@ -247,6 +248,7 @@ def task_spec(rule: SyncRule) -> pb.TaskSpec:
         platforms=rule.platforms,
         enabled=rule.enabled,
         cron_expression=rule.cron_expression or "",
+        referrers=rule.referrers,
     )
 
 

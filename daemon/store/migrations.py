@@ -246,6 +246,10 @@ _REPOSITORY_SCOPE = [
     + " (execution_id, repository, tag)",
 ]
 
+# `referrers: false` (issue 12): a task stored without it followed referrers all the same.
+_REFERRERS = ["ALTER TABLE task ADD COLUMN referrers INTEGER NOT NULL DEFAULT 1"]
+_REFERRERS_POSTGRESQL = ["ALTER TABLE task ADD COLUMN referrers BOOLEAN NOT NULL DEFAULT TRUE"]
+
 
 def _sql(db: Database, statement: str, params: tuple[object, ...] = ()) -> Any:
     """Run one statement; `?` marks a parameter on both engines."""
@@ -272,6 +276,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_NOTIFICATIONS, _NOTIFICATIONS_POSTGRESQL),
     _run(_DAEMONS, _DAEMONS_POSTGRESQL),
     _run(_REPOSITORY_SCOPE),  # the same statements on both engines
+    _run(_REFERRERS, _REFERRERS_POSTGRESQL),
 )
 LATEST = len(MIGRATIONS)
 

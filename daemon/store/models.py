@@ -62,6 +62,7 @@ class Task(_Base):
     cron_expression = TextField(null=True)
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
     source_exclude = TextField(default="[]")  # schema 5: a glob task's repositories left out
+    referrers = BooleanField(default=True)  # schema 7: signatures and SBOMs follow
 
 
 class DaemonRow(_Base):
@@ -209,6 +210,7 @@ def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, ob
         "platforms": json.dumps(list(rule.platforms)),
         "enabled": rule.enabled,
         "cron_expression": rule.cron_expression,
+        "referrers": rule.referrers,
     }
 
 
@@ -229,6 +231,7 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
         platforms=_strings(row.platforms),
         enabled=bool(row.enabled),
         cron_expression=row.cron_expression,
+        referrers=bool(row.referrers),
     )
 
 

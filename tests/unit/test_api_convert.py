@@ -134,6 +134,11 @@ def test_sync_rule_round_trip() -> None:
     assert convert.sync_rule(convert.task_spec(RULE), REGISTRIES) == RULE
     minimal = SyncRule("m", Endpoint("hub", "a"), Endpoint("local", "b"), enabled=False)
     assert convert.sync_rule(convert.task_spec(minimal), REGISTRIES) == minimal
+    unsigned = dataclasses.replace(minimal, referrers=False)
+    assert convert.sync_rule(convert.task_spec(unsigned), REGISTRIES) == unsigned
+    older_client = convert.task_spec(unsigned)
+    older_client.ClearField("referrers")  # a client that predates the field: the default
+    assert convert.sync_rule(older_client, REGISTRIES).referrers is True
 
 
 @settings(max_examples=60, deadline=None)

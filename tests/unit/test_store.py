@@ -178,7 +178,12 @@ def test_task_round_trip(db: Database) -> None:
     plain = SyncRule("plain", Endpoint("local", "a"), Endpoint("spare", "b"))
     db.run_sync(lambda r: r.create_task(plain))
     assert db.run_sync(lambda r: r.get_task("plain")).rule == plain
-    assert [t.name for t in db.run_sync(lambda r: r.list_tasks())] == ["nginx", "plain"]
+    unsigned = SyncRule("unsigned", Endpoint("local", "a"), Endpoint("spare", "c"),
+                        referrers=False)  # the daemon's tasks followed referrers whatever it said
+    db.run_sync(lambda r: r.create_task(unsigned))
+    assert db.run_sync(lambda r: r.get_task("unsigned")).rule == unsigned
+    assert [t.name for t in db.run_sync(lambda r: r.list_tasks())] == ["nginx", "plain",
+                                                                       "unsigned"]
 
 
 def test_task_errors(db: Database) -> None:
