@@ -105,9 +105,9 @@ class BlobMover:
         if body is not None:  # a digest names its bytes: any transfer of it may use them
             self._bodies[blob.digest] = body
         try:
-            outcome = await self._ensure(
+            outcome = await retrying(self._retry, lambda: self._attempt(
                 blob, holding, source, source_repository, target, target_repository
-            )
+            ), describe=f"copy blob {blob.digest}")
             holding.repositories.add(target_repository)
         except RegsyncError as exc:
             holding.failed[target_repository] = exc
@@ -119,22 +119,6 @@ class BlobMover:
                 self._bodies.pop(blob.digest, None)
         self._on_outcome(outcome, blob.size)
         return outcome
-
-    async def _ensure(
-        self,
-        blob: Descriptor,
-        holding: _Holding,
-        source: RegistryPort,
-        source_repository: str,
-        target: RegistryPort,
-        target_repository: str,
-    ) -> BlobOutcome:
-        async def attempt() -> BlobOutcome:
-            return await self._attempt(
-                blob, holding, source, source_repository, target, target_repository
-            )
-
-        return await retrying(self._retry, attempt, describe=f"copy blob {blob.digest}")
 
     async def _attempt(
         self,
