@@ -345,6 +345,7 @@ def spec(name: str = "nginx", **changes: Any) -> pb.TaskSpec:
         architectures=["amd64"],
         enabled=True,
         cron_expression="0 2 * * *",
+        referrers=True,  # replies state it; unset in a request means the same
     )
     for key, value in changes.items():
         if isinstance(value, Message):

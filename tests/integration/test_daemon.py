@@ -96,6 +96,7 @@ async def add_pair(api: Api, src: RegistryServer, dst: RegistryServer) -> None:
 
 
 def task_spec(name: str, source: str, target: str, **extra: Any) -> pb.TaskSpec:
+    extra.setdefault("referrers", True)  # replies state it; unset in a request means the same
     return pb.TaskSpec(
         name=name, enabled=True,
         source=pb.Endpoint(registry="src", repository=source),
