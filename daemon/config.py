@@ -27,6 +27,7 @@ import yaml
 
 from .durations import duration_seconds
 from .engine.globs import GlobError, check_glob, check_mapping, has_wildcards
+from .engine.prune import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
 from .engine.tagregex import TagRegexError, compile_tag_regex
 from .engine.versions import VersionRange
 from .errors import ConfigError
@@ -153,6 +154,10 @@ class SyncRule:
     cron_expression: str | None = None
     #: signatures, SBOMs and attestations follow the manifests the rule copies (engine/referrers.py)
     referrers: bool = True
+    #: after the copies, delete the target's tags the selection lacks (engine/prune.py)
+    prune: bool = False
+    #: a prune deleting more than this stops instead (a count, or a percent of the target's tags)
+    prune_max: PruneLimit = DEFAULT_LIMIT
 
 
 #: what a webhook can be told about (`notifications[].events`)
@@ -800,6 +805,8 @@ _RULE_KEYS = (
     "enabled",
     "cron_expression",
     "referrers",
+    "prune",
+    "prune_max",
 )
 _ENDPOINT_KEYS = ("registry", "repository", "exclude")
 _TAG_KEYS = ("include", "exclude", "semver", "latest")
@@ -865,7 +872,20 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
         enabled=_bool(fields, "enabled", at, True),
         cron_expression=_cron(fields, at),
         referrers=_bool(fields, "referrers", at, True),
+        prune=_bool(fields, "prune", at, False),
+        prune_max=_prune_max(fields, at),
     )
+
+
+def _prune_max(fields: dict[str, object], at: _At) -> PruneLimit:
+    value = fields.get("prune_max")
+    if value is None:
+        return DEFAULT_LIMIT
+    try:
+        return parse_prune_limit(value)
+    except ValueError as exc:
+        at.key("prune_max").problem(str(exc))
+        return DEFAULT_LIMIT
 
 
 def _check_rule_name(name: str, at: _At) -> None:

@@ -7,6 +7,7 @@
     │   ├── NotFoundError        repository, tag, manifest or blob unknown (404)
     │   ├── RateLimitError       429 / TOOMANYREQUESTS after retries
     │   ├── UnsupportedError     schema1, oversize manifest, unknown media type
+    │   │   └── DeleteRefusedError   the registry refuses deletes (prune: its settings)
     │   ├── DigestMismatchError  bytes do not hash to the digest they claim
     │   ├── InvalidNameError     a name it listed is not a valid tag/reference: never requested
     │   ├── LimitExceededError   an answer beyond our bounds (listing too long, JSON too deep)
@@ -15,6 +16,7 @@
     ├── NetworkError             could not talk to the registry at all (DNS, refused, reset, timeout)
     │   └── SlowTransferError    a transfer stayed under the throughput floor (temporary)
     ├── CancelledRun             the run was stopped by a user
+    ├── PruneStoppedError        a prune a safety rule stopped (over its limit): nothing deleted
     ├── StoreError               the daemon's own store cannot be written (disk full, read-only)
     └── RequestError             a control-plane request cannot be done (maps to a gRPC status)
         ├── UnknownItemError     no registry/task/execution of that name or id (NOT_FOUND)
@@ -128,6 +130,12 @@ class NoCatalogError(UnsupportedError):
     Docker Hub does), so a glob over them cannot be resolved there."""
 
 
+class DeleteRefusedError(UnsupportedError):
+    """The registry refuses to delete manifests (405 / UNSUPPORTED): a setting of the registry,
+    not of regsync (distribution's `storage.delete.enabled`, Harbor's immutability or retention
+    rules)."""
+
+
 class RemoteServerError(RegistryError):
     """The registry failed (5xx) or sent something that is not a valid registry answer."""
 
@@ -145,6 +153,11 @@ class SlowTransferError(NetworkError):
 
 class CancelledRun(RegsyncError):
     """A user stopped the run."""
+
+
+class PruneStoppedError(RegsyncError):
+    """A prune would delete more target tags than its rule's `prune_max` allows: nothing was
+    deleted (a run forced past the limit deletes them)."""
 
 
 class StoreError(RegsyncError):
@@ -183,6 +196,8 @@ _KINDS: dict[type, str] = {
     InvalidNameError: "invalid-name",
     LimitExceededError: "limit",
     RemoteServerError: "remote",
+    DeleteRefusedError: "delete-refused",
+    PruneStoppedError: "prune-limit",
     NetworkError: "network",
     SlowTransferError: "slow",
     CancelledRun: "cancelled",

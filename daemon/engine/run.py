@@ -46,6 +46,7 @@ from .events import (
 )
 from .filters import TagSelection, select_tags
 from .platform_memory import PlatformMemory
+from .prunerun import SKIPPED, PrunePlan, PruneStage, merge_plans
 from .referrers import ReferrerFollower
 from .slots import BlobSlots
 from .throughput import Floor
@@ -95,6 +96,7 @@ class Run:
         slots: BlobSlots | None = None,
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
+        force_prune: bool = False,
     ) -> None:
         self._config = config
         self._platforms = platforms or PlatformMemory()
@@ -114,6 +116,11 @@ class Run:
             memory=uploads,
         )
         self._tags_in_flight = g.tags_in_flight
+        #: pruning rules' repositories, pruned after every copy (engine/prunerun.py)
+        self._prunes = PruneStage(force=force_prune, log=self._log, side=self._side,
+                                  finish=self._finish, fail=self._fail_rule)
+        #: a glob rule's repositories as its last plan found them (for plan_prune)
+        self._planned: dict[str, list[SyncRule]] = {}
 
     async def execute(self, rules: Sequence[SyncRule]) -> RunReport:
         send, receive = trio.open_memory_channel[_Item](self._tags_in_flight)
@@ -124,10 +131,13 @@ class Run:
                 for rule in rules:
                     producers.start_soon(self._produce, rule, send.clone())
             await receive.aclose()
+        await self._prunes.run(self.report.results)  # after all copies, never before
         self.report.finished = time.monotonic()
         return self.report
 
     async def _produce(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
+        if rule.prune:
+            self._prunes.want(rule)
         async with send:
             if not rule.source.is_glob:
                 await self._produce_one(rule, send)
@@ -158,6 +168,8 @@ class Run:
             return
         self._skip_invalid(rule.name, selection, repository)
         tags = selection.kept
+        if rule.prune:  # the whole selection stays, whatever a retry or resume copies
+            self._prunes.add(rule, selection.kept)
         if self._only_tags is not None:  # retry: only the tags that failed
             wanted = set(self._only_tags.get(rule.name, ()))
             if f"{repository}:" not in wanted:  # not the whole repository (its listing failed)
@@ -263,7 +275,7 @@ class Run:
         """
         if not rule.source.is_glob:
             return await self._plan_one(rule)
-        repositories = await self.repositories(rule)
+        repositories = self._planned[rule.name] = await self.repositories(rule)
         planned_by: dict[str, tuple[TagSelection, list[TagPlan]]] = {}
         limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
 
@@ -288,6 +300,26 @@ class Run:
             dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
             plans += (replace(p, tag=f"{repository}:{p.tag}") for p in planned)
         return TagSelection(tuple(kept), tuple(dropped)), plans
+
+    async def plan_prune(self, rule: SyncRule, selection: TagSelection,
+                         plans: Sequence[TagPlan]) -> PrunePlan | None:
+        """What pruning would delete after the run `plan(rule)` planned (None: the rule does
+        not prune). Reads the target only."""
+        if not rule.prune:
+            return None
+        if not rule.source.is_glob:
+            return await self._prunes.plan(rule, selection.kept, plans)
+        parts = []
+        failing = sum(p.action == "fail" for p in plans)
+        if failing:  # any failure anywhere in the rule: none of its repositories is pruned
+            parts.append(PrunePlan(notes=(SKIPPED.format(count=failing),)))
+        for one in self._planned.get(rule.name, []):
+            prefix = f"{one.source.repository}:"
+            kept = [t[len(prefix):] for t in selection.kept if t.startswith(prefix)]
+            mine = [replace(p, tag=p.tag[len(prefix):]) for p in plans
+                    if p.tag.startswith(prefix) and p.action != "fail"]
+            parts.append(await self._prunes.plan(one, kept, mine, prefix=prefix))
+        return merge_plans(parts)
 
     async def _plan_one(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
         copier = self.copier(rule)
@@ -380,9 +412,11 @@ async def sync(
     slots: BlobSlots | None = None,
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
+    force_prune: bool = False,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
         run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
-                  except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads)
+                  except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads,
+                  force_prune=force_prune)
         return await run.execute(rules)

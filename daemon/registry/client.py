@@ -37,12 +37,13 @@ from ..errors import (
     InvalidNameError,
     LimitExceededError,
     NotFoundError,
+    RegistryError,
     RegsyncError,
     RemoteServerError,
     UnsupportedError,
 )
 from ..safetext import shown_name
-from . import referrersapi, upload
+from . import deletes, referrersapi, upload
 from .auth import RegistryAuth
 from .credentials import Credentials, resolve_credentials
 from .digest import DigestVerifier, read_hashed, sha256_digest
@@ -446,6 +447,35 @@ class RegistryClient:
                 f"{what}: the registry stored the manifest as {echoed}, not {manifest.digest}",
                 registry=self.name,
             )
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove one tag by name (OCI 1.1), its manifest and other tags kept. False when the
+        registry deletes only by digest (distribution 2.8; deletes.py). NotFoundError: gone."""
+        _manifest_path(self.name, repository, tag)  # a name outside the grammar is never sent
+        call = deletes.tag_call(repository, tag)
+        try:
+            await self._s.send(call)
+        except NotFoundError:
+            raise
+        except RegistryError as exc:
+            if deletes.tag_form_unsupported(exc):
+                return False
+            raise
+        return True
+
+    async def delete_manifest(self, repository: str, digest: str) -> None:
+        """Remove a manifest and every tag pointing at it. NotFoundError: gone already.
+
+        Raises:
+            DeleteRefusedError: the registry refuses deletes (its setting, named in the message).
+        """
+        call = deletes.digest_call(repository, digest)
+        try:
+            await self._s.send(call)
+        except NotFoundError:
+            raise
+        except RegistryError as exc:
+            raise deletes.refused(exc, call.what) from None
 
     async def list_referrers(
         self, repository: str, digest: str

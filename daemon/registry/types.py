@@ -111,6 +111,16 @@ class RegistryPort(Protocol):
         parsed form); None when the registry has no such API."""
         ...
 
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove one tag by name (OCI 1.1), its manifest kept; False when the registry deletes
+        only by digest. NotFoundError when the tag is gone already."""
+        ...
+
+    async def delete_manifest(self, repository: str, digest: str) -> None:
+        """Remove a manifest and every tag pointing at it; DeleteRefusedError when the registry
+        refuses deletes, NotFoundError when it is gone already."""
+        ...
+
     async def head_blob(self, repository: str, digest: str) -> int | None:
         """Size of the blob if present, else None."""
         ...

@@ -1,0 +1,167 @@
+"""What a prune deletes, decided from names and digests alone (pure): the rules in one place.
+
+After a rule's copies, its target repository should hold the rule's selection and nothing
+else. Given the target's tags (tag -> digest), the selection, and the children of the kept
+indexes, `decide` answers, in this order of rules:
+
+    a tag in the selection                              kept
+    a referrer tag (`sha256-<hex>[.sig|.att|.sbom]`)    kept while its subject is kept (a kept
+                                                        tag's manifest, a child of a kept index
+                                                        at any depth, or a kept referrer), else
+                                                        deleted: "its subject is gone"
+    any other tag                                       deleted: "not in the rule's selection"
+
+Deleting by digest removes every tag pointing at that manifest, so where the registry cannot
+delete a tag by name a deletion whose digest is protected (a kept tag points at it, a kept
+index lists it, a kept referrer is it) is *blocked*: reported, never deleted. Plain tags go
+before referrer tags (a run killed in between leaves referrers whose subject is gone, which the
+next prune deletes; never a subject without its signature by our doing).
+
+The limit (`prune_max`: a count, or a percentage of the target's tags; default 50%) is checked
+on every deletion `decide` finds, blocked ones included: a prune over it deletes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from ..registry.referrers import is_referrer_tag
+
+#: why a tag is deleted
+NOT_SELECTED = "not in the rule's selection"
+SUBJECT_GONE = "referrer tag whose subject is gone"
+
+_LIMIT = re.compile(r"(\d{1,9})(%?)")
+
+
+@dataclass(frozen=True, slots=True)
+class PruneLimit:
+    """At most `value` deletions, or `value` percent of the target's tags."""
+
+    value: int
+    percent: bool = False
+
+    def allows(self, deletions: int, total: int) -> bool:
+        if self.percent:
+            return deletions * 100 <= total * self.value
+        return deletions <= self.value
+
+    def __str__(self) -> str:
+        return f"{self.value}{'%' if self.percent else ''}"
+
+
+DEFAULT_LIMIT = PruneLimit(50, percent=True)
+
+
+def parse_prune_limit(value: object) -> PruneLimit:
+    """`prune_max` as written: an integer >= 0, or "N" / "N%" with N at most 100 for a percent.
+
+    Raises:
+        ValueError: anything else (the message says what is expected).
+    """
+    ok = isinstance(value, (int, str)) and not isinstance(value, bool)
+    text = str(value).strip() if ok else None
+    match = _LIMIT.fullmatch(text) if text is not None else None
+    if match is None:
+        raise ValueError(f"expected a number or a percentage such as '25%', got {value!r}")
+    number, percent = int(match[1]), bool(match[2])
+    if percent and number > 100:
+        raise ValueError(f"a percentage is at most 100%, got {value!r}")
+    return PruneLimit(number, percent)
+
+
+def subject_of(tag: str) -> str | None:
+    """The digest a referrer tag belongs to ("sha256-<hex>.sig" -> "sha256:<hex>")."""
+    if not is_referrer_tag(tag):
+        return None
+    return "sha256:" + tag[len("sha256-"):len("sha256-") + 64]
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    tag: str
+    digest: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PruneDecision:
+    #: every tag to delete, plain tags first, then referrer tags
+    deletions: tuple[Deletion, ...]
+    #: deletions that deleting by digest would take kept content with: tag -> why
+    blocked: Mapping[str, str]
+    #: how many target tags were considered (the base of a percentage limit)
+    total: int
+    limit: PruneLimit
+
+    @property
+    def within_limit(self) -> bool:
+        return self.limit.allows(len(self.deletions), self.total)
+
+    def by_digest(self) -> dict[str, tuple[str, ...]]:
+        """The deletions not blocked, grouped by the digest one DELETE removes them with."""
+        groups: dict[str, list[str]] = {}
+        for d in self.deletions:
+            if d.tag not in self.blocked:
+                groups.setdefault(d.digest, []).append(d.tag)
+        return {digest: tuple(tags) for digest, tags in groups.items()}
+
+    def limit_message(self) -> str:
+        return (f"prune stopped: it would delete {len(self.deletions)} of {self.total} target"
+                f" tags, over prune_max {self.limit}; nothing deleted (check the source and the"
+                " filters, then raise prune_max or run once with --force-prune)")
+
+
+def decide(
+    target: Mapping[str, str],
+    kept: Collection[str],
+    children: Mapping[str, Collection[str]],
+    limit: PruneLimit = DEFAULT_LIMIT,
+) -> PruneDecision:
+    """The prune of one target repository.
+
+    `target`: its tags and the digests they point at; `kept`: the rule's selection (tag names);
+    `children`: digest -> the manifests an index lists (only kept indexes need be given).
+    """
+    keep = {tag for tag in target if tag in kept}
+    protected = _closure({target[tag] for tag in keep}, children)
+    referrers = {tag: subject for tag in target if tag not in keep
+                 if (subject := subject_of(tag)) is not None}
+    changed = True
+    while changed:  # a referrer may itself be the subject of another (a signed attestation)
+        changed = False
+        for tag, subject in referrers.items():
+            if tag not in keep and subject in protected:
+                keep.add(tag)
+                protected |= _closure({target[tag]}, children)
+                changed = True
+    plain = [Deletion(t, target[t], NOT_SELECTED) for t in target
+             if t not in keep and t not in referrers]
+    gone = [Deletion(t, target[t], SUBJECT_GONE) for t in target
+            if t not in keep and t in referrers]
+    deletions = tuple(plain + gone)
+    blocked = {d.tag: _why_blocked(d.digest, target, keep) for d in deletions
+               if d.digest in protected}
+    return PruneDecision(deletions, blocked, len(target), limit)
+
+
+def _closure(digests: set[str], children: Mapping[str, Collection[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(digests)
+    while todo:
+        digest = todo.pop()
+        if digest not in seen:
+            seen.add(digest)
+            todo.extend(children.get(digest, ()))
+    return seen
+
+
+def _why_blocked(digest: str, target: Mapping[str, str], keep: set[str]) -> str:
+    sharing = sorted(t for t in keep if target[t] == digest)
+    if sharing:
+        return (f"not deleted: it points at {digest} like the kept tag '{sharing[0]}', and this"
+                " registry deletes only by digest (which would remove both)")
+    return (f"not deleted: {digest} is part of a kept image, and this registry deletes only by"
+            " digest")

@@ -1,0 +1,146 @@
+"""A prune's I/O: survey the target repository, then delete what prune.py decided.
+
+The survey costs one tag listing and one HEAD per target tag; only when something is to be
+deleted are the kept indexes read (one GET each, nested ones too), since a referrer's subject
+or a digest's owner may be a child of one. Nothing is written before the whole decision is
+known and within its limit.
+
+Deleting: by tag name first (OCI 1.1: only that tag goes). A registry that answers the tag
+form with "not here" (distribution 2.8: 400 DIGEST_INVALID) is remembered for the run, and the
+rest goes by digest, one DELETE per digest, skipping the blocked ones (reported). A registry
+that refuses deletes altogether raises DeleteRefusedError on its first digest DELETE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, MutableMapping
+
+import trio
+
+from ..errors import NotFoundError, PruneStoppedError
+from ..registry.manifest import IndexManifest, parse_manifest
+from ..registry.reference import split_tags
+from ..registry.types import INDEX_TYPES, Descriptor
+from ..safetext import escape_controls
+from .copy import Side
+from .prune import Deletion, PruneDecision, PruneLimit, decide
+
+#: HEADs of the survey in flight at once
+HEADS_IN_FLIGHT = 16
+#: how deep nested indexes are read for their children (the copy's own bound)
+MAX_DEPTH = 4
+
+Log = Callable[[str, str], None]
+
+
+class Pruner:
+    """The prune of one target repository. `tag_deletes` is shared by a run: registry name ->
+    whether it deletes tags by name (absent: not known yet)."""
+
+    def __init__(self, target: Side, *, log: Log, tag_deletes: MutableMapping[str, bool]) -> None:
+        self._target = target
+        self._log = log
+        self._tag_deletes = tag_deletes
+
+    async def survey(self, kept: Collection[str], limit: PruneLimit, *,
+                     planned: Mapping[str, str] | None = None) -> PruneDecision:
+        """What pruning the target would delete (reads only). `planned`: tags a dry run would
+        copy, at the digests they would have (a run surveys after its copies)."""
+        registry, repository = self._target.registry, self._target.repository
+        try:
+            listed = await registry.list_tags(repository)
+        except NotFoundError:  # no such repository on the target yet: nothing to prune
+            listed = []
+        valid, invalid = split_tags(listed)
+        if invalid:
+            self._log("warning", f"{len(invalid)} target names are not valid tags: never pruned")
+        heads: dict[str, Descriptor] = {}
+        limiter = trio.CapacityLimiter(HEADS_IN_FLIGHT)
+
+        async def head(tag: str) -> None:
+            async with limiter:
+                found = await registry.head_manifest(repository, tag)
+            if found is not None:  # gone since the listing: nothing to delete
+                heads[tag] = found
+
+        async with trio.open_nursery() as nursery:
+            for tag in valid:
+                nursery.start_soon(head, tag)
+        digests = {tag: heads[tag].digest for tag in valid if tag in heads}
+        digests.update(planned or {})
+        decision = decide(digests, kept, {}, limit)
+        if not decision.deletions:
+            return decision
+        roots = {heads[t].digest for t in heads
+                 if t in kept and t in digests and heads[t].media_type in INDEX_TYPES}
+        return decide(digests, kept, await self._children(roots), limit)
+
+    async def _children(self, roots: set[str]) -> dict[str, tuple[str, ...]]:
+        """digest -> child digests of each kept index, nested indexes walked too."""
+        children: dict[str, tuple[str, ...]] = {}
+        level = roots
+        for _depth in range(MAX_DEPTH):
+            nested: set[str] = set()
+            for digest in sorted(level - children.keys()):
+                raw = await self._target.registry.get_manifest(self._target.repository, digest)
+                parsed = parse_manifest(raw, registry=self._target.registry.name)
+                if isinstance(parsed, IndexManifest):
+                    children[digest] = tuple(d.digest for d in parsed.manifests)
+                    nested |= {d.digest for d in parsed.manifests if d.media_type in INDEX_TYPES}
+            level = nested
+        return children
+
+    async def apply(
+        self, decision: PruneDecision, *, force: bool, on_deleted: Callable[[Deletion], None]
+    ) -> None:
+        """Delete the decision's tags (after every copy of the run).
+
+        Raises:
+            PruneStoppedError: over the limit and not forced: nothing deleted.
+            DeleteRefusedError: the registry refuses deletes (the ones before it stay done).
+        """
+        if not decision.deletions:
+            return
+        if not decision.within_limit:
+            if not force:
+                raise PruneStoppedError(decision.limit_message())
+            self._log("warning", f"prune forced past prune_max {decision.limit}: deleting"
+                      f" {len(decision.deletions)} of {decision.total} target tags")
+        remaining = list(decision.deletions)
+        registry, repository = self._target.registry, self._target.repository
+        while remaining and self._tag_deletes.get(registry.name, True):
+            deletion = remaining[0]
+            try:
+                by_tag = await registry.delete_tag(repository, deletion.tag)
+            except NotFoundError:
+                by_tag = True  # gone already (someone else deleted it): nothing left to do
+                self._log("info", f"prune: {deletion.tag} was gone already")
+            else:
+                if by_tag:
+                    on_deleted(deletion)
+            self._tag_deletes[registry.name] = by_tag
+            if by_tag:
+                remaining.pop(0)
+        if remaining:
+            await self._by_digest(decision, remaining, on_deleted)
+
+    async def _by_digest(self, decision: PruneDecision, remaining: list[Deletion],
+                         on_deleted: Callable[[Deletion], None]) -> None:
+        registry, repository = self._target.registry, self._target.repository
+        left = {d.tag for d in remaining}
+        for deletion in remaining:
+            if deletion.tag in decision.blocked:
+                self._log("warning", f"prune: {escape_controls(deletion.tag)}"
+                          f" {decision.blocked[deletion.tag]}")
+        for digest, tags in decision.by_digest().items():
+            tags = tuple(t for t in tags if t in left)
+            if not tags:
+                continue
+            try:
+                await registry.delete_manifest(repository, digest)
+            except NotFoundError:
+                self._log("info", f"prune: {digest} was gone already")
+                continue
+            reasons = {d.tag: d.reason for d in remaining}
+            for tag in tags:
+                on_deleted(Deletion(tag, digest, reasons[tag]))
