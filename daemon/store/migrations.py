@@ -251,6 +251,20 @@ _REFERRERS = ["ALTER TABLE task ADD COLUMN referrers INTEGER NOT NULL DEFAULT 1"
 _REFERRERS_POSTGRESQL = ["ALTER TABLE task ADD COLUMN referrers BOOLEAN NOT NULL DEFAULT TRUE"]
 
 
+# Pruning (issue 14): a task's `prune` and `prune_max` ("25%" or a count; "" the default: a
+# literal "%" in DDL is a placeholder to psycopg2), and each execution's count of pruned tags.
+_PRUNE = [
+    "ALTER TABLE task ADD COLUMN prune INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE task ADD COLUMN prune_max TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE execution ADD COLUMN tags_deleted INTEGER NOT NULL DEFAULT 0",
+]
+_PRUNE_POSTGRESQL = [
+    "ALTER TABLE task ADD COLUMN prune BOOLEAN NOT NULL DEFAULT FALSE",
+    "ALTER TABLE task ADD COLUMN prune_max TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE execution ADD COLUMN tags_deleted BIGINT NOT NULL DEFAULT 0",
+]
+
+
 def _sql(db: Database, statement: str, params: tuple[object, ...] = ()) -> Any:
     """Run one statement; `?` marks a parameter on both engines."""
     statement = statement.replace("?", db.param)
@@ -277,6 +291,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_DAEMONS, _DAEMONS_POSTGRESQL),
     _run(_REPOSITORY_SCOPE),  # the same statements on both engines
     _run(_REFERRERS, _REFERRERS_POSTGRESQL),
+    _run(_PRUNE, _PRUNE_POSTGRESQL),
 )
 LATEST = len(MIGRATIONS)
 

@@ -26,6 +26,7 @@ from peewee import (
 
 from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
+from ..engine.prune import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
 from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 
 
@@ -63,6 +64,8 @@ class Task(_Base):
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
     source_exclude = TextField(default="[]")  # schema 5: a glob task's repositories left out
     referrers = BooleanField(default=True)  # schema 7: signatures and SBOMs follow
+    prune = BooleanField(default=False)  # schema 8: delete the target tags not selected
+    prune_max = TextField(default="")  # schema 8: as written ("50%", "10"); "" the default
 
 
 class DaemonRow(_Base):
@@ -94,6 +97,7 @@ class Execution(_Base):
     blobs_mounted = IntegerField(default=0)
     blobs_skipped = IntegerField(default=0)
     bytes_copied = IntegerField(default=0)
+    tags_deleted = IntegerField(default=0)  # schema 8: target tags pruned
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
@@ -211,6 +215,8 @@ def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, ob
         "enabled": rule.enabled,
         "cron_expression": rule.cron_expression,
         "referrers": rule.referrers,
+        "prune": rule.prune,
+        "prune_max": str(rule.prune_max),
     }
 
 
@@ -232,6 +238,8 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
         enabled=bool(row.enabled),
         cron_expression=row.cron_expression,
         referrers=bool(row.referrers),
+        prune=bool(row.prune),
+        prune_max=_prune_max(row.prune_max),
     )
 
 
@@ -314,6 +322,15 @@ def ref_id(row: Model, field: str) -> int:
     value = _fk_id(row, field)
     assert value is not None, f"{field} is NOT NULL"
     return value
+
+
+def _prune_max(text: str) -> PruneLimit:
+    """A stored limit; "" (rows from before schema 8) and one the parser no longer takes are
+    the default (never no limit)."""
+    try:
+        return parse_prune_limit(text)
+    except ValueError:
+        return DEFAULT_LIMIT
 
 
 def _strings(text: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
+from regsync.daemon.engine.prune import PruneLimit
 from regsync.daemon.errors import (
     ConflictError,
     DuplicateItemError,
@@ -553,3 +554,21 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
     db.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         db.run_sync(lambda r: r.list_registries())
+
+
+def test_a_pruning_task_and_its_deletions_are_stored(db: Database) -> None:
+    """prune, prune_max, DELETED results and the tags_deleted counter survive the store."""
+    pruning = replace(rule(), prune=True, prune_max=PruneLimit(7))
+    db.run_sync(lambda r: r.create_task(pruning))
+    assert db.run_sync(lambda r: r.get_task("nginx")).rule == pruning
+    percent = replace(pruning, prune_max=PruneLimit(20, percent=True))
+    db.run_sync(lambda r: r.update_task(percent))
+    assert db.run_sync(lambda r: r.get_task("nginx")).rule.prune_max == PruneLimit(20, True)
+    e = db.run_sync(lambda r: r.create_execution("nginx", Trigger.MANUAL))
+    gone = result("old", Outcome.DELETED, digest="sha256:dd", reason="pruned: not selected")
+    db.run_sync(lambda r: r.add_results(e.id, [gone]))
+    assert db.run_sync(lambda r: r.results(e.id)) == [gone]
+    assert db.run_sync(lambda r: r.done_tags(e.id)) == set()
+    counters = Counters(tags_total=1, tags_skipped=1, tags_deleted=1)
+    db.run_sync(lambda r: r.finish_execution(e.id, ExecutionStatus.SUCCEEDED, counters))
+    assert db.run_sync(lambda r: r.get_execution(e.id)).counters.tags_deleted == 1
