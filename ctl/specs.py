@@ -51,6 +51,15 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def prune_max(text: str) -> str:
+    """`--prune-max`: a count ("10") or a percentage of the target's tags ("25%")."""
+    number = text.removesuffix("%")
+    if not number.isdigit() or (text.endswith("%") and int(number) > 100):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count or a percentage up to 100% (e.g. 10 or 25%)")
+    return text
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:  # also rejects nan
@@ -121,6 +130,10 @@ def _apply_task_flags(spec: pb.TaskSpec, args: argparse.Namespace) -> pb.TaskSpe
         spec.tags.latest = args.latest
     if args.cron is not None:
         spec.cron_expression = args.cron
+    if args.prune is not None:
+        spec.prune = args.prune
+    if args.prune_max is not None:
+        spec.prune_max = args.prune_max
     return spec
 
 

@@ -81,6 +81,7 @@ def task_detail(t: pb.Task, tz: tzinfo | None = None) -> str:
         ("architectures", or_none(" ".join(spec.architectures))),
         ("platforms", or_none(" ".join(spec.platforms))),
         ("schedule", spec.cron_expression or "manual"), ("enabled", yes_no(spec.enabled)),
+        ("prune", f"yes, at most {spec.prune_max or '50%'} a run" if spec.prune else "no"),
         ("next run", when(t.next_run, tz)), ("last run", _last(t)),
     ])
 
@@ -109,7 +110,10 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
         ("trigger", trigger_name(e.trigger) + (f" of #{e.parent_id}" if e.parent_id else "")),
         ("started", when(e.started, tz)), ("finished", when(e.finished, tz)), ("took", took(e)),
         ("tags", tag_counts(e.counters)), ("blobs", blob_counts(e.counters)),
-        ("copied", size(e.counters.bytes_copied)), ("error", or_none(e.error)),
+        ("copied", size(e.counters.bytes_copied)),
+        *([("pruned", f"{e.counters.tags_deleted} target tags deleted")]
+          if e.counters.tags_deleted else []),
+        ("error", or_none(e.error)),
     ])
     if not d.tags:
         return head
@@ -169,6 +173,14 @@ def plan_text(name: str, plan: pb.PlanResponse) -> str:
         parts.append(table(["TAG", "ACTION", "REASON"], rows))
     if plan.dropped:
         parts.append(table(["FILTERED OUT", "WHY"], [[d.tag, d.reason] for d in plan.dropped]))
+    if plan.deletions or plan.prune_notes:
+        parts[0] += f"; {len(plan.deletions)} target tags to prune after the copies"
+        rows = [[t.tag, short_digest(t.digest),
+                 t.reason + (f" (by digest only: {t.blocked})" if t.blocked else "")]
+                for t in plan.deletions]
+        if rows:
+            parts.append(table(["TO PRUNE", "DIGEST", "WHY"], rows))
+        parts += [f"note: {note}" for note in plan.prune_notes]
     return "\n\n".join(parts)
 
 

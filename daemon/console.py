@@ -21,6 +21,7 @@ from .engine.events import (
     TagFinished,
     TagStarted,
 )
+from .engine.prunerun import PrunePlan
 from .engine.run import RunReport
 from .safetext import escape_controls
 
@@ -106,6 +107,8 @@ def summary(report: RunReport) -> str:
         f"bytes: {_size(c.bytes_copied)} in {seconds:.1f}s ({_size(int(rate))}/s)",
         f"referrers: {report.referrers_copied} copied",
     ]
+    if c.tags_deleted:
+        lines.append(f"pruned: {c.tags_deleted} target tags deleted")
     invalid = sum(1 for r in report.results if r.error_kind == "invalid-name")
     if invalid:
         lines.append(f"invalid: {invalid} listed names are not valid tags, skipped (see the log)")
@@ -116,13 +119,27 @@ def summary(report: RunReport) -> str:
     return escape_controls("\n".join(lines), keep_newlines=True)
 
 
-def plan_table(rule: str, plans: Sequence[TagPlan], dropped: Sequence[tuple[str, str]]) -> str:
+def plan_table(rule: str, plans: Sequence[TagPlan], dropped: Sequence[tuple[str, str]],
+               prune: PrunePlan | None = None) -> str:
     lines = [f"rule {rule}:"]
     lines += [f"  {p.action:<5} {p.tag:<30} {p.reason}" for p in plans]
     lines += [f"  {'drop':<5} {tag:<30} {why}" for tag, why in dropped]
     if not plans and not dropped:
         lines.append("  (no tags at the source)")
+    if prune is not None:
+        lines += prune_lines(prune)
     return escape_controls("\n".join(lines), keep_newlines=True)
+
+
+def prune_lines(prune: PrunePlan) -> list[str]:
+    """A plan's deletions, after its copies: target tags, each with its digest and why."""
+    lines = [f"  prune: {len(prune.deletions)} target tags to delete after the copies"]
+    for d in prune.deletions:
+        blocked = prune.blocked.get(d.tag)
+        note = f"; deleting by digest only: {blocked}" if blocked else ""
+        lines.append(f"  {'prune':<5} {d.tag:<30} {d.digest} ({d.reason}{note})")
+    lines += [f"  note: {note}" for note in prune.notes]
+    return lines
 
 
 def _size(n: int) -> str:

@@ -80,6 +80,7 @@ class _Running:
     done: trio.Event
     interrupted: bool = False
     counters: Counters = field(default_factory=Counters)  # the engine's, once it has started
+    force_prune: bool = False  # RunTask's force_prune: past the rule's prune_max, this once
 
 
 class Executor:
@@ -136,8 +137,10 @@ class Executor:
         parent_id: int | None = None,
         only_tags: Collection[str] | None = None,
         except_tags: Collection[str] | None = None,
+        force_prune: bool = False,
     ) -> ExecutionRecord:
-        """Queue an execution of `task`. ConflictError if it runs already."""
+        """Queue an execution of `task` (`force_prune`: past its prune_max, this once).
+        ConflictError if it runs already."""
         if self._nursery is None:
             raise RuntimeError("Executor.run has not started")
         if task in self._running:
@@ -150,6 +153,7 @@ class Executor:
         running = _Running(record, trio.CancelScope(), trio.Event())
         self._running[task] = running
         self._publish(record)
+        running.force_prune = force_prune
         self._nursery.start_soon(self._execute, running, only_tags, except_tags)
         return record
 
@@ -289,7 +293,7 @@ class Executor:
                 nursery.start_soon(self._flusher, record, pending, running)
                 report = await sync(
                     config, [rule], sink=sink, slots=self._blobs, platforms=self.platforms,
-                    uploads=self.uploads,
+                    uploads=self.uploads, force_prune=running.force_prune,
                     only_tags={rule.name: only_tags} if only_tags is not None else None,
                     except_tags={rule.name: except_tags} if except_tags is not None else None,
                 )

@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         rules = _select_rules(config, args.rule)
         if args.command == "once":
-            return _once(config, rules, verbose=args.verbose)
+            return _once(config, rules, verbose=args.verbose, force_prune=args.force_prune)
         return _check(config, rules)
     except ConfigError as exc:
         print(f"regsyncd: {exc}", file=sys.stderr)
@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
             help="only this rule (repeatable; disabled rules may be named)",
         )
         sub.add_argument("--verbose", "-v", action="store_true", help="also log skipped tags")
+    once.add_argument("--force-prune", action="store_true",
+                      help="prune even past a rule's prune_max, this once")
     serve = commands.add_parser("serve", help="run the daemon: scheduler, gRPC API and panel")
     serve.add_argument("--config", "-c", help="YAML config applied into the store at start")
     serve.add_argument("--db", help="SQLite file (default: $STATE_DIRECTORY or XDG state dir) or "
@@ -145,7 +147,7 @@ def _select_rules(config: Config, names: Sequence[str]) -> tuple[SyncRule, ...]:
     return rules
 
 
-def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
+def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool, force_prune: bool) -> int:
     import trio
 
     from .console import LineSink, TerminalSink, summary
@@ -154,7 +156,8 @@ def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
     sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
     platforms = _platform_memory(rules)
     try:
-        report = trio.run(lambda: sync(config, rules, sink=sink, platforms=platforms))
+        report = trio.run(lambda: sync(config, rules, sink=sink, platforms=platforms,
+                                       force_prune=force_prune))
     finally:
         platforms.save()
         if isinstance(sink, TerminalSink):
@@ -183,7 +186,12 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
                     ok = False
                     continue
                 ok = ok and all(p.action != "fail" for p in plans)
-                print(plan_table(rule.name, plans, selection.dropped))
+                try:
+                    prune = await run.plan_prune(rule, selection, plans)
+                except RegsyncError as exc:
+                    print(f"rule {rule.name}: cannot plan the prune: {exc}")
+                    ok, prune = False, None
+                print(plan_table(rule.name, plans, selection.dropped, prune))
         return ok
 
     return EXIT_OK if trio.run(plan) else EXIT_FAILED

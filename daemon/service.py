@@ -26,6 +26,7 @@ from .engine.discovery import concrete_rules, discover
 from .engine.events import discard
 from .engine.filters import TagSelection
 from .engine.globs import Scope
+from .engine.prunerun import PrunePlan
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
@@ -140,9 +141,9 @@ class Control(NotificationControl, TrendControl):
         await self._db.run(lambda repo: repo.delete_task(name))
         self._scheduler.wake()
 
-    async def run_task(self, name: str) -> ExecutionRecord:
+    async def run_task(self, name: str, *, force_prune: bool = False) -> ExecutionRecord:
         await self.get_task(name)  # NOT_FOUND before anything else
-        return await self._executor.start(name, Trigger.MANUAL)
+        return await self._executor.start(name, Trigger.MANUAL, force_prune=force_prune)
 
     async def stop_task(self, name: str) -> ExecutionRecord:
         await self.get_task(name)
@@ -153,11 +154,14 @@ class Control(NotificationControl, TrendControl):
         self._scheduler.wake()
         return self._live(task)
 
-    async def plan_task(self, name: str) -> tuple[TagSelection, list[TagPlan]]:
+    async def plan_task(
+        self, name: str
+    ) -> tuple[TagSelection, list[TagPlan], PrunePlan | None]:
         config, rule = await self._one_rule_config(name)
         async with open_registries(config, [rule.source.registry, rule.target.registry]) as regs:
             run = Run(config, sink=discard, registries=regs, platforms=self._executor.platforms)
-            return await run.plan(rule)
+            selection, plans = await run.plan(rule)
+            return selection, plans, await run.plan_prune(rule, selection, plans)
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
         """The tags the filters keep; for a glob source (listed), the matched repositories'

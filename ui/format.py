@@ -33,6 +33,7 @@ _OUTCOME: dict[int, tuple[str, str]] = {
     ev.TAG_OUTCOME_COPIED: ("copied", "positive"),
     ev.TAG_OUTCOME_SKIPPED: ("unchanged", "grey"),
     ev.TAG_OUTCOME_FAILED: ("failed", "negative"),
+    ev.TAG_OUTCOME_DELETED: ("deleted", "warning"),  # pruned from the target
 }
 FINISHED = frozenset({pb.EXECUTION_STATUS_SUCCEEDED, pb.EXECUTION_STATUS_FAILED,
                       pb.EXECUTION_STATUS_STOPPED, pb.EXECUTION_STATUS_INTERRUPTED})
@@ -135,9 +136,17 @@ def progress(counters: ev.Counters) -> float:
 
 
 def tally(counters: ev.Counters) -> str:
-    """'3/10 tags: 2 copied, 1 unchanged, 0 failed'."""
+    """'3/10 tags: 2 copied, 1 unchanged, 0 failed' (and '; 2 target tags pruned')."""
+    pruned = f"; {counters.tags_deleted} target tags pruned" if counters.tags_deleted else ""
     return (f"{_done(counters)}/{_total(counters)} tags: {counters.tags_copied} copied, "
-            f"{counters.tags_skipped} unchanged, {counters.tags_failed} failed")
+            f"{counters.tags_skipped} unchanged, {counters.tags_failed} failed{pruned}")
+
+
+def result_detail(result: ev.TagResult) -> str:
+    """What a result row shows: a pruned tag's digest with why, else the reason or digest."""
+    if result.outcome == ev.TAG_OUTCOME_DELETED:
+        return f"{result.digest} ({result.reason})"
+    return result.reason or result.digest
 
 
 def _done(counters: ev.Counters) -> int:

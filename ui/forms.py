@@ -73,6 +73,8 @@ class TaskForm:
     platforms: str = ""
     cron: str = ""
     enabled: bool = True
+    prune: bool = False
+    prune_max: str = "50%"
     #: not edited by the wizard, kept as stored: an edit must not reset them
     source_exclude: tuple[str, ...] = ()
     referrers: bool = True
@@ -91,6 +93,8 @@ class TaskForm:
             enabled=self.enabled,
             cron_expression=" ".join(self.cron.split()),
             referrers=self.referrers,
+            prune=self.prune,
+            prune_max=self.prune_max.strip(),
         )
 
     def tag_filter(self) -> pb.TagFilter:
@@ -131,4 +135,5 @@ def task_form(task: pb.Task) -> TaskForm:
         cron=spec.cron_expression, enabled=spec.enabled,
         source_exclude=tuple(spec.source.exclude),
         referrers=spec.referrers if spec.HasField("referrers") else True,
+        prune=spec.prune, prune_max=spec.prune_max or "50%",
     )

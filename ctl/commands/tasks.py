@@ -55,6 +55,11 @@ def _filters(sub: argparse.ArgumentParser) -> None:
                      help="platform os/arch[/variant] to keep (repeatable)")
     sub.add_argument("--cron", metavar="EXPR",
                      help='five-field schedule, e.g. "0 2 * * *" (empty = manual only)')
+    sub.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None,
+                     help="after the copies, DELETE every target tag the filters do not keep"
+                     " (the target then mirrors the selection, whoever wrote its tags)")
+    sub.add_argument("--prune-max", type=specs.prune_max, metavar="N|N%",
+                     help="a prune deleting more target tags than this stops (default 50%%)")
 
 
 def _list(ctx: Ctx) -> int:

@@ -28,6 +28,7 @@ from ..config import Config, ConfigProblems, RegistrySettings, SyncRule, parse_c
 from ..engine.copy import TagPlan
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
+from ..engine.prunerun import PrunePlan
 from ..errors import ConfigError
 from ..plane import WatchItem
 from ..runconfig import literal_template
@@ -159,6 +160,8 @@ def _rule_fields(spec: pb.TaskSpec) -> dict[str, Any]:
         "enabled": spec.enabled,
         "cron_expression": _literal(spec.cron_expression) or None,
         "referrers": spec.referrers if spec.HasField("referrers") else True,
+        "prune": spec.prune,
+        **({"prune_max": _literal(spec.prune_max)} if spec.prune_max else {}),
     }
 
 
@@ -203,6 +206,7 @@ _OUTCOME_TO_PB = {
     Outcome.COPIED: ev.TAG_OUTCOME_COPIED,
     Outcome.SKIPPED: ev.TAG_OUTCOME_SKIPPED,
     Outcome.FAILED: ev.TAG_OUTCOME_FAILED,
+    Outcome.DELETED: ev.TAG_OUTCOME_DELETED,
 }
 _TRIGGER_FROM_PB = {value: key for key, value in _TRIGGER_TO_PB.items()}
 _STATUS_FROM_PB = {value: key for key, value in _STATUS_TO_PB.items()}
@@ -249,6 +253,8 @@ def task_spec(rule: SyncRule) -> pb.TaskSpec:
         enabled=rule.enabled,
         cron_expression=rule.cron_expression or "",
         referrers=rule.referrers,
+        prune=rule.prune,
+        prune_max=str(rule.prune_max),
     )
 
 
@@ -373,8 +379,16 @@ def _dropped(selection: TagSelection) -> list[pb.DroppedTag]:
     return [pb.DroppedTag(tag=tag, reason=reason) for tag, reason in selection.dropped]
 
 
-def plan_response(selection: TagSelection, plans: Iterable[TagPlan]) -> pb.PlanResponse:
+def plan_response(selection: TagSelection, plans: Iterable[TagPlan],
+                  prune: PrunePlan | None = None) -> pb.PlanResponse:
+    deletions = [] if prune is None else [
+        pb.PlannedDeletion(tag=d.tag, digest=d.digest, reason=d.reason,
+                           blocked=prune.blocked.get(d.tag, ""))
+        for d in prune.deletions
+    ]
     return pb.PlanResponse(
+        deletions=deletions,
+        prune_notes=() if prune is None else prune.notes,
         tags=[
             pb.PlannedTag(
                 tag=p.tag,

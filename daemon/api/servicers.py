@@ -97,7 +97,8 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
 
     async def RunTask(self, request: pb.NameRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "RunTask"):
-            return convert.execution(await self.portal.call(self.plane.run_task, request.name))
+            run = functools.partial(self.plane.run_task, force_prune=request.force_prune)
+            return convert.execution(await self.portal.call(run, request.name))
 
     async def StopTask(self, request: pb.NameRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "StopTask"):
@@ -115,8 +116,8 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
 
     async def PlanTask(self, request: pb.NameRequest, context: Context) -> pb.PlanResponse:
         async with reported_as_status(context, "PlanTask"):
-            selection, plans = await self.portal.call(self.plane.plan_task, request.name)
-            return convert.plan_response(selection, plans)
+            selection, plans, prune = await self.portal.call(self.plane.plan_task, request.name)
+            return convert.plan_response(selection, plans, prune)
 
     async def PreviewTags(
         self, request: pb.PreviewTagsRequest, context: Context

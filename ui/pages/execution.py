@@ -65,7 +65,7 @@ def _tags(detail: pb.ExecutionDetail, first: int) -> None:
         for tag in detail.tags:
             ui.label(fmt.shown(tag.tag))
             ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
-            ui.label(fmt.shown(tag.reason or tag.digest)).classes("font-mono text-xs break-all")
+            ui.label(fmt.shown(fmt.result_detail(tag))).classes("font-mono text-xs break-all")
 
 
 class ExecutionView:

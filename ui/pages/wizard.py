@@ -1,5 +1,5 @@
-"""The task wizard (create and edit): source, target, tag filters with a live preview,
-platforms, schedule with the next five run times, enabled.
+"""The task wizard (create and edit): source, target (and pruning it), tag filters with a live
+preview, platforms, schedule with the next five run times, enabled.
 
 The preview asks the daemon (PreviewTags) which source tags the filters keep. The source is listed
 once per (registry, repository); later previews send that list back, so typing a pattern does not
@@ -87,6 +87,7 @@ class Wizard:
                  create: bool) -> None:
         self.session = session
         self.create = create
+        self.initial = initial  # what the wizard does not show is kept as it was
         with ui.stepper().props("vertical").classes("w-full") as self.stepper:
             with ui.step("Source"):
                 self.name = ui.input("Task name", value=initial.name).props(
@@ -105,6 +106,7 @@ class Wizard:
                 self.target_repository = ui.input(
                     "Target repository", value=initial.target_repository).mark(
                     "target-repository")
+                self._prune_fields(initial)
                 self._navigation()
             with ui.step("Tags"):
                 self._tags_step(initial)
@@ -123,6 +125,17 @@ class Wizard:
             ui.button("Next", on_click=self.stepper.next).mark("next")
             if not first:
                 ui.button("Back", on_click=self.stepper.previous).props("flat")
+
+    def _prune_fields(self, initial: TaskForm) -> None:
+        self.prune = ui.switch("Prune: after each run, delete the target's tags the filters do"
+                               " not keep", value=initial.prune).mark("prune")
+        with ui.column().classes("gap-1").bind_visibility_from(self.prune, "value"):
+            ui.label("The target repository then mirrors the selection: tags anyone else"
+                     " pushed there are deleted too. Nothing is deleted after a failed listing"
+                     " or tag.").classes("text-sm text-warning").mark("prune-warning")
+            self.prune_max = ui.input("Delete at most (a count, or a percentage of the target's"
+                                      " tags)", value=initial.prune_max,
+                                      placeholder="50%").mark("prune-max")
 
     def _tags_step(self, initial: TaskForm) -> None:
         self.include = ui.textarea("Include patterns (regex, one per line; empty = all)",
@@ -174,6 +187,8 @@ class Wizard:
             architectures=self.architectures.value or "",
             platforms=self.platforms.value or "",
             cron=self.cron.value or "", enabled=bool(self.enabled.value),
+            prune=bool(self.prune.value), prune_max=self.prune_max.value or "50%",
+            source_exclude=self.initial.source_exclude, referrers=self.initial.referrers,
         )
 
     async def save(self) -> None:
