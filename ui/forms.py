@@ -74,7 +74,7 @@ class TaskForm:
     cron: str = ""
     enabled: bool = True
     prune: bool = False
-    prune_max: str = "50%"
+    prune_max: str = ""  # "" = the daemon's default, 50% of the target's tags
     #: not edited by the wizard, kept as stored: an edit must not reset them
     source_exclude: tuple[str, ...] = ()
     referrers: bool = True
@@ -135,5 +135,5 @@ def task_form(task: pb.Task) -> TaskForm:
         cron=spec.cron_expression, enabled=spec.enabled,
         source_exclude=tuple(spec.source.exclude),
         referrers=spec.referrers if spec.HasField("referrers") else True,
-        prune=spec.prune, prune_max=spec.prune_max or "50%",
+        prune=spec.prune, prune_max=spec.prune_max,
     )

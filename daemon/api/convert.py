@@ -28,6 +28,7 @@ from ..config import Config, ConfigProblems, RegistrySettings, SyncRule, parse_c
 from ..engine.copy import TagPlan
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
+from ..engine.prune import DEFAULT_LIMIT
 from ..engine.prunerun import PrunePlan
 from ..errors import ConfigError
 from ..plane import WatchItem
@@ -254,7 +255,7 @@ def task_spec(rule: SyncRule) -> pb.TaskSpec:
         cron_expression=rule.cron_expression or "",
         referrers=rule.referrers,
         prune=rule.prune,
-        prune_max=str(rule.prune_max),
+        prune_max="" if rule.prune_max == DEFAULT_LIMIT else str(rule.prune_max),  # "" = 50%
     )
 
 

@@ -18,6 +18,7 @@ from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilte
 from regsync.daemon.engine.copy import TagPlan
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.prune import DEFAULT_LIMIT, PruneLimit
 from regsync.daemon.errors import (
     AuthError,
     ConfigError,
@@ -141,6 +142,22 @@ def test_sync_rule_round_trip() -> None:
     assert convert.sync_rule(older_client, REGISTRIES).referrers is True
 
 
+def test_a_pruning_task_round_trips_and_a_bad_limit_names_its_field() -> None:
+    minimal = SyncRule("m", Endpoint("hub", "a"), Endpoint("local", "b"))
+    assert convert.task_spec(minimal).prune_max == ""  # the default, 50%
+    for limit in (PruneLimit(3), PruneLimit(20, percent=True), DEFAULT_LIMIT):
+        pruning = dataclasses.replace(minimal, prune=True, prune_max=limit)
+        spec = convert.task_spec(pruning)
+        assert spec.prune and convert.sync_rule(spec, REGISTRIES) == pruning
+    bad = convert.task_spec(minimal)
+    bad.prune_max = "200%"
+    with pytest.raises(ConfigError, match=r"task\.prune_max: a percentage is at most 100%"):
+        convert.sync_rule(bad, REGISTRIES)
+    bad.prune_max = "${LIMIT}"  # literal, never the environment
+    with pytest.raises(ConfigError, match=r"task\.prune_max: expected a number"):
+        convert.sync_rule(bad, REGISTRIES)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet="$a{}()^.*\\-_:1", max_size=12))
 def test_api_strings_are_literal_never_substituted(pattern: str) -> None:
@@ -242,6 +259,7 @@ def test_naive_datetimes_are_utc() -> None:
     (Outcome.COPIED, ev.TAG_OUTCOME_COPIED),
     (Outcome.SKIPPED, ev.TAG_OUTCOME_SKIPPED),
     (Outcome.FAILED, ev.TAG_OUTCOME_FAILED),
+    (Outcome.DELETED, ev.TAG_OUTCOME_DELETED),
 ])
 def test_tag_result_carries_every_field(
     outcome: Outcome, expected: ev.TagOutcome.ValueType
@@ -267,6 +285,8 @@ def test_watch_event_sets_exactly_the_given_kind() -> None:
     log = convert.watch_event(kinds["log"]).log
     assert (log.time, log.level, log.message) == (5.5, "warning", "slow")
     assert convert.watch_event(kinds["progress"]).progress.bytes_copied == 9
+    pruned = WatchItem(1, "t", progress=Counters(tags_deleted=4))
+    assert convert.watch_event(pruned).progress.tags_deleted == 4
 
 
 def test_records_with_matching_field_names_map_every_field() -> None:

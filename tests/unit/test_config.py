@@ -494,6 +494,11 @@ def rule_problem(change: dict[str, Any]) -> str:
         ({"platforms": ["Linux/AMD64"]}, "platforms[0]: invalid platform 'Linux/AMD64'"),
         ({"enabled": "yes"}, "enabled: expected true or false, got string"),
         ({"referrers": "no"}, "referrers: expected true or false, got string"),
+        ({"prune": "yes"}, "prune: expected true or false, got string"),
+        ({"prune_max": "101%"}, "prune_max: a percentage is at most 100%, got '101%'"),
+        ({"prune_max": -1}, "prune_max: expected a number or a percentage such as '25%', got -1"),
+        ({"prune_max": "half"}, "prune_max: expected a number or a percentage such as '25%'"),
+        ({"prune_max": True}, "prune_max: expected a number or a percentage such as '25%'"),
         ({"cron_expression": "0 2 * *"}, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
         ({"cron_expression": "0 0 2 * * *"}, "cron_expression: '0 0 2 * * *' has 6 fields"),
         ({"cron_expression": "61 2 * * *"}, "cron_expression: invalid cron expression '61 2 * *"),
@@ -660,3 +665,23 @@ def test_files_the_daemon_reads_itself_may_keep_anchors() -> None:
             "sync_rules: []\n")
     config = parse_config(text, source=SRC)
     assert config.registries["b"].url == "https://a.example"
+
+
+def test_prune_is_opt_in_with_a_limit_of_half_the_target_by_default() -> None:
+    from regsync.daemon.engine.prune import DEFAULT_LIMIT, PruneLimit
+
+    plain = parse_config(yaml.safe_dump(_prune_doc({})), source="t.yaml").rules[0]
+    assert (plain.prune, plain.prune_max) == (False, DEFAULT_LIMIT) == (False, PruneLimit(50, True))
+    for written, limit in ((10, PruneLimit(10)), ("10", PruneLimit(10)),
+                           ("25%", PruneLimit(25, True))):
+        doc = _prune_doc({"prune": True, "prune_max": written})
+        rule = parse_config(yaml.safe_dump(doc), source="t.yaml").rules[0]
+        assert (rule.prune, rule.prune_max) == (True, limit)
+
+
+def _prune_doc(extra: dict[str, object]) -> dict[str, object]:
+    return {
+        "registries": {"a": {"url": "https://a.example"}, "b": {"url": "https://b.example"}},
+        "sync_rules": [{"name": "r", "source": {"registry": "a", "repository": "x"},
+                        "target": {"registry": "b", "repository": "y"}, **extra}],
+    }

@@ -248,3 +248,41 @@ def test_log_lines_progress_and_summaries_escape_control_characters() -> None:
     assert_escaped(progress.progress_line(ev.Counters(), rate=0, current_tag=ESC_TAG))
     verdict = pb.TestRegistryResponse(ok=False, reachable=True, message=ESC_REASON)
     assert_escaped(views.registry_test("hub", verdict))
+
+
+def test_plan_text_lists_what_a_prune_would_delete_apart_from_the_copies() -> None:
+    plan = pb.PlanResponse(
+        tags=[pb.PlannedTag(tag="1.25", action="copy", reason="new tag")],
+        deletions=[
+            pb.PlannedDeletion(tag="1.20", digest="sha256:" + "1" * 64,
+                               reason="not in the rule's selection"),
+            pb.PlannedDeletion(tag="stable", digest="sha256:" + "2" * 64,
+                               reason="not in the rule's selection", blocked="shares it"),
+        ],
+        prune_notes=["prune stopped: it would delete 2 of 3 target tags"],
+    )
+    text = views.plan_text("nginx", plan)
+    assert text.startswith("task nginx: 1 to copy, 0 unchanged, 0 failing, 0 filtered out;"
+                           " 2 target tags to prune after the copies")
+    assert "TO PRUNE" in text and "1.20" in text
+    assert "(by digest only: shares it)" in text
+    assert "note: prune stopped: it would delete 2 of 3 target tags" in text
+
+
+def test_execution_detail_shows_pruned_tags() -> None:
+    execution = sample_execution()
+    execution.counters.tags_deleted = 1
+    detail = pb.ExecutionDetail(execution=execution, tags=[
+        ev.TagResult(tag="1.20", outcome=ev.TAG_OUTCOME_DELETED, digest="sha256:" + "0" * 64,
+                     reason="pruned: not in the rule's selection"),
+    ])
+    text = views.execution_detail(detail, UTC)
+    assert "pruned:     1 target tags deleted" in text
+    assert "1.20  deleted" in text and "pruned: not in the rule's selection" in text
+
+
+def test_task_detail_says_whether_it_prunes() -> None:
+    spec = pb.TaskSpec(name="t", prune=True)
+    assert "prune:" in views.task_detail(pb.Task(spec=spec))
+    assert "yes, at most 50% a run" in views.task_detail(pb.Task(spec=spec))
+    assert "prune:          no" in views.task_detail(pb.Task(spec=pb.TaskSpec(name="t")))

@@ -134,7 +134,7 @@ class Wizard:
                      " pushed there are deleted too. Nothing is deleted after a failed listing"
                      " or tag.").classes("text-sm text-warning").mark("prune-warning")
             self.prune_max = ui.input("Delete at most (a count, or a percentage of the target's"
-                                      " tags)", value=initial.prune_max,
+                                      " tags; empty = 50%)", value=initial.prune_max,
                                       placeholder="50%").mark("prune-max")
 
     def _tags_step(self, initial: TaskForm) -> None:
@@ -187,7 +187,7 @@ class Wizard:
             architectures=self.architectures.value or "",
             platforms=self.platforms.value or "",
             cron=self.cron.value or "", enabled=bool(self.enabled.value),
-            prune=bool(self.prune.value), prune_max=self.prune_max.value or "50%",
+            prune=bool(self.prune.value), prune_max=self.prune_max.value or "",
             source_exclude=self.initial.source_exclude, referrers=self.initial.referrers,
         )
 
