@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from regsync.daemon.engine.events import LogEvent, Outcome, TagResult
 from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.main import main
 from support.images import fallback_tag, manifest_digest, push_cosign, push_image, random_layer
 from support.proxy import CountingProxy, Fault, ProxyRequest
 from support.registry import RegistryFactory, RegistryServer
@@ -245,10 +247,52 @@ async def test_a_registry_deleting_tags_by_name_keeps_shared_manifests(
     _push(registry, "app", "2.0", "2.1")
     with _untagging_proxy(registry2) as proxy:
         await _run(_config(registry, proxy))
-        report, logs = await _run(_config(registry, proxy, tags={"exclude": ["^stable$"]}))
+        report, _ = await _run(_config(registry, proxy, tags={"exclude": ["^stable$"]}))
         assert report.ok, report.results
         assert _deleted(report) == {"stable": shared}
         assert proxy.count("DELETE", r"/v2/m/manifests/stable$") == 1
         assert proxy.count("DELETE", r"/manifests/sha256:") == 0
     assert _tags(registry2, "m") == {"1.0", "2.0", "2.1"}
     assert manifest_digest(registry2, "m", "1.0") == shared
+
+
+def test_check_lists_the_deletions_apart_from_the_copies(
+    registry: RegistryServer, registry2: RegistryServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`regsyncd check` (HEADs only, nothing written): what would be copied, then what would be
+    pruned, a tag sharing a kept digest flagged, and a note when the limit would stop it."""
+    layer = [random_layer(64, "one")]
+    one = push_image(registry, "app", "1.0", layers=layer, oci=True)
+    _push(registry, "app", "1.1")
+    push_image(registry2, "m", "1.0", layers=layer, oci=True)
+    push_image(registry2, "m", "alias", layers=layer, oci=True)
+    old = _push(registry2, "m", "old")["old"]
+    config = tmp_path / "sync.yaml"
+    config.write_text(yaml.safe_dump(_config(registry, registry2, prune_max=1)))
+    main(["check", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert "copy  1.1" in out and "skip  1.0" in out
+    assert "prune: 2 target tags to delete after the copies" in out
+    assert "prune alias" in out and f"{one}" in out and "like the kept tag '1.0'" in out
+    assert "prune old" in out and old in out
+    assert "note: prune stopped: it would delete 2 of 4 target tags, over prune_max 1" in out
+    assert registry2.count("DELETE", r"/manifests/") == 0
+    assert _tags(registry2, "m") == {"1.0", "alias", "old"}
+
+
+async def test_a_glob_rule_prunes_each_matched_repository(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    a = _push(registry, "team/a", "1", "2")
+    _push(registry, "team/b", "1")
+    rules = [{**rule("team/*", "dr/*", prune=True, prune_max="100%"), "name": "team"}]
+    data = make_config({"src": registry, "dst": registry2}, rules)
+    first, _ = await _run(data)
+    assert first.ok, first.results
+    _delete(registry, "team/a", a["2"])
+    report, _ = await _run(data)
+    assert report.ok, report.results
+    assert [(r.repository, r.tag) for r in report.results if r.outcome is Outcome.DELETED] == [
+        ("team/a", "2")]
+    assert _tags(registry2, "dr/a") == {"1"} and _tags(registry2, "dr/b") == {"1"}
