@@ -296,3 +296,29 @@ async def test_a_glob_rule_prunes_each_matched_repository(
     assert [(r.repository, r.tag) for r in report.results if r.outcome is Outcome.DELETED] == [
         ("team/a", "2")]
     assert _tags(registry2, "dr/a") == {"1"} and _tags(registry2, "dr/b") == {"1"}
+
+
+async def test_deletes_ask_a_token_for_the_delete_action(
+    registry: RegistryServer, token_registry: RegistryServer
+) -> None:
+    """Token auth: the DELETE needs `repository:<name>:delete`; a token without it is refused
+    (distribution answers 401), and nothing else of the target changes."""
+    d = _push(registry, "app", "1.0", "1.1", "1.2")
+    data = _config(registry, token_registry)
+    await _run(data)
+    _delete(registry, "app", d["1.2"])
+    service = token_registry.token_service
+    assert service is not None
+    service.grants[token_registry.username] = frozenset({"pull", "push"})
+    refused, _ = await _run(data)
+    [failed] = _failed(refused)
+    assert failed.error_kind == "auth" and _deleted(refused) == {}
+    assert manifest_digest(token_registry, "m", "1.2") == d["1.2"]
+    service.grants[token_registry.username] = frozenset({"pull", "push", "delete"})
+    report, _ = await _run(data)
+    assert report.ok, report.results
+    assert _deleted(report) == {"1.2": d["1.2"]}
+    assert manifest_digest(token_registry, "m", "1.2") is None
+    assert manifest_digest(token_registry, "m", "1.1") == d["1.1"]
+    asked = {a for r in service.requests for s in r.scopes if s.name == "m" for a in s.actions}
+    assert "delete" in asked

@@ -134,3 +134,36 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
     user.find("Retry failed tags").click()
     await user.should_see(f"Retrying the failed tags as execution #{first.id + 2}")
     assert fake_daemon.calls("RetryFailed")[-1].id == first.id
+
+
+async def test_the_wizard_turns_pruning_on_with_its_warning_and_keeps_hidden_fields(
+    user: User, fake_daemon: FakeDaemon
+) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    stored = fake_daemon.state.tasks["nginx"].spec
+    stored.referrers = False  # not shown by the wizard: an edit must keep it
+    await user.open("/tasks/edit?name=nginx")
+    await user.should_see(marker="prune")
+    await user.should_not_see(marker="prune-warning")
+    user.find(marker="prune").click()
+    await user.should_see("tags anyone else pushed there are deleted too")
+    user.find(marker="prune-max").type("10")
+    user.find(marker="save-task").click()
+    await eventually(lambda: bool(fake_daemon.calls("UpdateTask")))
+    spec = fake_daemon.calls("UpdateTask")[-1]
+    assert (spec.prune, spec.prune_max, spec.referrers) == (True, "10", False)
+
+
+async def test_the_execution_page_shows_pruned_tags(user: User, fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    run = start_execution(fake_daemon.state, "nginx")
+    pruned = ev.TagResult(tag="1.19", outcome=ev.TAG_OUTCOME_DELETED, digest="sha256:dd",
+                          reason="pruned: not in the rule's selection")
+    finish_execution(fake_daemon.state, run.id, pb.EXECUTION_STATUS_SUCCEEDED, (pruned,))
+    fake_daemon.state.executions[run.id].execution.counters.tags_deleted = 1
+    await user.open(f"/executions/{run.id}")
+    await user.should_see("deleted")
+    await user.should_see("sha256:dd (pruned: not in the rule's selection)")
+    await user.should_see("1 target tags pruned")
