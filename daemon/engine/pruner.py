@@ -113,8 +113,10 @@ class Pruner:
             try:
                 by_tag = await registry.delete_tag(repository, deletion.tag)
             except NotFoundError:
-                by_tag = True  # gone already (someone else deleted it): nothing left to do
-                self._log("info", f"prune: {deletion.tag} was gone already")
+                # gone already, or a registry that reads the reference as a digest only: ask
+                by_tag = await registry.head_manifest(repository, deletion.tag) is None
+                if by_tag:
+                    self._log("info", f"prune: {deletion.tag} was gone already")
             else:
                 if by_tag:
                     on_deleted(deletion)

@@ -322,3 +322,24 @@ async def test_deletes_ask_a_token_for_the_delete_action(
     assert manifest_digest(token_registry, "m", "1.1") == d["1.1"]
     asked = {a for r in service.requests for s in r.scopes if s.name == "m" for a in s.actions}
     assert "delete" in asked
+
+
+async def test_a_registry_answering_the_tag_form_with_404_is_deleted_from_by_digest(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    """A 404 to `DELETE .../manifests/<tag>` while the tag is still there means "not by tag
+    here", not "gone": the prune goes on by digest instead of believing it done."""
+    d = _push(registry, "app", "1.0", "1.1", "1.2")
+
+    def no_tag_form(request: ProxyRequest) -> Fault | None:
+        by_tag = request.method == "DELETE" and "/manifests/sha256:" not in request.path
+        return Fault.http_status(404) if by_tag else None
+
+    with CountingProxy(registry2, fault=no_tag_form) as proxy:
+        data = _config(registry, proxy)
+        await _run(data)
+        _delete(registry, "app", d["1.2"])
+        report, _ = await _run(data)
+    assert report.ok, report.results
+    assert _deleted(report) == {"1.2": d["1.2"]}
+    assert _tags(registry2, "m") == {"1.0", "1.1"}
