@@ -343,3 +343,23 @@ async def test_a_registry_answering_the_tag_form_with_404_is_deleted_from_by_dig
     assert report.ok, report.results
     assert _deleted(report) == {"1.2": d["1.2"]}
     assert _tags(registry2, "m") == {"1.0", "1.1"}
+
+
+async def test_one_failed_listing_of_a_glob_rule_prunes_none_of_its_repositories(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    _push(registry, "team/a", "1")
+    b = _push(registry, "team/b", "1", "2")
+    rules = [{**rule("team/*", "dr/*", prune=True, prune_max="100%"), "name": "team"}]
+    await _run(make_config({"src": registry, "dst": registry2}, rules))
+    _delete(registry, "team/b", b["2"])
+
+    def fail_a(request: ProxyRequest) -> Fault | None:
+        return Fault.http_status(500) if request.path == "/v2/team/a/tags/list" else None
+
+    with CountingProxy(registry, fault=fail_a) as proxy:
+        report, logs = await _run(make_config({"src": proxy, "dst": registry2}, rules))
+    assert [r.repository for r in _failed(report)] == ["team/a"]
+    assert _deleted(report) == {}
+    assert _tags(registry2, "dr/b") == {"1", "2"}
+    assert any("prune skipped: 1 of this rule's results failed" in line for line in logs)
