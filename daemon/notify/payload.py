@@ -80,6 +80,8 @@ def slack_body(notice: Notice, *, panel_url: str | None) -> dict[str, object]:
         c = record.counters
         text = (f"regsync: task {notice.task} execution {record.id} {record.status.value}: "
                 f"{c.tags_copied} copied, {c.tags_skipped} unchanged, {c.tags_failed} failed")
+        if c.tags_deleted:
+            text += f", {c.tags_deleted} target tags pruned"
         if notice.failed:
             first = notice.failed[0]
             text += f"; first failure {first.tag}: {_clip(first.reason, 200)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,6 +77,12 @@ def test_stale_payload_and_slack_text_escape_mentions() -> None:
     assert isinstance(text, str)
     assert "<@here>" not in text and "&lt;@here&gt;" in text
     assert text.startswith("regsync: task nginx execution 7 failed: 1 copied, 1 unchanged")
+    assert "pruned" not in text
+    pruned = replace(RECORD, counters=Counters(tags_copied=1, tags_deleted=3))
+    text = slack_body(Notice("execution.succeeded", "nginx", pruned), panel_url=None)["text"]
+    assert isinstance(text, str) and ", 3 target tags pruned" in text
+    assert json_body(Notice("execution.succeeded", "nginx", pruned), panel_url=None,
+                     now=NOW)["execution"]["counters"]["tags_deleted"] == 3  # type: ignore[index]
 
 
 def test_signature_is_hmac_sha256_of_the_exact_body() -> None:
