@@ -14,13 +14,14 @@ Safe by construction (the order of the checks):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Endpoint, SyncRule
 from ..errors import RegsyncError
 from ..safetext import escape_controls
 from .copy import Side, TagPlan
 from .events import Outcome, TagResult
+from .filters import TagSelection
 from .prune import Deletion, PruneDecision
 from .pruner import Pruner
 
@@ -125,6 +126,23 @@ class PruneStage:
         if not decision.within_limit:
             notes.append(label + decision.limit_message())
         return _shown(decision, prefix, tuple(notes))
+
+
+    async def plan_glob(self, repositories: Sequence[SyncRule], selection: TagSelection,
+                        plans: Sequence[TagPlan]) -> PrunePlan:
+        """A glob rule's prune plan, from its plan (tags as `repository:tag`) and the
+        repositories that plan matched: one failure anywhere and none of them is pruned."""
+        parts = []
+        failing = sum(p.action == "fail" for p in plans)
+        if failing:
+            parts.append(PrunePlan(notes=(SKIPPED.format(count=failing),)))
+        for one in repositories:
+            prefix = f"{one.source.repository}:"
+            kept = [t[len(prefix):] for t in selection.kept if t.startswith(prefix)]
+            mine = [replace(p, tag=p.tag[len(prefix):]) for p in plans
+                    if p.tag.startswith(prefix) and p.action != "fail"]
+            parts.append(await self.plan(one, kept, mine, prefix=prefix))
+        return merge_plans(parts)
 
 
 def _shown(decision: PruneDecision, prefix: str, notes: tuple[str, ...]) -> PrunePlan:

@@ -46,7 +46,7 @@ from .events import (
 )
 from .filters import TagSelection, select_tags
 from .platform_memory import PlatformMemory
-from .prunerun import SKIPPED, PrunePlan, PruneStage, merge_plans
+from .prunerun import PrunePlan, PruneStage
 from .referrers import ReferrerFollower
 from .slots import BlobSlots
 from .throughput import Floor
@@ -309,17 +309,7 @@ class Run:
             return None
         if not rule.source.is_glob:
             return await self._prunes.plan(rule, selection.kept, plans)
-        parts = []
-        failing = sum(p.action == "fail" for p in plans)
-        if failing:  # any failure anywhere in the rule: none of its repositories is pruned
-            parts.append(PrunePlan(notes=(SKIPPED.format(count=failing),)))
-        for one in self._planned.get(rule.name, []):
-            prefix = f"{one.source.repository}:"
-            kept = [t[len(prefix):] for t in selection.kept if t.startswith(prefix)]
-            mine = [replace(p, tag=p.tag[len(prefix):]) for p in plans
-                    if p.tag.startswith(prefix) and p.action != "fail"]
-            parts.append(await self._prunes.plan(one, kept, mine, prefix=prefix))
-        return merge_plans(parts)
+        return await self._prunes.plan_glob(self._planned.get(rule.name, []), selection, plans)
 
     async def _plan_one(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
         copier = self.copier(rule)

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from regsync.daemon.engine.events import LogEvent, Outcome, TagResult
-from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.engine.events import LogEvent, Outcome, TagResult, discard
+from regsync.daemon.engine.run import Run, RunReport, open_registries, sync
 from regsync.daemon.main import main
 from support.images import fallback_tag, manifest_digest, push_cosign, push_image, random_layer
 from support.proxy import CountingProxy, Fault, ProxyRequest
@@ -70,11 +70,16 @@ async def test_a_tag_deleted_at_the_source_goes_from_the_target(
     assert _deleted(first) == mine
     assert _tags(registry2, "m") == {"1.0", "1.1", "1.2"}
     _delete(registry, "app", d["1.2"])
+    _push(registry, "app", "1.3")
+    before = len(registry2.access_log())
     second, logs = await _run(data)
     assert second.ok, second.results
     assert _deleted(second) == {"1.2": d["1.2"]}
-    assert second.counters.tags_deleted == 1
-    assert _tags(registry2, "m") == {"1.0", "1.1"}
+    assert second.counters.tags_deleted == 1 and second.counters.tags_copied == 1
+    assert _tags(registry2, "m") == {"1.0", "1.1", "1.3"}
+    writes = [e.method for e in registry2.access_log()[before:] if e.method in ("PUT", "DELETE")]
+    assert writes[-1] == "DELETE" and writes.index("DELETE") > max(
+        i for i, m in enumerate(writes) if m == "PUT"), "a deletion before a copy ended"
     assert any(f"pruned 1.2 ({d['1.2']})" in line for line in logs), logs
     deleted = next(r for r in second.results if r.outcome is Outcome.DELETED)
     assert deleted.repository == "app" and "not in the rule's selection" in deleted.reason
@@ -291,6 +296,13 @@ async def test_a_glob_rule_prunes_each_matched_repository(
     first, _ = await _run(data)
     assert first.ok, first.results
     _delete(registry, "team/a", a["2"])
+    config = load(data)
+    async with open_registries(config, ["src", "dst"]) as registries:
+        run = Run(config, sink=discard, registries=registries)
+        selection, plans = await run.plan(config.rules[0])
+        planned = await run.plan_prune(config.rules[0], selection, plans)
+    assert planned is not None and planned.notes == ()
+    assert [(d.tag, d.digest) for d in planned.deletions] == [("team/a:2", a["2"])]
     report, _ = await _run(data)
     assert report.ok, report.results
     assert [(r.repository, r.tag) for r in report.results if r.outcome is Outcome.DELETED] == [
