@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..registry.referrers import is_referrer_tag
 
@@ -95,6 +95,8 @@ class PruneDecision:
     #: how many target tags were considered (the base of a percentage limit)
     total: int
     limit: PruneLimit
+    #: a blocked tag -> a kept tag on the same digest (to check after deleting it by name)
+    siblings: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def within_limit(self) -> bool:
@@ -144,7 +146,9 @@ def decide(
     deletions = tuple(plain + gone)
     blocked = {d.tag: _why_blocked(d.digest, target, keep) for d in deletions
                if d.digest in protected}
-    return PruneDecision(deletions, blocked, len(target), limit)
+    siblings = {d.tag: min(t for t in keep if target[t] == d.digest) for d in deletions
+                if d.tag in blocked and any(target[t] == d.digest for t in keep)}
+    return PruneDecision(deletions, blocked, len(target), limit, siblings)
 
 
 def _closure(digests: set[str], children: Mapping[str, Collection[str]]) -> set[str]:

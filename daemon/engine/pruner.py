@@ -111,20 +111,35 @@ class Pruner:
         while remaining and self._tag_deletes.get(registry.name, True):
             deletion = remaining[0]
             try:
-                by_tag = await registry.delete_tag(repository, deletion.tag)
+                deleted = gone = await registry.delete_tag(repository, deletion.tag)
             except NotFoundError:
                 # gone already, or a registry that reads the reference as a digest only: ask
-                by_tag = await registry.head_manifest(repository, deletion.tag) is None
-                if by_tag:
+                deleted, gone = False, await registry.head_manifest(repository, deletion.tag) is None
+                if gone:
                     self._log("info", f"prune: {deletion.tag} was gone already")
-            else:
-                if by_tag:
-                    on_deleted(deletion)
-            self._tag_deletes[registry.name] = by_tag
-            if by_tag:
+            if deleted:
+                on_deleted(deletion)
+            if gone:
                 remaining.pop(0)
+            self._tag_deletes[registry.name] = gone and (
+                not deleted or await self._sibling_kept(decision, deletion))
         if remaining:
             await self._by_digest(decision, remaining, on_deleted)
+
+    async def _sibling_kept(self, decision: PruneDecision, deletion: Deletion) -> bool:
+        """After a tag DELETE: does the kept tag on the same digest still stand? A registry that
+        took the manifest with it does not delete tags by name, whatever it answered: the rest
+        goes by digest (the next run copies the lost tag again)."""
+        sibling = decision.siblings.get(deletion.tag)
+        if sibling is None:
+            return True
+        if await self._target.registry.head_manifest(self._target.repository, sibling):
+            return True
+        self._log("error", f"prune: deleting the tag {escape_controls(deletion.tag)} removed the"
+                  f" kept tag {escape_controls(sibling)} too (the registry deletes the manifest,"
+                  " not the tag): the rest is deleted by digest, and the next run copies"
+                  f" {escape_controls(sibling)} again")
+        return False
 
     async def _by_digest(self, decision: PruneDecision, remaining: list[Deletion],
                          on_deleted: Callable[[Deletion], None]) -> None:

@@ -375,3 +375,47 @@ async def test_one_failed_listing_of_a_glob_rule_prunes_none_of_its_repositories
     assert _deleted(report) == {}
     assert _tags(registry2, "dr/b") == {"1", "2"}
     assert any("prune skipped: 1 of this rule's results failed" in line for line in logs)
+
+
+def _manifest_deleting_proxy(target: RegistryServer) -> CountingProxy:
+    """A registry that answers a tag DELETE with 202 but deletes the manifest (every tag of
+    it), as a registry without OCI 1.1 tag deletes might."""
+
+    def by_digest(request: ProxyRequest) -> Fault | None:
+        if request.method != "DELETE" or "/manifests/sha256:" in request.path:
+            return None
+        repo, _, tag = request.path.removeprefix("/v2/").partition("/manifests/")
+        digest = manifest_digest(target, repo, tag)
+        if digest is None:
+            return Fault.http_status(404)
+        _delete(target, repo, digest)
+        return Fault.http_status(202)
+
+    return CountingProxy(target, fault=by_digest)
+
+
+async def test_a_tag_delete_that_took_a_kept_tag_along_switches_to_digests(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    one = [random_layer(64, "one")]
+    two = [random_layer(64, "two")]
+    first = push_image(registry, "app", "1.0", layers=one, oci=True)
+    push_image(registry, "app", "stable", layers=one, oci=True)
+    second = push_image(registry, "app", "2.0", layers=two, oci=True)
+    push_image(registry, "app", "zeta", layers=two, oci=True)
+    data = _config(registry, registry2, tags={"exclude": ["^stable$", "^zeta$"]})
+    with _manifest_deleting_proxy(registry2) as proxy:
+        await _run(_config(registry, proxy))
+        report, logs = await _run(_config(registry, proxy,
+                                          tags={"exclude": ["^stable$", "^zeta$"]}))
+    # the first tag deleted (the listing's order) took its kept sibling along; the other one,
+    # now deleted by digest only, is blocked by its own kept sibling
+    pairs = {"stable": ("1.0", first), "zeta": ("2.0", second)}
+    [gone] = _deleted(report)
+    [other] = set(pairs) - {gone}
+    lost, standing = pairs[gone][0], pairs[other][0]
+    assert any(f"removed the kept tag {lost} too" in line for line in logs), logs
+    assert any(other in line and f"kept tag '{standing}'" in line for line in logs), logs
+    assert _tags(registry2, "m") == {standing, other}
+    again, _ = await _run(data)  # the next run copies the lost tag again
+    assert again.ok and manifest_digest(registry2, "m", lost) == pairs[gone][1]

@@ -59,6 +59,7 @@ def test_a_digest_a_kept_tag_shares_is_blocked() -> None:
     assert "like the kept tag '1.0'" in decision.blocked["stable"]
     assert "part of a kept image" in decision.blocked["child-tag"]
     assert decision.by_digest() == {B: ("old-a", "old-b")}
+    assert decision.siblings == {"stable": "1.0"}  # checked after a delete by name
 
 
 def test_a_kept_referrer_protects_its_digest() -> None:
