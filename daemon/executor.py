@@ -150,10 +150,9 @@ class Executor:
         if (owed := self._owed.get(task)) is not None:
             await self._settle(owed)  # the store must have the last end before a new start
         record = await self._db.run(lambda repo: repo.create_execution(task, trigger, parent_id))
-        running = _Running(record, trio.CancelScope(), trio.Event())
+        running = _Running(record, trio.CancelScope(), trio.Event(), force_prune=force_prune)
         self._running[task] = running
         self._publish(record)
-        running.force_prune = force_prune
         self._nursery.start_soon(self._execute, running, only_tags, except_tags)
         return record
 
