@@ -50,6 +50,13 @@ def test_tag_lines() -> None:
     assert tag_line(failed) == "failed  1.26: [rate-limit] 429 after retries"
     listing = ev.TagResult(outcome=ev.TAG_OUTCOME_FAILED, reason="connection refused")
     assert tag_line(listing) == "failed  (listing the source tags): connection refused"
+    stopped = ev.TagResult(outcome=ev.TAG_OUTCOME_FAILED, reason="prune stopped: ...",
+                           error_kind="prune-limit")
+    assert tag_line(stopped) == "failed  (pruning the target): [prune-limit] prune stopped: ..."
+    pruned = ev.TagResult(tag="1.19", outcome=ev.TAG_OUTCOME_DELETED, digest="sha256:" + "b" * 64,
+                          reason="pruned: not in the rule's selection")
+    assert tag_line(pruned) == ("deleted 1.19  sha256:bbbbbbbbbbbb  "
+                                "(pruned: not in the rule's selection)")
     assert progress_line(ev.Counters(tags_failed=1), rate=0, current_tag="").startswith(
         "[####################] 1/1 tags (1 failed)")
 
