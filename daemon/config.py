@@ -18,7 +18,7 @@ import re
 import ssl
 import stat
 import types
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -827,6 +827,7 @@ def _rules(value: object, at: _At, registries: list[str]) -> tuple[SyncRule, ...
         at.problem(f"has {len(value)} rules; the limit is {RULES_MAX}")
         return ()
     rules: list[SyncRule] = []
+    labels: list[_At] = []
     first_seen: dict[str, int] = {}
     for position, raw in enumerate(value):
         name = raw.get("name") if isinstance(raw, dict) else None
@@ -842,7 +843,32 @@ def _rules(value: object, at: _At, registries: list[str]) -> tuple[SyncRule, ...
             )
         first_seen.setdefault(rule.name, position)
         rules.append(rule)
+        labels.append(rule_at)
+    _check_pruned_targets(rules, labels)
     return tuple(rules)
+
+
+def _check_pruned_targets(rules: list[SyncRule], labels: list[_At]) -> None:
+    for rule, at in zip(rules, labels, strict=True):
+        if rule.prune and (why := target_conflict(rule, rules)) is not None:
+            at.key("prune").problem(why)
+
+
+def target_conflict(rule: SyncRule, others: Iterable[SyncRule]) -> str | None:
+    """Why `rule` cannot write its target beside `others`, or None: a pruning rule's target
+    repository is its own (another rule writing there would see its tags deleted by every run
+    of the pruning one). Plain repositories only: globs are not compared."""
+    target = (rule.target.registry, rule.target.repository)
+    for other in others:
+        if other.name == rule.name or (other.target.registry, other.target.repository) != target:
+            continue
+        if rule.prune:
+            return (f"the target repository is also written by rule {other.name!r}, whose tags"
+                    " every prune would delete; give this rule a target repository of its own")
+        if other.prune:
+            return (f"the target repository is pruned by rule {other.name!r}, which would"
+                    " delete this rule's tags; give one of them another target repository")
+    return None
 
 
 def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:

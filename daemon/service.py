@@ -20,6 +20,7 @@ from .config import (
     RetrySettings,
     SyncRule,
     parse_applied,
+    target_conflict,
 )
 from .engine.copy import TagPlan
 from .engine.discovery import concrete_rules, discover
@@ -119,7 +120,11 @@ class Control(NotificationControl, TrendControl):
 
     # tasks --------------------------------------------------------------------------------
     async def create_task(self, rule: SyncRule) -> TaskRecord:
-        task = await self._db.run(lambda repo: repo.create_task(rule))
+        def create(repo: Repo) -> TaskRecord:
+            _owned_target(repo, [rule])
+            return repo.create_task(rule)
+
+        task = await self._db.run(create)
         self._scheduler.wake()
         return self._live(task)
 
@@ -131,7 +136,11 @@ class Control(NotificationControl, TrendControl):
         return self._live(await self._db.run(lambda repo: repo.get_task(name)))
 
     async def update_task(self, rule: SyncRule) -> TaskRecord:
-        task = await self._db.run(lambda repo: repo.update_task(rule))
+        def update(repo: Repo) -> TaskRecord:
+            _owned_target(repo, [rule])
+            return repo.update_task(rule)
+
+        task = await self._db.run(update)
         self._scheduler.wake()
         return self._live(task)
 
@@ -301,8 +310,19 @@ def apply_config(repo: Repo, config: Config) -> ApplyResult:
             dropped.append(settings.name)
     for rule in config.rules:
         (tasks_new if repo.upsert_task(rule) else tasks_upd).append(rule.name)
+    _owned_target(repo, config.rules)  # against the stored tasks too (it rolls all back)
     return ApplyResult(tuple(regs_new), tuple(regs_upd), tuple(tasks_new), tuple(tasks_upd),
                        tuple(dropped))
+
+
+def _owned_target(repo: Repo, rules: Sequence[SyncRule]) -> None:
+    """ConfigError when one of `rules` would share its target with a pruning task (or prune
+    another task's target): config.target_conflict against every stored task."""
+    stored = [t.rule for t in repo.list_tasks()]
+    for rule in rules:
+        why = target_conflict(rule, stored)
+        if why is not None:
+            raise ConfigError(f"task {rule.name!r}: {why}")
 
 
 async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+import yaml
 from regsync.ctl.main import main as ctl
 from regsync.daemon.config import GlobalSettings, RetrySettings
 from regsync.daemon.serve import Daemon, ServeOptions
@@ -48,7 +49,7 @@ async def cli(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Ctl]:
 
 
 async def test_a_pruning_task_through_the_daemon(
-    cli: Ctl, registry: RegistryServer, registry2: RegistryServer
+    cli: Ctl, registry: RegistryServer, registry2: RegistryServer, tmp_path: Path
 ) -> None:
     digests = {t: push_image(registry, "app", t, layers=[random_layer(64, t)], oci=True)
                for t in ("1.0", "1.1", "1.2")}
@@ -59,6 +60,24 @@ async def test_a_pruning_task_through_the_daemon(
     assert code == 0, out
     code, out = await cli("tasks", "show", "app")
     assert "yes, at most 1 a run" in out
+    code, out = await cli("tasks", "add", "other", "--source", "src/other", "--target", "dst/m")
+    assert code == 1 and "the target repository is pruned by rule 'app'" in out, out
+    code, out = await cli("tasks", "add", "elsewhere", "--source", "src/other", "--target",
+                          "dst/elsewhere")
+    assert code == 0, out
+    code, out = await cli("tasks", "edit", "elsewhere", "--target", "dst/m")
+    assert code == 1 and "pruned by rule 'app'" in out, out
+    document = tmp_path / "sync.yaml"
+    document.write_text(yaml.safe_dump({"registries": {"dst": {"url": registry2.url}},
+                                        "sync_rules": [{
+                                            "name": "p", "prune": True,
+                                            "source": {"registry": "dst", "repository": "x"},
+                                            "target": {"registry": "dst",
+                                                       "repository": "elsewhere"}}]}))
+    code, out = await cli("apply", "-f", str(document))
+    assert code == 1 and "also written by rule 'elsewhere'" in out, out
+    code, out = await cli("tasks", "show", "p")
+    assert code == 1, out  # nothing of that Apply was kept
     code, out = await cli("run", "app", "--follow")
     assert code == 0, out
 

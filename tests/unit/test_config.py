@@ -562,6 +562,19 @@ def test_duplicate_rule_names() -> None:
     )
 
 
+def test_a_pruning_rule_owns_its_target_repository() -> None:
+    doc = seed()
+    other = copy.deepcopy(doc["sync_rules"][0])
+    other["name"] = "nginx-alpine"
+    doc["sync_rules"].append(other)
+    assert len(load(doc).rules) == 2  # two rules writing one target: fine while neither prunes
+    doc["sync_rules"][0]["prune"] = True
+    assert only_problem(doc) == (
+        f'{SRC}: sync_rules[0] "nginx-sync": prune: the target repository is also written by'
+        " rule 'nginx-alpine', whose tags every prune would delete; give this rule a target"
+        " repository of its own")
+
+
 def test_rule_without_name_is_labelled_by_position() -> None:
     doc = seed()
     del doc["sync_rules"][0]["name"]
