@@ -46,8 +46,9 @@ from .model import (
 )
 from .monitor.control import TrendControl
 from .notify.control import NotificationControl
+from .oci.port import RegistryPort
 from .plane import WatchItem
-from .registry.client import RegistryClient
+from .registry.factory import open_port
 from .runconfig import literal_template, resolved, rule_config
 from .scheduler import Scheduler, utc_now
 from .store.db import Database
@@ -104,9 +105,8 @@ class Control(NotificationControl, TrendControl):
         started = time.monotonic()
         once = replace(self._global(), retry=RetrySettings(max_attempts=1))  # a verdict, now
         try:
-            client = await RegistryClient.connect(settings, once)
-            async with client:
-                version = await client.ping()
+            async with open_port(settings, once) as port:
+                version = await port.ping()
         except RegsyncError as exc:
             reachable = exc.kind not in ("network", "config")
             return ConnectionVerdict(
@@ -164,11 +164,10 @@ class Control(NotificationControl, TrendControl):
         tags as `repository:tag`, the first PREVIEW_REPOSITORIES repositories of the catalog."""
         if tags is None:
             settings = resolved((await self.get_registry(rule.source.registry)).settings)
-            client = await RegistryClient.connect(settings, self._global())
-            async with client:
+            async with open_port(settings, self._global()) as port:
                 if rule.source.is_glob:
-                    return await _glob_preview(client, rule)
-                tags = await client.list_tags(rule.source.repository)
+                    return await _glob_preview(port, rule)
+                tags = await port.list_tags(rule.source.repository)
         # linear-time regexes, but a million tags times many patterns is still seconds of CPU
         return await trio.to_thread.run_sync(rule_tags, rule, tags)
 
@@ -309,13 +308,13 @@ async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:
 PREVIEW_REPOSITORIES = 50
 
 
-async def _glob_preview(client: RegistryClient, rule: SyncRule) -> TagSelection:
-    found = await discover(client, rule)
+async def _glob_preview(port: RegistryPort, rule: SyncRule) -> TagSelection:
+    found = await discover(port, rule)
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
     for one in concrete_rules(rule, Scope(found.pairs[:PREVIEW_REPOSITORIES])):
         repository = one.source.repository
-        listed = await client.list_tags(repository)
+        listed = await port.list_tags(repository)
         selection = await trio.to_thread.run_sync(rule_tags, one, listed)
         kept += (f"{repository}:{tag}" for tag in selection.kept)
         dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)

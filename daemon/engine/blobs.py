@@ -29,8 +29,9 @@ from enum import Enum
 import trio
 
 from ..errors import DigestMismatchError, RegsyncError, UploadRefusedError
+from ..oci.port import RegistryPort
+from ..oci.types import Descriptor, UploadSession
 from ..registry.retry import RetryPolicy, retrying
-from ..registry.types import Descriptor, RegistryPort, UploadSession
 from .slots import BlobSlots
 from .throughput import Floor, Meter, too_slow, under_floor
 from .upload_memory import UploadMemory

@@ -24,9 +24,9 @@ from ..errors import (
     UnsupportedError,
     first_regsync_error,
 )
-from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
-from ..registry.jsondoc import parse_json
-from ..registry.manifest import (
+from ..oci.digest import DigestVerifier, read_hashed, sha256_digest
+from ..oci.jsondoc import parse_json
+from ..oci.manifest import (
     ImageManifest,
     IndexManifest,
     describe_platforms,
@@ -36,14 +36,14 @@ from ..registry.manifest import (
     select_platforms,
     wants_platform,
 )
-from ..registry.types import (
+from ..oci.port import RegistryPort
+from ..oci.types import (
     IMAGE_TYPES,
     INDEX_TYPES,
     MAX_MANIFEST_BYTES,
     Descriptor,
     Platform,
     RawManifest,
-    RegistryPort,
 )
 from .blobs import BlobMover
 from .events import Outcome, TagResult

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from ..config import Endpoint, SyncRule
 from ..errors import AuthError, NoCatalogError, NotFoundError
-from ..registry.types import RegistryPort
+from ..oci.port import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
 from .globs import Scope, scope
 

@@ -17,8 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..registry.manifest import parse_platform
-from ..registry.types import Platform
+from ..oci.manifest import parse_platform
+from ..oci.types import Platform
 
 _log = logging.getLogger(__name__)
 

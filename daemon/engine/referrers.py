@@ -2,7 +2,7 @@
 
 For every manifest a tag reaches at the target (the tag's own, and every child of its index at
 any depth), the referrers on the source are found by tag: the referrers schema's fallback index
-(`sha256-<hex>`) and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` (registry/referrers.py).
+(`sha256-<hex>`) and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` (oci/referrers.py).
 Each is copied whole, without the rule's platform filter, children before parents: the referrer
 manifests by digest, then the fallback index (merged with what the target's already lists, never
 dropping an entry), then the tag. Then the referrers' own referrers (a signature of an SBOM),
@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import NotFoundError, RemoteServerError
-from ..registry.digest import sha256_digest
-from ..registry.jsondoc import parse_json
-from ..registry.manifest import IndexManifest, parse_manifest
-from ..registry.referrers import (
+from ..oci.digest import sha256_digest
+from ..oci.jsondoc import parse_json
+from ..oci.manifest import IndexManifest, parse_manifest
+from ..oci.referrers import (
     add_entries,
     fallback_entries,
     fallback_tag,
@@ -32,7 +32,7 @@ from ..registry.referrers import (
     merged_from,
     referrer_tags,
 )
-from ..registry.types import INDEX_TYPES, OCI_INDEX, Descriptor, RawManifest
+from ..oci.types import INDEX_TYPES, OCI_INDEX, Descriptor, RawManifest
 from .copy import SOURCE_DIGEST_ANNOTATION, TagCopier, together
 
 #: referrers of referrers, at most this deep (a signature of an SBOM of an image is 2)

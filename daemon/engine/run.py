@@ -22,12 +22,12 @@ import trio
 
 from ..config import Config, Endpoint, SyncRule
 from ..errors import RegsyncError
-from ..registry.client import RegistryClient
-from ..registry.manifest import parse_platform
-from ..registry.reference import canonical_repository, split_tags
-from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..oci.manifest import parse_platform
+from ..oci.port import RegistryPort
+from ..oci.reference import canonical_repository, split_tags
+from ..oci.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..registry.factory import open_port
 from ..registry.retry import RetryPolicy
-from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
 from .blobs import BlobMover, BlobOutcome
 from .copy import PlatformFilter, Side, TagCopier, TagPlan
@@ -365,8 +365,8 @@ async def open_registries(config: Config, names: Sequence[str]) -> AsyncIterator
     async with AsyncExitStack() as stack:
         clients: dict[str, RegistryPort] = {}
         for name in names:
-            client = await RegistryClient.connect(config.registries[name], config.global_)
-            clients[name] = await stack.enter_async_context(client)
+            port = open_port(config.registries[name], config.global_)
+            clients[name] = await stack.enter_async_context(port)
         yield clients
 
 

@@ -41,30 +41,30 @@ from ..errors import (
     RemoteServerError,
     UnsupportedError,
 )
-from ..safetext import shown_name
-from . import referrersapi, upload
-from .auth import RegistryAuth
-from .credentials import Credentials, resolve_credentials
-from .digest import DigestVerifier, read_hashed, sha256_digest
-from .http11 import Http11Transport
-from .jsondoc import TooDeepError, parse_json
-from .manifest import SCHEMA1_MESSAGE, IndexManifest
-from .pagination import ListingLimits, ListingTally, PageRefused, next_page
-from .ratelimit import TokenBucket
-from .reference import is_reference, quoted_path
-from .retry import RetryPolicy
-from .transport import Call, Reply, Session, looks_like_html, map_exceptions
-from .types import (
+from ..oci.digest import DigestVerifier, read_hashed, sha256_digest
+from ..oci.jsondoc import TooDeepError, parse_json
+from ..oci.manifest import SCHEMA1_MESSAGE, IndexManifest
+from ..oci.port import BlobReader
+from ..oci.reference import is_reference, quoted_path
+from ..oci.types import (
     IMAGE_TYPES,
     INDEX_TYPES,
     MANIFEST_ACCEPT,
     MAX_MANIFEST_BYTES,
     SCHEMA1_TYPES,
-    BlobReader,
     Descriptor,
     RawManifest,
     UploadSession,
 )
+from ..safetext import shown_name
+from . import referrersapi, upload
+from .auth import RegistryAuth
+from .credentials import Credentials, resolve_credentials
+from .http11 import Http11Transport
+from .pagination import ListingLimits, ListingTally, PageRefused, next_page
+from .ratelimit import TokenBucket
+from .retry import RetryPolicy
+from .transport import Call, Reply, Session, looks_like_html, map_exceptions
 
 _log = logging.getLogger(__name__)
 

@@ -57,10 +57,10 @@ from ..errors import (
     UnsupportedError,
     redact_url,
 )
+from ..oci.jsondoc import parse_json
 from ..safetext import escape_controls
 from . import observe
 from .auth import SCOPES_EXTENSION
-from .jsondoc import parse_json
 from .ratelimit import HubQuota, TokenBucket, parse_ratelimit_remaining
 from .retry import RetryPolicy, retrying
 

@@ -25,10 +25,10 @@ from collections.abc import AsyncIterator, Callable
 import trio
 
 from ..errors import DigestMismatchError, RegistryError, RegsyncError, UploadRefusedError
-from .digest import DigestVerifier
-from .reference import quoted_path
+from ..oci.digest import DigestVerifier
+from ..oci.reference import quoted_path
+from ..oci.types import UploadSession
 from .transport import Call, Session
-from .types import UploadSession
 
 #: chunks at least this big are hashed in a worker thread (hashlib releases the GIL), so other
 #: transfers keep the trio thread busy meanwhile

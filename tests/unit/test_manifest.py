@@ -7,8 +7,8 @@ import json
 
 import pytest
 from regsync.daemon.errors import DigestMismatchError, RemoteServerError, UnsupportedError
-from regsync.daemon.registry.digest import DigestVerifier, parse_digest, sha256_digest
-from regsync.daemon.registry.manifest import (
+from regsync.daemon.oci.digest import DigestVerifier, parse_digest, sha256_digest
+from regsync.daemon.oci.manifest import (
     ImageManifest,
     IndexManifest,
     describe_platforms,
@@ -18,7 +18,7 @@ from regsync.daemon.registry.manifest import (
     select_platforms,
     wants_platform,
 )
-from regsync.daemon.registry.types import (
+from regsync.daemon.oci.types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     DOCKER_SCHEMA1,

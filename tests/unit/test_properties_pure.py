@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from regsync.daemon.engine.filters import select_tags
 from regsync.daemon.engine.versions import Version, VersionRange, parse_version, version_key
 from regsync.daemon.errors import RegsyncError, RemoteServerError, UnsupportedError
-from regsync.daemon.registry.digest import DigestVerifier
-from regsync.daemon.registry.manifest import (
+from regsync.daemon.oci.digest import DigestVerifier
+from regsync.daemon.oci.manifest import (
     IndexManifest,
     parse_manifest,
     parse_platform,
     select_platforms,
 )
-from regsync.daemon.registry.types import (
+from regsync.daemon.oci.types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     DOCKER_SCHEMA1,

@@ -24,9 +24,10 @@ from regsync.daemon.errors import (
     RemoteServerError,
     UnsupportedError,
 )
+from regsync.daemon.oci.digest import sha256_digest
+from regsync.daemon.oci.types import DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED
 from regsync.daemon.registry.client import RegistryClient
 from regsync.daemon.registry.credentials import Credentials
-from regsync.daemon.registry.digest import sha256_digest
 from regsync.daemon.registry.retry import RetryPolicy
 from regsync.daemon.registry.transport import (
     error_from_response,
@@ -34,7 +35,6 @@ from regsync.daemon.registry.transport import (
     parse_error_body,
     parse_retry_after,
 )
-from regsync.daemon.registry.types import DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED
 
 SECRET_URL = "https://alice:hunter2@reg.example/v2/a/b/manifests/1?X-Amz-Signature=s3cr3t"
 
@@ -464,7 +464,7 @@ def test_credentials_echoed_by_a_registry_are_redacted() -> None:
 
 
 async def test_streamed_put_holds_back_the_last_chunk_until_the_digest_checked_out() -> None:
-    from regsync.daemon.registry.digest import DigestVerifier
+    from regsync.daemon.oci.digest import DigestVerifier
     from regsync.daemon.registry.upload import held_back
 
     data = b"0123456789abcdef"

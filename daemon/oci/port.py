@@ -1,74 +1,18 @@
-"""Value types shared by the registry client and the engine, and the port the engine copies through.
+"""The port the engine copies through: what it needs from a registry, whatever stores it.
 
-`RegistryPort` has the shape of regclient's scheme interface: the engine speaks only to it, so a
-fault-injecting fake or an OCI-layout target can stand in without touching the engine.
+`RegistryPort` has the shape of regclient's scheme interface: the engine speaks only to it, so
+the HTTP backend (`daemon/registry`), the in-memory one (`oci/memory.py`) or an OCI-layout
+target stand in for each other without touching the engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:  # manifest.py imports this module's values
-    from .manifest import IndexManifest
-
-# Media types ---------------------------------------------------------------------------------
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
-IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
-SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
-#: Accept header for manifest requests, preferred first
-MANIFEST_ACCEPT = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
-
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
-
-    def __str__(self) -> str:
-        parts = [self.os, self.architecture] + ([self.variant] if self.variant else [])
-        return "/".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class Descriptor:
-    """A pointer to content: what a manifest lists, and what HEAD tells about a manifest."""
-
-    media_type: str
-    digest: str
-    size: int
-    platform: Platform | None = None
-    annotations: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class RawManifest:
-    """A manifest exactly as the registry served it; digest already verified against `raw`."""
-
-    raw: bytes
-    media_type: str
-    digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class UploadSession:
-    """A blob upload the registry started: where to send the bytes, and its smallest part."""
-
-    repository: str
-    location: str
-    min_chunk: int = 0  # OCI-Chunk-Min-Length: parts of a chunked upload, the last one aside
+from .manifest import IndexManifest
+from .types import Descriptor, RawManifest, UploadSession
 
 
 class BlobReader(Protocol):
@@ -83,6 +27,10 @@ class RegistryPort(Protocol):
     """What the engine needs from a registry. Every method raises `daemon.errors` types only."""
 
     name: str
+
+    async def ping(self) -> str:
+        """Check that the backend answers and accepts our credentials; its API version."""
+        ...
 
     async def list_tags(self, repository: str) -> list[str]:
         """All tags, following `Link` pagination."""
