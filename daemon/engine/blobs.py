@@ -106,6 +106,8 @@ class BlobMover:
         if body is not None:  # a digest names its bytes: any transfer of it may use them
             self._bodies[blob.digest] = body
         try:
+            # the whole transfer again only for what no request could replay (a body broken
+            # mid-stream, the throughput floor): a request's own spent retries stay spent
             outcome = await retrying(self._retry, lambda: self._attempt(
                 blob, holding, source, source_repository, target, target_repository
             ), describe=f"copy blob {blob.digest}")

@@ -114,6 +114,24 @@ async def test_gives_up_after_max_attempts_and_says_so(autojump_clock: trio.abc.
     )
 
 
+async def test_an_error_an_inner_level_gave_up_on_is_not_retried_again(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Retries at one level: a transfer retried around requests that retry does not multiply
+    the attempts (4, not 16), but a failure the inner level never saw is retried outside."""
+    operation = Flaky(*(NetworkError(f"reset {i}") for i in range(20)))
+
+    async def request() -> str:
+        return await retrying(NO_JITTER, operation, describe="GET blob")
+
+    with pytest.raises(NetworkError, match="after 4 attempts"):
+        await retrying(NO_JITTER, request, describe="copy blob")
+    assert operation.calls == 4
+    midway = Flaky(NetworkError("broke mid-body"))  # raised outside any inner `retrying`
+    assert await retrying(NO_JITTER, midway, describe="copy blob") == "ok"
+    assert midway.calls == 2
+
+
 async def test_permanent_error_propagates_at_once(autojump_clock: trio.abc.Clock) -> None:
     operation = Flaky(AuthError("denied"))
     start = trio.current_time()
