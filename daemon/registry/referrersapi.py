@@ -14,7 +14,7 @@ from ..oci.digest import parse_digest, sha256_digest
 from ..oci.manifest import IndexManifest, parse_manifest
 from ..oci.reference import quoted_path
 from ..oci.types import MAX_MANIFEST_BYTES, OCI_INDEX, RawManifest
-from .transport import Call, Reply
+from .session import Call, Reply
 
 #: request counter key (client.counts) of a Referrers API request
 KEY = "referrers.list"

@@ -9,7 +9,7 @@ failures). Everything else (auth, not found, digest mismatch...) fails at once: 
 request cannot change the answer.
 
 Retries happen at one level: the innermost that can replay the failed step. A request is retried
-by the transport (registry/transport.py); a blob transfer is retried whole by the engine
+by the session (registry/session.py); a blob transfer is retried whole by the engine
 (engine/blobs.py) only for what no request could replay (a body that broke mid-stream, an
 upload whose streamed body failed, a transfer under the throughput floor). An error a level
 already gave up on is spent: no level above tries again, so a source failing every request sees

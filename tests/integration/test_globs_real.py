@@ -11,7 +11,7 @@ import yaml
 from regsync.daemon.engine.events import LogEvent, Outcome, discard
 from regsync.daemon.engine.run import Run, open_registries, sync
 from regsync.daemon.main import main
-from regsync.daemon.registry import client
+from regsync.daemon.registry import listing
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256
 from support.registry import RegistryServer
@@ -25,7 +25,7 @@ GLOB = rule("team-a/**", "dr/team-a/**")
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Catalog pages of two names: a catalog of several pages on a small registry."""
-    monkeypatch.setattr(client, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     yield
 
 

@@ -15,13 +15,13 @@ from regsync.daemon.engine.slots import BlobSlots, Waiter, cap, grantable
 from regsync.daemon.engine.throughput import Floor, RateWindow
 from regsync.daemon.oci.jsondoc import TooDeepError, parse_json
 from regsync.daemon.oci.reference import is_reference, is_tag, quoted_path, split_tags
+from regsync.daemon.registry.answers import parse_error_body
 from regsync.daemon.registry.pagination import (
     ListingLimits,
     ListingTally,
     PageRefused,
     next_page,
 )
-from regsync.daemon.registry.transport import parse_error_body
 from regsync.daemon.safetext import EscapingFormatter, escape_controls, shown_name
 
 DIGEST = "sha256:" + "a" * 64
