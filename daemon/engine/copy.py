@@ -6,6 +6,10 @@ only after everything it points at is present, so a run killed at any instant le
 tag either as it was or complete. What a tag becomes depends only on the source and the rule,
 never on which tag of the run reached a shared nested index first. Referrers follow afterwards
 (engine/referrers.py, through the `Follower`).
+
+Whether a tag is copied at all is decided by engine/plan.py from HEADs (and what memory and the
+target's own index say), the same decision for the copy and for the dry run (`plan_tag`); this
+module gathers those facts and does the I/O the decision calls for.
 """
 
 from __future__ import annotations
