@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from .engine.copy import TagPlan
 from .engine.events import (
     BytesMoved,
     Counters,
@@ -21,6 +20,7 @@ from .engine.events import (
     TagFinished,
     TagStarted,
 )
+from .engine.plan import TagPlan
 from .engine.run import RunReport
 from .safetext import escape_controls
 

@@ -168,6 +168,7 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
 
     from .console import plan_table
     from .engine.events import discard
+    from .engine.plan import Verb
     from .engine.run import Run, open_registries, registries_for
 
     async def plan() -> bool:
@@ -182,7 +183,7 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
                     print(f"rule {rule.name}: cannot plan: {exc}")
                     ok = False
                     continue
-                ok = ok and all(p.action != "fail" for p in plans)
+                ok = ok and all(p.action is not Verb.FAIL for p in plans)
                 print(plan_table(rule.name, plans, selection.dropped))
         return ok
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .config import RegistrySettings, SyncRule
-from .engine.copy import TagPlan
 from .engine.events import Counters, LogEvent, TagResult
 from .engine.filters import TagSelection
+from .engine.plan import TagPlan
 from .model import (
     RESULTS_PAGE_DEFAULT,
     ApplyResult,

@@ -21,11 +21,11 @@ from .config import (
     SyncRule,
     parse_applied,
 )
-from .engine.copy import TagPlan
 from .engine.discovery import concrete_rules, discover
 from .engine.events import discard
 from .engine.filters import TagSelection
 from .engine.globs import Scope
+from .engine.plan import TagPlan
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor

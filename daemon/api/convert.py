@@ -25,9 +25,9 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from .. import model
 from ..config import Config, ConfigProblems, RegistrySettings, SyncRule, parse_config
-from ..engine.copy import TagPlan
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
+from ..engine.plan import TagPlan
 from ..errors import ConfigError
 from ..plane import WatchItem
 from ..runconfig import literal_template

@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 from ..errors import NotFoundError, RemoteServerError
 from ..oci.digest import sha256_digest
-from ..oci.jsondoc import parse_json
 from ..oci.manifest import IndexManifest, parse_manifest
 from ..oci.referrers import (
     add_entries,
@@ -33,7 +32,8 @@ from ..oci.referrers import (
     referrer_tags,
 )
 from ..oci.types import INDEX_TYPES, OCI_INDEX, Descriptor, RawManifest
-from .copy import SOURCE_DIGEST_ANNOTATION, TagCopier, together
+from .copy import TagCopier, together
+from .plan import recorded_source
 
 #: referrers of referrers, at most this deep (a signature of an SBOM of an image is 2)
 MAX_REFERRER_DEPTH = 4
@@ -105,7 +105,7 @@ class ReferrerFollower:
             return None
         ours = await self._target.registry.get_manifest(self._target.repository, digest)
         parsed = parse_manifest(ours, registry=self._target.registry.name)
-        source_digest = _rewritten_from(ours)
+        source_digest = recorded_source(ours.raw)
         if source_digest is not None and await self._source.registry.head_manifest(
             self._source.repository, digest
         ):
@@ -238,13 +238,3 @@ class ReferrerFollower:
         await target.registry.put_manifest(target.repository, tag, manifest)
         return [str(e["digest"]) for e in fallback_entries(merged)]
 
-
-def _rewritten_from(manifest: RawManifest) -> str | None:
-    """The source digest a rewritten index of ours records (copy.SOURCE_DIGEST_ANNOTATION)."""
-    try:
-        obj = parse_json(manifest.raw)
-    except ValueError:
-        return None
-    annotations = obj.get("annotations") if isinstance(obj, dict) else None
-    value = annotations.get(SOURCE_DIGEST_ANNOTATION) if isinstance(annotations, dict) else None
-    return value if isinstance(value, str) else None

@@ -30,7 +30,7 @@ from ..registry.factory import open_port
 from ..registry.retry import RetryPolicy
 from ..safetext import SHOWN_MAX, escape_controls
 from .blobs import BlobMover, BlobOutcome
-from .copy import PlatformFilter, Side, TagCopier, TagPlan
+from .copy import TagCopier
 from .discovery import concrete_rules, discover, shown_names
 from .events import (
     BytesMoved,
@@ -45,8 +45,10 @@ from .events import (
     TagStarted,
 )
 from .filters import TagSelection, select_tags
+from .plan import PlatformFilter, TagPlan, failed
 from .platform_memory import PlatformMemory
 from .referrers import ReferrerFollower
+from .side import Side
 from .slots import BlobSlots
 from .throughput import Floor
 from .upload_memory import UploadMemory
@@ -272,8 +274,8 @@ class Run:
                 try:
                     planned_by[one.source.repository] = await self._plan_one(one)
                 except RegsyncError as exc:  # that repository fails (as "repository:"), not all
-                    failed = TagPlan("", "fail", f"[{exc.kind}] {exc}")
-                    planned_by[one.source.repository] = TagSelection((), ()), [failed]
+                    planned_by[one.source.repository] = (
+                        TagSelection((), ()), [failed("", f"[{exc.kind}] {exc}")])
 
         async with trio.open_nursery() as nursery:
             for one in repositories:

@@ -30,9 +30,9 @@ from regsync.daemon.api import ApiServer, ApiSettings
 from regsync.daemon.api.bridge import TrioPortal, open_asyncio_thread
 from regsync.daemon.api.server import SERVICES
 from regsync.daemon.config import RegistrySettings, SyncRule, parse_config
-from regsync.daemon.engine.copy import TagPlan
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.plan import TagPlan, Verb
 from regsync.daemon.errors import (
     ConfigError,
     ConflictError,
@@ -196,8 +196,8 @@ class FakePlane:
         await self.get_task(name)
         selection = TagSelection(kept=("1.0", "1.1"), dropped=(("1.0-rc", "excluded by 'rc'"),))
         plans = [
-            TagPlan("1.0", "skip", "unchanged", "sha256:a", "sha256:a"),
-            TagPlan("1.1", "copy", "new tag", "sha256:b"),
+            TagPlan("1.0", Verb.SKIP, "unchanged", "sha256:a", "sha256:a"),
+            TagPlan("1.1", Verb.COPY, "new tag", "sha256:b"),
         ]
         return selection, plans
 

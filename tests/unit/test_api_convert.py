@@ -15,9 +15,9 @@ from regsync.daemon.api import convert
 from regsync.daemon.api.bridge import PortalClosed
 from regsync.daemon.api.status import INTERNAL_MESSAGE, status_for
 from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
-from regsync.daemon.engine.copy import TagPlan
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.plan import TagPlan, Verb
 from regsync.daemon.errors import (
     AuthError,
     ConfigError,
@@ -288,7 +288,7 @@ def test_records_with_matching_field_names_map_every_field() -> None:
 
 def test_plan_and_preview() -> None:
     selection = TagSelection(kept=("1.0", "1.1"), dropped=(("1.0-rc", "excluded by 'rc'"),))
-    plans = [TagPlan("1.0", "skip", "unchanged", "sha256:a", "sha256:a")]
+    plans = [TagPlan("1.0", Verb.SKIP, "unchanged", "sha256:a", "sha256:a")]
     plan = convert.plan_response(selection, plans)
     assert (plan.tags[0].tag, plan.tags[0].target_digest) == ("1.0", "sha256:a")
     assert (plan.dropped[0].tag, plan.dropped[0].reason) == ("1.0-rc", "excluded by 'rc'")
