@@ -15,7 +15,7 @@ from ..config import Endpoint, SyncRule
 from ..errors import AuthError, NoCatalogError, NotFoundError
 from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
-from .globs import Scope, scope
+from ..values.globs import Scope, scope
 
 #: said whenever a catalog cannot be had: what the user can do instead
 SEPARATE_RULES = "list those repositories as separate rules (one repository each) instead"

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .tagregex import TagRegex, TagRegexError, compile_tag_regex
-from .versions import VersionRange, parse_version, version_key
+from ..values.tagregex import TagRegex, TagRegexError, compile_tag_regex
+from ..values.versions import VersionRange, parse_version, version_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 from regsync.daemon.engine.filters import select_tags
-from regsync.daemon.engine.versions import Version, VersionRange, parse_version, version_key
+from regsync.daemon.values.versions import Version, VersionRange, parse_version, version_key
 from regsync.daemon.errors import RegsyncError, RemoteServerError, UnsupportedError
 from regsync.daemon.registry.digest import DigestVerifier
 from regsync.daemon.registry.manifest import (
