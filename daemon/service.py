@@ -25,7 +25,7 @@ from .engine.copy import TagPlan
 from .engine.discovery import concrete_rules, discover
 from .engine.events import discard
 from .engine.filters import TagSelection
-from .engine.globs import Scope
+from .values.globs import Scope
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
