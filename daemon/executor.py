@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 import trio
 
-from .config import Config, GlobalSettings, SyncRule
 from .engine.events import (
     Counters,
     Event,
@@ -39,6 +38,7 @@ from .logformat import current_execution
 from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
 from .runconfig import rule_config
+from .settings import Config, GlobalSettings, SyncRule
 from .store.db import Database
 from .store.repo import Repo
 

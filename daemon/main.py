@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import Config, SyncRule, load_config
+from .config import load_config
 from .errors import ConfigError, RegsyncError, first_regsync_error
+from .settings import Config, SyncRule
 
 if TYPE_CHECKING:
     from .engine.platform_memory import PlatformMemory

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env
+from .config import expand_env
+from .settings import Config, GlobalSettings, RegistrySettings, SyncRule
 from .store.repo import Repo
 
 

@@ -13,19 +13,11 @@ from functools import partial
 
 import trio
 
-from .config import (
-    Config,
-    GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
-    SyncRule,
-    parse_applied,
-)
+from .config import parse_applied
 from .engine.copy import TagPlan
 from .engine.discovery import concrete_rules, discover
 from .engine.events import discard
 from .engine.filters import TagSelection
-from .values.globs import Scope
 from .engine.run import Run, open_registries, rule_tags
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
@@ -50,8 +42,10 @@ from .plane import WatchItem
 from .registry.client import RegistryClient
 from .runconfig import literal_template, resolved, rule_config
 from .scheduler import Scheduler, utc_now
+from .settings import Config, GlobalSettings, RegistrySettings, RetrySettings, SyncRule
 from .store.db import Database
 from .store.repo import Repo
+from .values.globs import Scope
 
 VERSION = "0.1.0"
 

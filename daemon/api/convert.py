@@ -24,13 +24,14 @@ from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from .. import model
-from ..config import Config, ConfigProblems, RegistrySettings, SyncRule, parse_config
+from ..config import ConfigProblems, parse_config
 from ..engine.copy import TagPlan
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
 from ..errors import ConfigError
 from ..plane import WatchItem
 from ..runconfig import literal_template
+from ..settings import Config, RegistrySettings, SyncRule
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _PLACEHOLDER_URL = "https://registry.invalid"

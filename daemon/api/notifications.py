@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
-from ..config import NotificationSettings
 from ..errors import ConfigError
 from ..model import NotificationRecord
 from ..notify.control import NotificationPlane
+from ..settings import NotificationSettings
 from . import convert
 from .bridge import TrioPortal
 from .status import reported_as_status

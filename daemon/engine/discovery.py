@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from ..config import Endpoint, SyncRule
 from ..errors import AuthError, NoCatalogError, NotFoundError
 from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
+from ..settings import Endpoint, SyncRule
 from ..values.globs import Scope, scope
 
 #: said whenever a catalog cannot be had: what the user can do instead

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 
 import trio
 
-from ..config import Config, Endpoint, SyncRule
 from ..errors import RegsyncError
 from ..registry.client import RegistryClient
 from ..registry.manifest import parse_platform
@@ -29,6 +28,7 @@ from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
 from ..registry.retry import RetryPolicy
 from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
+from ..settings import Config, Endpoint, SyncRule
 from .blobs import BlobMover, BlobOutcome
 from .copy import PlatformFilter, Side, TagCopier, TagPlan
 from .discovery import concrete_rules, discover, shown_names

@@ -30,7 +30,7 @@ from typing import Self
 import httpx
 import trio
 
-from ..config import CA_FILE_UNREADABLE, GlobalSettings, Limits, RegistrySettings
+from ..config import CA_FILE_UNREADABLE
 from ..errors import (
     ConfigError,
     DigestMismatchError,
@@ -42,6 +42,7 @@ from ..errors import (
     UnsupportedError,
 )
 from ..safetext import shown_name
+from ..settings import GlobalSettings, Limits, RegistrySettings
 from . import referrersapi, upload
 from .auth import RegistryAuth
 from .credentials import Credentials, resolve_credentials

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from regsync.daemon.config import Config
 from regsync.daemon.engine.events import (
     Counters,
     Event,
@@ -26,6 +25,7 @@ from regsync.daemon.engine.events import (
 )
 from regsync.daemon.engine.run import RunReport, sync
 from regsync.daemon.engine.slots import BlobSlots
+from regsync.daemon.settings import Config
 from support.fakeregistry import FakeRegistry
 from support.images import manifest_digest, push_image, random_layer
 from support.proxy import CountingProxy, Fault, fail_times

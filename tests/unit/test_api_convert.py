@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from regsync.daemon.api import convert
 from regsync.daemon.api.bridge import PortalClosed
 from regsync.daemon.api.status import INTERNAL_MESSAGE, status_for
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.engine.copy import TagPlan
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.engine.filters import TagSelection
@@ -40,6 +39,7 @@ from regsync.daemon.model import (
 )
 from regsync.daemon.plane import WatchItem
 from regsync.daemon.runconfig import resolved
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from support.certs import self_signed

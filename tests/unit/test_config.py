@@ -13,13 +13,7 @@ import yaml
 from regsync.daemon.config import (
     CA_FILE_MAX,
     CA_FILE_UNREADABLE,
-    Config,
     ConfigProblems,
-    Endpoint,
-    GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
-    TagFilter,
     expand_env,
     load_config,
     parse_applied,
@@ -27,6 +21,14 @@ from regsync.daemon.config import (
 )
 from regsync.daemon.durations import duration_seconds
 from regsync.daemon.errors import ConfigError
+from regsync.daemon.settings import (
+    Config,
+    Endpoint,
+    GlobalSettings,
+    RegistrySettings,
+    RetrySettings,
+    TagFilter,
+)
 from support.certs import self_signed
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,10 @@ import time
 
 import pytest
 from regsync.daemon.api import convert
-from regsync.daemon.config import Endpoint, parse_config
-from regsync.daemon.values.globs import GlobError, check_glob, expand, match, scope, wildcards
+from regsync.daemon.config import parse_config
 from regsync.daemon.errors import ConfigError
+from regsync.daemon.settings import Endpoint
+from regsync.daemon.values.globs import GlobError, check_glob, expand, match, scope, wildcards
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 

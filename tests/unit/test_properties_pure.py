@@ -14,7 +14,6 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 from regsync.daemon.engine.filters import select_tags
-from regsync.daemon.values.versions import Version, VersionRange, parse_version, version_key
 from regsync.daemon.errors import RegsyncError, RemoteServerError, UnsupportedError
 from regsync.daemon.registry.digest import DigestVerifier
 from regsync.daemon.registry.manifest import (
@@ -31,6 +30,7 @@ from regsync.daemon.registry.types import (
     OCI_MANIFEST,
     RawManifest,
 )
+from regsync.daemon.values.versions import Version, VersionRange, parse_version, version_key
 
 # Tags: small numbers and a few identifiers so ties and equal releases happen often.
 _IDENT = st.sampled_from(["alpha", "beta", "rc", "alpine", "1", "2", "11", "0", "x-y"])

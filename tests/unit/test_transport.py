@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import trio
-from regsync.daemon.config import RegistrySettings
 from regsync.daemon.errors import (
     AuthError,
     DigestMismatchError,
@@ -35,6 +34,7 @@ from regsync.daemon.registry.transport import (
     parse_retry_after,
 )
 from regsync.daemon.registry.types import DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED
+from regsync.daemon.settings import RegistrySettings
 
 SECRET_URL = "https://alice:hunter2@reg.example/v2/a/b/manifests/1?X-Amz-Signature=s3cr3t"
 
