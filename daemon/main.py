@@ -155,7 +155,8 @@ def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
     sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
     platforms = _platform_memory(rules)
     try:
-        report = trio.run(lambda: sync(config, rules, sink=sink, platforms=platforms))
+        report = trio.run(lambda: sync(rules, config.registries, config.global_, sink=sink,
+                                       platforms=platforms))
     finally:
         platforms.save()
         if isinstance(sink, TerminalSink):
@@ -169,12 +170,13 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
 
     from .console import plan_table
     from .engine.events import discard
-    from .engine.run import Run, open_registries, registries_for
+    from .engine.run import Run, open_ports, registries_for
 
     async def plan() -> bool:
         ok = True
-        async with open_registries(config, registries_for(config, rules)) as registries:
-            run = Run(config, sink=discard, registries=registries,
+        names = registries_for(rules)
+        async with open_ports(config.registries, config.global_, names) as ports:
+            run = Run(config.global_, config.registries, sink=discard, ports=ports,
                       platforms=_platform_memory(rules))
             for rule in rules:
                 try:

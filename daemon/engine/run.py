@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -28,7 +28,7 @@ from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
 from ..registry.retry import RetryPolicy
 from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
-from ..settings import Config, Endpoint, SyncRule
+from ..settings import Endpoint, GlobalSettings, RegistrySettings, SyncRule
 from .blobs import BlobMover, BlobOutcome
 from .copy import PlatformFilter, Side, TagCopier, TagPlan
 from .discovery import concrete_rules, discover, shown_names
@@ -86,24 +86,25 @@ class Run:
 
     def __init__(
         self,
-        config: Config,
+        global_: GlobalSettings,
+        registries: Mapping[str, RegistrySettings],
         *,
         sink: EventSink,
-        registries: Mapping[str, RegistryPort],
+        ports: Mapping[str, RegistryPort],
         only_tags: Mapping[str, Collection[str]] | None = None,
         except_tags: Mapping[str, Collection[str]] | None = None,
         slots: BlobSlots | None = None,
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
     ) -> None:
-        self._config = config
+        self._settings = registries
         self._platforms = platforms or PlatformMemory()
         self._sink = sink
-        self._registries = registries
+        self._registries = ports
         self._only_tags = only_tags
         self._except_tags = except_tags or {}
         self.report = RunReport()
-        g = config.global_
+        g = global_
         self._blobs = BlobMover(
             # `global.concurrency` is global: a daemon passes the same slots to all its runs
             slots=slots or BlobSlots(g.concurrency),
@@ -243,7 +244,7 @@ class Run:
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
-        host = self._config.registries[endpoint.registry].host
+        host = self._settings[endpoint.registry].host
         return Side(self._registries[endpoint.registry],
                     canonical_repository(host, endpoint.repository))
 
@@ -350,7 +351,20 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     return TagSelection(selection.kept, selection.dropped + follow + shown)
 
 
-def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
+#: opens the port of one registry, from its settings, for the whole of a run
+OpenPort = Callable[[RegistrySettings, GlobalSettings], AbstractAsyncContextManager[RegistryPort]]
+
+
+@asynccontextmanager
+async def http_port(
+    settings: RegistrySettings, global_: GlobalSettings
+) -> AsyncIterator[RegistryPort]:
+    """The HTTP backend's port: one `RegistryClient`, so QPS limits and token caches are shared."""
+    async with await RegistryClient.connect(settings, global_) as client:
+        yield client
+
+
+def registries_for(rules: Sequence[SyncRule]) -> list[str]:
     """Names of the registries the rules touch, in first-use order."""
     names: dict[str, None] = {}
     for rule in rules:
@@ -360,29 +374,36 @@ def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
 
 
 @asynccontextmanager
-async def open_registries(config: Config, names: Sequence[str]) -> AsyncIterator[dict[str, RegistryPort]]:
-    """One client per registry for the whole run (so QPS limits and token caches are shared)."""
+async def open_ports(
+    registries: Mapping[str, RegistrySettings],
+    global_: GlobalSettings,
+    names: Sequence[str],
+    open_port: OpenPort = http_port,
+) -> AsyncIterator[dict[str, RegistryPort]]:
+    """One port per registry for the whole run (shared by every rule using it)."""
     async with AsyncExitStack() as stack:
-        clients: dict[str, RegistryPort] = {}
+        ports: dict[str, RegistryPort] = {}
         for name in names:
-            client = await RegistryClient.connect(config.registries[name], config.global_)
-            clients[name] = await stack.enter_async_context(client)
-        yield clients
+            ports[name] = await stack.enter_async_context(open_port(registries[name], global_))
+        yield ports
 
 
 async def sync(
-    config: Config,
     rules: Sequence[SyncRule],
+    registries: Mapping[str, RegistrySettings],
+    global_: GlobalSettings,
     *,
     sink: EventSink,
+    open_port: OpenPort = http_port,
     only_tags: Mapping[str, Collection[str]] | None = None,
     except_tags: Mapping[str, Collection[str]] | None = None,
     slots: BlobSlots | None = None,
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
 ) -> RunReport:
-    """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
-    async with open_registries(config, registries_for(config, rules)) as registries:
-        run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
+    """Sync `rules` once (`registries` holds at least the ones they name): the entry point
+    `regsyncd once` and the daemon's workers share."""
+    async with open_ports(registries, global_, registries_for(rules), open_port) as ports:
+        run = Run(global_, registries, sink=sink, ports=ports, only_tags=only_tags,
                   except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads)
         return await run.execute(rules)

@@ -60,7 +60,7 @@ class Recorder:
 
 async def run_sync(data: dict[str, Any]) -> RunReport:
     config = load(data)
-    return await sync(config, config.enabled_rules(), sink=Recorder())
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=Recorder())
 
 
 def outcomes(report: RunReport) -> dict[str, Outcome]:
