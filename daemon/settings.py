@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .values.globs import has_wildcards
+from .values.tagregex import TagRegex, compile_tag_regex
+from .values.versions import VersionRange
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,28 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class TagFilter:
+    """A rule's tag filters as written, and parsed once when the filter is built: the engine runs
+    `includes`, `excludes` and `version_range`, never the strings (a filter that exists runs).
+
+    Raises:
+        TagRegexError: a pattern is not RE2 (a ValueError).
+        ValueError: `semver` is not a version range.
+    """
+
     include: tuple[str, ...] = ()  # RE2 regexes, unanchored (search); empty = all tags
     exclude: tuple[str, ...] = ()  # regexes; a tag matching any is dropped
     semver: str | None = None  # range such as ">=1.20 <2"
     latest: int | None = None  # of what remains, the newest N
+    includes: tuple[TagRegex, ...] = field(init=False, repr=False, compare=False)
+    excludes: tuple[TagRegex, ...] = field(init=False, repr=False, compare=False)
+    version_range: VersionRange | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # frozen: the parsed forms are set once, here, from the fields they are derived from
+        object.__setattr__(self, "includes", tuple(map(compile_tag_regex, self.include)))
+        object.__setattr__(self, "excludes", tuple(map(compile_tag_regex, self.exclude)))
+        parsed = VersionRange.parse(self.semver) if self.semver is not None else None
+        object.__setattr__(self, "version_range", parsed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,17 +176,22 @@ def _tag_filter(value: object, at: At) -> TagFilter:
 
 
 def _regexes(fields: dict[str, object], name: str, at: At) -> tuple[str, ...]:
-    patterns = read_texts(fields, name, at)
-    for position, pattern in enumerate(patterns):
+    """The valid patterns (the `TagFilter` compiles them again from its cache); each invalid one
+    is a problem, so a document holding one never becomes settings."""
+    valid: list[str] = []
+    for position, pattern in enumerate(read_texts(fields, name, at)):
         try:
             compile_tag_regex(pattern)
         except TagRegexError as exc:
             at.key(name).index(position).problem(f"invalid regular expression {pattern!r}: {exc}")
-    return patterns
+        else:
+            valid.append(pattern)
+    return tuple(valid)
 
 
 def _semver(fields: dict[str, object], at: At) -> str | None:
-    """Parsed here with the engine's own parser, so a range that loads is a range that runs."""
+    """Checked with the parser `TagFilter` runs, so a range that loads is a range that runs;
+    None (with a problem) when invalid."""
     text = read_text(fields, "semver", at)
     if text is None:
         return None
@@ -194,6 +199,7 @@ def _semver(fields: dict[str, object], at: At) -> str | None:
         VersionRange.parse(text)
     except ValueError as exc:
         at.key("semver").problem(str(exc))
+        return None
     return text.strip()
 
 

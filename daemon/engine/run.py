@@ -44,7 +44,7 @@ from .events import (
     TagsPlanned,
     TagStarted,
 )
-from .filters import TagSelection, select_tags
+from .filters import TagSelection, select_rule_tags
 from .platform_memory import PlatformMemory
 from .referrers import ReferrerFollower
 from .slots import BlobSlots
@@ -341,9 +341,7 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     followers = [t for t in valid if rule.referrers and is_referrer_tag(t)]
     if followers:  # they travel with their subjects, whatever the filters say
         valid = [t for t in valid if not is_referrer_tag(t)]
-    f = rule.tags
-    selection = select_tags(valid, include=f.include, exclude=f.exclude, semver=f.semver,
-                            latest=f.latest)
+    selection = select_rule_tags(valid, rule.tags)
     if not invalid and not followers:
         return selection
     shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
