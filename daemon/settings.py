@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .values.globs import has_wildcards
+from .values.platform import Platform, parse_platform
 from .values.tagregex import TagRegex, compile_tag_regex
 from .values.versions import VersionRange
 
@@ -125,6 +126,12 @@ class SyncRule:
     cron_expression: str | None = None
     #: signatures, SBOMs and attestations follow the manifests the rule copies (engine/referrers.py)
     referrers: bool = True
+    #: `platforms` parsed once, when the rule is built (ValueError for one that is not a platform)
+    parsed_platforms: tuple[Platform, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parsed = tuple(map(parse_platform, self.platforms))
+        object.__setattr__(self, "parsed_platforms", parsed)  # frozen: set once, here
 
 
 #: what a webhook can be told about (`notifications[].events`)

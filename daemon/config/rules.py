@@ -215,14 +215,17 @@ def _architectures(fields: dict[str, object], at: At) -> tuple[str, ...]:
 
 
 def _platforms(fields: dict[str, object], at: At) -> tuple[str, ...]:
-    values = read_texts(fields, "platforms", at)
-    for position, value in enumerate(values):
-        if not _PLATFORM.fullmatch(value):
+    """The valid platforms (the `SyncRule` parses them); each invalid one is a problem."""
+    valid: list[str] = []
+    for position, value in enumerate(read_texts(fields, "platforms", at)):
+        if _PLATFORM.fullmatch(value):
+            valid.append(value)
+        else:
             at.key("platforms").index(position).problem(
                 f"invalid platform {value!r}; expected os/arch[/variant] in lowercase, "
                 "e.g. linux/amd64 or linux/arm/v7"
             )
-    return values
+    return tuple(valid)
 
 
 def _cron(fields: dict[str, object], at: At) -> str | None:

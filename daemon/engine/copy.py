@@ -41,10 +41,10 @@ from ..registry.types import (
     INDEX_TYPES,
     MAX_MANIFEST_BYTES,
     Descriptor,
-    Platform,
     RawManifest,
     RegistryPort,
 )
+from ..values.platform import Platform
 from .blobs import BlobMover
 from .events import Outcome, TagResult
 from .platform_memory import PlatformMemory

@@ -22,7 +22,6 @@ import trio
 
 from ..errors import RegsyncError
 from ..registry.client import RegistryClient
-from ..registry.manifest import parse_platform
 from ..registry.reference import canonical_repository, split_tags
 from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
 from ..registry.retry import RetryPolicy
@@ -217,11 +216,6 @@ class Run:
                 self._finish(replace(result, repository=repository))
 
     def copier(self, rule: SyncRule) -> TagCopier:
-        try:
-            platforms = tuple(parse_platform(p) for p in rule.platforms)
-        except ValueError as exc:  # config validation should have caught it
-            raise RegsyncError(f"rule {rule.name!r}: {exc}") from exc
-
         def log(level: str, message: str) -> None:
             self._log(level, message, rule.name)
 
@@ -236,7 +230,7 @@ class Run:
                 memory=self._platforms,
             )
 
-        copier = make(PlatformFilter(rule.architectures, platforms))
+        copier = make(PlatformFilter(rule.architectures, rule.parsed_platforms))
         if rule.referrers:  # referrers are copied whole: no platform filter speaks about them
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,

@@ -19,7 +19,6 @@ from regsync.daemon.registry.digest import DigestVerifier
 from regsync.daemon.registry.manifest import (
     IndexManifest,
     parse_manifest,
-    parse_platform,
     select_platforms,
 )
 from regsync.daemon.registry.types import (
@@ -30,6 +29,7 @@ from regsync.daemon.registry.types import (
     OCI_MANIFEST,
     RawManifest,
 )
+from regsync.daemon.values.platform import parse_platform
 from regsync.daemon.values.versions import Version, VersionRange, parse_version, version_key
 
 # Tags: small numbers and a few identifiers so ties and equal releases happen often.
