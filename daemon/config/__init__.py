@@ -19,13 +19,13 @@ The format is the seed's (see configs/sync.example.yaml); extensions are optiona
 
 from __future__ import annotations
 
+from ..values.names import REPOSITORY_MAX
 from .env import expand_env
 from .fields import (
     APPLIED_BYTES_MAX,
     LIST_MAX,
     PATTERN_MAX,
     REGISTRY_NAME_MAX,
-    REPOSITORY_MAX,
     RULE_NAME_MAX,
 )
 from .loader import SUPPORTED_VERSION, load_config, parse_applied, parse_config, validate_document

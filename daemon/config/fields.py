@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 
 from ..durations import duration_seconds
+from ..values.names import REPOSITORY_MAX
 from .env import substitute
 from .problems import At, kind, shortened
 
@@ -14,7 +15,6 @@ from .problems import At, kind, shortened
 # is turned away at once instead of coming back in every message, log line and reply.
 REGISTRY_NAME_MAX = 63  # the proto's promise: 1-63 of [A-Za-z0-9-_.]
 RULE_NAME_MAX = 128  # printable, no control characters, no surrounding spaces
-REPOSITORY_MAX = 255  # distribution refuses longer names (reference.NameTotalLengthMax)
 PATTERN_MAX = 1024  # OCI tags are at most 128 characters: a longer regex is a mistake
 LIST_MAX = 256  # entries of include, exclude, architectures, platforms
 TEXT_MAX = 4096  # any other string
@@ -34,10 +34,6 @@ FIELD_MAX = {
     "architectures": 64,
     "platforms": 128,
 }
-
-
-# Typed getters: each reports its own problems and returns the default when absent or invalid.
-# None (YAML null) counts as absent everywhere.
 
 
 def read_mapping(value: object, at: At, known: tuple[str, ...]) -> dict[str, object] | None:
