@@ -13,13 +13,12 @@ itself) is owed: retried in the background until the store takes it, so no execu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import trio
 
-from .config import Config, GlobalSettings, SyncRule
 from .engine.events import (
     Counters,
     Event,
@@ -38,7 +37,8 @@ from .hub import Hub
 from .logformat import current_execution
 from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
-from .runconfig import rule_config
+from .runconfig import rule_registries
+from .settings import GlobalSettings, RegistrySettings, SyncRule
 from .store.db import Database
 from .store.repo import Repo
 
@@ -191,10 +191,10 @@ class Executor:
                     record = running.record = await self._db.run(
                         lambda repo: repo.mark_running(record.id))
                     self._publish(record)
-                    config, rule = await self._db.run(
-                        lambda repo: rule_config(repo, record.task, self._global()))
+                    rule, registries = await self._db.run(
+                        lambda repo: rule_registries(repo, record.task))
                     status, error = await self._sync(
-                        running, config, rule, pending, only_tags, except_tags)
+                        running, registries, rule, pending, only_tags, except_tags)
             if running.scope.cancelled_caught:
                 status = (ExecutionStatus.INTERRUPTED if running.interrupted
                           else ExecutionStatus.STOPPED)
@@ -260,13 +260,14 @@ class Executor:
     async def _sync(
         self,
         running: _Running,
-        config: Config,
+        registries: Mapping[str, RegistrySettings],
         rule: SyncRule,
         pending: _Pending,
         only_tags: Collection[str] | None,
         except_tags: Collection[str] | None,
     ) -> tuple[ExecutionStatus, str]:
         record = running.record
+        global_ = self._global()
 
         def sink(event: Event, counters: Counters) -> None:
             if running.counters is not counters:  # the engine's own: stop and crash keep them
@@ -283,13 +284,13 @@ class Executor:
             pending.dirty = True
 
         if self._blobs is None:
-            self._blobs = BlobSlots(config.global_.concurrency)
+            self._blobs = BlobSlots(global_.concurrency)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._flusher, record, pending, running)
                 report = await sync(
-                    config, [rule], sink=sink, slots=self._blobs, platforms=self.platforms,
-                    uploads=self.uploads,
+                    [rule], registries, global_, sink=sink, slots=self._blobs,
+                    platforms=self.platforms, uploads=self.uploads,
                     only_tags={rule.name: only_tags} if only_tags is not None else None,
                     except_tags={rule.name: except_tags} if except_tags is not None else None,
                 )

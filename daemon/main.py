@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import Config, SyncRule, load_config
+from .config import load_config
 from .errors import ConfigError, RegsyncError, first_regsync_error
+from .settings import Config, SyncRule
 
 if TYPE_CHECKING:
     from .engine.platform_memory import PlatformMemory
@@ -154,7 +155,8 @@ def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
     sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
     platforms = _platform_memory(rules)
     try:
-        report = trio.run(lambda: sync(config, rules, sink=sink, platforms=platforms))
+        report = trio.run(lambda: sync(rules, config.registries, config.global_, sink=sink,
+                                       platforms=platforms))
     finally:
         platforms.save()
         if isinstance(sink, TerminalSink):
@@ -169,12 +171,13 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
     from .console import plan_table
     from .engine.events import discard
     from .engine.plan import Verb
-    from .engine.run import Run, open_registries, registries_for
+    from .engine.run import Run, open_ports, registries_for
 
     async def plan() -> bool:
         ok = True
-        async with open_registries(config, registries_for(config, rules)) as registries:
-            run = Run(config, sink=discard, registries=registries,
+        names = registries_for(rules)
+        async with open_ports(config.registries, config.global_, names) as ports:
+            run = Run(config.global_, config.registries, sink=discard, ports=ports,
                       platforms=_platform_memory(rules))
             for rule in rules:
                 try:

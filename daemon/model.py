@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from .config import NotificationSettings, RegistrySettings, SyncRule
 from .engine.events import Counters, LogEvent, TagResult
+from .settings import NotificationSettings, RegistrySettings, SyncRule
 
 
 class Trigger(str, Enum):

@@ -13,7 +13,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from .config import RegistrySettings, SyncRule
 from .engine.events import Counters, LogEvent, TagResult
 from .engine.filters import TagSelection
 from .engine.plan import TagPlan
@@ -30,6 +29,7 @@ from .model import (
     Stats,
     TaskRecord,
 )
+from .settings import RegistrySettings, SyncRule
 
 
 @dataclass(frozen=True, slots=True)

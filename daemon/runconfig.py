@@ -1,4 +1,4 @@
-"""The Config one task runs with: its rule, its two registries from the store, `${VAR}` read now.
+"""What one task runs with: its rule and its two registries from the store, `${VAR}` read now.
 
 A stored password is a template: `$$` stands for "$", and `${VAR}` (only in rows an older
 version wrote from a config file) is read from the daemon's environment at the moment a registry
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import Config, GlobalSettings, RegistrySettings, SyncRule, expand_env
+from .config import expand_env
+from .settings import RegistrySettings, SyncRule
 from .store.repo import Repo
 
 
@@ -28,9 +29,9 @@ def resolved(settings: RegistrySettings) -> RegistrySettings:
     return replace(settings, password=expand_env(settings.password, where=where))
 
 
-def rule_config(repo: Repo, task: str, global_settings: GlobalSettings) -> tuple[Config, SyncRule]:
-    """A one-rule Config for `task` (runs in the DB thread)."""
+def rule_registries(repo: Repo, task: str) -> tuple[SyncRule, dict[str, RegistrySettings]]:
+    """`task`'s rule and the settings of the registries it names (runs in the DB thread)."""
     rule = repo.get_task(task).rule
     registries = {name: resolved(repo.get_registry(name).settings)
                   for name in (rule.source.registry, rule.target.registry)}
-    return Config("1.0", global_settings, registries, (rule,)), rule
+    return rule, registries

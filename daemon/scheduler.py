@@ -14,11 +14,11 @@ from functools import partial
 
 import trio
 
-from .config import SyncRule
 from .errors import ConflictError, RegsyncError, StoreError
 from .executor import Executor
 from .model import ScheduledRun, TaskRecord, Trigger
 from .schedule import missed_fire, next_fire
+from .settings import SyncRule
 from .store.db import Database
 from .store.repo import Repo
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import trio
 
 from .api.server import ApiServer, ApiSettings, listen_host
-from .config import GlobalSettings, load_config
+from .config import load_config
 from .engine.platform_memory import PlatformMemory, default_path
 from .errors import ConfigError, StoreError
 from .executor import Executor
@@ -31,6 +31,7 @@ from .notify.delivery import Notifier
 from .scheduler import Scheduler
 from .sdnotify import notify, watchdog_interval
 from .service import VERSION, Control, apply_config
+from .settings import GlobalSettings
 from .store.db import Database
 from .store.location import parse_location
 from .store.lock import exclusive_store

@@ -13,20 +13,12 @@ from functools import partial
 
 import trio
 
-from .config import (
-    Config,
-    GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
-    SyncRule,
-    parse_applied,
-)
+from .config import parse_applied
 from .engine.discovery import concrete_rules, discover
 from .engine.events import discard
 from .engine.filters import TagSelection
-from .engine.globs import Scope
 from .engine.plan import TagPlan
-from .engine.run import Run, open_registries, rule_tags
+from .engine.run import Run, open_ports, rule_tags
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
@@ -49,10 +41,12 @@ from .notify.control import NotificationControl
 from .oci.port import RegistryPort
 from .plane import WatchItem
 from .registry.factory import open_port
-from .runconfig import literal_template, resolved, rule_config
+from .runconfig import literal_template, resolved, rule_registries
 from .scheduler import Scheduler, utc_now
+from .settings import Config, GlobalSettings, RegistrySettings, RetrySettings, SyncRule
 from .store.db import Database
 from .store.repo import Repo
+from .values.globs import Scope
 
 VERSION = "0.1.0"
 
@@ -154,9 +148,11 @@ class Control(NotificationControl, TrendControl):
         return self._live(task)
 
     async def plan_task(self, name: str) -> tuple[TagSelection, list[TagPlan]]:
-        config, rule = await self._one_rule_config(name)
-        async with open_registries(config, [rule.source.registry, rule.target.registry]) as regs:
-            run = Run(config, sink=discard, registries=regs, platforms=self._executor.platforms)
+        rule, registries = await self._db.run(lambda repo: rule_registries(repo, name))
+        global_ = self._global()
+        async with open_ports(registries, global_, list(registries)) as ports:
+            run = Run(global_, registries, sink=discard, ports=ports,
+                      platforms=self._executor.platforms)
             return await run.plan(rule)
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
@@ -275,9 +271,6 @@ class Control(NotificationControl, TrendControl):
             return ended  # the store refused its end: say how it ended, not "running"
         counters = self._hub.live_counters(record.id) if record.status.active else None
         return replace(record, counters=counters) if counters else record
-
-    async def _one_rule_config(self, name: str) -> tuple[Config, SyncRule]:
-        return await self._db.run(lambda repo: rule_config(repo, name, self._global()))
 
 
 def apply_config(repo: Repo, config: Config) -> ApplyResult:

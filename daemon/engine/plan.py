@@ -24,7 +24,8 @@ from enum import Enum, StrEnum
 
 from ..oci.jsondoc import parse_json
 from ..oci.manifest import wants_platform
-from ..oci.types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Platform
+from ..oci.types import IMAGE_TYPES, INDEX_TYPES, Descriptor
+from ..values.platform import Platform
 
 #: annotation regsync adds to an index it rewrote, so a re-run can tell "unchanged" with HEADs
 #: on the source and one GET on the target, never a GET on the source

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 import httpx
 import trio
 
-from ..config import NotificationSettings
 from ..engine.events import Outcome, TagResult
 from ..model import DeliveryResult, TaskRecord
 from ..plane import WatchItem
+from ..settings import NotificationSettings
 from ..store.db import Database
 from ..store.history import last_successes
 from ..store.notifications import list_notifications, record_delivery

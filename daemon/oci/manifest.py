@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RemoteServerError, UnsupportedError
+from ..values.platform import Platform
 from .digest import parse_digest
 from .jsondoc import TooDeepError, parse_json
 from .types import (
@@ -23,7 +24,6 @@ from .types import (
     OCI_MANIFEST,
     SCHEMA1_TYPES,
     Descriptor,
-    Platform,
     RawManifest,
 )
 
@@ -193,20 +193,6 @@ def _excerpt(body: bytes) -> str:
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 #: the variant a bare architecture means, so "arm64" == "arm64/v8" and "amd64" == "amd64/v1"
 _DEFAULT_VARIANT = {"arm64": "v8", "amd64": "v1", "arm": "v7"}
-
-
-def parse_platform(text: str) -> Platform:
-    """Parse "os/architecture[/variant]" as written in rules ("linux/arm64", "linux/arm/v7").
-
-    Raises:
-        ValueError: not two or three non-empty parts separated by "/".
-    """
-    parts = text.split("/")
-    if not 2 <= len(parts) <= 3 or not all(p and p == p.strip() for p in parts):
-        raise ValueError(
-            f"invalid platform {text!r}: expected os/architecture[/variant], e.g. linux/arm64"
-        )
-    return Platform(*parts)
 
 
 def _normal(p: Platform) -> Platform:

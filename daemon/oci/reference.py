@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ..values.names import COMPONENT, REPOSITORY_MAX
+
 DOCKER_HUB = "registry-1.docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", DOCKER_HUB})
-_MAX_NAME = 255
 
 _LABEL = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
 _DOMAIN = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
@@ -118,10 +118,10 @@ def _split_registry(text: str, original: str) -> tuple[str, str]:
 def _check_repository(repository: str, original: str) -> None:
     if not repository:
         raise ValueError(f"invalid reference {original!r}: the repository name is empty")
-    if len(repository) > _MAX_NAME:
+    if len(repository) > REPOSITORY_MAX:
         raise ValueError(f"invalid reference {original!r}: the repository name is over 255 chars")
     for component in repository.split("/"):
-        if not _COMPONENT.fullmatch(component):
+        if not COMPONENT.fullmatch(component):
             reason = "must be lower case" if component != component.lower() else "is not valid"
             raise ValueError(
                 f"invalid reference {original!r}: repository path component {component!r} "
@@ -147,16 +147,6 @@ def is_tag(text: str) -> bool:
     cannot start with `.`), no `%`, `?`, `#`, space or control character.
     """
     return text.isascii() and _TAG.fullmatch(text) is not None
-
-
-def is_repository(text: str) -> bool:
-    """Whether `text` is a repository name by distribution's grammar (lowercase components
-    joined by `/`, at most 255 characters): what a catalog name must be before any use."""
-    return (
-        0 < len(text) <= _MAX_NAME
-        and text.isascii()
-        and all(_COMPONENT.fullmatch(component) for component in text.split("/"))
-    )
 
 
 def is_reference(text: str) -> bool:

@@ -29,11 +29,11 @@ from typing import Self
 import httpx
 import trio
 
-from ..config import CA_FILE_UNREADABLE, GlobalSettings, Limits, RegistrySettings
 from ..errors import ConfigError, RemoteServerError
 from ..oci.manifest import IndexManifest
 from ..oci.port import BlobReader
 from ..oci.types import Descriptor, RawManifest, UploadSession
+from ..settings import CA_FILE_UNREADABLE, GlobalSettings, Limits, RegistrySettings
 from . import download, listing, manifests, upload
 from .answers import looks_like_html
 from .auth import RegistryAuth

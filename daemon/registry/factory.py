@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from ..config import GlobalSettings, RegistrySettings
 from ..oci.port import RegistryPort
+from ..settings import GlobalSettings, RegistrySettings
 from .client import RegistryClient
 
 

@@ -29,7 +29,7 @@ import trio
 from ..errors import ConfigError, RegistryError, RegsyncError
 
 if TYPE_CHECKING:
-    from ..config import RetrySettings
+    from ..settings import RetrySettings
 
 T = TypeVar("T")
 

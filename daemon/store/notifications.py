@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from ..config import NotificationSettings
 from ..errors import DuplicateItemError, UnknownItemError
 from ..model import DeliveryResult, NotificationRecord
+from ..settings import NotificationSettings
 from .models import NotificationRow, from_epoch, to_epoch
 
 

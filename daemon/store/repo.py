@@ -19,7 +19,6 @@ from typing import TypeVar
 
 from peewee import JOIN, ModelSelect, fn
 
-from ..config import RegistrySettings, SyncRule
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
 from ..errors import ConflictError, DuplicateItemError, UnknownItemError
 from ..model import (
@@ -37,6 +36,7 @@ from ..model import (
     Trigger,
     password_stays,
 )
+from ..settings import RegistrySettings, SyncRule
 from . import models as m
 from .daemons import Alone, DaemonOps, Presence
 from .models import Execution, LogRow, Registry, TagResultRow, Task

@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from regsync.daemon.api import ApiServer, ApiSettings
 from regsync.daemon.api.bridge import TrioPortal, open_asyncio_thread
 from regsync.daemon.api.server import SERVICES
-from regsync.daemon.config import RegistrySettings, SyncRule, parse_config
+from regsync.daemon.config import parse_config
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.engine.filters import TagSelection
 from regsync.daemon.engine.plan import TagPlan, Verb
@@ -56,6 +56,7 @@ from regsync.daemon.model import (
     Trigger,
 )
 from regsync.daemon.plane import WatchItem
+from regsync.daemon.settings import RegistrySettings, SyncRule
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed

@@ -20,7 +20,7 @@ from regsync.daemon.config import parse_config
 from regsync.daemon.console import summary
 from regsync.daemon.engine.events import Counters, Event, LogEvent, Outcome, TagResult, discard
 from regsync.daemon.engine.plan import Verb
-from regsync.daemon.engine.run import Run, RunReport, open_registries, sync
+from regsync.daemon.engine.run import Run, RunReport, open_ports, sync
 from support.fakeregistry import Answer, FakeRegistry, Served
 from support.images import (
     DOCKER_MANIFEST,
@@ -72,7 +72,7 @@ async def run_sync(text: str) -> tuple[RunReport, list[Event]]:
     def sink(event: Event, counters: Counters) -> None:
         events.append(event)
 
-    return await sync(config, config.enabled_rules(), sink=sink), events
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=sink), events
 
 
 def only_failure(report: RunReport, kind: str) -> TagResult:
@@ -428,9 +428,9 @@ async def test_a_target_index_that_cannot_be_read_fails_only_its_line_of_a_plan(
         target.hook = no_get
         config = load(make_config({"src": source.url, "dst": target.url},
                                   [rule("app", "copy", architectures=["amd64"])]))
-        async with open_registries(config, ["src", "dst"]) as registries:
-            selection, plans = await Run(config, sink=discard, registries=registries).plan(
-                config.rules[0])
+        async with open_ports(config.registries, config.global_, ["src", "dst"]) as ports:
+            selection, plans = await Run(config.global_, config.registries, sink=discard,
+                                         ports=ports).plan(config.rules[0])
     assert selection.kept == ("1.0", "2.0")
     assert [(p.tag, p.action) for p in plans] == [("1.0", Verb.FAIL), ("2.0", Verb.COPY)]
     assert plans[0].reason.startswith("not-found: "), plans[0].reason

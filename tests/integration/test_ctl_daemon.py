@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import trio
 from regsync.ctl.main import main as ctl
-from regsync.daemon.config import GlobalSettings, RetrySettings
 from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from support.images import manifest_digest, push_image, random_layer
 from support.registry import RegistryServer, free_port
 

@@ -12,20 +12,20 @@ from collections.abc import Callable, Collection, Mapping
 
 import pytest
 import trio
-from regsync.daemon.config import (
-    Config,
+from regsync.daemon.engine.events import Outcome, discard
+from regsync.daemon.engine.run import Run, RunReport
+from regsync.daemon.errors import NetworkError, RemoteServerError
+from regsync.daemon.oci.memory import MemoryPort, Op
+from regsync.daemon.oci.port import RegistryPort
+from regsync.daemon.oci.types import OCI_INDEX, OCI_MANIFEST, Descriptor, RawManifest
+from regsync.daemon.settings import (
     Endpoint,
     GlobalSettings,
     RegistrySettings,
     RetrySettings,
     SyncRule,
 )
-from regsync.daemon.engine.events import Outcome, discard
-from regsync.daemon.engine.run import Run, RunReport
-from regsync.daemon.errors import NetworkError, RemoteServerError
-from regsync.daemon.oci.memory import MemoryPort, Op
-from regsync.daemon.oci.port import RegistryPort
-from regsync.daemon.oci.types import OCI_INDEX, OCI_MANIFEST, Descriptor, Platform, RawManifest
+from regsync.daemon.values.platform import Platform
 
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -61,15 +61,14 @@ def rule(source: str, target: str, *, name: str = "r", src: str = "src", dst: st
                     architectures=architectures)
 
 
-def config(*rules: SyncRule, retry: RetrySettings = NO_RETRY) -> Config:
-    registries = {n: RegistrySettings(n, f"http://{n}.test") for n in ("src", "dst")}
-    return Config("1.0", GlobalSettings(retry=retry), registries, tuple(rules))
+#: the settings of the two registries every test copies between (their ports are in memory)
+REGISTRIES = {n: RegistrySettings(n, f"http://{n}.test") for n in ("src", "dst")}
 
 
 async def run(ports: Mapping[str, RegistryPort], *rules: SyncRule,
               retry: RetrySettings = NO_RETRY,
               except_tags: Mapping[str, Collection[str]] | None = None) -> RunReport:
-    engine = Run(config(*rules, retry=retry), sink=discard, registries=ports,
+    engine = Run(GlobalSettings(retry=retry), REGISTRIES, sink=discard, ports=ports,
                  except_tags=except_tags)
     return await engine.execute(rules)
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 import trio
 import trio.testing
-from regsync.daemon.config import Limits, parse_config
+from regsync.daemon.config import parse_config
 from regsync.daemon.console import describe
 from regsync.daemon.engine.events import LogEvent
 from regsync.daemon.engine.run import INVALID_TAG, rule_tags
@@ -23,6 +23,7 @@ from regsync.daemon.registry.pagination import (
     next_page,
 )
 from regsync.daemon.safetext import EscapingFormatter, escape_controls, shown_name
+from regsync.daemon.settings import Limits
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -14,7 +14,6 @@ from regsync.daemon.oci.manifest import (
     describe_platforms,
     image_platform,
     parse_manifest,
-    parse_platform,
     select_platforms,
     wants_platform,
 )
@@ -26,9 +25,9 @@ from regsync.daemon.oci.types import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,
-    Platform,
     RawManifest,
 )
+from regsync.daemon.values.platform import Platform, parse_platform
 
 
 def _d(n: int) -> str:

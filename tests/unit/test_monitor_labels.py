@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from regsync.daemon.config import Endpoint, SyncRule
 from regsync.daemon.engine.events import Counters
 from regsync.daemon.errors import ConfigError
 from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
@@ -17,6 +16,7 @@ from regsync.daemon.monitor.labels import (
     schedule_period,
 )
 from regsync.daemon.monitor.metrics import Metrics, parse_metrics_listen
+from regsync.daemon.settings import Endpoint, SyncRule
 
 
 def test_methods_and_codes_stay_a_bounded_set() -> None:

@@ -27,8 +27,8 @@ from regsync.daemon.oci.types import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,
-    Platform,
 )
+from regsync.daemon.values.platform import Platform
 
 SRC = "sha256:" + "a" * 64
 DST = "sha256:" + "b" * 64

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-from regsync.daemon.config import RetrySettings
 from regsync.daemon.errors import (
     AuthError,
     ConfigError,
@@ -15,6 +14,7 @@ from regsync.daemon.errors import (
     RemoteServerError,
 )
 from regsync.daemon.registry.retry import MAX_RETRY_AFTER, RetryPolicy, is_temporary, retrying
+from regsync.daemon.settings import RetrySettings
 
 POLICY = RetryPolicy(max_attempts=4, initial=1.0, maximum=30.0, multiplier=2.0, jitter=0.2)
 

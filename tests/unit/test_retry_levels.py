@@ -8,14 +8,6 @@ import json
 
 import httpx
 import trio
-from regsync.daemon.config import (
-    Config,
-    Endpoint,
-    GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
-    SyncRule,
-)
 from regsync.daemon.engine.events import Outcome, discard
 from regsync.daemon.engine.run import Run
 from regsync.daemon.oci.digest import sha256_digest
@@ -23,6 +15,13 @@ from regsync.daemon.oci.memory import MemoryPort
 from regsync.daemon.oci.types import OCI_MANIFEST
 from regsync.daemon.registry.client import RegistryClient
 from regsync.daemon.registry.retry import RetryPolicy
+from regsync.daemon.settings import (
+    Endpoint,
+    GlobalSettings,
+    RegistrySettings,
+    RetrySettings,
+    SyncRule,
+)
 
 ATTEMPTS = 3
 CONFIG = b'{"architecture": "amd64", "os": "linux"}'
@@ -69,11 +68,10 @@ async def test_a_persistently_failing_blob_get_is_tried_max_attempts_times_in_al
     target = MemoryPort("dst")
     rule = SyncRule("r", Endpoint("src", "app"), Endpoint("dst", "mirror/app"), referrers=False)
     retry = RetrySettings(max_attempts=ATTEMPTS, initial_interval=1.0, max_interval=1.0)
-    config = Config("1.0", GlobalSettings(retry=retry),
-                    {"src": settings, "dst": RegistrySettings("dst", "http://dst.test")}, (rule,))
+    registries = {"src": settings, "dst": RegistrySettings("dst", "http://dst.test")}
     async with client:
-        report = await Run(config, sink=discard,
-                           registries={"src": client, "dst": target}).execute([rule])
+        report = await Run(GlobalSettings(retry=retry), registries, sink=discard,
+                           ports={"src": client, "dst": target}).execute([rule])
     assert [r.outcome for r in report.results] == [Outcome.FAILED]
     assert "gave up" in report.results[0].reason
     assert source.blob_gets == [sha256_digest(LAYER)] * ATTEMPTS  # not ATTEMPTS**2

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
 from regsync.daemon.errors import (
     ConflictError,
@@ -21,6 +20,7 @@ from regsync.daemon.errors import (
     UnknownItemError,
 )
 from regsync.daemon.model import ExecutionQuery, ExecutionStatus, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.store import Database, Repo
 from regsync.daemon.store.migrations import LATEST
 

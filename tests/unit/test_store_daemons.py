@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.errors import ConflictError
 from regsync.daemon.model import ExecutionStatus, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database, Repo
 from regsync.daemon.store.models import DaemonRow, Execution
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from regsync.daemon.config import RegistrySettings
 from regsync.daemon.errors import DuplicateItemError
 from regsync.daemon.model import RegistryRecord
+from regsync.daemon.settings import RegistrySettings
 from regsync.daemon.store import Database, Repo
 
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import trio
-from regsync.daemon.config import RegistrySettings
 from regsync.daemon.errors import (
     AuthError,
     DigestMismatchError,
@@ -35,6 +34,7 @@ from regsync.daemon.registry.boundary import map_exceptions
 from regsync.daemon.registry.client import RegistryClient
 from regsync.daemon.registry.credentials import Credentials
 from regsync.daemon.registry.retry import RetryPolicy
+from regsync.daemon.settings import RegistrySettings
 
 SECRET_URL = "https://alice:hunter2@reg.example/v2/a/b/manifests/1?X-Amz-Signature=s3cr3t"
 

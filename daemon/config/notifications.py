@@ -1,41 +1,24 @@
-"""The `notifications:` section of the YAML (webhooks), checked like every other section.
-
-Kept apart from `config` (which it builds on: the same problem reporting, text and list
-checks, host validation) so the webhook feature stays in its own files; the parsed values are
-`config.NotificationSettings`, shared with the API's validation.
-"""
+"""The `notifications:` section (webhooks), checked like every other section; the values are
+`settings.NotificationSettings`, shared with the API's validation."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .config import (
-    _REGISTRY_NAME,
-    LIST_MAX,
-    NOTIFICATION_EVENTS,
-    NOTIFICATION_FORMATS,
-    REGISTRY_NAME_MAX,
-    NotificationSettings,
-    _At,
-    _fields,
-    _kind,
-    _one_of,
-    _Report,
-    _shortened,
-    _text,
-    _texts,
-    _valid_host,
-)
+from ..settings import NOTIFICATION_EVENTS, NOTIFICATION_FORMATS, NotificationSettings
+from .fields import LIST_MAX, REGISTRY_NAME_MAX, read_mapping, read_text, read_texts
+from .problems import At, Report, kind, one_of, shortened
+from .registries import REGISTRY_NAME, valid_host
 
 _NOTIFICATION_KEYS = ("name", "url", "events", "tasks", "secret", "format")
 
 
-def parse_notifications(value: object, report: _Report) -> tuple[NotificationSettings, ...]:
+def read_notifications(value: object, report: Report) -> tuple[NotificationSettings, ...]:
     if value is None:
         return ()
-    at = _At(report, "notifications")
+    at = At(report, "notifications")
     if not isinstance(value, list):
-        at.problem(f"expected a list of webhooks, got {_kind(value)}")
+        at.problem(f"expected a list of webhooks, got {kind(value)}")
         return ()
     if len(value) > LIST_MAX:
         at.problem(f"has {len(value)} entries; the limit is {LIST_MAX}")
@@ -43,11 +26,11 @@ def parse_notifications(value: object, report: _Report) -> tuple[NotificationSet
     hooks: list[NotificationSettings] = []
     seen: dict[str, int] = {}
     for position, item in enumerate(value):
-        hook = _notification(item, _At(report, f"notifications[{position}]"))
+        hook = _notification(item, At(report, f"notifications[{position}]"))
         if hook is None:
             continue
         if hook.name in seen:
-            _At(report, f"notifications[{position}]").key("name").problem(
+            At(report, f"notifications[{position}]").key("name").problem(
                 f"duplicate webhook name (also notifications[{seen[hook.name]}])")
             continue
         seen[hook.name] = position
@@ -55,37 +38,37 @@ def parse_notifications(value: object, report: _Report) -> tuple[NotificationSet
     return tuple(hooks)
 
 
-def _notification(value: object, at: _At) -> NotificationSettings | None:
-    fields = _fields(value, at, _NOTIFICATION_KEYS)
+def _notification(value: object, at: At) -> NotificationSettings | None:
+    fields = read_mapping(value, at, _NOTIFICATION_KEYS)
     if fields is None:
         return None
     before = at.count()
-    name = _text(fields, "name", at, required=True)
-    if name is not None and (not _REGISTRY_NAME.fullmatch(name) or len(name) > REGISTRY_NAME_MAX):
+    name = read_text(fields, "name", at, required=True)
+    if name is not None and (not REGISTRY_NAME.fullmatch(name) or len(name) > REGISTRY_NAME_MAX):
         at.key("name").problem(
-            f"invalid name {_shortened(name)!r}; use 1-{REGISTRY_NAME_MAX} of A-Z a-z 0-9 - _ .")
+            f"invalid name {shortened(name)!r}; use 1-{REGISTRY_NAME_MAX} of A-Z a-z 0-9 - _ .")
     url = _webhook_url(fields, at)
-    events = _texts(fields, "events", at)
+    events = read_texts(fields, "events", at)
     if "events" not in fields:
         at.key("events").problem(f"is required: one or more of {', '.join(NOTIFICATION_EVENTS)}")
     for position, event in enumerate(events):
         if event not in NOTIFICATION_EVENTS:
             at.key("events").index(position).problem(
-                f"unknown event {_shortened(event)!r}"
-                + _one_of(event, list(NOTIFICATION_EVENTS), "events"))
-    tasks = _texts(fields, "tasks", at)
-    secret = _text(fields, "secret", at) or None
-    format_ = _text(fields, "format", at) or "json"
+                f"unknown event {shortened(event)!r}"
+                + one_of(event, list(NOTIFICATION_EVENTS), "events"))
+    tasks = read_texts(fields, "tasks", at)
+    secret = read_text(fields, "secret", at) or None
+    format_ = read_text(fields, "format", at) or "json"
     if format_ not in NOTIFICATION_FORMATS:
         at.key("format").problem(
-            f"unknown format {_shortened(format_)!r}; known: {', '.join(NOTIFICATION_FORMATS)}")
+            f"unknown format {shortened(format_)!r}; known: {', '.join(NOTIFICATION_FORMATS)}")
     if at.count() != before or name is None or url is None:
         return None
     return NotificationSettings(name, url, tuple(dict.fromkeys(events)), tasks, secret, format_)
 
 
-def _webhook_url(fields: dict[str, object], at: _At) -> str | None:
-    text = _text(fields, "url", at, required=True)
+def _webhook_url(fields: dict[str, object], at: At) -> str | None:
+    text = read_text(fields, "url", at, required=True)
     if text is None:
         return None
     here = at.key("url")
@@ -99,7 +82,7 @@ def _webhook_url(fields: dict[str, object], at: _At) -> str | None:
         here.problem("must not contain credentials; use secret for a signature")  # not echoed
     elif parts.scheme not in ("http", "https"):
         here.problem(f"must start with https:// or http://, got {parts.scheme or 'no'} scheme")
-    elif not _valid_host(parts.hostname or ""):
+    elif not valid_host(parts.hostname or ""):
         here.problem("has no valid host name")
     elif parts.fragment:
         here.problem("must not have a fragment")

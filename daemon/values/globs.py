@@ -22,7 +22,7 @@ from typing import Protocol, cast
 
 import re2
 
-from ..oci.reference import is_repository
+from .names import is_repository
 
 DEEP = "**"
 SHALLOW = "*"
