@@ -107,16 +107,6 @@ def elapsed(execution: pb.Execution, now: datetime) -> float | None:
     return (end - start).total_seconds()
 
 
-def size(count: int) -> str:
-    """Bytes in binary units: '0 B', '1.5 KiB', '3.2 GiB'."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def shown(text: str, *, keep_newlines: bool = False) -> str:
     """Any name or message from the daemon as the page shows it: control, invisible and
     reordering characters as escapes (`\x1b`), since a registry may have put them there."""

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import grpc
 import pytest
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.ui import format as fmt
@@ -18,7 +19,7 @@ from regsync.ui.server import dial_address
 def test_durations_sizes_and_progress() -> None:
     assert [fmt.duration(s) for s in (None, 0.25, 12.34, 245, 7380)] == [
         "-", "250 ms", "12.3 s", "4 min 05 s", "2 h 03 min"]
-    assert [fmt.size(n) for n in (0, 1536, 3 * 1024**3)] == ["0 B", "1.5 KiB", "3.0 GiB"]
+    assert [size(n) for n in (0, 1536, 3 * 1024**3)] == ["0 B", "1.5 KiB", "3.0 GiB"]
     counters = ev.Counters(tags_total=4, tags_copied=1, tags_skipped=1)
     assert fmt.progress(counters) == 0.5 and fmt.progress(ev.Counters()) == 0.0
     assert fmt.tally(counters) == "2/4 tags: 1 copied, 1 unchanged, 0 failed"
