@@ -141,7 +141,7 @@ class Control(NotificationControl, TrendControl):
         self._scheduler.wake()
 
     async def run_task(self, name: str) -> ExecutionRecord:
-        await self.get_task(name)  # NOT_FOUND before anything else
+        """NOT_FOUND comes from the store's `create_execution`, which reads the task anyway."""
         return await self._executor.start(name, Trigger.MANUAL)
 
     async def stop_task(self, name: str) -> ExecutionRecord:
