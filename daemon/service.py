@@ -49,6 +49,7 @@ from .notify.control import NotificationControl
 from .plane import WatchItem
 from .registry.client import RegistryClient
 from .runconfig import literal_template, resolved, rule_config
+from .schedule import SchedulePreview
 from .scheduler import Scheduler, utc_now
 from .store.db import Database
 from .store.repo import Repo
@@ -158,6 +159,9 @@ class Control(NotificationControl, TrendControl):
         async with open_registries(config, [rule.source.registry, rule.target.registry]) as regs:
             run = Run(config, sink=discard, registries=regs, platforms=self._executor.platforms)
             return await run.plan(rule)
+
+    async def preview_schedule(self, expression: str, count: int) -> SchedulePreview:
+        return self._scheduler.preview(expression, count)
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
         """The tags the filters keep; for a glob source (listed), the matched repositories'
