@@ -36,7 +36,7 @@ int64 values are strings); `run --follow` and `logs -f` print JSON lines instead
 
 
 def build() -> Parser:
-    from .commands import control, executions, notifications, registries, runs, tasks
+    from .commands import control, executions, notifications, registries, runs, schedule, tasks
 
     parser = Parser(
         prog="regsyncctl", description="Drive regsyncd, the registry mirroring daemon.",
@@ -51,7 +51,7 @@ def build() -> Parser:
     _add_globals(common, late=True)
     commands: Commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
-    for module in (runs, executions, registries, tasks, control, notifications):
+    for module in (runs, executions, registries, tasks, schedule, control, notifications):
         module.register(commands, common)
     _add_completion(commands, common)
     return parser
