@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from regsync.common.units import size
+
 from .engine.events import (
     BytesMoved,
     Counters,
@@ -72,8 +74,8 @@ class TerminalSink(LineSink):
     def _status(self, c: Counters, now: float) -> str:
         elapsed = max(now - self._start, 1e-6)
         return (
-            f"tags {c.tags_done}/{c.tags_total}  {_size(self._moved)}  "
-            f"{_size(int(self._moved / elapsed))}/s  {self._current}"
+            f"tags {c.tags_done}/{c.tags_total}  {size(self._moved)}  "
+            f"{size(int(self._moved / elapsed))}/s  {self._current}"
         )
 
 
@@ -103,7 +105,7 @@ def summary(report: RunReport) -> str:
         (f"tags:  {c.tags_copied} copied, {c.tags_skipped} skipped, {c.tags_failed} failed"
          f" (of {c.tags_total})"),
         f"blobs: {c.blobs_copied} copied, {c.blobs_mounted} mounted, {c.blobs_skipped} present",
-        f"bytes: {_size(c.bytes_copied)} in {seconds:.1f}s ({_size(int(rate))}/s)",
+        f"bytes: {size(c.bytes_copied)} in {seconds:.1f}s ({size(int(rate))}/s)",
         f"referrers: {report.referrers_copied} copied",
     ]
     invalid = sum(1 for r in report.results if r.error_kind == "invalid-name")
@@ -123,12 +125,3 @@ def plan_table(rule: str, plans: Sequence[TagPlan], dropped: Sequence[tuple[str,
     if not plans and not dropped:
         lines.append("  (no tags at the source)")
     return escape_controls("\n".join(lines), keep_newlines=True)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")

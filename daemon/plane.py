@@ -29,6 +29,7 @@ from .model import (
     Stats,
     TaskRecord,
 )
+from .schedule import SchedulePreview
 from .settings import RegistrySettings, SyncRule
 
 
@@ -69,6 +70,7 @@ class ControlPlane(Protocol):
     async def preview_tags(
         self, rule: SyncRule, tags: Sequence[str] | None
     ) -> TagSelection: ...
+    async def preview_schedule(self, expression: str, count: int) -> SchedulePreview: ...
 
     # executions
     async def list_executions(

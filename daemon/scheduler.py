@@ -17,7 +17,7 @@ import trio
 from .errors import ConflictError, RegsyncError, StoreError
 from .executor import Executor
 from .model import ScheduledRun, TaskRecord, Trigger
-from .schedule import missed_fire, next_fire
+from .schedule import SchedulePreview, missed_fire, next_fire, preview
 from .settings import SyncRule
 from .store.db import Database
 from .store.repo import Repo
@@ -52,6 +52,10 @@ class Scheduler:
         if not (rule.enabled and rule.cron_expression):
             return None
         return next_fire(rule.cron_expression, self._now())
+
+    def preview(self, expression: str, count: int) -> SchedulePreview:
+        """The next fire times of `expression` as this scheduler would fire them, from now."""
+        return preview(expression, self._now(), count)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         tasks = await self._db.run(lambda repo: repo.list_tasks())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+from regsync.common.errors import SetupError
 
 from .api.server import ApiServer, ApiSettings, listen_host
 from .config import load_config
@@ -261,12 +262,15 @@ async def _panel(
     import importlib
 
     server = importlib.import_module("regsync.ui.server")  # the panel is a sibling package
-    await server.run_panel(
-        address, options.ui_port, login_required=options.token is not None, host=options.ui_host,
-        allowed_hosts=options.ui_allowed_hosts,
-        login_hint="start regsyncd with an API token (--token-file or $REGSYNC_API_TOKEN: the "
-                   "panel then asks each browser for it), or keep --ui-host on loopback",
-        task_status=task_status)
+    try:
+        await server.run_panel(
+            address, options.ui_port, login_required=options.token is not None,
+            host=options.ui_host, allowed_hosts=options.ui_allowed_hosts,
+            login_hint="start regsyncd with an API token (--token-file or $REGSYNC_API_TOKEN: "
+                       "the panel then asks each browser for it), or keep --ui-host on loopback",
+            task_status=task_status)
+    except SetupError as exc:  # the panel's options are the daemon's config: exit 2, as ever
+        raise ConfigError(str(exc)) from None
 
 
 def _panel_url(options: ServeOptions) -> str | None:

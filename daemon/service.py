@@ -42,6 +42,7 @@ from .oci.port import RegistryPort
 from .plane import WatchItem
 from .registry.factory import open_port
 from .runconfig import literal_template, resolved, rule_registries
+from .schedule import SchedulePreview
 from .scheduler import Scheduler, utc_now
 from .settings import Config, GlobalSettings, RegistrySettings, RetrySettings, SyncRule
 from .store.db import Database
@@ -135,7 +136,7 @@ class Control(NotificationControl, TrendControl):
         self._scheduler.wake()
 
     async def run_task(self, name: str) -> ExecutionRecord:
-        await self.get_task(name)  # NOT_FOUND before anything else
+        """NOT_FOUND comes from the store's `create_execution`, which reads the task anyway."""
         return await self._executor.start(name, Trigger.MANUAL)
 
     async def stop_task(self, name: str) -> ExecutionRecord:
@@ -154,6 +155,9 @@ class Control(NotificationControl, TrendControl):
             run = Run(global_, registries, sink=discard, ports=ports,
                       platforms=self._executor.platforms)
             return await run.plan(rule)
+
+    async def preview_schedule(self, expression: str, count: int) -> SchedulePreview:
+        return self._scheduler.preview(expression, count)
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
         """The tags the filters keep; for a glob source (listed), the matched repositories'

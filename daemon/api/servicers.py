@@ -128,6 +128,16 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
             selection = await self.portal.call(self.plane.preview_tags, rule, tags)
             return outbound.preview_response(selection)
 
+    async def PreviewSchedule(
+        self, request: pb.PreviewScheduleRequest, context: Context
+    ) -> pb.PreviewScheduleResponse:
+        async with reported_as_status(context, "PreviewSchedule"):
+            call = self.plane.preview_schedule
+            preview = await self.portal.call(call, request.cron_expression, request.count)
+            return pb.PreviewScheduleResponse(
+                cron_expression=preview.expression,
+                next_runs=[outbound.timestamp(t) for t in preview.times])
+
 
 class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):
     async def ListExecutions(

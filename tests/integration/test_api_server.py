@@ -56,6 +56,7 @@ from regsync.daemon.model import (
     Trigger,
 )
 from regsync.daemon.plane import WatchItem
+from regsync.daemon.schedule import SchedulePreview, preview
 from regsync.daemon.settings import RegistrySettings, SyncRule
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
@@ -206,6 +207,9 @@ class FakePlane:
         self.preview_calls.append((rule, tags))
         kept = tuple(t for t in (tags or ("1.0", "2.0")) if t.startswith("1"))
         return TagSelection(kept=kept, dropped=())
+
+    async def preview_schedule(self, expression: str, count: int) -> SchedulePreview:
+        return preview(expression, datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC), count)
 
     # executions
 
