@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from .base.errors import ConfigError
 from .values.globs import has_wildcards
 from .values.platform import Platform, parse_platform
 from .values.tagregex import TagRegex, compile_tag_regex

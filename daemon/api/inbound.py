@@ -8,7 +8,7 @@ lines are renamed to the API's fields ("task.tags.include[1]: ..."). API strings
 every "$" is escaped before `${VAR}` substitution can see it, so nothing a client sends makes the
 daemon read its environment. The registry password never goes through the validation at all (it
 sees a placeholder); it is stored in the template form of a literal
-(`runconfig.literal_template`), so a "${VAR}" password is those six characters.
+(`runtime.task_inputs.literal_template`), so a "${VAR}" password is those six characters.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
-from .. import model
+from ..base.errors import ConfigError
 from ..config import ConfigProblems, validate_document
 from ..engine.events import COUNTER_FIELDS
-from ..errors import ConfigError
-from ..runconfig import literal_template
+from ..runtime.task_inputs import literal_template
 from ..settings import Config, RegistrySettings, SyncRule
+from ..store import records as model
 from .outbound import STATUS_TO_PB, TRIGGER_TO_PB
 
 _PLACEHOLDER_URL = "https://registry.invalid"

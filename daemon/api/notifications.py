@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
-from ..errors import ConfigError
-from ..model import NotificationRecord
+from ..base.errors import ConfigError
 from ..notify.control import NotificationPlane
 from ..settings import NotificationSettings
+from ..store.records import NotificationRecord
 from . import inbound, outbound
 from .bridge import TrioPortal
 from .status import reported_as_status

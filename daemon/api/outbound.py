@@ -13,12 +13,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
-from .. import model
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
 from ..engine.plan import TagPlan
-from ..plane import WatchItem
+from ..runtime.watch import WatchItem
 from ..settings import SyncRule
+from ..store import records as model
 
 TRIGGER_TO_PB = {
     model.Trigger.MANUAL: pb.TRIGGER_MANUAL,

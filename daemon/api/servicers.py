@@ -13,7 +13,7 @@ from typing import Any
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
-from ..plane import ControlPlane
+from ..control.plane import ControlPlane
 from . import inbound, outbound
 from .bridge import TrioPortal
 from .status import reported_as_status

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..durations import duration_seconds
+from ..base.durations import duration_seconds
 from ..values.names import REPOSITORY_MAX
 from .env import substitute
 from .problems import At, kind, shortened

@@ -7,7 +7,7 @@ import difflib
 import re
 from collections.abc import Mapping
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 
 #: one problem line at most this long, whatever a message quotes (a last line of defence)
 LINE_MAX = 2000

@@ -28,7 +28,7 @@ from enum import Enum
 
 import trio
 
-from ..errors import DigestMismatchError, RegsyncError, UploadRefusedError
+from ..base.errors import DigestMismatchError, RegsyncError, UploadRefusedError
 from ..oci.types import Descriptor, UploadSession
 from ..registry.retry import RetryPolicy, retrying
 from .side import Side

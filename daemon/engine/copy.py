@@ -21,7 +21,7 @@ from typing import Protocol
 
 import trio
 
-from ..errors import (
+from ..base.errors import (
     NotFoundError,
     RegsyncError,
     RemoteServerError,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from ..errors import AuthError, NoCatalogError, NotFoundError
+from ..base.errors import AuthError, NoCatalogError, NotFoundError
+from ..base.safetext import SHOWN_MAX, escape_controls
 from ..oci.port import RegistryPort
-from ..safetext import SHOWN_MAX, escape_controls
 from ..settings import Endpoint, SyncRule
 from ..values.globs import Scope, scope
 

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 from ..settings import TagFilter
 from ..values.tagregex import TagRegex, TagRegexError, compile_tag_regex
 from ..values.versions import VersionRange, parse_version, version_key

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import NotFoundError, RemoteServerError
+from ..base.errors import NotFoundError, RemoteServerError
 from ..oci.digest import sha256_digest
 from ..oci.manifest import IndexManifest, parse_manifest
 from ..oci.referrers import (

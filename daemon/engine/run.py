@@ -20,13 +20,13 @@ from dataclasses import dataclass, field, replace
 
 import trio
 
-from ..errors import RegsyncError
+from ..base.errors import RegsyncError
+from ..base.safetext import SHOWN_MAX, escape_controls
 from ..oci.port import RegistryPort
 from ..oci.reference import canonical_repository, split_tags
 from ..oci.referrers import FOLLOWS_SUBJECT, is_referrer_tag
 from ..registry.factory import open_port
 from ..registry.retry import RetryPolicy
-from ..safetext import SHOWN_MAX, escape_controls
 from ..settings import Endpoint, GlobalSettings, RegistrySettings, SyncRule
 from .blobs import BlobMover, BlobOutcome
 from .copy import TagCopier

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 
-from ..errors import DigestMismatchError
+from ..base.errors import DigestMismatchError
 
 #: hex length of each supported algorithm's digest (OCI image-spec "registered algorithms")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RemoteServerError, UnsupportedError
+from ..base.errors import RemoteServerError, UnsupportedError
 from ..values.platform import Platform
 from .digest import parse_digest
 from .jsondoc import TooDeepError, parse_json

@@ -19,7 +19,7 @@ from itertools import count
 
 import trio
 
-from ..errors import DigestMismatchError, NotFoundError, RegistryError
+from ..base.errors import DigestMismatchError, NotFoundError, RegistryError
 from .digest import DigestVerifier, sha256_digest
 from .manifest import ImageManifest, IndexManifest, parse_manifest
 from .port import BlobReader

@@ -24,7 +24,7 @@ class BlobReader(Protocol):
 
 
 class RegistryPort(Protocol):
-    """What the engine needs from a registry. Every method raises `daemon.errors` types only."""
+    """What the engine needs from a registry. Every method raises `daemon.base.errors` types only."""
 
     name: str
 

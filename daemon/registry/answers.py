@@ -34,7 +34,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from ..errors import (
+from ..base.errors import (
     AuthError,
     DigestMismatchError,
     NotFoundError,
@@ -44,8 +44,8 @@ from ..errors import (
     UnsupportedError,
     redact_url,
 )
+from ..base.safetext import escape_controls
 from ..oci.jsondoc import parse_json
-from ..safetext import escape_controls
 from .ratelimit import parse_ratelimit_remaining
 
 #: error bodies are read up to this many bytes (a misbehaving proxy may send megabytes)

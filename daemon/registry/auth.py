@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import trio
 
-from ..errors import AuthError, RateLimitError, RemoteServerError, redact_url
+from ..base.errors import AuthError, RateLimitError, RemoteServerError, redact_url
 from ..oci.jsondoc import parse_json
 from .challenge import Challenge, merge_scopes, parse_challenges
 from .credentials import Credentials

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from ..errors import ConfigError, NetworkError, RegsyncError, RemoteServerError
+from ..base.errors import ConfigError, NetworkError, RegsyncError, RemoteServerError
 
 _TEXT_LIMIT = 300
 

@@ -29,7 +29,7 @@ from typing import Self
 import httpx
 import trio
 
-from ..errors import ConfigError, RemoteServerError
+from ..base.errors import ConfigError, RemoteServerError
 from ..oci.manifest import IndexManifest
 from ..oci.port import BlobReader
 from ..oci.types import Descriptor, RawManifest, UploadSession

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 import trio
 
-from ..errors import NotFoundError
+from ..base.errors import NotFoundError
 from ..oci.port import BlobReader
 from ..oci.reference import quoted_path
 from .boundary import map_exceptions

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import LimitExceededError, RegsyncError, RemoteServerError
+from ..base.errors import LimitExceededError, RegsyncError, RemoteServerError
 from ..oci.jsondoc import TooDeepError, parse_json
 from ..oci.reference import quoted_path
 from .pagination import ListingLimits, ListingTally, PageRefused, next_page

@@ -8,13 +8,14 @@ that is neither a tag nor a digest is never sent (`InvalidNameError`).
 
 from __future__ import annotations
 
-from ..errors import (
+from ..base.errors import (
     DigestMismatchError,
     InvalidNameError,
     NotFoundError,
     RemoteServerError,
     UnsupportedError,
 )
+from ..base.safetext import shown_name
 from ..oci.digest import DigestVerifier, sha256_digest
 from ..oci.jsondoc import parse_json
 from ..oci.manifest import SCHEMA1_MESSAGE, IndexManifest
@@ -28,7 +29,6 @@ from ..oci.types import (
     Descriptor,
     RawManifest,
 )
-from ..safetext import shown_name
 from . import referrersapi
 from .session import Call, Reply, Session, pull, push
 

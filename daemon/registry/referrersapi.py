@@ -9,7 +9,7 @@ The answer is a registry's data like any manifest: capped at 4 MiB and parsed by
 
 from __future__ import annotations
 
-from ..errors import RemoteServerError, UnsupportedError
+from ..base.errors import RemoteServerError, UnsupportedError
 from ..oci.digest import parse_digest, sha256_digest
 from ..oci.manifest import IndexManifest, parse_manifest
 from ..oci.reference import quoted_path

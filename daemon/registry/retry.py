@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from ..errors import ConfigError, RegistryError, RegsyncError
+from ..base.errors import ConfigError, RegistryError, RegsyncError
 
 if TYPE_CHECKING:
     from ..settings import RetrySettings

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import trio
 
-from ..errors import NetworkError, RegsyncError
+from ..base.errors import NetworkError, RegsyncError
 from . import observe
 from .answers import ERROR_BODY_LIMIT, error_from_response, quota_exhausted
 from .auth import SCOPES_EXTENSION

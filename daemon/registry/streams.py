@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 import trio
 
-from ..errors import RegsyncError
+from ..base.errors import RegsyncError
 from ..oci.digest import DigestVerifier
 
 #: chunks at least this big are hashed in a worker thread

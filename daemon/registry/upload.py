@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import trio
 
-from ..errors import (
+from ..base.errors import (
     DigestMismatchError,
     NotFoundError,
     RegistryError,

@@ -25,8 +25,8 @@ from peewee import (
 )
 
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
-from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 from ..settings import Endpoint, RegistrySettings, SyncRule, TagFilter
+from .records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 
 
 class _Base(Model):

@@ -29,18 +29,21 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from regsync.daemon.api import ApiServer, ApiSettings
 from regsync.daemon.api.bridge import TrioPortal, open_asyncio_thread
 from regsync.daemon.api.server import SERVICES
-from regsync.daemon.config import parse_config
-from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.engine.filters import TagSelection
-from regsync.daemon.engine.plan import TagPlan, Verb
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     ConfigError,
     ConflictError,
     DuplicateItemError,
     NetworkError,
     UnknownItemError,
 )
-from regsync.daemon.model import (
+from regsync.daemon.config import parse_config
+from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
+from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.plan import TagPlan, Verb
+from regsync.daemon.runtime.cron import SchedulePreview, preview
+from regsync.daemon.runtime.watch import WatchItem
+from regsync.daemon.settings import RegistrySettings, SyncRule
+from regsync.daemon.store.records import (
     ApplyResult,
     ConnectionVerdict,
     DaemonStatus,
@@ -55,9 +58,6 @@ from regsync.daemon.model import (
     TaskRecord,
     Trigger,
 )
-from regsync.daemon.plane import WatchItem
-from regsync.daemon.schedule import SchedulePreview, preview
-from regsync.daemon.settings import RegistrySettings, SyncRule
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed

@@ -21,8 +21,8 @@ import grpc
 import pytest
 import trio
 from google.protobuf.message import Message
+from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.daemon.config import CA_FILE_UNREADABLE
-from regsync.daemon.serve import Daemon, ServeOptions
 from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc

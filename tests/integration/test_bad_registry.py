@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from regsync.daemon.cli.console import summary
 from regsync.daemon.config import parse_config
-from regsync.daemon.console import summary
 from regsync.daemon.engine.events import Counters, Event, LogEvent, Outcome, TagResult, discard
 from regsync.daemon.engine.plan import Verb
 from regsync.daemon.engine.run import Run, RunReport, open_ports, sync

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
-from regsync.daemon.errors import AuthError, DigestMismatchError, NetworkError, NotFoundError
+from regsync.daemon.base.errors import AuthError, DigestMismatchError, NetworkError, NotFoundError
 from regsync.daemon.oci.types import RawManifest
 from regsync.daemon.registry.client import RegistryClient
 from regsync.daemon.registry.credentials import Credentials

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 from regsync.ctl.main import main as ctl
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.daemon.settings import GlobalSettings, RetrySettings
 from support.images import manifest_digest, push_image, random_layer
 from support.registry import RegistryServer, free_port

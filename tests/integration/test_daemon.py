@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 import trio
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -570,10 +570,10 @@ async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from regsync.daemon.model import Trigger
     from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
     from regsync.daemon.store import Database
     from regsync.daemon.store.models import Task
+    from regsync.daemon.store.records import Trigger
 
     push_image(registry, "c", "1", layers=[random_layer(1000, seed=1)])
     path = db_url

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome, discard
 from regsync.daemon.engine.run import Run, open_ports, sync
-from regsync.daemon.main import main
 from regsync.daemon.registry import listing
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome
 from regsync.daemon.engine.run import sync
-from regsync.daemon.main import main
 from support.images import (
     fallback_tag,
     fetch_manifest,

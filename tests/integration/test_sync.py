@@ -10,10 +10,10 @@ from urllib.parse import unquote
 import httpx
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import Outcome, discard
 from regsync.daemon.engine.platform_memory import PlatformMemory, default_path
 from regsync.daemon.engine.run import sync
-from regsync.daemon.main import main
 from support.images import (
     fetch_manifest,
     manifest_digest,

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import grpc
-from regsync.daemon.errors import ConfigError
-from regsync.daemon.schedule import preview
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.runtime.cron import preview
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc

@@ -16,10 +16,7 @@ from regsync.daemon.api import inbound, outbound
 from regsync.daemon.api.bridge import PortalClosed
 from regsync.daemon.api.notifications import notification_settings
 from regsync.daemon.api.status import INTERNAL_MESSAGE, status_for
-from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.engine.filters import TagSelection
-from regsync.daemon.engine.plan import TagPlan, Verb
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     AuthError,
     ConfigError,
     ConflictError,
@@ -29,7 +26,13 @@ from regsync.daemon.errors import (
     RemoteServerError,
     UnknownItemError,
 )
-from regsync.daemon.model import (
+from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
+from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.plan import TagPlan, Verb
+from regsync.daemon.runtime.task_inputs import resolved
+from regsync.daemon.runtime.watch import WatchItem
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule, TagFilter
+from regsync.daemon.store.records import (
     ApplyResult,
     ConnectionVerdict,
     ExecutionRecord,
@@ -39,9 +42,6 @@ from regsync.daemon.model import (
     TaskRecord,
     Trigger,
 )
-from regsync.daemon.plane import WatchItem
-from regsync.daemon.runconfig import resolved
-from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from support.certs import self_signed

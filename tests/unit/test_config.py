@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from regsync.daemon.base.durations import duration_seconds
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import (
     CA_FILE_MAX,
     CA_FILE_UNREADABLE,
@@ -19,8 +21,6 @@ from regsync.daemon.config import (
     parse_applied,
     parse_config,
 )
-from regsync.daemon.durations import duration_seconds
-from regsync.daemon.errors import ConfigError
 from regsync.daemon.settings import (
     Config,
     Endpoint,

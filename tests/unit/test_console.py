@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from regsync.daemon.console import LineSink, TerminalSink, summary
+from regsync.daemon.cli.console import LineSink, TerminalSink, summary
 from regsync.daemon.engine.events import (
     BytesMoved,
     Counters,

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from regsync.daemon.executor import Executor
-from regsync.daemon.hub import Hub
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, Trigger
-from regsync.daemon.scheduler import Scheduler
-from regsync.daemon.service import Control
+from regsync.daemon.control.operations import Control
+from regsync.daemon.runtime.executor import Executor
+from regsync.daemon.runtime.hub import Hub
+from regsync.daemon.runtime.scheduler import Scheduler
 from regsync.daemon.settings import GlobalSettings
 from regsync.daemon.store.db import Database
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, Trigger
 
 
 class CountingStore:

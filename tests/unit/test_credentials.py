@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.registry import credentials
 from regsync.daemon.registry.credentials import Credentials, resolve_credentials
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 from regsync.daemon.api import inbound, outbound
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import parse_config
-from regsync.daemon.errors import ConfigError
 from regsync.daemon.settings import Endpoint
 from regsync.daemon.values.globs import GlobError, check_glob, expand, match, scope, wildcards
 from regsync.proto.regsync.v1 import regsync_pb2 as pb

@@ -7,8 +7,9 @@ import logging
 import pytest
 import trio
 import trio.testing
+from regsync.daemon.base.safetext import EscapingFormatter, escape_controls, shown_name
+from regsync.daemon.cli.console import describe
 from regsync.daemon.config import parse_config
-from regsync.daemon.console import describe
 from regsync.daemon.engine.events import LogEvent
 from regsync.daemon.engine.run import INVALID_TAG, rule_tags
 from regsync.daemon.engine.slots import BlobSlots, Waiter, cap, grantable
@@ -22,7 +23,6 @@ from regsync.daemon.registry.pagination import (
     PageRefused,
     next_page,
 )
-from regsync.daemon.safetext import EscapingFormatter, escape_controls, shown_name
 from regsync.daemon.settings import Limits
 
 DIGEST = "sha256:" + "a" * 64

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from regsync.daemon.errors import DigestMismatchError, RemoteServerError, UnsupportedError
+from regsync.daemon.base.errors import DigestMismatchError, RemoteServerError, UnsupportedError
 from regsync.daemon.oci.digest import DigestVerifier, parse_digest, sha256_digest
 from regsync.daemon.oci.manifest import (
     ImageManifest,

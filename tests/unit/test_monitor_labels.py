@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.engine.events import Counters
-from regsync.daemon.errors import ConfigError
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.monitor.labels import (
     code_label,
     increments,
@@ -17,6 +16,7 @@ from regsync.daemon.monitor.labels import (
 )
 from regsync.daemon.monitor.metrics import Metrics, parse_metrics_listen
 from regsync.daemon.settings import Endpoint, SyncRule
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 
 
 def test_methods_and_codes_stay_a_bounded_set() -> None:

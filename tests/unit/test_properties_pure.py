@@ -13,8 +13,8 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from regsync.daemon.base.errors import RegsyncError, RemoteServerError, UnsupportedError
 from regsync.daemon.engine.filters import select_tags
-from regsync.daemon.errors import RegsyncError, RemoteServerError, UnsupportedError
 from regsync.daemon.oci.digest import DigestVerifier
 from regsync.daemon.oci.manifest import (
     IndexManifest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     AuthError,
     ConfigError,
     NetworkError,

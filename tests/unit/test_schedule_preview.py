@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import ConfigProblems, parse_config
-from regsync.daemon.errors import ConfigError
-from regsync.daemon.schedule import next_fire, normalized, preview
+from regsync.daemon.runtime.cron import next_fire, normalized, preview
 
 NOW = datetime(2026, 1, 1, 22, 30, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from peewee import Database as PeeweeDatabase
 from peewee import SqliteDatabase
-from regsync.daemon.errors import RegsyncError
+from regsync.daemon.base.errors import RegsyncError
 from regsync.daemon.settings import Endpoint, RegistrySettings
 from regsync.daemon.store import Database, postgres
 from regsync.daemon.store.location import parse_location

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import trio
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     AuthError,
     DigestMismatchError,
     NetworkError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from regsync.common.units import size
-from regsync.daemon.console import summary
+from regsync.daemon.cli.console import summary
 from regsync.daemon.engine.events import Counters
 from regsync.daemon.engine.run import RunReport
 

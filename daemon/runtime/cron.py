@@ -12,7 +12,7 @@ from datetime import datetime
 
 from croniter import croniter
 
-from .errors import ConfigError
+from ..base.errors import ConfigError
 
 #: the aliases a task may use instead of five fields (croniter's, less `@reboot`)
 ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")

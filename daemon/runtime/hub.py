@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 
 import trio
 
-from .engine.events import Counters, LogEvent
-from .model import ExecutionRecord
-from .plane import WatchItem
+from ..engine.events import Counters, LogEvent
+from ..store.records import ExecutionRecord
+from .watch import WatchItem
 
 _BUFFER = 4096
 

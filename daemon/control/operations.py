@@ -13,16 +13,26 @@ from functools import partial
 
 import trio
 
-from .config import parse_applied
-from .engine.discovery import concrete_rules, discover
-from .engine.events import discard
-from .engine.filters import TagSelection
-from .engine.plan import TagPlan
-from .engine.run import Run, open_ports, rule_tags
-from .errors import ConfigError, ConflictError, RegsyncError
-from .executor import Executor
-from .hub import Hub
-from .model import (
+from ..base.errors import ConfigError, ConflictError, RegsyncError
+from ..config import parse_applied
+from ..engine.discovery import concrete_rules, discover
+from ..engine.events import discard
+from ..engine.filters import TagSelection
+from ..engine.plan import TagPlan
+from ..engine.run import Run, open_ports, rule_tags
+from ..monitor.control import TrendControl
+from ..notify.control import NotificationControl
+from ..oci.port import RegistryPort
+from ..registry.factory import open_port
+from ..runtime.cron import SchedulePreview
+from ..runtime.executor import Executor
+from ..runtime.hub import Hub
+from ..runtime.scheduler import Scheduler, utc_now
+from ..runtime.task_inputs import literal_template, resolved, rule_registries
+from ..runtime.watch import WatchItem
+from ..settings import Config, GlobalSettings, RegistrySettings, RetrySettings, SyncRule
+from ..store.db import Database
+from ..store.records import (
     RESULTS_PAGE_DEFAULT,
     ApplyResult,
     ConnectionVerdict,
@@ -36,18 +46,8 @@ from .model import (
     TaskRecord,
     Trigger,
 )
-from .monitor.control import TrendControl
-from .notify.control import NotificationControl
-from .oci.port import RegistryPort
-from .plane import WatchItem
-from .registry.factory import open_port
-from .runconfig import literal_template, resolved, rule_registries
-from .schedule import SchedulePreview
-from .scheduler import Scheduler, utc_now
-from .settings import Config, GlobalSettings, RegistrySettings, RetrySettings, SyncRule
-from .store.db import Database
-from .store.repo import Repo
-from .values.globs import Scope
+from ..store.repo import Repo
+from ..values.globs import Scope
 
 VERSION = "0.1.0"
 

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import load_config
-from .errors import ConfigError, RegsyncError, first_regsync_error
-from .settings import Config, SyncRule
+from ..base.errors import ConfigError, RegsyncError, first_regsync_error
+from ..config import load_config
+from ..settings import Config, SyncRule
 
 if TYPE_CHECKING:
-    from .engine.platform_memory import PlatformMemory
+    from ..engine.platform_memory import PlatformMemory
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -109,9 +109,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .logformat import configure
+    from ..runtime.logformat import configure
+    from ..store.location import parse_location
     from .serve import ServeOptions, default_db_path, read_token_file, serve
-    from .store.location import parse_location
 
     configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -149,8 +149,8 @@ def _select_rules(config: Config, names: Sequence[str]) -> tuple[SyncRule, ...]:
 def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
     import trio
 
+    from ..engine.run import sync
     from .console import LineSink, TerminalSink, summary
-    from .engine.run import sync
 
     sink = TerminalSink(verbose=verbose) if sys.stderr.isatty() else LineSink(verbose=verbose)
     platforms = _platform_memory(rules)
@@ -168,10 +168,10 @@ def _once(config: Config, rules: Sequence[SyncRule], *, verbose: bool) -> int:
 def _check(config: Config, rules: Sequence[SyncRule]) -> int:
     import trio
 
+    from ..engine.events import discard
+    from ..engine.plan import Verb
+    from ..engine.run import Run, open_ports, registries_for
     from .console import plan_table
-    from .engine.events import discard
-    from .engine.plan import Verb
-    from .engine.run import Run, open_ports, registries_for
 
     async def plan() -> bool:
         ok = True
@@ -196,7 +196,7 @@ def _check(config: Config, rules: Sequence[SyncRule]) -> int:
 def _platform_memory(rules: Sequence[SyncRule]) -> PlatformMemory:
     """The remembered platforms, read only when a rule filters by platform (the file can reach
     a few MB; most configs never need it)."""
-    from .engine.platform_memory import PlatformMemory, default_path
+    from ..engine.platform_memory import PlatformMemory, default_path
 
     if any(rule.architectures or rule.platforms for rule in rules):
         return PlatformMemory.load(default_path())

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from .engine.events import Counters, LogEvent, TagResult
-from .settings import NotificationSettings, RegistrySettings, SyncRule
+from ..engine.events import Counters, LogEvent, TagResult
+from ..settings import NotificationSettings, RegistrySettings, SyncRule
 
 
 class Trigger(str, Enum):
@@ -38,7 +38,7 @@ class ExecutionStatus(str, Enum):
 @dataclass(frozen=True, slots=True)
 class RegistryRecord:
     """A stored registry. `settings.password` is in the store's form: `${VAR}` is a reference
-    (only a config file the daemon read itself writes one), `$$` a literal "$" (see runconfig).
+    (only a config file the daemon read itself writes one), `$$` a literal "$" (see runtime/task_inputs.py).
     `password_dropped`: an update moved the registry to another url or user and no password came
     with it, so the stored one went (a password stays bound to where it was given)."""
 

@@ -14,13 +14,13 @@ from functools import partial
 
 import trio
 
-from .errors import ConflictError, RegsyncError, StoreError
+from ..base.errors import ConflictError, RegsyncError, StoreError
+from ..settings import SyncRule
+from ..store.db import Database
+from ..store.records import ScheduledRun, TaskRecord, Trigger
+from ..store.repo import Repo
+from .cron import SchedulePreview, missed_fire, next_fire, preview
 from .executor import Executor
-from .model import ScheduledRun, TaskRecord, Trigger
-from .schedule import SchedulePreview, missed_fire, next_fire, preview
-from .settings import SyncRule
-from .store.db import Database
-from .store.repo import Repo
 
 log = logging.getLogger("regsync.scheduler")
 STORE_RETRY = 5.0  # seconds between attempts to re-read the tasks from a failing store

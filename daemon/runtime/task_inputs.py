@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import expand_env
-from .settings import RegistrySettings, SyncRule
-from .store.repo import Repo
+from ..config import expand_env
+from ..settings import RegistrySettings, SyncRule
+from ..store.repo import Repo
 
 
 def literal_template(password: str | None) -> str | None:

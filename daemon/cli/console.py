@@ -13,18 +13,10 @@ from typing import TextIO
 
 from regsync.common.units import size
 
-from .engine.events import (
-    BytesMoved,
-    Counters,
-    Event,
-    LogEvent,
-    Outcome,
-    TagFinished,
-    TagStarted,
-)
-from .engine.plan import TagPlan
-from .engine.run import RunReport
-from .safetext import escape_controls
+from ..base.safetext import escape_controls
+from ..engine.events import BytesMoved, Counters, Event, LogEvent, Outcome, TagFinished, TagStarted
+from ..engine.plan import TagPlan
+from ..engine.run import RunReport
 
 _REDRAW_EVERY = 0.1  # seconds
 

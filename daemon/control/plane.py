@@ -1,7 +1,7 @@
 """The service layer's contract: what the gRPC servicers call, in trio, with domain values.
 
 Servicers translate protobuf to these calls and errors to status codes, nothing more (STYLE.md:
-thin like crane's commands). Every method raises only `daemon.errors` types:
+thin like crane's commands). Every method raises only `daemon.base.errors` types:
 `ConfigError` (invalid input, naming the field), `UnknownItemError`, `DuplicateItemError`,
 `ConflictError`, or a registry error where the registry is contacted.
 """
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Protocol
 
-from .engine.events import Counters, LogEvent, TagResult
-from .engine.filters import TagSelection
-from .engine.plan import TagPlan
-from .model import (
+from ..engine.filters import TagSelection
+from ..engine.plan import TagPlan
+from ..runtime.cron import SchedulePreview
+from ..runtime.watch import WatchItem
+from ..settings import RegistrySettings, SyncRule
+from ..store.records import (
     RESULTS_PAGE_DEFAULT,
     ApplyResult,
     ConnectionVerdict,
@@ -29,21 +30,6 @@ from .model import (
     Stats,
     TaskRecord,
 )
-from .schedule import SchedulePreview
-from .settings import RegistrySettings, SyncRule
-
-
-@dataclass(frozen=True, slots=True)
-class WatchItem:
-    """One event for watchers; exactly one of the optional fields is set."""
-
-    execution_id: int
-    task: str
-    execution: ExecutionRecord | None = None
-    tag: TagResult | None = None
-    log: LogEvent | None = None
-    progress: Counters | None = None
-    current_tag: str = ""
 
 
 class ControlPlane(Protocol):

@@ -15,8 +15,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from .plane import WatchItem
-from .safetext import EscapingFormatter
+from ..base.safetext import EscapingFormatter
+from .watch import WatchItem
 
 #: (task, execution id) of the execution the current trio task works for
 current_execution: ContextVar[tuple[str, int] | None] = ContextVar(

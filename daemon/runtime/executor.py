@@ -19,28 +19,20 @@ from datetime import UTC, datetime
 
 import trio
 
-from .engine.events import (
-    Counters,
-    Event,
-    LogEvent,
-    Outcome,
-    TagFinished,
-    TagResult,
-    TagStarted,
-)
-from .engine.platform_memory import PlatformMemory
-from .engine.run import sync
-from .engine.slots import BlobSlots
-from .engine.upload_memory import UploadMemory
-from .errors import ConflictError, RegsyncError, StoreError, first_regsync_error
+from ..base.errors import ConflictError, RegsyncError, StoreError, first_regsync_error
+from ..engine.events import Counters, Event, LogEvent, Outcome, TagFinished, TagResult, TagStarted
+from ..engine.platform_memory import PlatformMemory
+from ..engine.run import sync
+from ..engine.slots import BlobSlots
+from ..engine.upload_memory import UploadMemory
+from ..settings import GlobalSettings, RegistrySettings, SyncRule
+from ..store.db import Database
+from ..store.records import ExecutionRecord, ExecutionStatus, Trigger
+from ..store.repo import Repo
 from .hub import Hub
 from .logformat import current_execution
-from .model import ExecutionRecord, ExecutionStatus, Trigger
-from .plane import WatchItem
-from .runconfig import rule_registries
-from .settings import GlobalSettings, RegistrySettings, SyncRule
-from .store.db import Database
-from .store.repo import Repo
+from .task_inputs import rule_registries
+from .watch import WatchItem
 
 log = logging.getLogger("regsync.executor")
 

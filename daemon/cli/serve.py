@@ -19,24 +19,24 @@ from pathlib import Path
 import trio
 from regsync.common.errors import SetupError
 
-from .api.server import ApiServer, ApiSettings, listen_host
-from .config import load_config
-from .engine.platform_memory import PlatformMemory, default_path
-from .errors import ConfigError, StoreError
-from .executor import Executor
-from .hub import Hub
-from .logformat import ExecutionLog
-from .monitor.endpoint import serve_metrics
-from .monitor.metrics import Metrics
-from .notify.delivery import Notifier
-from .scheduler import Scheduler
+from ..api.server import ApiServer, ApiSettings, listen_host
+from ..base.errors import ConfigError, StoreError
+from ..config import load_config
+from ..control.operations import VERSION, Control, apply_config
+from ..engine.platform_memory import PlatformMemory, default_path
+from ..monitor.endpoint import serve_metrics
+from ..monitor.metrics import Metrics
+from ..notify.delivery import Notifier
+from ..runtime.executor import Executor
+from ..runtime.hub import Hub
+from ..runtime.logformat import ExecutionLog
+from ..runtime.scheduler import Scheduler
+from ..settings import GlobalSettings
+from ..store.db import Database
+from ..store.location import parse_location
+from ..store.lock import exclusive_store
+from ..store.notifications import upsert_notification
 from .sdnotify import notify, watchdog_interval
-from .service import VERSION, Control, apply_config
-from .settings import GlobalSettings
-from .store.db import Database
-from .store.location import parse_location
-from .store.lock import exclusive_store
-from .store.notifications import upsert_notification
 
 log = logging.getLogger("regsync.serve")
 
