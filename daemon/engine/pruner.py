@@ -17,13 +17,14 @@ from collections.abc import Callable, Collection, Mapping, MutableMapping
 
 import trio
 
-from ..errors import NotFoundError, PruneStoppedError
-from ..registry.manifest import IndexManifest, parse_manifest
-from ..registry.reference import split_tags
-from ..registry.types import INDEX_TYPES, Descriptor
-from ..safetext import escape_controls
-from .copy import Side
-from .prune import Deletion, PruneDecision, PruneLimit, decide
+from ..base.errors import NotFoundError, PruneStoppedError
+from ..base.safetext import escape_controls
+from ..oci.manifest import IndexManifest, parse_manifest
+from ..oci.reference import split_tags
+from ..oci.types import INDEX_TYPES, Descriptor
+from ..values.prunelimit import PruneLimit
+from .prune import Deletion, PruneDecision, decide
+from .side import Side
 
 #: HEADs of the survey in flight at once
 HEADS_IN_FLIGHT = 16

@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ..config import Endpoint, SyncRule
-from ..errors import RegsyncError
-from ..safetext import escape_controls
-from .copy import Side, TagPlan
+from ..base.errors import RegsyncError
+from ..base.safetext import escape_controls
+from ..settings import Endpoint, SyncRule
 from .events import Outcome, TagResult
 from .filters import TagSelection
+from .plan import TagPlan, Verb
 from .prune import Deletion, PruneDecision
 from .pruner import Pruner
+from .side import Side
 
 #: the note of a plan or run whose rule had a failure
 SKIPPED = "prune skipped: {count} of this rule's results failed (a listing or a tag), so nothing" \
@@ -114,13 +115,13 @@ class PruneStage:
         """One repository's prune as a run would do it now (reads only). Planned copies count
         as kept tags at the digests they would have."""
         label = f"{prefix[:-1]}: " if prefix else ""  # "repository:" -> "repository: "
-        copies = {p.tag: p.source_digest for p in plans if p.action == "copy" and p.source_digest}
+        copies = {p.tag: p.source_digest for p in plans if p.action is Verb.COPY and p.source_digest}
         try:
             decision = await self._pruner(rule).survey(kept, rule.prune_max, planned=copies)
         except RegsyncError as exc:
             return PrunePlan(notes=(f"{label}prune cannot be planned: [{exc.kind}] {exc}",))
         notes: list[str] = []
-        failing = sum(p.action == "fail" for p in plans)
+        failing = sum(p.action is Verb.FAIL for p in plans)
         if failing:
             notes.append(label + SKIPPED.format(count=failing))
         if not decision.within_limit:
@@ -133,14 +134,14 @@ class PruneStage:
         """A glob rule's prune plan, from its plan (tags as `repository:tag`) and the
         repositories that plan matched: one failure anywhere and none of them is pruned."""
         parts = []
-        failing = sum(p.action == "fail" for p in plans)
+        failing = sum(p.action is Verb.FAIL for p in plans)
         if failing:
             parts.append(PrunePlan(notes=(SKIPPED.format(count=failing),)))
         for one in repositories:
             prefix = f"{one.source.repository}:"
             kept = [t[len(prefix):] for t in selection.kept if t.startswith(prefix)]
             mine = [replace(p, tag=p.tag[len(prefix):]) for p in plans
-                    if p.tag.startswith(prefix) and p.action != "fail"]
+                    if p.tag.startswith(prefix) and p.action is not Verb.FAIL]
             parts.append(await self.plan(one, kept, mine, prefix=prefix))
         return merge_plans(parts)
 

@@ -15,10 +15,18 @@ tag): that is the registry operator's setting, so the error says which one to lo
 
 from __future__ import annotations
 
-from ..errors import DeleteRefusedError, DigestMismatchError, RegistryError, UnsupportedError
-from .digest import parse_digest
-from .reference import quoted_path
-from .transport import Call
+from ..base.errors import (
+    DeleteRefusedError,
+    DigestMismatchError,
+    InvalidNameError,
+    NotFoundError,
+    RegistryError,
+    UnsupportedError,
+)
+from ..base.safetext import shown_name
+from ..oci.digest import parse_digest
+from ..oci.reference import is_tag, quoted_path
+from .session import Call, Session
 
 #: request counter keys (client.counts)
 TAG_KEY = "manifest.delete.tag"
@@ -36,27 +44,51 @@ def _scopes(repository: str) -> tuple[str, ...]:
     return (f"repository:{repository}:delete",)
 
 
-def tag_call(repository: str, tag: str) -> Call:
-    """Delete one tag by name (OCI 1.1); the tag is already checked against the grammar."""
-    return Call("DELETE", quoted_path(repository, "manifests", tag), TAG_KEY,
+async def delete_tag(s: Session, repository: str, tag: str) -> bool:
+    """Remove one tag by name (OCI 1.1), its manifest and other tags kept. False when the
+    registry deletes only by digest (distribution 2.8). NotFoundError: the tag is gone (or the
+    registry reads the reference as a digest: the caller asks with a HEAD)."""
+    if not is_tag(tag):  # a name outside the grammar is never sent
+        raise InvalidNameError(f"tag {repository}: {shown_name(tag)} is not a valid tag;"
+                               " not requested", registry=s.registry)
+    call = Call("DELETE", quoted_path(repository, "manifests", tag), TAG_KEY,
                 f"tag {repository}:{tag}", scopes=_scopes(repository), repository=repository)
+    try:
+        await s.send(call)
+    except NotFoundError:
+        raise
+    except RegistryError as exc:
+        if _tag_form_unsupported(exc):
+            return False
+        raise
+    return True
 
 
-def digest_call(repository: str, digest: str) -> Call:
-    """Delete a manifest (and every tag pointing at it) by its digest."""
+async def delete_manifest(s: Session, repository: str, digest: str) -> None:
+    """Remove a manifest and every tag pointing at it. NotFoundError: gone already.
+
+    Raises:
+        DeleteRefusedError: the registry refuses deletes (its setting, named in the message).
+    """
     parse_digest(digest)  # a digest from the registry's own header; checked before a URL
-    return Call("DELETE", quoted_path(repository, "manifests", digest), DIGEST_KEY,
+    call = Call("DELETE", quoted_path(repository, "manifests", digest), DIGEST_KEY,
                 f"manifest {repository}@{digest}", scopes=_scopes(repository),
                 repository=repository)
+    try:
+        await s.send(call)
+    except NotFoundError:
+        raise
+    except RegistryError as exc:
+        raise _refused(exc, call.what) from None
 
 
-def tag_form_unsupported(exc: RegistryError) -> bool:
+def _tag_form_unsupported(exc: RegistryError) -> bool:
     """The registry does not delete by tag name (it may still delete by digest)."""
     return (isinstance(exc, (DigestMismatchError, UnsupportedError))
             or exc.status in (400, 405))
 
 
-def refused(exc: RegistryError, what: str) -> RegistryError:
+def _refused(exc: RegistryError, what: str) -> RegistryError:
     """A digest delete's error, turned into DeleteRefusedError when the registry refuses deletes
     as such (405 or UNSUPPORTED); any other error is returned unchanged."""
     if isinstance(exc, UnsupportedError) or exc.status == 405:

@@ -24,10 +24,10 @@ from peewee import (
     TextField,
 )
 
-from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
-from ..engine.prune import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
-from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
+from ..settings import Endpoint, RegistrySettings, SyncRule, TagFilter
+from ..values.prunelimit import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
+from .records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 
 
 class _Base(Model):

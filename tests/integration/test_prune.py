@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome, TagResult, discard
-from regsync.daemon.engine.run import Run, RunReport, open_registries, sync
-from regsync.daemon.main import main
+from regsync.daemon.engine.run import Run, RunReport, open_ports, sync
 from support.images import fallback_tag, manifest_digest, push_cosign, push_image, random_layer
 from support.proxy import CountingProxy, Fault, ProxyRequest
 from support.registry import RegistryFactory, RegistryServer
@@ -42,7 +42,8 @@ def _delete(server: RegistryServer, repo: str, digest: str) -> None:
 async def _run(data: dict[str, Any], *, force: bool = False) -> tuple[RunReport, list[str]]:
     config = load(data)
     recorder = Recorder()
-    report = await sync(config, config.enabled_rules(), sink=recorder, force_prune=force)
+    report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder,
+                        force_prune=force)
     logs = [e.message for e in recorder.events if isinstance(e, LogEvent)]
     return report, logs
 
@@ -297,8 +298,8 @@ async def test_a_glob_rule_prunes_each_matched_repository(
     assert first.ok, first.results
     _delete(registry, "team/a", a["2"])
     config = load(data)
-    async with open_registries(config, ["src", "dst"]) as registries:
-        run = Run(config, sink=discard, registries=registries)
+    async with open_ports(config.registries, config.global_, ["src", "dst"]) as ports:
+        run = Run(config.global_, config.registries, sink=discard, ports=ports)
         selection, plans = await run.plan(config.rules[0])
         planned = await run.plan_prune(config.rules[0], selection, plans)
     assert planned is not None and planned.notes == ()

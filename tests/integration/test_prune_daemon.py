@@ -12,8 +12,8 @@ import pytest
 import trio
 import yaml
 from regsync.ctl.main import main as ctl
-from regsync.daemon.config import GlobalSettings, RetrySettings
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from support.images import manifest_digest, push_image, random_layer
 from support.registry import RegistryServer
 

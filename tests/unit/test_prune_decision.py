@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from regsync.daemon.engine.prune import (
-    DEFAULT_LIMIT,
-    NOT_SELECTED,
-    SUBJECT_GONE,
-    Deletion,
-    PruneLimit,
-    decide,
-    parse_prune_limit,
-    subject_of,
-)
+from regsync.daemon.engine.prune import NOT_SELECTED, SUBJECT_GONE, Deletion, decide, subject_of
+from regsync.daemon.values.prunelimit import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
 
 A, B, C, D = (f"sha256:{c * 64}" for c in "abcd")
 CHILD, CHILD2 = f"sha256:{'e' * 64}", f"sha256:{'f' * 64}"
