@@ -5,7 +5,7 @@ rule that runs)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..base.errors import ConfigError
 from ..settings import Endpoint, SyncRule, TagFilter
@@ -80,18 +80,28 @@ def read_rules(value: object, at: At, registries: list[str]) -> tuple[SyncRule, 
 
 
 def _check_pruned_targets(rules: list[SyncRule], labels: list[At]) -> None:
+    writers = by_target(rules)
     for rule, at in zip(rules, labels, strict=True):
-        if rule.prune and (why := target_conflict(rule, rules)) is not None:
+        if rule.prune and (why := target_conflict(rule, writers)) is not None:
             at.key("prune").problem(why)
 
 
-def target_conflict(rule: SyncRule, others: Iterable[SyncRule]) -> str | None:
-    """Why `rule` cannot write its target beside `others`, or None: a pruning rule's target
-    repository is its own (another rule writing there would see its tags deleted by every run
-    of the pruning one). Plain repositories only: globs are not compared."""
-    target = (rule.target.registry, rule.target.repository)
-    for other in others:
-        if other.name == rule.name or (other.target.registry, other.target.repository) != target:
+def by_target(rules: Iterable[SyncRule]) -> dict[tuple[str, str], list[SyncRule]]:
+    """Rules by the (registry, repository) they write: what `target_conflict` looks in."""
+    writers: dict[tuple[str, str], list[SyncRule]] = {}
+    for rule in rules:
+        writers.setdefault((rule.target.registry, rule.target.repository), []).append(rule)
+    return writers
+
+
+def target_conflict(rule: SyncRule, writers: Mapping[tuple[str, str], list[SyncRule]]
+                    ) -> str | None:
+    """Why `rule` cannot write its target beside the other rules (`writers`: `by_target`), or
+    None: a pruning rule's target repository is its own (another rule writing there would see
+    its tags deleted by every run of the pruning one). Plain repositories only: globs are not
+    compared."""
+    for other in writers.get((rule.target.registry, rule.target.repository), ()):
+        if other.name == rule.name:
             continue
         if rule.prune:
             return (f"the target repository is also written by rule {other.name!r}, whose tags"
