@@ -153,6 +153,8 @@ class SyncRule:
     cron_expression: str | None = None
     #: signatures, SBOMs and attestations follow the manifests the rule copies (engine/referrers.py)
     referrers: bool = True
+    #: `referrers: {artifact_types: [...]}`: only referrers of these artifact types; empty = all
+    referrer_types: tuple[str, ...] = ()
 
 
 #: what a webhook can be told about (`notifications[].events`)
@@ -807,6 +809,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _ARCHITECTURE = re.compile(r"[A-Za-z0-9_.-]+")
 _PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 _CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
@@ -864,7 +867,9 @@ def _rule(value: object, at: _At, registries: list[str]) -> SyncRule | None:
         platforms=_platforms(fields, at),
         enabled=_bool(fields, "enabled", at, True),
         cron_expression=_cron(fields, at),
-        referrers=_bool(fields, "referrers", at, True),
+        referrers=_bool(fields, "referrers", at, True) if not isinstance(
+            fields.get("referrers"), dict) else True,
+        referrer_types=_referrer_types(fields.get("referrers"), at.key("referrers")),
     )
 
 
@@ -984,6 +989,25 @@ def _platforms(fields: dict[str, object], at: _At) -> tuple[str, ...]:
                 "e.g. linux/amd64 or linux/arm/v7"
             )
     return values
+
+
+def _referrer_types(value: object, at: _At) -> tuple[str, ...]:
+    """`referrers: {artifact_types: [...]}`: media types (RFC 6838), at least one."""
+    if not isinstance(value, dict):
+        return ()
+    fields = _fields(value, at, ("artifact_types",))
+    if fields is None:
+        return ()
+    types = _texts(fields, "artifact_types", at)
+    if not types and "artifact_types" in fields and fields["artifact_types"] is not None:
+        at.key("artifact_types").problem("lists no artifact type (write referrers: false to "
+                                         "copy none)")
+    for position, kind in enumerate(types):
+        if not _MEDIA_TYPE.fullmatch(kind):
+            at.key("artifact_types").index(position).problem(
+                f"invalid artifact type {kind!r}; expected a media type such as "
+                "application/spdx+json")
+    return types
 
 
 def _cron(fields: dict[str, object], at: _At) -> str | None:

@@ -158,8 +158,16 @@ def _rule_fields(spec: pb.TaskSpec) -> dict[str, Any]:
         "platforms": [_literal(p) for p in spec.platforms],
         "enabled": spec.enabled,
         "cron_expression": _literal(spec.cron_expression) or None,
-        "referrers": spec.referrers if spec.HasField("referrers") else True,
+        "referrers": _referrers(spec),
     }
+
+
+def _referrers(spec: pb.TaskSpec) -> bool | dict[str, list[str]]:
+    """The YAML form: false, true (unset: an older client) or the artifact types to follow."""
+    if spec.HasField("referrers") and not spec.referrers:
+        return False
+    types = [_literal(t) for t in spec.referrer_artifact_types]
+    return {"artifact_types": types} if types else True
 
 
 def _parse(document: Mapping[str, Any], prefixes: Mapping[str, str]) -> Config:
@@ -249,6 +257,7 @@ def task_spec(rule: SyncRule) -> pb.TaskSpec:
         enabled=rule.enabled,
         cron_expression=rule.cron_expression or "",
         referrers=rule.referrers,
+        referrer_artifact_types=rule.referrer_types,
     )
 
 
@@ -382,6 +391,7 @@ def plan_response(selection: TagSelection, plans: Iterable[TagPlan]) -> pb.PlanR
                 reason=p.reason,
                 source_digest=p.source_digest,
                 target_digest=p.target_digest,
+                referrers=p.referrers,
             )
             for p in plans
         ],

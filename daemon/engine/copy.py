@@ -88,6 +88,7 @@ class TagPlan:
     reason: str
     source_digest: str = ""
     target_digest: str = ""
+    referrers: int = 0  # referrer manifests a run would copy with the tag
 
 
 @asynccontextmanager
@@ -112,8 +113,8 @@ class Follower(Protocol):
 
     async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
 
-    async def plan(self, digest: str) -> int:
-        """How many referrer tags of `digest` itself a run would copy (HEADs only)."""
+    async def plan(self, src: Descriptor, dst: Descriptor | None, unchanged: bool) -> int:
+        """How many referrer manifests a run would copy with a tag (source `src`, target `dst`)."""
         ...
 
 
@@ -168,20 +169,20 @@ class TagCopier:
         unchanged = dst is not None and await self._unchanged(src, dst)
         if not unchanged and self._known_unwanted(src):
             return TagPlan(tag, "skip", _NOT_SELECTED, src.digest)
-        note = ""
+        count = 0
         if self.referrers is not None:
             try:
-                count = await self.referrers.plan(src.digest)
+                count = await self.referrers.plan(src, dst, unchanged)
             except RegsyncError as exc:
                 return TagPlan(tag, "fail", f"referrers: {exc.kind}: {exc}")
-            note = f"; referrers: {count} to copy" if count else ""
+        note = f"; referrers: {count} to copy" if count else ""
         if dst is not None and unchanged:
             return TagPlan(tag, "copy" if note else "skip", "unchanged" + note, src.digest,
-                           dst.digest)
+                           dst.digest, count)
         if dst is None:
-            return TagPlan(tag, "copy", "new tag" + note, src.digest)
+            return TagPlan(tag, "copy", "new tag" + note, src.digest, referrers=count)
         return TagPlan(tag, "copy", f"changed (target has {dst.digest})" + note, src.digest,
-                       dst.digest)
+                       dst.digest, count)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
         """Both sides at once: on a re-run this is all the work a tag costs."""

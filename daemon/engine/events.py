@@ -46,6 +46,8 @@ class Counters:
     blobs_mounted: int = 0
     blobs_skipped: int = 0
     bytes_copied: int = 0
+    #: referrer manifests (signatures, SBOMs, attestations) copied with their subjects
+    referrers_copied: int = 0
 
     @property
     def tags_done(self) -> int:

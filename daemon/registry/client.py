@@ -450,13 +450,26 @@ class RegistryClient:
     async def list_referrers(
         self, repository: str, digest: str
     ) -> tuple[RawManifest, IndexManifest] | None:
-        """The OCI 1.1 Referrers API's index of `digest`'s referrers; None when the registry
-        has no such API (referrersapi.py)."""
+        """The OCI 1.1 Referrers API's index of `digest`'s referrers, every `Link` page of it
+        within bounds (same origin and path, at most MAX_PAGES pages and 4 MiB in all); None
+        when the registry has no such API (referrersapi.py)."""
+        call = referrersapi.referrers_call(repository, digest)
+        pages = referrersapi.Pages(registry=self.name)
         try:
-            reply = await self._s.send(referrersapi.referrers_call(repository, digest))
+            reply = await self._s.send(call)
         except (NotFoundError, UnsupportedError):
             return None
-        return referrersapi.referrers_answer(reply, registry=self.name)
+        while True:
+            following = pages.add(reply)
+            if following is None:
+                return pages.answer()
+            try:
+                target = next_page(self.settings.url, call.url, following)
+            except PageRefused as exc:
+                raise self._refused(call.what, exc) from None
+            pages.visit(target)
+            reply = await self._s.send(replace(call, url=target, params=(),
+                                               body_limit=pages.bytes_left))
 
     # --- blobs -----------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ class Task(_Base):
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
     source_exclude = TextField(default="[]")  # schema 5: a glob task's repositories left out
     referrers = BooleanField(default=True)  # schema 7: signatures and SBOMs follow
+    referrer_types = TextField(default="[]")  # schema 8: only referrers of these artifact types
 
 
 class DaemonRow(_Base):
@@ -94,6 +95,7 @@ class Execution(_Base):
     blobs_mounted = IntegerField(default=0)
     blobs_skipped = IntegerField(default=0)
     bytes_copied = IntegerField(default=0)
+    referrers_copied = IntegerField(default=0)  # schema 8
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
@@ -211,6 +213,7 @@ def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, ob
         "enabled": rule.enabled,
         "cron_expression": rule.cron_expression,
         "referrers": rule.referrers,
+        "referrer_types": json.dumps(list(rule.referrer_types)),
     }
 
 
@@ -232,6 +235,7 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
         enabled=bool(row.enabled),
         cron_expression=row.cron_expression,
         referrers=bool(row.referrers),
+        referrer_types=_strings(row.referrer_types),
     )
 
 

@@ -150,7 +150,8 @@ def test_check_shows_the_referrers_a_run_would_copy(
         {"src": registry, "dst": registry2}, [rule("app", "m", tags={"include": [r"^1\.0$"]})])))
     assert main(["check", "--config", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "new tag; referrers: 1 to copy" in out  # the index's .sig (its children's: unknown)
+    # the index's .sig, and those of its children: the arm64 image's SBOM and the SBOM's signature
+    assert "new tag; referrers: 3 to copy" in out
     assert main(["once", "--config", str(path)]) == 0
     capsys.readouterr()
     push_cosign(registry, "app", d["index"], ".att")  # something new for the unchanged tag

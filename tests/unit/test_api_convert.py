@@ -139,6 +139,12 @@ def test_sync_rule_round_trip() -> None:
     older_client = convert.task_spec(unsigned)
     older_client.ClearField("referrers")  # a client that predates the field: the default
     assert convert.sync_rule(older_client, REGISTRIES).referrers is True
+    sboms = dataclasses.replace(minimal, referrer_types=("application/spdx+json",))
+    assert convert.sync_rule(convert.task_spec(sboms), REGISTRIES) == sboms
+    with pytest.raises(ConfigError, match=r"task.referrers.artifact_types\[0\]: invalid artifact"):
+        convert.sync_rule(pb.TaskSpec(name="x", source=pb.Endpoint(registry="hub", repository="a"),
+                                      target=pb.Endpoint(registry="local", repository="b"),
+                                      referrer_artifact_types=["no type"]), REGISTRIES)
 
 
 @settings(max_examples=60, deadline=None)

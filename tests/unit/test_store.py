@@ -182,8 +182,12 @@ def test_task_round_trip(db: Database) -> None:
                         referrers=False)  # the daemon's tasks followed referrers whatever it said
     db.run_sync(lambda r: r.create_task(unsigned))
     assert db.run_sync(lambda r: r.get_task("unsigned")).rule == unsigned
+    sboms = SyncRule("sboms", Endpoint("local", "a"), Endpoint("spare", "d"),
+                     referrer_types=("application/spdx+json",))
+    db.run_sync(lambda r: r.create_task(sboms))
+    assert db.run_sync(lambda r: r.get_task("sboms")).rule == sboms
     assert [t.name for t in db.run_sync(lambda r: r.list_tasks())] == ["nginx", "plain",
-                                                                       "unsigned"]
+                                                                       "sboms", "unsigned"]
 
 
 def test_task_errors(db: Database) -> None:
