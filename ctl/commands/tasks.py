@@ -55,6 +55,11 @@ def _filters(sub: argparse.ArgumentParser) -> None:
                      help="platform os/arch[/variant] to keep (repeatable)")
     sub.add_argument("--cron", metavar="EXPR",
                      help='five-field schedule, e.g. "0 2 * * *" (empty = manual only)')
+    sub.add_argument("--referrers", action=argparse.BooleanOptionalAction, default=None,
+                     help="signatures, SBOMs and attestations follow the images (default: on)")
+    sub.add_argument("--artifact-type", action="append", metavar="T",
+                     help="only referrers of this artifact type, e.g. application/spdx+json "
+                     "(repeatable; default all)")
 
 
 def _list(ctx: Ctx) -> int:

@@ -73,9 +73,11 @@ async def test_wizard_previews_tags_and_creates_the_task(user: User,
         labels = [e for e in ui.context.client.elements.values()
                   if isinstance(e, ui.label) and e.text.endswith(":30:00")]
     assert len(labels) == 5
+    user.find(marker="artifact-types").type("application/spdx+json")
     user.find(marker="save-task").click()
     await user.should_see("Task nginx saved")
     spec = fake_daemon.calls("CreateTask")[-1]
+    assert list(spec.referrer_artifact_types) == ["application/spdx+json"] and spec.referrers
     assert (spec.source.registry, spec.source.repository) == ("src", "library/nginx")
     assert (spec.target.registry, spec.target.repository) == ("dst", "mirror/nginx")
     assert list(spec.tags.exclude) == ["alpine"] and spec.tags.latest == 2
@@ -118,6 +120,7 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
     failed = (ev.TagResult(tag="1.0", outcome=ev.TAG_OUTCOME_COPIED, digest="sha256:aa"),
               ev.TagResult(tag="2.0", outcome=ev.TAG_OUTCOME_FAILED, reason="blob unknown"))
     finish_execution(fake_daemon.state, first.id, pb.EXECUTION_STATUS_FAILED, failed)
+    fake_daemon.state.executions[first.id].execution.counters.referrers_copied = 3
     other = start_execution(fake_daemon.state, "redis")
     await user.open("/executions")
     await user.should_see(marker=f"execution-{other.id}")
@@ -128,6 +131,7 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
 
     await user.open(f"/executions/{first.id}")
     await user.should_see("blob unknown")
+    await user.should_see("referrers: 3 copied", retries=20)
     await user.should_see(f"execution {first.id} started")  # the stored log
     fake_daemon.log(first.id, "a line that arrives live")
     await user.should_see("a line that arrives live", retries=40)

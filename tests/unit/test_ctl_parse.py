@@ -195,3 +195,16 @@ def test_edit_registry_keeps_unmentioned_settings_and_the_password() -> None:
                                                 "--qps", "0"), "")
     assert (spec.username, spec.qps, spec.insecure) == ("", 0, True)
     assert spec.HasField("password") and spec.password == ""
+
+
+def test_task_referrers_flags() -> None:
+    spec = specs.new_task(parse("tasks", "add", "t", "--source", "a/x", "--target", "b/x",
+                                "--artifact-type", "application/spdx+json"))
+    assert list(spec.referrer_artifact_types) == ["application/spdx+json"]
+    assert not spec.HasField("referrers")  # unset: the daemon's default, on
+    off = specs.edited_task(spec, parse("tasks", "edit", "t", "--no-referrers"))
+    assert off.HasField("referrers") and off.referrers is False
+    assert list(off.referrer_artifact_types) == ["application/spdx+json"]
+    cleared = specs.edited_task(off, parse("tasks", "edit", "t", "--referrers", "--clear",
+                                           "artifact-type"))
+    assert cleared.referrers is True and list(cleared.referrer_artifact_types) == []

@@ -87,6 +87,7 @@ class Wizard:
                  create: bool) -> None:
         self.session = session
         self.create = create
+        self._initial = initial
         with ui.stepper().props("vertical").classes("w-full") as self.stepper:
             with ui.step("Source"):
                 self.name = ui.input("Task name", value=initial.name).props(
@@ -114,6 +115,11 @@ class Wizard:
                                               placeholder="amd64, arm64").mark("architectures")
                 self.platforms = ui.input("Platforms (empty = all)", value=initial.platforms,
                                           placeholder="linux/arm/v7").mark("platforms")
+                self.referrers = ui.switch("Signatures, SBOMs and attestations follow",
+                                           value=initial.referrers).mark("referrers")
+                self.artifact_types = ui.input(
+                    "Referrer artifact types (empty = all)", value=initial.artifact_types,
+                    placeholder="application/spdx+json").mark("artifact-types")
                 self._navigation()
             with ui.step("Schedule"):
                 self._schedule_step(initial)
@@ -174,6 +180,9 @@ class Wizard:
             architectures=self.architectures.value or "",
             platforms=self.platforms.value or "",
             cron=self.cron.value or "", enabled=bool(self.enabled.value),
+            source_exclude=self._initial.source_exclude,
+            referrers=bool(self.referrers.value),
+            artifact_types=self.artifact_types.value or "",
         )
 
     async def save(self) -> None:
