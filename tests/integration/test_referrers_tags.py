@@ -74,10 +74,14 @@ async def test_referrers_follow_selected_subjects_whatever_the_filters(
     assert report.referrers_copied == 3  # index.sig, sbom, sbom.sig
 
     gets = registry.count("GET", r"/v2/app/manifests/")
+    heads = registry.count("HEAD", r"/v2/app/manifests/sha256-")
     again = await run_sync(data)
     assert outcomes(again) == {"1.0": Outcome.SKIPPED}
     assert again.referrers_copied == 0
     assert registry.count("GET", r"/v2/app/manifests/") == gets, "re-run GET a source manifest"
+    # only the referrer tags the listing holds are asked for: the index's .sig, the fallback
+    # indexes of the arm64 image and of its SBOM (before: 4 per manifest the tag reaches)
+    assert registry.count("HEAD", r"/v2/app/manifests/sha256-") - heads == 3
 
 
 async def test_target_fallback_index_is_merged_never_dropping_an_entry(

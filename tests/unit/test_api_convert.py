@@ -294,9 +294,11 @@ def test_records_with_matching_field_names_map_every_field() -> None:
 
 def test_plan_and_preview() -> None:
     selection = TagSelection(kept=("1.0", "1.1"), dropped=(("1.0-rc", "excluded by 'rc'"),))
-    plans = [TagPlan("1.0", "skip", "unchanged", "sha256:a", "sha256:a")]
+    plans = [TagPlan("1.0", "skip", "unchanged", "sha256:a", "sha256:a"),
+             TagPlan("1.1", "copy", "new tag; referrers: 2 to copy", "sha256:b", referrers=2)]
     plan = convert.plan_response(selection, plans)
     assert (plan.tags[0].tag, plan.tags[0].target_digest) == ("1.0", "sha256:a")
+    assert [t.referrers for t in plan.tags] == [0, 2]
     assert (plan.dropped[0].tag, plan.dropped[0].reason) == ("1.0-rc", "excluded by 'rc'")
     assert list(convert.preview_response(selection).kept) == ["1.0", "1.1"]
 

@@ -494,6 +494,11 @@ def rule_problem(change: dict[str, Any]) -> str:
         ({"platforms": ["Linux/AMD64"]}, "platforms[0]: invalid platform 'Linux/AMD64'"),
         ({"enabled": "yes"}, "enabled: expected true or false, got string"),
         ({"referrers": "no"}, "referrers: expected true or false, got string"),
+        ({"referrers": {"artifact_types": ["spdx"]}},
+         "referrers.artifact_types[0]: invalid artifact type 'spdx'; expected a media type"),
+        ({"referrers": {"artifact_types": []}}, "referrers.artifact_types: lists no artifact"),
+        ({"referrers": {"artifact_type": ["a/b"]}},
+         "referrers.artifact_type: unknown key; did you mean 'artifact_types'?"),
         ({"cron_expression": "0 2 * *"}, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
         ({"cron_expression": "0 0 2 * * *"}, "cron_expression: '0 0 2 * * *' has 6 fields"),
         ({"cron_expression": "61 2 * * *"}, "cron_expression: invalid cron expression '61 2 * *"),
@@ -660,3 +665,17 @@ def test_files_the_daemon_reads_itself_may_keep_anchors() -> None:
             "sync_rules: []\n")
     config = parse_config(text, source=SRC)
     assert config.registries["b"].url == "https://a.example"
+
+
+def test_referrers_choose_artifact_types() -> None:
+    doc = seed()
+    doc["sync_rules"][0]["referrers"] = {"artifact_types": ["application/spdx+json",
+                                                           "application/vnd.in-toto+json"]}
+    rule = load(doc).rules[0]
+    assert rule.referrers and rule.referrer_types == ("application/spdx+json",
+                                                      "application/vnd.in-toto+json")
+    doc["sync_rules"][0]["referrers"] = {}
+    rule = load(doc).rules[0]
+    assert rule.referrers and rule.referrer_types == ()
+    doc["sync_rules"][0]["referrers"] = False
+    assert load(doc).rules[0].referrers is False
