@@ -136,6 +136,8 @@ def test_example_file_shows_a_glob_rule_and_anchored_filters() -> None:
     glob = config.rule("team-a-dr")
     assert (glob.source.repository, glob.target.repository) == ("team-a/**", "dr/team-a/**")
     assert glob.source.exclude == ("team-a/scratch/**", "team-a/*-tmp")
+    assert glob.referrers and glob.referrer_types == (
+        "application/spdx+json", "application/vnd.dev.cosign.artifact.sig.v1+json")
     assert config.rule("redis").tags == config.rule("postgres").tags
     assert config.rule("redis").tags.latest == 5
 
