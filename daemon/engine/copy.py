@@ -107,14 +107,25 @@ async def together() -> AsyncIterator[trio.Nursery]:
         raise
 
 
+@dataclass(frozen=True, slots=True)
+class ReferrersPlanned:
+    """What a run would do with a tag's referrers."""
+
+    count: int = 0  # referrer manifests it would copy
+    #: referrer tags of the tag's own index that stay behind: the filter rewrites the index
+    left_behind: int = 0
+
+
 class Follower(Protocol):
     """What follows a tag the copier copied or found unchanged: its referrers
     (engine/referrers.py). Returns how many referrer manifests it copied (and counts them)."""
 
     async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
 
-    async def plan(self, src: Descriptor, dst: Descriptor | None, unchanged: bool) -> int:
-        """How many referrer manifests a run would copy with a tag (source `src`, target `dst`)."""
+    async def plan(
+        self, src: Descriptor, dst: Descriptor | None, unchanged: bool
+    ) -> ReferrersPlanned:
+        """What a run would do with the referrers of a tag (source `src`, target `dst`)."""
         ...
 
 
@@ -169,20 +180,23 @@ class TagCopier:
         unchanged = dst is not None and await self._unchanged(src, dst)
         if not unchanged and self._known_unwanted(src):
             return TagPlan(tag, "skip", _NOT_SELECTED, src.digest)
-        count = 0
+        planned = ReferrersPlanned()
         if self.referrers is not None:
             try:
-                count = await self.referrers.plan(src, dst, unchanged)
+                planned = await self.referrers.plan(src, dst, unchanged)
             except RegsyncError as exc:
                 return TagPlan(tag, "fail", f"referrers: {exc.kind}: {exc}")
+        count = planned.count
         note = f"; referrers: {count} to copy" if count else ""
+        behind = (f"; {planned.left_behind} referrer tags of the index not copied: the platform "
+                  "filter rewrites it") if planned.left_behind else ""
         if dst is not None and unchanged:
-            return TagPlan(tag, "copy" if note else "skip", "unchanged" + note, src.digest,
-                           dst.digest, count)
+            return TagPlan(tag, "copy" if note else "skip", "unchanged" + note + behind,
+                           src.digest, dst.digest, count)
         if dst is None:
-            return TagPlan(tag, "copy", "new tag" + note, src.digest, referrers=count)
-        return TagPlan(tag, "copy", f"changed (target has {dst.digest})" + note, src.digest,
-                       dst.digest, count)
+            return TagPlan(tag, "copy", "new tag" + note + behind, src.digest, referrers=count)
+        return TagPlan(tag, "copy", f"changed (target has {dst.digest})" + note + behind,
+                       src.digest, dst.digest, count)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
         """Both sides at once: on a re-run this is all the work a tag costs."""

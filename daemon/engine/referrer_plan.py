@@ -46,28 +46,28 @@ async def target_subjects(
 
 async def source_subjects(
     source: Side, src: Descriptor, platforms: PlatformFilter, into: list[str], depth: int = 0
-) -> None:
+) -> str | None:
     """The subjects a copy of `src` would give, from the source: an index's children as the
-    platform filter keeps them; a rewritten index itself is no subject."""
+    platform filter keeps them; a rewritten index itself is no subject (its digest is returned,
+    as `target_subjects` does)."""
     if src.media_type not in INDEX_TYPES:
         into.append(src.digest)
-        return
+        return None
     manifest = await source.registry.get_manifest(source.repository, src.digest)
     parsed = parse_manifest(manifest, registry=source.registry.name)
     if not isinstance(parsed, IndexManifest):
         into.append(src.digest)
-        return
+        return None
     choice = select_platforms(parsed, manifest.raw, architectures=platforms.architectures,
                               platforms=platforms.platforms)
     if choice.raw is None:
         into.append(src.digest)
-    if depth >= MAX_REFERRER_DEPTH:
-        return
-    for child in choice.kept:
+    for child in choice.kept if depth < MAX_REFERRER_DEPTH else ():
         if child.media_type in INDEX_TYPES and not is_describer(child):
             await source_subjects(source, child, platforms, into, depth + 1)
         else:
             into.append(child.digest)
+    return None if choice.raw is None else src.digest
 
 
 def rewritten_from(manifest: RawManifest) -> str | None:

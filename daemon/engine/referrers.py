@@ -43,7 +43,7 @@ from ..registry.referrers import (
     wanted_type,
 )
 from ..registry.types import OCI_INDEX, Descriptor, RawManifest
-from .copy import PlatformFilter, TagCopier, together
+from .copy import PlatformFilter, ReferrersPlanned, TagCopier, together
 from .referrer_plan import MAX_REFERRER_DEPTH, source_subjects, target_subjects
 
 
@@ -105,19 +105,23 @@ class ReferrerFollower:
             self._on_copied(tag, tally.count)
         return tally.count
 
-    async def plan(self, src: Descriptor, dst: Descriptor | None, unchanged: bool) -> int:
+    async def plan(
+        self, src: Descriptor, dst: Descriptor | None, unchanged: bool
+    ) -> ReferrersPlanned:
         """How many referrer manifests a run would copy for a tag (source `src`, target `dst`):
         those of the manifests it reaches, its index's children included, found as the run
-        finds them (tags, the Referrers API) and absent at the target."""
+        finds them (tags, the Referrers API) and absent at the target; and how many referrer
+        tags of its index stay behind because the platform filter rewrites the index."""
         subjects: list[str] = []
         if unchanged and dst is not None:
-            await target_subjects(self._source, self._target, dst.digest, dst.media_type,
-                                  subjects)
+            rewritten = await target_subjects(self._source, self._target, dst.digest,
+                                              dst.media_type, subjects)
         else:
-            await source_subjects(self._source, src, self._platforms, subjects)
+            rewritten = await source_subjects(self._source, src, self._platforms, subjects)
         tally = _Tally(dry=True)
         await self._walk(subjects, tally, self._planned)
-        return tally.count
+        behind = 0 if rewritten is None else await self._present_on_source(rewritten)
+        return ReferrersPlanned(tally.count, behind)
 
     async def _walk(self, subjects: list[str], tally: _Tally, done: set[str]) -> None:
         seen: set[str] = set()

@@ -9,7 +9,7 @@ import pytest
 from regsync.daemon.engine.events import Outcome, discard
 from regsync.daemon.engine.run import Run, open_registries, registries_for
 from support.fakeregistry import FakeRegistry, Served
-from support.images import fallback_tag, fetch_manifest, manifest_digest
+from support.images import fallback_tag, fetch_manifest, manifest_digest, skopeo_digest
 from support.registry import RegistryServer
 from support.syncrun import load, make_config, outcomes, rule, run_sync
 
@@ -35,6 +35,10 @@ async def test_api_referrers_reach_a_target_without_the_api(registry2: RegistryS
         assert index["manifests"][0]["artifactType"] == "application/spdx+json"
         assert [e["digest"] for e in json.loads(
             fetch_manifest(registry2, "m", fallback_tag(sbom))[0])["manifests"]] == [sig]
+        # skopeo reads the SBOM (pushed to the source without any tag) and the index listing it
+        assert skopeo_digest(registry2.url, "m", sbom) == sbom
+        assert skopeo_digest(registry2.url, "m", fallback_tag(image)) == manifest_digest(
+            registry2, "m", fallback_tag(image))
 
         gets = fake.count("GET", r"/manifests/")
         api = fake.count("GET", r"/referrers/")

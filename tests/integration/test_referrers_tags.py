@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from regsync.daemon.engine.events import LogEvent, Outcome
-from regsync.daemon.engine.run import sync
+from regsync.daemon.config import Config
+from regsync.daemon.engine.copy import TagPlan
+from regsync.daemon.engine.events import LogEvent, Outcome, discard
+from regsync.daemon.engine.run import Run, open_registries, registries_for, sync
 from regsync.daemon.main import main
 from support.images import (
     fallback_tag,
@@ -29,6 +31,12 @@ pytestmark = pytest.mark.integration
 
 SBOM = "application/spdx+json"
 SIGNATURE = "application/vnd.example.signature.v1+json"
+
+
+async def _plan(config: Config) -> list[TagPlan]:
+    async with open_registries(config, registries_for(config, config.rules)) as registries:
+        _, plans = await Run(config, sink=discard, registries=registries).plan(config.rules[0])
+    return plans
 
 
 def _entries(server: RegistryServer, repo: str, ref: str) -> list[str]:
@@ -119,9 +127,15 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
     config = load(make_config({"src": registry, "dst": registry2},
                               [rule("app", "m", tags={"include": [r"^1\.0$"]},
                                     architectures=["arm64"])]))
+    behind = "1 referrer tags of the index not copied: the platform filter rewrites it"
+    (planned,) = await _plan(config)
+    assert (planned.action, planned.referrers) == ("copy", 2)  # the SBOM and its signature
+    assert planned.reason == f"new tag; referrers: 2 to copy; {behind}"
     recorder = Recorder()
     report = await sync(config, config.enabled_rules(), sink=recorder)
     assert report.ok, report.results
+    (planned,) = await _plan(config)
+    assert (planned.action, planned.reason) == ("skip", f"unchanged; {behind}")
     assert manifest_digest(registry2, "m", fallback_tag(d["index"]) + ".sig") is None
     assert _entries(registry2, "m", fallback_tag(d["arm64"])) == [d["sbom"]]
     notes = [e.message for e in recorder.events
