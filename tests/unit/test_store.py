@@ -273,7 +273,8 @@ def test_execution_life_cycle(db: Database, clock: Clock) -> None:
     assert db.run_sync(lambda r: r.get_execution(queued.id)).counters == progress
 
     clock.now += 60
-    final = Counters(tags_total=4, tags_copied=3, tags_failed=1, blobs_copied=7, bytes_copied=900)
+    final = Counters(tags_total=4, tags_copied=3, tags_failed=1, blobs_copied=7, bytes_copied=900,
+                     referrers_copied=2)
     done = db.run_sync(
         lambda r: r.finish_execution(queued.id, ExecutionStatus.FAILED, final, "1 tag failed")
     )
