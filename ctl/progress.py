@@ -81,7 +81,7 @@ def summary(detail: pb.ExecutionDetail) -> str:
         (f"execution {e.id} of task {escape_controls(e.task)} "
         f"{status_name(e.status).upper()} in {took(e)}: "
         f"{tag_counts(e.counters)}; {size(e.counters.bytes_copied)} copied "
-        f"(blobs: {blob_counts(e.counters)})")
+        f"(blobs: {blob_counts(e.counters)}; referrers: {e.counters.referrers_copied} copied)")
     ]
     if e.error:
         lines.append(f"error: {escape_controls(e.error)}")
