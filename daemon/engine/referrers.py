@@ -166,7 +166,8 @@ class ReferrerFollower:
                 nursery.start_soon(one, tag)
         for referrer in dict.fromkeys(found):
             await self._follow(referrer, seen, depth + 1, tally, done)
-        done.add(subject)  # only once all of it is current: a failure is met again by each tag
+        if depth == 0:  # all of it current (a failure is met again by each tag), to full depth
+            done.add(subject)  # (deeper, the cap cut it short: another tag may reach it higher)
 
     async def _source_api(self, subject: str) -> tuple[RawManifest, IndexManifest] | None:
         """The source's API answer; asked once per subject, and not at all once the source
