@@ -9,10 +9,10 @@ GET per index) and makes of it what the rule's platform filter would, without wr
 
 from __future__ import annotations
 
-from ..registry.jsondoc import parse_json
-from ..registry.manifest import IndexManifest, is_describer, parse_manifest, select_platforms
-from ..registry.types import INDEX_TYPES, Descriptor, RawManifest
-from .copy import SOURCE_DIGEST_ANNOTATION, PlatformFilter, Side
+from ..oci.manifest import IndexManifest, is_describer, parse_manifest, select_platforms
+from ..oci.types import INDEX_TYPES, Descriptor
+from .plan import PlatformFilter, recorded_source
+from .side import Side
 
 #: referrers of referrers, at most this deep (a signature of an SBOM of an image is 2); also
 #: how deep the children of nested indexes are walked for their subjects
@@ -30,7 +30,7 @@ async def target_subjects(
         return None
     ours = await target.registry.get_manifest(target.repository, digest)
     parsed = parse_manifest(ours, registry=target.registry.name)
-    source_digest = rewritten_from(ours)
+    source_digest = recorded_source(ours.raw)
     if source_digest is not None and await source.registry.head_manifest(
         source.repository, digest
     ):
@@ -69,13 +69,3 @@ async def source_subjects(
             into.append(child.digest)
     return None if choice.raw is None else src.digest
 
-
-def rewritten_from(manifest: RawManifest) -> str | None:
-    """The source digest a rewritten index of ours records (copy.SOURCE_DIGEST_ANNOTATION)."""
-    try:
-        obj = parse_json(manifest.raw)
-    except ValueError:
-        return None
-    annotations = obj.get("annotations") if isinstance(obj, dict) else None
-    value = annotations.get(SOURCE_DIGEST_ANNOTATION) if isinstance(annotations, dict) else None
-    return value if isinstance(value, str) else None

@@ -3,14 +3,14 @@
 For every manifest a tag reaches at the target (the tag's own, and every child of its index at
 any depth), the referrers on the source are found: through the OCI 1.1 Referrers API where the
 source has it (one request per subject per run), else the referrers schema's fallback index
-(`sha256-<hex>`), and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags (registry/referrers.py).
+(`sha256-<hex>`), and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags (oci/referrers.py).
 Each is copied whole, without the rule's platform filter, children before parents: the referrer
 manifests by digest (a target with the API indexes them by their `subject`), then the fallback
 index (merged with what the target's already lists, never dropping an entry), then the tag.
 Then the referrers' own referrers (a signature of an SBOM), cycle-safe and depth-capped. The
 tag filters do not apply: a `.sig` tag follows its subject whatever `include` says, and the
 referrer tags of subjects the rule did not select stay behind. `artifact_types` chooses which
-referrers follow (an entry's `artifactType`; a cosign tag's kind, registry/referrers.py).
+referrers follow (an entry's `artifactType`; a cosign tag's kind, oci/referrers.py).
 
 Cost of a re-run with nothing new: a referrer tag the run's own tag listing does not hold is
 never requested; those it holds are HEADed on both sides; a subject is followed once per run
@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..errors import NotFoundError, RemoteServerError
-from ..registry.digest import sha256_digest
-from ..registry.manifest import IndexManifest, parse_manifest
-from ..registry.referrers import (
+from ..base.errors import NotFoundError, RemoteServerError
+from ..oci.digest import sha256_digest
+from ..oci.manifest import IndexManifest, parse_manifest
+from ..oci.referrers import (
     add_entries,
     entry_type,
     fallback_entries,
@@ -42,8 +42,9 @@ from ..registry.referrers import (
     tag_artifact_type,
     wanted_type,
 )
-from ..registry.types import OCI_INDEX, Descriptor, RawManifest
-from .copy import PlatformFilter, ReferrersPlanned, TagCopier, together
+from ..oci.types import OCI_INDEX, Descriptor, RawManifest
+from .copy import TagCopier, together
+from .plan import PlatformFilter, ReferrersPlanned
 from .referrer_plan import MAX_REFERRER_DEPTH, source_subjects, target_subjects
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 
-from ..errors import RemoteServerError, UnsupportedError
-from .digest import parse_digest, sha256_digest
-from .jsondoc import parse_json
-from .manifest import IndexManifest, parse_manifest
-from .reference import quoted_path
-from .transport import Call, Reply
-from .types import MAX_MANIFEST_BYTES, OCI_INDEX, RawManifest
+from ..base.errors import RemoteServerError, UnsupportedError
+from ..oci.digest import parse_digest, sha256_digest
+from ..oci.jsondoc import parse_json
+from ..oci.manifest import IndexManifest, parse_manifest
+from ..oci.reference import quoted_path
+from ..oci.types import MAX_MANIFEST_BYTES, OCI_INDEX, RawManifest
+from .session import Call, Reply
 
 #: request counter key (client.counts) of a Referrers API request
 KEY = "referrers.list"

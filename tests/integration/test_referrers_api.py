@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from regsync.daemon.engine.events import Outcome, discard
-from regsync.daemon.engine.run import Run, open_registries, registries_for
+from regsync.daemon.engine.events import Outcome
 from support.fakeregistry import FakeRegistry, Served
 from support.images import fallback_tag, fetch_manifest, manifest_digest, skopeo_digest
 from support.registry import RegistryServer
-from support.syncrun import load, make_config, outcomes, rule, run_sync
+from support.syncrun import load, make_config, outcomes, plan_first_rule, rule, run_sync
 
 pytestmark = pytest.mark.integration
 
@@ -58,16 +57,12 @@ async def test_the_plan_counts_referrers_only_the_api_lists(registry2: RegistryS
         fake.add_referrer("app", sbom, b"signature", "application/vnd.example.sig",
                           subject_type="application/vnd.oci.image.manifest.v1+json")
         config = load(make_config({"src": fake.url, "dst": registry2}, [rule("app", "m")]))
-        async with open_registries(config, registries_for(config, config.rules)) as registries:
-            _, plans = await Run(config, sink=discard, registries=registries).plan(
-                config.rules[0])
+        plans = await plan_first_rule(config)
         assert [(p.tag, p.action, p.referrers) for p in plans] == [("1.0", "copy", 2)]
         assert plans[0].reason == "new tag; referrers: 2 to copy"
         assert (await run_sync(make_config({"src": fake.url, "dst": registry2},
                                            [rule("app", "m")]))).referrers_copied == 2
-        async with open_registries(config, registries_for(config, config.rules)) as registries:
-            _, plans = await Run(config, sink=discard, registries=registries).plan(
-                config.rules[0])
+        plans = await plan_first_rule(config)
         assert [(p.action, p.reason, p.referrers) for p in plans] == [("skip", "unchanged", 0)]
 
 

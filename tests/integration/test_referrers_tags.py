@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from regsync.daemon.config import Config
-from regsync.daemon.engine.copy import TagPlan
-from regsync.daemon.engine.events import LogEvent, Outcome, discard
-from regsync.daemon.engine.run import Run, open_registries, registries_for, sync
-from regsync.daemon.main import main
+from regsync.daemon.cli.main import main
+from regsync.daemon.engine.events import LogEvent, Outcome
+from regsync.daemon.engine.run import sync
 from support.images import (
     fallback_tag,
     fetch_manifest,
@@ -25,18 +23,12 @@ from support.images import (
     skopeo_digest,
 )
 from support.registry import RegistryFactory, RegistryServer
-from support.syncrun import Recorder, load, make_config, outcomes, rule, run_sync
+from support.syncrun import Recorder, load, make_config, outcomes, plan_first_rule, rule, run_sync
 
 pytestmark = pytest.mark.integration
 
 SBOM = "application/spdx+json"
 SIGNATURE = "application/vnd.example.signature.v1+json"
-
-
-async def _plan(config: Config) -> list[TagPlan]:
-    async with open_registries(config, registries_for(config, config.rules)) as registries:
-        _, plans = await Run(config, sink=discard, registries=registries).plan(config.rules[0])
-    return plans
 
 
 def _entries(server: RegistryServer, repo: str, ref: str) -> list[str]:
@@ -128,13 +120,13 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
                               [rule("app", "m", tags={"include": [r"^1\.0$"]},
                                     architectures=["arm64"])]))
     behind = "1 referrer tags of the index not copied: the platform filter rewrites it"
-    (planned,) = await _plan(config)
+    (planned,) = await plan_first_rule(config)
     assert (planned.action, planned.referrers) == ("copy", 2)  # the SBOM and its signature
     assert planned.reason == f"new tag; referrers: 2 to copy; {behind}"
     recorder = Recorder()
-    report = await sync(config, config.enabled_rules(), sink=recorder)
+    report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder)
     assert report.ok, report.results
-    (planned,) = await _plan(config)
+    (planned,) = await plan_first_rule(config)
     assert (planned.action, planned.reason) == ("skip", f"unchanged; {behind}")
     assert manifest_digest(registry2, "m", fallback_tag(d["index"]) + ".sig") is None
     assert _entries(registry2, "m", fallback_tag(d["arm64"])) == [d["sbom"]]

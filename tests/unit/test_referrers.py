@@ -6,10 +6,10 @@ import json
 
 import httpx
 import pytest
+from regsync.daemon.base.errors import RemoteServerError, UnsupportedError
 from regsync.daemon.config import parse_config
 from regsync.daemon.engine.run import rule_tags
-from regsync.daemon.errors import RemoteServerError, UnsupportedError
-from regsync.daemon.registry.referrers import (
+from regsync.daemon.oci.referrers import (
     FOLLOWS_SUBJECT,
     MERGED_FROM,
     add_entries,
@@ -22,9 +22,9 @@ from regsync.daemon.registry.referrers import (
     tag_artifact_type,
     wanted_type,
 )
+from regsync.daemon.oci.types import OCI_INDEX
 from regsync.daemon.registry.referrersapi import MAX_PAGES, Pages
-from regsync.daemon.registry.transport import Reply
-from regsync.daemon.registry.types import OCI_INDEX
+from regsync.daemon.registry.session import Reply
 
 HEX = "ab" * 32
 D = f"sha256:{HEX}"

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
-from regsync.daemon.errors import ConflictError, StoreError
-from regsync.daemon.model import ExecutionStatus, Trigger
-from regsync.daemon.schedule import missed_fire, next_fire
-from regsync.daemon.scheduler import Scheduler
+from regsync.daemon.base.errors import ConflictError, StoreError
+from regsync.daemon.runtime.cron import missed_fire, next_fire
+from regsync.daemon.runtime.scheduler import Scheduler
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database
+from regsync.daemon.store.records import ExecutionStatus, Trigger
 
 BASE = datetime(2026, 11, 27, 11, 58, 30, tzinfo=UTC)
 
