@@ -205,7 +205,8 @@ class TagCopier:
             if not self._image_wanted(manifest.digest, config):
                 return TagResult(self.rule, tag, Outcome.SKIPPED, reason=NOT_SELECTED), ""
         await self._copy_image(parsed, config)
-        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
+        async with self.placing(manifest.digest):
+            await self.target.registry.put_manifest(self.target.repository, tag, manifest)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest), parsed.media_type
 
     async def ensure_manifest(self, child: Descriptor) -> bool:
@@ -228,7 +229,8 @@ class TagCopier:
             manifest = walked or manifest
         else:
             await self._copy_image(parsed)
-        await self.target.registry.put_manifest(self.target.repository, reference, manifest)
+        async with self.placing(manifest.digest):
+            await self.target.registry.put_manifest(self.target.repository, reference, manifest)
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
         dropped: list[str] = []
@@ -245,7 +247,8 @@ class TagCopier:
             shown = ", ".join(dict.fromkeys(dropped)) or "nothing"
             note = f"index rewritten without {shown}: digest {walked.digest}"
             self._log("info", f"{tag}: {note}")
-        await self.target.registry.put_manifest(self.target.repository, tag, walked)
+        async with self.placing(walked.digest):
+            await self.target.registry.put_manifest(self.target.repository, tag, walked)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=walked.digest, reason=note)
 
     async def _walk_index(
@@ -309,11 +312,21 @@ class TagCopier:
         walked = await self._walk_index(manifest, parsed, depth, dropped)
         if walked is None:
             return None
-        if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: push events
-            await target.put_manifest(repo, walked.digest, walked)
+        async with self.placing(walked.digest):
+            if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: events
+                await target.put_manifest(repo, walked.digest, walked)
         return replace(child, digest=walked.digest, size=len(walked.raw))
 
+    def placing(self, reference: str) -> trio.Lock:
+        """The run-wide lock of one manifest (or referrers tag) at this copier's target."""
+        return self._blobs.manifest_lock(self.target.registry.name, self.target.repository,
+                                         reference)
+
     async def _copy_child(self, child: Descriptor) -> None:
+        async with self.placing(child.digest):  # another tag placing it: wait, then HEAD
+            await self._place_child(child)
+
+    async def _place_child(self, child: Descriptor) -> None:
         target, repo = self.target.registry, self.target.repository
         if await target.head_manifest(repo, child.digest) is not None:
             return  # a registry accepts a manifest only once its blobs are there

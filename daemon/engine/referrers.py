@@ -229,17 +229,22 @@ class ReferrerFollower:
             self._target_api = answer is not None
         if self._target_api:
             return listed
-        dst = await target.registry.head_manifest(target.repository, tag)
-        ours = None if dst is None else await target.registry.get_manifest(
-            target.repository, dst.digest)
-        merged = add_entries(ours.raw if ours else None, [wanted[d] for d in listed])
-        if merged is not None:
-            await target.registry.put_manifest(target.repository, tag, RawManifest(
-                merged, OCI_INDEX, sha256_digest(merged)))
+        async with self._copier.placing(tag):  # read, merge, write: one tag of the run at once
+            dst = await target.registry.head_manifest(target.repository, tag)
+            ours = None if dst is None else await target.registry.get_manifest(
+                target.repository, dst.digest)
+            merged = add_entries(ours.raw if ours else None, [wanted[d] for d in listed])
+            if merged is not None:
+                await target.registry.put_manifest(target.repository, tag, RawManifest(
+                    merged, OCI_INDEX, sha256_digest(merged)))
         return listed
 
     async def _sync_tag(self, tag: str, tally: _Tally) -> list[str]:
         """Bring one referrer tag up to date; the digests of the referrers it names."""
+        async with self._copier.placing(tag):  # read, merge, write: one tag of the run at once
+            return await self._sync_tag_held(tag, tally)
+
+    async def _sync_tag_held(self, tag: str, tally: _Tally) -> list[str]:
         source, target = self._source, self._target
         src = await source.registry.head_manifest(source.repository, tag)
         if src is None:
