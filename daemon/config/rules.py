@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
+from ..base.errors import ConfigError
 from ..settings import Endpoint, SyncRule, TagFilter
+from ..values.cron import normalized
 from ..values.globs import GlobError, check_glob, check_mapping, has_wildcards
 from ..values.tagregex import TagRegexError, compile_tag_regex
 from ..values.versions import VersionRange
@@ -41,7 +43,6 @@ _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _ARCHITECTURE = re.compile(r"[A-Za-z0-9_.-]+")
 _PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
-_CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
 def read_rules(value: object, at: At, registries: list[str]) -> tuple[SyncRule, ...]:
@@ -253,27 +254,11 @@ def _referrer_types(value: object, at: At) -> tuple[str, ...]:
 def _cron(fields: dict[str, object], at: At) -> str | None:
     """Five fields (minute hour day month weekday) or an @alias; empty means no schedule."""
     text = read_text(fields, "cron_expression", at)
-    if text is None or not text.strip():
+    if text is None:
         return None
-    expression, here = " ".join(text.split()), at.key("cron_expression")
-    if expression.startswith("@"):
-        if expression.lower() not in _CRON_ALIASES:
-            here.problem(f"unknown schedule {text!r}; known: {', '.join(_CRON_ALIASES)}")
-        return expression.lower()
-    count = len(expression.split())
-    if count != 5:
-        here.problem(
-            f"{text!r} has {count} fields; expected 5 "
-            '(minute hour day-of-month month day-of-week), e.g. "0 2 * * *"'
-        )
-    elif not _cron_valid(expression):
-        here.problem(f"invalid cron expression {text!r}")
-    return expression
-
-
-def _cron_valid(expression: str) -> bool:
-    # imported here: croniter costs ~50 ms, and only rules with a schedule need it
-    from croniter import croniter
-
-    return bool(croniter.is_valid(expression))
+    try:
+        return normalized(text) or None
+    except ConfigError as exc:
+        at.key("cron_expression").problem(str(exc))
+        return " ".join(text.split())
 

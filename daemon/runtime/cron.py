@@ -1,7 +1,7 @@
 """Cron arithmetic, pure: when a task fires next, and whether a run was missed while down.
 
 All times are timezone-aware UTC datetimes; cron expressions are evaluated in UTC.
-`normalized` reads an expression as a task's `cron_expression` is read (the config's words for a
+`values.cron.normalized` reads an expression as a task's `cron_expression` is read (the config's words for a
 bad one), so the panel's preview (the PreviewSchedule RPC) shows what the scheduler will do.
 """
 
@@ -13,10 +13,8 @@ from datetime import datetime
 from croniter import croniter
 
 from ..base.errors import ConfigError
+from ..values.cron import normalized
 
-#: the aliases a task may use instead of five fields (croniter's, less `@reboot`)
-ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-EXPRESSION_MAX = 256  # characters, as a task's cron_expression
 PREVIEW_MAX = 50  # fire times one preview may ask for
 PREVIEW_DEFAULT = 5
 
@@ -27,32 +25,6 @@ class SchedulePreview:
 
     expression: str
     times: tuple[datetime, ...] = ()
-
-
-def normalized(text: str) -> str:
-    """`text` as a task stores it (spaces collapsed, an alias lower-cased); "" = no schedule.
-
-    Raises:
-        ConfigError: the message a task's `cron_expression` gets for the same text.
-    """
-    if len(text) > EXPRESSION_MAX:
-        raise ConfigError(f"is {len(text)} characters long; the limit is {EXPRESSION_MAX}")
-    expression = " ".join(text.split())
-    if not expression:
-        return ""
-    if expression.startswith("@"):
-        if expression.lower() not in ALIASES:
-            raise ConfigError(f"unknown schedule {text!r}; known: {', '.join(ALIASES)}")
-        return expression.lower()
-    count = len(expression.split())
-    if count != 5:
-        raise ConfigError(
-            f"{text!r} has {count} fields; expected 5 "
-            '(minute hour day-of-month month day-of-week), e.g. "0 2 * * *"'
-        )
-    if not croniter.is_valid(expression):
-        raise ConfigError(f"invalid cron expression {text!r}")
-    return expression
 
 
 def upcoming(cron: str, after: datetime, count: int) -> tuple[datetime, ...]:

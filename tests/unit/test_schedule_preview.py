@@ -9,7 +9,8 @@ import pytest
 import yaml
 from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import ConfigProblems, parse_config
-from regsync.daemon.runtime.cron import next_fire, normalized, preview
+from regsync.daemon.runtime.cron import next_fire, preview
+from regsync.daemon.values.cron import normalized
 
 NOW = datetime(2026, 1, 1, 22, 30, tzinfo=UTC)
 
