@@ -89,7 +89,7 @@ def summary(detail: pb.ExecutionDetail) -> str:
         (f"execution {e.id} of task {escape_controls(e.task)} "
         f"{status_name(e.status).upper()} in {took(e)}: "
         f"{tag_counts(e.counters)}; {size(e.counters.bytes_copied)} copied "
-        f"(blobs: {blob_counts(e.counters)})")
+        f"(blobs: {blob_counts(e.counters)}; referrers: {e.counters.referrers_copied} copied)")
         + (f"; {e.counters.tags_deleted} target tags pruned" if e.counters.tags_deleted else "")
     ]
     if e.error:

@@ -14,7 +14,8 @@ from collections.abc import MutableSequence, Sequence
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 # Lists a `tasks edit --clear FIELD` empties (scalars are cleared by passing "" or 0).
-CLEARABLE = ("include", "exclude", "semver", "latest", "arch", "platform", "cron", "exclude-repo")
+CLEARABLE = ("include", "exclude", "semver", "latest", "arch", "platform", "cron", "exclude-repo",
+             "artifact-type")
 
 
 def endpoint(text: str) -> pb.Endpoint:
@@ -134,6 +135,9 @@ def _apply_task_flags(spec: pb.TaskSpec, args: argparse.Namespace) -> pb.TaskSpe
         spec.prune = args.prune
     if args.prune_max is not None:
         spec.prune_max = args.prune_max
+    _replace(spec.referrer_artifact_types, args.artifact_type)
+    if args.referrers is not None:
+        spec.referrers = args.referrers
     return spec
 
 
@@ -160,3 +164,5 @@ def _clear(spec: pb.TaskSpec, field: str) -> None:
         spec.cron_expression = ""
     elif field == "exclude-repo":
         del spec.source.exclude[:]
+    elif field == "artifact-type":
+        del spec.referrer_artifact_types[:]

@@ -80,10 +80,18 @@ def task_detail(t: pb.Task, tz: tzinfo | None = None) -> str:
         ("latest", str(spec.tags.latest) if spec.tags.latest else "all"),
         ("architectures", or_none(" ".join(spec.architectures))),
         ("platforms", or_none(" ".join(spec.platforms))),
+        ("referrers", referrers(spec)),
         ("schedule", spec.cron_expression or "manual"), ("enabled", yes_no(spec.enabled)),
         ("prune", f"yes, at most {spec.prune_max or '50%'} a run" if spec.prune else "no"),
         ("next run", when(t.next_run, tz)), ("last run", _last(t)),
     ])
+
+
+def referrers(spec: pb.TaskSpec) -> str:
+    """Whether signatures, SBOMs and attestations follow, and which (unset: on, all)."""
+    if spec.HasField("referrers") and not spec.referrers:
+        return "off"
+    return " ".join(spec.referrer_artifact_types) or "all"
 
 
 def _last(t: pb.Task) -> str:
@@ -110,6 +118,7 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
         ("trigger", trigger_name(e.trigger) + (f" of #{e.parent_id}" if e.parent_id else "")),
         ("started", when(e.started, tz)), ("finished", when(e.finished, tz)), ("took", took(e)),
         ("tags", tag_counts(e.counters)), ("blobs", blob_counts(e.counters)),
+        ("referrers", f"{e.counters.referrers_copied} copied"),
         ("copied", size(e.counters.bytes_copied)),
         *([("pruned", f"{e.counters.tags_deleted} target tags deleted")]
           if e.counters.tags_deleted else []),

@@ -135,6 +135,8 @@ class SyncRule:
     prune: bool = False
     #: a prune deleting more than this stops instead (a count, or a percent of the target's tags)
     prune_max: PruneLimit = DEFAULT_LIMIT
+    #: `referrers: {artifact_types: [...]}`: only referrers of these artifact types; empty = all
+    referrer_types: tuple[str, ...] = ()
     #: `platforms` parsed once, when the rule is built (ValueError for one that is not a platform)
     parsed_platforms: tuple[Platform, ...] = field(init=False, repr=False, compare=False)
 

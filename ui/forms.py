@@ -75,9 +75,10 @@ class TaskForm:
     enabled: bool = True
     prune: bool = False
     prune_max: str = ""  # "" = the daemon's default, 50% of the target's tags
-    #: not edited by the wizard, kept as stored: an edit must not reset them
-    source_exclude: tuple[str, ...] = ()
     referrers: bool = True
+    artifact_types: str = ""  # referrers of these artifact types only; empty = all
+    #: not edited by the wizard, kept as stored: an edit must not reset it
+    source_exclude: tuple[str, ...] = ()
 
     def to_spec(self) -> pb.TaskSpec:
         return pb.TaskSpec(
@@ -95,6 +96,7 @@ class TaskForm:
             referrers=self.referrers,
             prune=self.prune,
             prune_max=self.prune_max.strip(),
+            referrer_artifact_types=list(split_list(self.artifact_types)),
         )
 
     def tag_filter(self) -> pb.TagFilter:
@@ -136,4 +138,5 @@ def task_form(task: pb.Task) -> TaskForm:
         source_exclude=tuple(spec.source.exclude),
         referrers=spec.referrers if spec.HasField("referrers") else True,
         prune=spec.prune, prune_max=spec.prune_max,
+        artifact_types=join_list(list(spec.referrer_artifact_types)),
     )

@@ -60,6 +60,11 @@ def _filters(sub: argparse.ArgumentParser) -> None:
                      " (the target then mirrors the selection, whoever wrote its tags)")
     sub.add_argument("--prune-max", type=specs.prune_max, metavar="N|N%",
                      help="a prune deleting more target tags than this stops (default 50%%)")
+    sub.add_argument("--referrers", action=argparse.BooleanOptionalAction, default=None,
+                     help="signatures, SBOMs and attestations follow the images (default: on)")
+    sub.add_argument("--artifact-type", action="append", metavar="T",
+                     help="only referrers of this artifact type, e.g. application/spdx+json "
+                     "(repeatable; default all)")
 
 
 def _list(ctx: Ctx) -> int:

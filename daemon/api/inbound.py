@@ -155,10 +155,18 @@ def _rule_fields(spec: pb.TaskSpec) -> dict[str, Any]:
         "platforms": [literal(p) for p in spec.platforms],
         "enabled": spec.enabled,
         "cron_expression": literal(spec.cron_expression) or None,
-        "referrers": spec.referrers if spec.HasField("referrers") else True,
+        "referrers": _referrers(spec),
         "prune": spec.prune,
         **({"prune_max": literal(spec.prune_max)} if spec.prune_max else {}),
     }
+
+
+def _referrers(spec: pb.TaskSpec) -> bool | dict[str, list[str]]:
+    """The YAML form: false, true (unset: an older client) or the artifact types to follow."""
+    if spec.HasField("referrers") and not spec.referrers:
+        return False
+    types = [literal(t) for t in spec.referrer_artifact_types]
+    return {"artifact_types": types} if types else True
 
 
 def validated(document: Mapping[str, Any], prefixes: Mapping[str, str]) -> Config:

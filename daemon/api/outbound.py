@@ -87,6 +87,7 @@ def task_spec(rule: SyncRule) -> pb.TaskSpec:
         referrers=rule.referrers,
         prune=rule.prune,
         prune_max="" if rule.prune_max == DEFAULT_LIMIT else str(rule.prune_max),  # "" = 50%
+        referrer_artifact_types=rule.referrer_types,
     )
 
 
@@ -205,6 +206,7 @@ def plan_response(selection: TagSelection, plans: Iterable[TagPlan],
                 reason=p.reason,
                 source_digest=p.source_digest,
                 target_digest=p.target_digest,
+                referrers=p.referrers,
             )
             for p in plans
         ],

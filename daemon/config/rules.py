@@ -46,6 +46,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _ARCHITECTURE = re.compile(r"[A-Za-z0-9_.-]+")
 _PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 
 
 def read_rules(value: object, at: At, registries: list[str]) -> tuple[SyncRule, ...]:
@@ -138,7 +139,9 @@ def _rule(value: object, at: At, registries: list[str]) -> SyncRule | None:
         platforms=_platforms(fields, at),
         enabled=read_bool(fields, "enabled", at, True),
         cron_expression=_cron(fields, at),
-        referrers=read_bool(fields, "referrers", at, True),
+        referrers=read_bool(fields, "referrers", at, True) if not isinstance(
+            fields.get("referrers"), dict) else True,
+        referrer_types=_referrer_types(fields.get("referrers"), at.key("referrers")),
         prune=read_bool(fields, "prune", at, False),
         prune_max=_prune_max(fields, at),
     )
@@ -280,6 +283,25 @@ def _platforms(fields: dict[str, object], at: At) -> tuple[str, ...]:
                 "e.g. linux/amd64 or linux/arm/v7"
             )
     return tuple(valid)
+
+
+def _referrer_types(value: object, at: At) -> tuple[str, ...]:
+    """`referrers: {artifact_types: [...]}`: media types (RFC 6838), at least one."""
+    if not isinstance(value, dict):
+        return ()
+    fields = read_mapping(value, at, ("artifact_types",))
+    if fields is None:
+        return ()
+    types = read_texts(fields, "artifact_types", at)
+    if not types and "artifact_types" in fields and fields["artifact_types"] is not None:
+        at.key("artifact_types").problem("lists no artifact type (write referrers: false to "
+                                         "copy none)")
+    for position, kind_ in enumerate(types):
+        if not _MEDIA_TYPE.fullmatch(kind_):
+            at.key("artifact_types").index(position).problem(
+                f"invalid artifact type {kind_!r}; expected a media type such as "
+                "application/spdx+json")
+    return types
 
 
 def _cron(fields: dict[str, object], at: At) -> str | None:

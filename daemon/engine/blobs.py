@@ -76,6 +76,15 @@ class BlobMover:
         self._holdings: dict[tuple[str, str], _Holding] = {}
         #: blobs the engine read already (an image's config, for its platform): sent as they are
         self._bodies: dict[str, bytes] = {}
+        self._placing: dict[tuple[str, str, str], trio.Lock] = {}
+
+    def manifest_lock(self, target: str, repository: str, reference: str) -> trio.Lock:
+        """Held while one manifest (by digest, or a referrers tag) is placed at the target: two
+        tags of a run never PUT the same one at once. distribution's filesystem storage writes
+        a manifest in place, so a PUT beside an identical one left the PUT of an index naming
+        it a truncated body to verify (400 DIGEST_INVALID); a fallback index is read, merged
+        and written under its lock, so no merge loses another's entry."""
+        return self._placing.setdefault((target, repository, reference), trio.Lock())
 
     @property
     def floor(self) -> Floor:

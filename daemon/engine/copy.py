@@ -51,6 +51,7 @@ from .plan import (
     SOURCE_DIGEST_ANNOTATION,
     Action,
     PlatformFilter,
+    ReferrersPlanned,
     TagFacts,
     TagPlan,
     decide,
@@ -90,8 +91,10 @@ class Follower(Protocol):
 
     async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
 
-    async def plan(self, digest: str) -> int:
-        """How many referrer tags of `digest` itself a run would copy (HEADs only)."""
+    async def plan(
+        self, src: Descriptor, dst: Descriptor | None, unchanged: bool
+    ) -> ReferrersPlanned:
+        """What a run would do with the referrers of a tag (source `src`, target `dst`)."""
         ...
 
 
@@ -144,13 +147,14 @@ class TagCopier:
         except RegsyncError as exc:
             return failed(tag, f"{exc.kind}: {exc}")
         action = decide(facts, self.platforms)
-        count = 0
+        referrers = ReferrersPlanned()
         if self.referrers is not None and follows_referrers(action):
             try:
-                count = await self.referrers.plan(facts.source.digest)
+                referrers = await self.referrers.plan(
+                    facts.source, facts.target, action is Action.SKIP_UNCHANGED)
             except RegsyncError as exc:
                 return failed(tag, f"referrers: {exc.kind}: {exc}")
-        return planned(tag, action, facts, count)
+        return planned(tag, action, facts, referrers)
 
     async def _facts(self, tag: str) -> TagFacts:
         """What `decide` needs: both HEADs, the platform memory and, only for a target index
@@ -201,7 +205,8 @@ class TagCopier:
             if not self._image_wanted(manifest.digest, config):
                 return TagResult(self.rule, tag, Outcome.SKIPPED, reason=NOT_SELECTED), ""
         await self._copy_image(parsed, config)
-        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
+        async with self.placing(manifest.digest):
+            await self.target.registry.put_manifest(self.target.repository, tag, manifest)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest), parsed.media_type
 
     async def ensure_manifest(self, child: Descriptor) -> bool:
@@ -224,7 +229,8 @@ class TagCopier:
             manifest = walked or manifest
         else:
             await self._copy_image(parsed)
-        await self.target.registry.put_manifest(self.target.repository, reference, manifest)
+        async with self.placing(manifest.digest):
+            await self.target.registry.put_manifest(self.target.repository, reference, manifest)
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
         dropped: list[str] = []
@@ -241,7 +247,8 @@ class TagCopier:
             shown = ", ".join(dict.fromkeys(dropped)) or "nothing"
             note = f"index rewritten without {shown}: digest {walked.digest}"
             self._log("info", f"{tag}: {note}")
-        await self.target.registry.put_manifest(self.target.repository, tag, walked)
+        async with self.placing(walked.digest):
+            await self.target.registry.put_manifest(self.target.repository, tag, walked)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=walked.digest, reason=note)
 
     async def _walk_index(
@@ -305,11 +312,21 @@ class TagCopier:
         walked = await self._walk_index(manifest, parsed, depth, dropped)
         if walked is None:
             return None
-        if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: push events
-            await target.put_manifest(repo, walked.digest, walked)
+        async with self.placing(walked.digest):
+            if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: events
+                await target.put_manifest(repo, walked.digest, walked)
         return replace(child, digest=walked.digest, size=len(walked.raw))
 
+    def placing(self, reference: str) -> trio.Lock:
+        """The run-wide lock of one manifest (or referrers tag) at this copier's target."""
+        return self._blobs.manifest_lock(self.target.registry.name, self.target.repository,
+                                         reference)
+
     async def _copy_child(self, child: Descriptor) -> None:
+        async with self.placing(child.digest):  # another tag placing it: wait, then HEAD
+            await self._place_child(child)
+
+    async def _place_child(self, child: Descriptor) -> None:
         target, repo = self.target.registry, self.target.repository
         if await target.head_manifest(repo, child.digest) is not None:
             return  # a registry accepts a manifest only once its blobs are there

@@ -50,6 +50,8 @@ class Counters:
     bytes_copied: int = 0
     #: target tags pruned (not part of tags_total: they are not source tags)
     tags_deleted: int = 0
+    #: referrer manifests (signatures, SBOMs, attestations) copied with their subjects
+    referrers_copied: int = 0
 
     @property
     def tags_done(self) -> int:

@@ -89,6 +89,16 @@ class TagPlan:
     reason: str
     source_digest: str = ""
     target_digest: str = ""
+    referrers: int = 0  # referrer manifests a run would copy with the tag
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrersPlanned:
+    """What a run would do with a tag's referrers (the dry run of engine/referrers.py)."""
+
+    count: int = 0  # referrer manifests it would copy
+    #: referrer tags of the tag's own index that stay behind: the filter rewrites the index
+    left_behind: int = 0
 
 
 def maybe_rewritten(
@@ -139,18 +149,26 @@ def follows_referrers(action: Action) -> bool:
     return action is not Action.SKIP_PLATFORM
 
 
-def planned(tag: str, action: Action, facts: TagFacts, referrers: int = 0) -> TagPlan:
-    """The dry run's line for `action`; `referrers` to copy turn an unchanged tag into a copy."""
+def planned(
+    tag: str, action: Action, facts: TagFacts, referrers: ReferrersPlanned = ReferrersPlanned()
+) -> TagPlan:
+    """The dry run's line for `action`; referrers to copy turn an unchanged tag into a copy."""
     source = facts.source.digest
     target = facts.target.digest if facts.target is not None else ""
-    note = f"; referrers: {referrers} to copy" if referrers else ""
+    count = referrers.count
+    note = f"; referrers: {count} to copy" if count else ""
+    if referrers.left_behind:
+        note += (f"; {referrers.left_behind} referrer tags of the index not copied: the "
+                 "platform filter rewrites it")
     if action is Action.SKIP_PLATFORM:
         return TagPlan(tag, Verb.SKIP, NOT_SELECTED, source)
     if action is Action.SKIP_UNCHANGED:
-        return TagPlan(tag, Verb.COPY if note else Verb.SKIP, "unchanged" + note, source, target)
+        return TagPlan(tag, Verb.COPY if count else Verb.SKIP, "unchanged" + note, source,
+                       target, count)
     if action is Action.COPY_NEW:
-        return TagPlan(tag, Verb.COPY, "new tag" + note, source)
-    return TagPlan(tag, Verb.COPY, f"changed (target has {target})" + note, source, target)
+        return TagPlan(tag, Verb.COPY, "new tag" + note, source, referrers=count)
+    return TagPlan(tag, Verb.COPY, f"changed (target has {target})" + note, source, target,
+                   count)
 
 
 def failed(tag: str, reason: str) -> TagPlan:

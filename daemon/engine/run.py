@@ -71,8 +71,11 @@ class RunReport:
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
-    #: referrer manifests (signatures, SBOMs, attestations) copied along with their subjects
-    referrers_copied: int = 0
+
+    @property
+    def referrers_copied(self) -> int:
+        """Referrer manifests (signatures, SBOMs, attestations) copied with their subjects."""
+        return self.counters.referrers_copied
 
     @property
     def ok(self) -> bool:
@@ -164,7 +167,7 @@ class Run:
         repository = rule.source.repository
         try:
             copier = self.copier(rule)
-            selection = await self.select(rule)
+            selection = await self.select(rule, copier)
         except RegsyncError as exc:  # the repository as a whole failed: it counts as one item
             self._fail_rule(rule, repository, exc)
             return
@@ -244,11 +247,13 @@ class Run:
                 memory=self._platforms,
             )
 
-        copier = make(PlatformFilter(rule.architectures, rule.parsed_platforms))
+        platform_filter = PlatformFilter(rule.architectures, rule.parsed_platforms)
+        copier = make(platform_filter)
         if rule.referrers:  # referrers are copied whole: no platform filter speaks about them
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,
-                on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count))
+                on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count),
+                artifact_types=rule.referrer_types, platforms=platform_filter)
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
@@ -256,9 +261,13 @@ class Run:
         return Side(self._registries[endpoint.registry],
                     canonical_repository(host, endpoint.repository))
 
-    async def select(self, rule: SyncRule) -> TagSelection:
+    async def select(self, rule: SyncRule, copier: TagCopier | None = None) -> TagSelection:
+        """The rule's tags; the listing also tells `copier`'s referrers which referrer tags
+        exist (so that absent ones cost no request)."""
         source = self._side(rule.source)
         tags = await source.registry.list_tags(source.repository)
+        if copier is not None and isinstance(copier.referrers, ReferrerFollower):
+            copier.referrers.listed(tags)
         return rule_tags(rule, tags)
 
     async def plan(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
@@ -310,7 +319,7 @@ class Run:
 
     async def _plan_one(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
         copier = self.copier(rule)
-        selection = await self.select(rule)
+        selection = await self.select(rule, copier)
         plans: dict[str, TagPlan] = {}
         limiter = trio.CapacityLimiter(self._tags_in_flight)
 
@@ -332,7 +341,7 @@ class Run:
         self._emit(TagFinished(result))
 
     def _referrers_copied(self, rule: str, tag: str, count: int) -> None:
-        self.report.referrers_copied += count
+        self.report.counters.referrers_copied += count
         self._log("info", f"{tag}: referrers: {count} copied", rule)
 
     def _count_blob(self, outcome: BlobOutcome, size: int) -> None:

@@ -8,6 +8,8 @@ that is neither a tag nor a digest is never sent (`InvalidNameError`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..base.errors import (
     DigestMismatchError,
     InvalidNameError,
@@ -30,6 +32,7 @@ from ..oci.types import (
     RawManifest,
 )
 from . import referrersapi
+from .pagination import PageRefused, next_page
 from .session import Call, Reply, Session, pull, push
 
 _MANIFEST_ACCEPT = ", ".join((*MANIFEST_ACCEPT, *sorted(SCHEMA1_TYPES)))
@@ -175,13 +178,25 @@ async def put_manifest(
 async def list_referrers(
     s: Session, repository: str, digest: str
 ) -> tuple[RawManifest, IndexManifest] | None:
-    """The OCI 1.1 Referrers API's index of `digest`'s referrers; None when the registry
-    has no such API (referrersapi.py)."""
+    """The OCI 1.1 Referrers API's index of `digest`'s referrers, every `Link` page of it
+    within bounds (same origin and path, at most MAX_PAGES pages and 4 MiB in all); None when
+    the registry has no such API (referrersapi.py)."""
+    call = referrersapi.referrers_call(repository, digest)
+    pages = referrersapi.Pages(registry=s.registry)
     try:
-        reply = await s.send(referrersapi.referrers_call(repository, digest))
+        reply = await s.send(call)
     except (NotFoundError, UnsupportedError):
         return None
-    return referrersapi.referrers_answer(reply, registry=s.registry)
+    while True:
+        following = pages.add(reply)
+        if following is None:
+            return pages.answer()
+        try:
+            target = next_page(s.base_url, call.url, following)
+        except PageRefused as exc:
+            raise RemoteServerError(f"{call.what}: {exc}", registry=s.registry) from None
+        pages.visit(target)
+        reply = await s.send(replace(call, url=target, params=(), body_limit=pages.bytes_left))
 
 
 def media_type_of(content_type: str | None) -> str:

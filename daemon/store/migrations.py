@@ -250,6 +250,17 @@ _REPOSITORY_SCOPE = [
 _REFERRERS = ["ALTER TABLE task ADD COLUMN referrers INTEGER NOT NULL DEFAULT 1"]
 _REFERRERS_POSTGRESQL = ["ALTER TABLE task ADD COLUMN referrers BOOLEAN NOT NULL DEFAULT TRUE"]
 
+# Referrers (issue 12): `referrers: {artifact_types: [...]}`, and the referrers an execution
+# copied, counted on their own.
+_REFERRER_COUNTS = [
+    "ALTER TABLE task ADD COLUMN referrer_types TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE execution ADD COLUMN referrers_copied INTEGER NOT NULL DEFAULT 0",
+]
+_REFERRER_COUNTS_POSTGRESQL = [
+    _REFERRER_COUNTS[0],
+    "ALTER TABLE execution ADD COLUMN referrers_copied BIGINT NOT NULL DEFAULT 0",
+]
+
 
 # Pruning (issue 14): a task's `prune` and `prune_max` ("25%" or a count; "" the default: a
 # literal "%" in DDL is a placeholder to psycopg2), and each execution's count of pruned tags.
@@ -292,6 +303,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_REPOSITORY_SCOPE),  # the same statements on both engines
     _run(_REFERRERS, _REFERRERS_POSTGRESQL),
     _run(_PRUNE, _PRUNE_POSTGRESQL),
+    _run(_REFERRER_COUNTS, _REFERRER_COUNTS_POSTGRESQL),
 )
 LATEST = len(MIGRATIONS)
 

@@ -66,6 +66,7 @@ class Task(_Base):
     referrers = BooleanField(default=True)  # schema 7: signatures and SBOMs follow
     prune = BooleanField(default=False)  # schema 8: delete the target tags not selected
     prune_max = TextField(default="")  # schema 8: as written ("50%", "10"); "" the default
+    referrer_types = TextField(default="[]")  # schema 9: only referrers of these artifact types
 
 
 class DaemonRow(_Base):
@@ -98,6 +99,7 @@ class Execution(_Base):
     blobs_skipped = IntegerField(default=0)
     bytes_copied = IntegerField(default=0)
     tags_deleted = IntegerField(default=0)  # schema 8: target tags pruned
+    referrers_copied = IntegerField(default=0)  # schema 9
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
@@ -217,6 +219,7 @@ def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, ob
         "referrers": rule.referrers,
         "prune": rule.prune,
         "prune_max": str(rule.prune_max),
+        "referrer_types": json.dumps(list(rule.referrer_types)),
     }
 
 
@@ -240,6 +243,7 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
         referrers=bool(row.referrers),
         prune=bool(row.prune),
         prune_max=_prune_max(row.prune_max),
+        referrer_types=_strings(row.referrer_types),
     )
 
 

@@ -21,7 +21,7 @@ from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed
-from support.images import manifest_digest, push_image, push_index, random_layer
+from support.images import manifest_digest, push_cosign, push_image, push_index, random_layer
 from support.registry import RegistryServer
 
 pytestmark = pytest.mark.integration
@@ -222,12 +222,13 @@ async def test_run_watch_results_logs_and_stats(
     for tag in ("1.0", "1.1", "2.0"):
         push_image(registry, "app", tag, layers=[random_layer(200_000, seed=tag)])
     push_index(registry, "app", "3.0")
+    signature = push_cosign(registry, "app", str(manifest_digest(registry, "app", "1.0")))
     await add_pair(api, registry, registry2)
     await api(api.tasks.CreateTask, task_spec("app", "app", "mirror/app"))
 
     plan = await api(api.tasks.PlanTask, pb.NameRequest(name="app"))
-    assert sorted((t.tag, t.action) for t in plan.tags) == [
-        ("1.0", "copy"), ("1.1", "copy"), ("2.0", "copy"), ("3.0", "copy")]
+    assert sorted((t.tag, t.action, t.referrers) for t in plan.tags) == [
+        ("1.0", "copy", 1), ("1.1", "copy", 0), ("2.0", "copy", 0), ("3.0", "copy", 0)]
 
     events: list[pb.WatchEvent] = []
 
@@ -250,6 +251,8 @@ async def test_run_watch_results_logs_and_stats(
     assert detail.execution.status == S.EXECUTION_STATUS_SUCCEEDED
     assert detail.execution.trigger == pb.TRIGGER_MANUAL
     assert detail.execution.counters.tags_copied == 4
+    assert detail.execution.counters.referrers_copied == 1  # the .sig of 1.0, on its own
+    assert manifest_digest(registry2, "mirror/app", signature) == signature
     assert sorted(t.tag for t in detail.tags if t.outcome == ev.TAG_OUTCOME_COPIED) == [
         "1.0", "1.1", "2.0", "3.0"]
     for tag in ("1.0", "3.0"):

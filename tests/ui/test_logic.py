@@ -66,6 +66,10 @@ def test_task_form_round_trip_and_preview_spec() -> None:
                          target=pb.Endpoint(registry="d", repository="dr/**"),
                          tags=pb.TagFilter(), enabled=True, referrers=False)
     assert task_form(pb.Task(spec=stored)).to_spec() == stored
+    sboms = pb.TaskSpec(name="s", source=pb.Endpoint(registry="s", repository="x"),
+                        target=pb.Endpoint(registry="d", repository="x"), tags=pb.TagFilter(),
+                        referrers=True, referrer_artifact_types=["application/spdx+json", "a/b"])
+    assert task_form(pb.Task(spec=sboms)).to_spec() == sboms
     half = TaskForm(source_registry="s", source_repository="lib/x").preview_spec()
     assert half.name and half.target.registry == "s" and half.target != half.source
     assert split_list(" a,,b \n c ") == ("a", "b", "c")

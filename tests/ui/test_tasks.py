@@ -76,9 +76,11 @@ async def test_wizard_previews_tags_and_creates_the_task(user: User,
     assert labels == [f"2026-01-{day:02d} 04:30:00 UTC" for day in (5, 12, 19, 26)] + [
         "2026-02-02 04:30:00 UTC"]
     assert fake_daemon.calls("PreviewSchedule")[-1].cron_expression == "30 4 * * 1"
+    user.find(marker="artifact-types").type("application/spdx+json")
     user.find(marker="save-task").click()
     await user.should_see("Task nginx saved")
     spec = fake_daemon.calls("CreateTask")[-1]
+    assert list(spec.referrer_artifact_types) == ["application/spdx+json"] and spec.referrers
     assert (spec.source.registry, spec.source.repository) == ("src", "library/nginx")
     assert (spec.target.registry, spec.target.repository) == ("dst", "mirror/nginx")
     assert list(spec.tags.exclude) == ["alpine"] and spec.tags.latest == 2
@@ -123,6 +125,7 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
     failed = (ev.TagResult(tag="1.0", outcome=ev.TAG_OUTCOME_COPIED, digest="sha256:aa"),
               ev.TagResult(tag="2.0", outcome=ev.TAG_OUTCOME_FAILED, reason="blob unknown"))
     finish_execution(fake_daemon.state, first.id, pb.EXECUTION_STATUS_FAILED, failed)
+    fake_daemon.state.executions[first.id].execution.counters.referrers_copied = 3
     other = start_execution(fake_daemon.state, "redis")
     await user.open("/executions")
     await user.should_see(marker=f"execution-{other.id}")
@@ -133,6 +136,7 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
 
     await user.open(f"/executions/{first.id}")
     await user.should_see("blob unknown")
+    await user.should_see("referrers: 3 copied", retries=20)
     await user.should_see(f"execution {first.id} started")  # the stored log
     fake_daemon.log(first.id, "a line that arrives live")
     await user.should_see("a line that arrives live", retries=40)

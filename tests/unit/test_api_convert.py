@@ -142,6 +142,12 @@ def test_sync_rule_round_trip() -> None:
     older_client = outbound.task_spec(unsigned)
     older_client.ClearField("referrers")  # a client that predates the field: the default
     assert inbound.sync_rule(older_client, REGISTRIES).referrers is True
+    sboms = dataclasses.replace(minimal, referrer_types=("application/spdx+json",))
+    assert inbound.sync_rule(outbound.task_spec(sboms), REGISTRIES) == sboms
+    with pytest.raises(ConfigError, match=r"task.referrers.artifact_types\[0\]: invalid artifact"):
+        inbound.sync_rule(pb.TaskSpec(name="x", source=pb.Endpoint(registry="hub", repository="a"),
+                                      target=pb.Endpoint(registry="local", repository="b"),
+                                      referrer_artifact_types=["no type"]), REGISTRIES)
 
 
 def test_a_pruning_task_round_trips_and_a_bad_limit_names_its_field() -> None:
@@ -333,9 +339,11 @@ def test_records_with_matching_field_names_map_every_field() -> None:
 
 def test_plan_and_preview() -> None:
     selection = TagSelection(kept=("1.0", "1.1"), dropped=(("1.0-rc", "excluded by 'rc'"),))
-    plans = [TagPlan("1.0", Verb.SKIP, "unchanged", "sha256:a", "sha256:a")]
+    plans = [TagPlan("1.0", Verb.SKIP, "unchanged", "sha256:a", "sha256:a"),
+             TagPlan("1.1", Verb.COPY, "new tag; referrers: 2 to copy", "sha256:b", referrers=2)]
     plan = outbound.plan_response(selection, plans)
     assert (plan.tags[0].tag, plan.tags[0].target_digest) == ("1.0", "sha256:a")
+    assert [t.referrers for t in plan.tags] == [0, 2]
     assert (plan.dropped[0].tag, plan.dropped[0].reason) == ("1.0-rc", "excluded by 'rc'")
     assert list(outbound.preview_response(selection).kept) == ["1.0", "1.1"]
 

@@ -151,6 +151,8 @@ def test_example_file_shows_a_glob_rule_and_anchored_filters() -> None:
     glob = config.rule("team-a-dr")
     assert (glob.source.repository, glob.target.repository) == ("team-a/**", "dr/team-a/**")
     assert glob.source.exclude == ("team-a/scratch/**", "team-a/*-tmp")
+    assert glob.referrers and glob.referrer_types == (
+        "application/spdx+json", "application/vnd.dev.cosign.artifact.sig.v1+json")
     assert config.rule("redis").tags == config.rule("postgres").tags
     assert config.rule("redis").tags.latest == 5
 
@@ -514,6 +516,11 @@ def rule_problem(change: dict[str, Any]) -> str:
         ({"prune_max": -1}, "prune_max: expected a number or a percentage such as '25%', got -1"),
         ({"prune_max": "half"}, "prune_max: expected a number or a percentage such as '25%'"),
         ({"prune_max": True}, "prune_max: expected a number or a percentage such as '25%'"),
+        ({"referrers": {"artifact_types": ["spdx"]}},
+         "referrers.artifact_types[0]: invalid artifact type 'spdx'; expected a media type"),
+        ({"referrers": {"artifact_types": []}}, "referrers.artifact_types: lists no artifact"),
+        ({"referrers": {"artifact_type": ["a/b"]}},
+         "referrers.artifact_type: unknown key; did you mean 'artifact_types'?"),
         ({"cron_expression": "0 2 * *"}, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
         ({"cron_expression": "0 0 2 * * *"}, "cron_expression: '0 0 2 * * *' has 6 fields"),
         ({"cron_expression": "61 2 * * *"}, "cron_expression: invalid cron expression '61 2 * *"),
@@ -713,3 +720,17 @@ def _prune_doc(extra: dict[str, object]) -> dict[str, object]:
         "sync_rules": [{"name": "r", "source": {"registry": "a", "repository": "x"},
                         "target": {"registry": "b", "repository": "y"}, **extra}],
     }
+
+
+def test_referrers_choose_artifact_types() -> None:
+    doc = seed()
+    doc["sync_rules"][0]["referrers"] = {"artifact_types": ["application/spdx+json",
+                                                           "application/vnd.in-toto+json"]}
+    rule = load(doc).rules[0]
+    assert rule.referrers and rule.referrer_types == ("application/spdx+json",
+                                                      "application/vnd.in-toto+json")
+    doc["sync_rules"][0]["referrers"] = {}
+    rule = load(doc).rules[0]
+    assert rule.referrers and rule.referrer_types == ()
+    doc["sync_rules"][0]["referrers"] = False
+    assert load(doc).rules[0].referrers is False

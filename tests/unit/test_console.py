@@ -50,6 +50,6 @@ def test_summary_names_every_failure() -> None:
 
 
 def test_summary_counts_referrers_on_their_own() -> None:
-    report = RunReport(referrers_copied=3)
+    report = RunReport(counters=Counters(referrers_copied=3))
     report.finished = report.started
     assert "referrers: 3 copied" in summary(report).splitlines()

@@ -108,6 +108,13 @@ def test_task_detail_lists_every_setting() -> None:
     assert "latest:         3" in text
     assert "next run:       2024-05-01 13:00:00" in text
     assert "architectures:  -" in text
+    assert "referrers:      all" in text
+    off = sample_task()
+    off.spec.referrers = False
+    assert "referrers:      off" in views.task_detail(off, UTC)
+    off.spec.ClearField("referrers")
+    off.spec.referrer_artifact_types.append("application/spdx+json")
+    assert "referrers:      application/spdx+json" in views.task_detail(off, UTC)
 
 
 def sample_execution() -> pb.Execution:
@@ -115,7 +122,8 @@ def sample_execution() -> pb.Execution:
         id=12, task="nginx", trigger=pb.TRIGGER_CRON, status=pb.EXECUTION_STATUS_SUCCEEDED,
         started=stamp(T0), finished=stamp(T0 + 185),
         counters=ev.Counters(tags_total=5, tags_copied=2, tags_skipped=3, blobs_copied=4,
-                             blobs_mounted=1, blobs_skipped=9, bytes_copied=3 * 1024**2),
+                             blobs_mounted=1, blobs_skipped=9, bytes_copied=3 * 1024**2,
+                             referrers_copied=2),
     )
 
 
@@ -136,6 +144,7 @@ def test_execution_detail_lists_tags() -> None:
     ])
     text = views.execution_detail(detail, UTC)
     assert "blobs:      4 copied, 1 mounted, 9 present" in text
+    assert "referrers:  2 copied" in text
     assert "1.26  failed   -                    [not-found] manifest unknown" in text
 
 

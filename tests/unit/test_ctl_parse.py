@@ -217,3 +217,16 @@ def test_prune_flags() -> None:
 def test_a_bad_prune_max_is_a_usage_error(value: str) -> None:
     with pytest.raises(UsageError):
         parse("tasks", "edit", "t", "--prune-max", value)
+
+
+def test_task_referrers_flags() -> None:
+    spec = specs.new_task(parse("tasks", "add", "t", "--source", "a/x", "--target", "b/x",
+                                "--artifact-type", "application/spdx+json"))
+    assert list(spec.referrer_artifact_types) == ["application/spdx+json"]
+    assert not spec.HasField("referrers")  # unset: the daemon's default, on
+    off = specs.edited_task(spec, parse("tasks", "edit", "t", "--no-referrers"))
+    assert off.HasField("referrers") and off.referrers is False
+    assert list(off.referrer_artifact_types) == ["application/spdx+json"]
+    cleared = specs.edited_task(off, parse("tasks", "edit", "t", "--referrers", "--clear",
+                                           "artifact-type"))
+    assert cleared.referrers is True and list(cleared.referrer_artifact_types) == []

@@ -65,13 +65,15 @@ def test_summary_names_the_outcome_and_each_failed_tag() -> None:
     detail = pb.ExecutionDetail(
         execution=pb.Execution(id=4, task="nginx", status=pb.EXECUTION_STATUS_FAILED,
                                error="1 tag failed",
-                               counters=ev.Counters(tags_total=2, tags_copied=1, tags_failed=1)),
+                               counters=ev.Counters(tags_total=2, tags_copied=1, tags_failed=1,
+                                                    referrers_copied=3)),
         tags=[ev.TagResult(tag="a", outcome=ev.TAG_OUTCOME_COPIED),
               ev.TagResult(tag="b", outcome=ev.TAG_OUTCOME_FAILED, reason="boom")],
     )
     lines = summary(detail).splitlines()
     assert lines[0].startswith("execution 4 of task nginx FAILED in -: 2/2 (1 copied, 0 skipped,"
                                " 1 failed); 0 B copied")
+    assert lines[0].endswith("present; referrers: 3 copied)")
     assert lines[1:] == ["error: 1 tag failed", "  failed  b: boom"]
 
 

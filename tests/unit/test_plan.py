@@ -11,6 +11,7 @@ from regsync.daemon.engine.plan import (
     SOURCE_DIGEST_ANNOTATION,
     Action,
     PlatformFilter,
+    ReferrersPlanned,
     TagFacts,
     TagPlan,
     Verb,
@@ -202,11 +203,20 @@ def test_the_lines_of_a_dry_run() -> None:
 
 def test_referrers_to_copy_make_an_unchanged_tag_a_copy() -> None:
     unchanged = _facts(target=_d(SRC))
-    assert planned("1", Action.SKIP_UNCHANGED, unchanged, 2) == TagPlan(
-        "1", Verb.COPY, "unchanged; referrers: 2 to copy", SRC, SRC)
-    assert planned("1", Action.COPY_NEW, _facts(), 1).reason == "new tag; referrers: 1 to copy"
-    assert planned("1", Action.COPY_CHANGED, _facts(target=_d(DST)), 3).reason == (
-        f"changed (target has {DST}); referrers: 3 to copy")
+    assert planned("1", Action.SKIP_UNCHANGED, unchanged, ReferrersPlanned(2)) == TagPlan(
+        "1", Verb.COPY, "unchanged; referrers: 2 to copy", SRC, SRC, referrers=2)
+    assert planned("1", Action.COPY_NEW, _facts(), ReferrersPlanned(1)).reason == (
+        "new tag; referrers: 1 to copy")
+    assert planned("1", Action.COPY_CHANGED, _facts(target=_d(DST)), ReferrersPlanned(3)) == (
+        TagPlan("1", Verb.COPY, f"changed (target has {DST}); referrers: 3 to copy", SRC, DST,
+                referrers=3))
+
+
+def test_referrers_a_rewritten_index_leaves_behind_are_said_but_copy_nothing() -> None:
+    unchanged = _facts(target=_d(SRC))
+    assert planned("1", Action.SKIP_UNCHANGED, unchanged, ReferrersPlanned(0, 1)) == TagPlan(
+        "1", Verb.SKIP, "unchanged; 1 referrer tags of the index not copied: the platform "
+        "filter rewrites it", SRC, SRC)
 
 
 def test_a_line_that_failed() -> None:

@@ -179,8 +179,12 @@ def test_task_round_trip(db: Database) -> None:
                         referrers=False)  # the daemon's tasks followed referrers whatever it said
     db.run_sync(lambda r: r.create_task(unsigned))
     assert db.run_sync(lambda r: r.get_task("unsigned")).rule == unsigned
+    sboms = SyncRule("sboms", Endpoint("local", "a"), Endpoint("spare", "d"),
+                     referrer_types=("application/spdx+json",))
+    db.run_sync(lambda r: r.create_task(sboms))
+    assert db.run_sync(lambda r: r.get_task("sboms")).rule == sboms
     assert [t.name for t in db.run_sync(lambda r: r.list_tasks())] == ["nginx", "plain",
-                                                                       "unsigned"]
+                                                                       "sboms", "unsigned"]
 
 
 def test_task_errors(db: Database) -> None:
@@ -266,7 +270,8 @@ def test_execution_life_cycle(db: Database, clock: Clock) -> None:
     assert db.run_sync(lambda r: r.get_execution(queued.id)).counters == progress
 
     clock.now += 60
-    final = Counters(tags_total=4, tags_copied=3, tags_failed=1, blobs_copied=7, bytes_copied=900)
+    final = Counters(tags_total=4, tags_copied=3, tags_failed=1, blobs_copied=7, bytes_copied=900,
+                     referrers_copied=2)
     done = db.run_sync(
         lambda r: r.finish_execution(queued.id, ExecutionStatus.FAILED, final, "1 tag failed")
     )

@@ -48,6 +48,7 @@ def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
         ui.label(f"throughput {charts.rate(average)} average").mark("execution-throughput")
     ui.label(f"{fmt.tally(counters)}; blobs: {counters.blobs_copied} copied, "
              f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
+             f"referrers: {counters.referrers_copied} copied; "
              f"{size(counters.bytes_copied)} copied").classes("text-sm")
     if execution.error:
         ui.label(fmt.shown(execution.error)).classes("text-negative")

@@ -151,6 +151,11 @@ class Wizard:
                                               placeholder="amd64, arm64").mark("architectures")
                 self.platforms = ui.input("Platforms (empty = all)", value=initial.platforms,
                                           placeholder="linux/arm/v7").mark("platforms")
+                self.referrers = ui.switch("Signatures, SBOMs and attestations follow",
+                                           value=initial.referrers).mark("referrers")
+                self.artifact_types = ui.input(
+                    "Referrer artifact types (empty = all)", value=initial.artifact_types,
+                    placeholder="application/spdx+json").mark("artifact-types")
                 self._navigation()
             with ui.step("Schedule"):
                 self._schedule_step(initial)
@@ -211,7 +216,9 @@ class Wizard:
             platforms=self.platforms.value or "",
             cron=self.cron.value or "", enabled=bool(self.enabled.value),
             prune=bool(self.prune.value), prune_max=self.prune_max.value or "",
-            source_exclude=self.initial.source_exclude, referrers=self.initial.referrers,
+            source_exclude=self.initial.source_exclude,
+            referrers=bool(self.referrers.value),
+            artifact_types=self.artifact_types.value or "",
         )
 
     async def save(self) -> None:
