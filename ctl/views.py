@@ -110,6 +110,7 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
         ("started", when(e.started, tz)), ("finished", when(e.finished, tz)), ("took", took(e)),
         ("tags", tag_counts(e.counters)), ("blobs", blob_counts(e.counters)),
         ("copied", size(e.counters.bytes_copied)), ("error", or_none(e.error)),
+        ("daemon", or_none(e.daemon)),
     ])
     if not d.tags:
         return head

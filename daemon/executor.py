@@ -8,6 +8,12 @@ A store that cannot be written (disk full, read-only) fails the execution it hap
 that reason; the daemon keeps serving. What could not be recorded (the last results, the end
 itself) is owed: retried in the background until the store takes it, so no execution is left
 "running" once the admin has freed space.
+
+On a shared store (`shared`: several daemons on one PostgreSQL) `start` only queues the execution
+in the store; whichever daemon's coordinator (cluster.py) claims it runs it, through `adopt`, with
+the tags its trigger allows recomputed from the store. A stop for an execution another daemon
+runs is asked through the store (`stop`); one whose lease another daemon took over is `drop`ped
+without recording anything (its new owner records it).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 import trio
 
@@ -40,12 +47,14 @@ from .model import ExecutionRecord, ExecutionStatus, Trigger
 from .plane import WatchItem
 from .runconfig import rule_config
 from .store.db import Database
+from .store.leases import Claim
 from .store.repo import Repo
 
 log = logging.getLogger("regsync.executor")
 
 _FLUSH_EVERY = 0.5  # seconds between store writes and progress events of one execution
 STOP_GRACE = 2.0  # seconds a stop or shutdown waits for an execution to record itself
+STOP_ROUND = 1.0  # seconds until another daemon's coordinator sees a stop asked in the store
 OWED_RETRY = (0.5, 5.0)  # seconds between tries to record an end the store refused: first, most
 KEEP_PER_TASK = 200  # ended executions kept per task (with their results and logs)
 
@@ -80,6 +89,8 @@ class _Running:
     done: trio.Event
     interrupted: bool = False
     counters: Counters = field(default_factory=Counters)  # the engine's, once it has started
+    claimed: bool = False  # a shared store's claim: already running in the store
+    lost: bool = False  # another daemon took it over: record nothing more
 
 
 class Executor:
@@ -93,8 +104,13 @@ class Executor:
         global_settings: Callable[[], GlobalSettings],
         max_running: int = 2,
         platforms: PlatformMemory | None = None,
+        shared: bool = False,
     ) -> None:
         self._db = db
+        self.shared = shared
+        self.max_running = max_running
+        #: called when an execution was queued in the store (the coordinator claims it)
+        self.on_queued: Callable[[], None] = lambda: None
         self._hub = hub
         self._global = global_settings
         self._slots = trio.Semaphore(max_running)
@@ -119,6 +135,31 @@ class Executor:
     def running(self) -> list[ExecutionRecord]:
         return [r.record for r in self._running.values()]
 
+    def running_ids(self) -> set[int]:
+        return {r.record.id for r in self._running.values()}
+
+    def free(self) -> int:
+        """How many more executions this daemon may run now (`--max-running`)."""
+        return max(0, self.max_running - len(self._running))
+
+    def adopt(self, claim: Claim) -> None:
+        """Run an execution this daemon claimed in the shared store (already running there)."""
+        if self._nursery is None:
+            raise RuntimeError("Executor.run has not started")
+        record = claim.record
+        running = _Running(record, trio.CancelScope(), trio.Event(), claimed=True)
+        self._running[record.task] = running
+        self._publish(record)
+        self._nursery.start_soon(self._execute, running, claim.only_tags, claim.except_tags)
+
+    def cancel(self, execution_id: int, *, lost: bool = False) -> None:
+        """Stop one of this daemon's executions (asked through the store); `lost`: another
+        daemon took it over, so nothing of it is recorded any more."""
+        for running in self._running.values():
+            if running.record.id == execution_id:
+                running.lost = running.lost or lost
+                running.scope.cancel()
+
     def ended(self, execution_id: int) -> ExecutionRecord | None:
         """How an execution ended when the store refused to record it (the store still says
         "running"); None for any other."""
@@ -136,8 +177,11 @@ class Executor:
         parent_id: int | None = None,
         only_tags: Collection[str] | None = None,
         except_tags: Collection[str] | None = None,
+        tick: float | None = None,
     ) -> ExecutionRecord:
-        """Queue an execution of `task`. ConflictError if it runs already."""
+        """Queue an execution of `task`. ConflictError if it runs already; AlreadyFiredError
+        when it is for cron `tick` (UNIX seconds) and that tick was fired already. On a shared
+        store, the tags come from the store when a daemon claims it (the same sets)."""
         if self._nursery is None:
             raise RuntimeError("Executor.run has not started")
         if task in self._running:
@@ -146,7 +190,12 @@ class Executor:
             )
         if (owed := self._owed.get(task)) is not None:
             await self._settle(owed)  # the store must have the last end before a new start
-        record = await self._db.run(lambda repo: repo.create_execution(task, trigger, parent_id))
+        record = await self._db.run(lambda repo: repo.create_execution(
+            task, trigger, parent_id, tick=tick, for_any=self.shared))
+        if self.shared:
+            self._publish(record)
+            self.on_queued()
+            return record
         running = _Running(record, trio.CancelScope(), trio.Event())
         self._running[task] = running
         self._publish(record)
@@ -156,12 +205,24 @@ class Executor:
     async def stop(self, task: str) -> ExecutionRecord:
         """Cancel the task's execution and wait (up to STOP_GRACE) until it is recorded."""
         running = self._running.get(task)
+        if running is None and self.shared:
+            return await self._stop_elsewhere(task)
         if running is None:
             raise ConflictError(f"task {task!r} is not running")
         running.scope.cancel()
         with trio.move_on_after(STOP_GRACE):
             await running.done.wait()
         return await self._db.run(lambda repo: repo.get_execution(running.record.id))
+
+    async def _stop_elsewhere(self, task: str) -> ExecutionRecord:
+        """Ask the store to stop the task's execution (queued for any daemon, or run by another
+        one) and wait until its daemon has recorded it, up to STOP_GRACE past its next round."""
+        record = await self._db.run(lambda repo: repo.request_stop(task))
+        with trio.move_on_after(STOP_GRACE + STOP_ROUND):
+            while record.status.active:
+                await trio.sleep(0.05)
+                record = await self._db.run(partial(_get, id=record.id))
+        return record
 
     async def shutdown(self, grace: float) -> None:
         """Daemon stopping: give executions `grace` seconds, then record them as interrupted."""
@@ -188,9 +249,10 @@ class Executor:
         try:
             with running.scope:
                 async with self._slots:
-                    record = running.record = await self._db.run(
-                        lambda repo: repo.mark_running(record.id))
-                    self._publish(record)
+                    if not running.claimed:
+                        record = running.record = await self._db.run(
+                            lambda repo: repo.mark_running(record.id))
+                        self._publish(record)
                     config, rule = await self._db.run(
                         lambda repo: rule_config(repo, record.task, self._global()))
                     status, error = await self._sync(
@@ -206,8 +268,14 @@ class Executor:
             error = "internal error (see the daemon log)"
         finally:
             try:
-                with trio.CancelScope(shield=True):
-                    await self._record_end(record, pending, running.counters, status, error)
+                if running.lost:
+                    log.warning("execution %s: another daemon took it over (this daemon's lease "
+                                "lapsed); dropped here", record.id)
+                else:
+                    with trio.CancelScope(shield=True):
+                        await self._record_end(record, pending, running.counters, status, error)
+            except ConflictError as exc:  # taken over between two rounds: its new owner records
+                log.warning("execution %s: not recorded here: %s", record.id, exc)
             except StoreError as exc:
                 log.error("execution %s ended (%s) but the store refused the record: %s; "
                           "retrying until it takes it", record.id, status.value, exc)
@@ -340,6 +408,10 @@ class Executor:
 
     def _publish_item(self, record: ExecutionRecord, **fields: object) -> None:
         self._hub.publish(WatchItem(record.id, record.task, **fields))  # type: ignore[arg-type]
+
+
+def _get(repo: Repo, *, id: int) -> ExecutionRecord:
+    return repo.get_execution(id)
 
 
 def _finish(

@@ -73,6 +73,9 @@ class ExecutionRecord:
     counters: Counters = field(default_factory=Counters)
     error: str = ""
     parent_id: int | None = None
+    #: the daemon that runs (or ran) it, as `host pid N (#id)`; "" while no daemon claimed it
+    daemon: str = ""
+    daemon_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

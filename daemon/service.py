@@ -51,6 +51,7 @@ from .registry.client import RegistryClient
 from .runconfig import literal_template, resolved, rule_config
 from .scheduler import Scheduler, utc_now
 from .store.db import Database
+from .store.leases import done_in_chain
 from .store.repo import Repo
 
 VERSION = "0.1.0"
@@ -205,7 +206,7 @@ class Control(NotificationControl, TrendControl):
         interrupted = await self._db.run(lambda repo: repo.interrupt_running())
         resumed: list[ExecutionRecord] = []
         for old in interrupted:
-            done = await self._db.run(partial(_done_in_chain, execution_id=old.id))
+            done = await self._db.run(partial(done_in_chain, execution_id=old.id))
             try:
                 resumed.append(await self._executor.start(
                     old.task, Trigger.RESUME, parent_id=old.id, except_tags=done
@@ -217,6 +218,8 @@ class Control(NotificationControl, TrendControl):
     # the daemon ---------------------------------------------------------------------------
     async def stats(self) -> Stats:
         stats = await self._db.run(lambda repo: repo.stats(utc_now()))
+        if self._executor.shared:  # the store's count: every daemon's runs
+            return stats
         return replace(stats, running=len(self._executor.running()))
 
     async def status(self) -> DaemonStatus:
@@ -267,7 +270,8 @@ class Control(NotificationControl, TrendControl):
         return replace(
             task,
             next_run=self._scheduler.next_run(task.rule),
-            running=self._executor.is_running(task.name),
+            running=self._executor.is_running(task.name) or (
+                self._executor.shared and task.running),  # run by another daemon
             last_execution=self._live_execution(last) if last else None,
         )
 
@@ -322,17 +326,6 @@ async def _glob_preview(client: RegistryClient, rule: SyncRule) -> TagSelection:
     why = f"not previewed (only the first {PREVIEW_REPOSITORIES} are); a run covers it"
     dropped += ((f"{source}:", why) for source, _ in found.pairs[PREVIEW_REPOSITORIES:])
     return TagSelection(tuple(kept), tuple(dropped))
-
-
-def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:
-    """Tags finished by an execution and the ones it resumed (a resume of a resume...)."""
-    done: set[str] = set()
-    current: int | None = execution_id
-    while current is not None:
-        record = repo.get_execution(current)
-        done |= repo.done_tags(current)
-        current = record.parent_id if record.trigger is Trigger.RESUME else None
-    return done
 
 
 def _ms_since(started: float) -> float:

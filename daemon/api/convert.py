@@ -275,6 +275,8 @@ def execution(record: model.ExecutionRecord) -> pb.Execution:
         counters=counters(record.counters),
         error=record.error,
         parent_id=record.parent_id or 0,
+        daemon_id=record.daemon_id or 0,
+        daemon=record.daemon,
     )
     if record.finished is not None:
         reply.finished.CopyFrom(timestamp(record.finished))
@@ -293,6 +295,8 @@ def execution_record(message: pb.Execution) -> model.ExecutionRecord:
         counters=model.counters_from({n: getattr(message.counters, n) for n in COUNTER_FIELDS}),
         error=message.error,
         parent_id=message.parent_id or None,
+        daemon=message.daemon,
+        daemon_id=message.daemon_id or None,
     )
 
 

@@ -250,6 +250,23 @@ _REPOSITORY_SCOPE = [
 _REFERRERS = ["ALTER TABLE task ADD COLUMN referrers INTEGER NOT NULL DEFAULT 1"]
 _REFERRERS_POSTGRESQL = ["ALTER TABLE task ADD COLUMN referrers BOOLEAN NOT NULL DEFAULT TRUE"]
 
+# Several daemons on one PostgreSQL (issue 16): an execution's lease (its daemon renews it while it
+# runs; once it lapses another daemon takes the run over), a stop asked through another daemon's
+# API, whether a queued one waits for any daemon to claim it, and the last cron tick fired per
+# task (claimed atomically: no tick fires twice).
+_LEASES = [
+    "ALTER TABLE execution ADD COLUMN lease_until REAL",
+    "ALTER TABLE execution ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE execution ADD COLUMN claimable INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE task ADD COLUMN last_tick REAL",
+]
+_LEASES_POSTGRESQL = [
+    "ALTER TABLE execution ADD COLUMN lease_until DOUBLE PRECISION",
+    "ALTER TABLE execution ADD COLUMN stop_requested BOOLEAN NOT NULL DEFAULT FALSE",
+    "ALTER TABLE execution ADD COLUMN claimable BOOLEAN NOT NULL DEFAULT FALSE",
+    "ALTER TABLE task ADD COLUMN last_tick DOUBLE PRECISION",
+]
+
 
 def _sql(db: Database, statement: str, params: tuple[object, ...] = ()) -> Any:
     """Run one statement; `?` marks a parameter on both engines."""
@@ -277,6 +294,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_DAEMONS, _DAEMONS_POSTGRESQL),
     _run(_REPOSITORY_SCOPE),  # the same statements on both engines
     _run(_REFERRERS, _REFERRERS_POSTGRESQL),
+    _run(_LEASES, _LEASES_POSTGRESQL),
 )
 LATEST = len(MIGRATIONS)
 

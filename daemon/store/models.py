@@ -63,6 +63,7 @@ class Task(_Base):
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
     source_exclude = TextField(default="[]")  # schema 5: a glob task's repositories left out
     referrers = BooleanField(default=True)  # schema 7: signatures and SBOMs follow
+    last_tick = FloatField(null=True)  # schema 8: the newest cron tick fired (by any daemon)
 
 
 class DaemonRow(_Base):
@@ -97,6 +98,9 @@ class Execution(_Base):
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
+    lease_until = FloatField(null=True)  # schema 8: its daemon's claim lapses then
+    stop_requested = BooleanField(default=False)  # schema 8: a stop asked through any daemon
+    claimable = BooleanField(default=False)  # schema 8: queued for any daemon to claim
 
 
 class TagResultRow(_Base):
@@ -246,7 +250,20 @@ def execution_record(row: Execution, task_name: str) -> ExecutionRecord:
         counters=counters_from({name: getattr(row, name) for name in COUNTER_FIELDS}),
         error=row.error,
         parent_id=_fk_id(row, "parent"),
+        daemon=daemon_label(row),
+        daemon_id=_fk_id(row, "daemon"),
     )
+
+
+def daemon_label(row: Execution) -> str:
+    """`host pid N (#id)` of the execution's daemon when the query joined it (else `#id`)."""
+    daemon_id = _fk_id(row, "daemon")
+    if daemon_id is None:
+        return ""
+    joined = row.__rel__.get("daemon")  # never a lazy query per record
+    if joined is None or joined.host is None:
+        return f"#{daemon_id}"
+    return f"{joined.host} pid {joined.pid} (#{daemon_id})"
 
 
 def counter_columns(counters: Counters) -> dict[str, int]:

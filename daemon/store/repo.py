@@ -39,14 +39,15 @@ from ..model import (
 )
 from . import models as m
 from .daemons import Alone, DaemonOps, Presence
-from .models import Execution, LogRow, Registry, TagResultRow, Task
+from .leases import LeaseOps
+from .models import DaemonRow, Execution, LogRow, Registry, TagResultRow, Task
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 _DONE = (Outcome.COPIED.value, Outcome.SKIPPED.value)
 _T = TypeVar("_T")
 
 
-class Repo(DaemonOps):
+class Repo(LeaseOps, DaemonOps):
     """The store's operations; only ever called on the DB thread (see module docstring)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
@@ -156,12 +157,17 @@ class Repo(DaemonOps):
 
     # Executions --------------------------------------------------------------------------------
     def create_execution(
-        self, task: str, trigger: Trigger, parent_id: int | None = None
+        self, task: str, trigger: Trigger, parent_id: int | None = None, *,
+        tick: float | None = None, for_any: bool = False,
     ) -> ExecutionRecord:
-        """A new queued execution. Raises ConflictError if the task has one queued or running:
-        checked here, in the same transaction as the insert, so two callers cannot both win."""
+        """A new queued execution, this daemon's, or unclaimed with `for_any` (a shared store:
+        any daemon's coordinator claims it). Raises ConflictError if the task has one queued or
+        running: checked here, in the same transaction as the insert, so two callers cannot both
+        win; AlreadyFiredError when `tick` (a cron tick, UNIX seconds) was fired already."""
         row = self._task_row(task)
         self._lock_task(row.id)
+        if tick is not None:
+            self.claim_tick(row.id, tick)
         active = self._active_execution(row.id)
         if active is not None:
             raise ConflictError(f"task {task!r} is already running (execution {active})")
@@ -173,9 +179,10 @@ class Repo(DaemonOps):
             status=ExecutionStatus.QUEUED.value,
             started=self._clock(),
             parent=parent_id,
-            daemon=self.daemon_id,
+            daemon=None if for_any else self.daemon_id,
+            claimable=for_any,
         )
-        return m.execution_record(created, task)
+        return self.get_execution(created.id)
 
     def mark_running(self, id: int) -> ExecutionRecord:
         """queued -> running; `started` becomes now (time spent queued is not run time)."""
@@ -429,8 +436,11 @@ class Repo(DaemonOps):
 
 
 def _executions() -> ModelSelect[Execution]:
-    """Executions joined with their task's name, so records need no second query."""
-    return Execution.select(Execution, Task.id, Task.name).join(Task, JOIN.INNER)
+    """Executions joined with their task's name and their daemon, so records need no second
+    query."""
+    return (Execution.select(Execution, Task.id, Task.name, DaemonRow.id, DaemonRow.host,
+                             DaemonRow.pid)
+            .join(Task, JOIN.INNER).switch(Execution).join(DaemonRow, JOIN.LEFT_OUTER))
 
 
 def _count(condition: object) -> int:

@@ -1,0 +1,90 @@
+"""Executions other daemons run, brought into this daemon's hub from the shared store.
+
+The daemon that runs an execution writes its results, logs and counters to the store every half
+second (executor.py); this feed reads what is new every FEED_EVERY seconds, while anyone watches,
+and publishes it as `remote` hub items. So Watch, the panel's live pages and a late joiner's
+snapshot work through any daemon's API for any execution. An execution first seen mid-run
+starts from what the store holds then (its earlier lines are GetLogs' to page, as for a local
+run a watcher joins late); once it ends its final record closes the watches of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from functools import partial
+
+import trio
+
+from .errors import StoreError
+from .executor import Executor
+from .hub import Hub
+from .model import ExecutionRecord
+from .plane import WatchItem
+from .store.db import Database
+from .store.repo import Repo
+
+FEED_EVERY = 0.5  # seconds: the same as the executor's flushes
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """How far the feed has read one execution."""
+
+    logs: int  # log lines published (the next one's seq)
+    result: int  # the last published result's number
+    record: ExecutionRecord
+
+
+def read_news(
+    repo: Repo, local: Collection[int], seen: dict[int, Cursor]
+) -> tuple[list[WatchItem], dict[int, Cursor]]:
+    """What happened since `seen` to the active executions not run here (one store operation):
+    the items to publish, and the cursors of the ones still active."""
+    active = {r.id: r for r in repo.running() if r.id not in local}
+    items: list[WatchItem] = []
+    cursors: dict[int, Cursor] = {}
+    for id in sorted(set(active) | (set(seen) - set(local))):
+        record = active.get(id) or repo.get_execution(id)
+        cursor = seen.get(id)
+        if cursor is None:
+            cursor = Cursor(repo.log_count(id), repo.last_result(id), record)
+            items.append(WatchItem(id, record.task, execution=record))
+        else:
+            for number, result in repo.results_since(id, cursor.result):
+                items.append(WatchItem(id, record.task, tag=result))
+                cursor = replace(cursor, result=number)
+            lines = repo.logs(id, offset=cursor.logs)
+            items += (WatchItem(id, record.task, log=line) for line in lines)
+            if record.status != cursor.record.status or record.daemon != cursor.record.daemon:
+                items.append(WatchItem(id, record.task, execution=record))
+            elif record.counters != cursor.record.counters:
+                items.append(WatchItem(id, record.task, progress=record.counters))
+            cursor = replace(cursor, logs=cursor.logs + len(lines), record=record)
+        if record.status.active:
+            cursors[id] = cursor
+    return items, cursors
+
+
+class StoreFeed:
+    def __init__(self, db: Database, hub: Hub, executor: Executor) -> None:
+        self._db, self._hub, self._executor = db, hub, executor
+        self._seen: dict[int, Cursor] = {}
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await trio.sleep(FEED_EVERY)
+            if not self._hub.watching():
+                self._seen = {}  # a new watcher starts from the store's state then
+                continue
+            read = partial(read_news, local=self._executor.running_ids(), seen=self._seen)
+            try:
+                items, self._seen = await self._db.run(read)
+            except StoreError:
+                continue  # the coordinator says so in the log; try again next time
+            for item in items:
+                self._hub.publish(item, remote=True)
+                counters = item.progress or (item.execution.counters if item.execution else None)
+                if counters is not None:  # a late joiner's snapshot carries them
+                    self._hub.track(item.execution_id, replace(counters))
