@@ -16,7 +16,7 @@ from functools import partial
 
 import trio
 
-from .errors import StoreError
+from .errors import StoreError, UnknownItemError
 from .executor import Executor
 from .hub import Hub
 from .model import ExecutionRecord
@@ -37,15 +37,18 @@ class Cursor:
 
 
 def read_news(
-    repo: Repo, local: Collection[int], seen: dict[int, Cursor]
+    repo: Repo, local: Collection[int], seen: dict[int, Cursor], watched: Collection[int] = ()
 ) -> tuple[list[WatchItem], dict[int, Cursor]]:
-    """What happened since `seen` to the active executions not run here (one store operation):
-    the items to publish, and the cursors of the ones still active."""
+    """What happened since `seen` to the active executions not run here, and to the `watched`
+    ones (one that ended before the feed saw it still ends its watches), in one store
+    operation: the items to publish, and the cursors of the ones still active."""
     active = {r.id: r for r in repo.running() if r.id not in local}
     items: list[WatchItem] = []
     cursors: dict[int, Cursor] = {}
-    for id in sorted(set(active) | (set(seen) - set(local))):
-        record = active.get(id) or repo.get_execution(id)
+    for id in sorted((set(active) | set(seen) | set(watched)) - set(local)):
+        record = active.get(id) or _record(repo, id)
+        if record is None:  # deleted meanwhile (with its task)
+            continue
         cursor = seen.get(id)
         if cursor is None:
             cursor = Cursor(repo.log_count(id), repo.last_result(id), record)
@@ -66,6 +69,13 @@ def read_news(
     return items, cursors
 
 
+def _record(repo: Repo, id: int) -> ExecutionRecord | None:
+    try:
+        return repo.get_execution(id)
+    except UnknownItemError:
+        return None
+
+
 class StoreFeed:
     def __init__(self, db: Database, hub: Hub, executor: Executor) -> None:
         self._db, self._hub, self._executor = db, hub, executor
@@ -78,7 +88,8 @@ class StoreFeed:
             if not self._hub.watching():
                 self._seen = {}  # a new watcher starts from the store's state then
                 continue
-            read = partial(read_news, local=self._executor.running_ids(), seen=self._seen)
+            read = partial(read_news, local=self._executor.running_ids(), seen=self._seen,
+                           watched=self._hub.watched())
             try:
                 items, self._seen = await self._db.run(read)
             except StoreError:

@@ -60,6 +60,10 @@ class Hub:
         """Whether anyone watches (the store feed reads only then)."""
         return bool(self._watchers)
 
+    def watched(self) -> set[int]:
+        """The executions watched one by one."""
+        return {w.execution_id for w in self._watchers if w.execution_id is not None}
+
     def publish(self, item: WatchItem, *, remote: bool = False) -> None:
         self._remember(item)
         for listener in self._listeners if not remote else ():

@@ -260,7 +260,10 @@ class Control(NotificationControl, TrendControl):
         async with self._hub.watch(execution_id, logs=logs) as items:
             if execution_id is not None and not self._hub.is_live(execution_id):
                 record = await self._db.run(lambda repo: repo.get_execution(execution_id))
-                yield _once(WatchItem(record.id, record.task, execution=record))
+                first = WatchItem(record.id, record.task, execution=record)
+                # another daemon runs it: the store feed brings its events here
+                remote = self._executor.shared and record.status.active
+                yield _then(first, items) if remote else _once(first)
             else:
                 yield items
 
@@ -307,6 +310,12 @@ def apply_config(repo: Repo, config: Config) -> ApplyResult:
 
 async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:
     yield item
+
+
+async def _then(item: WatchItem, items: AsyncIterator[WatchItem]) -> AsyncIterator[WatchItem]:
+    yield item
+    async for more in items:
+        yield more
 
 
 #: repositories whose tags a glob's preview lists (each is one tag listing)
