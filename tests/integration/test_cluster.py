@@ -9,6 +9,7 @@ Leases are 2 s here (REGSYNC_LEASE_SECONDS) so a take-over costs seconds, not ha
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -263,4 +264,43 @@ def test_stop_retry_logs_and_watch_through_a_daemon_that_does_not_run_the_execut
     assert retried.execution.status == S.EXECUTION_STATUS_SUCCEEDED
     assert [t.tag for t in retried.tags] == ["1.0"]
     assert manifest_digest(target.url, "app", "1.0") == manifest_digest(registry, "app", "1.0")
+    assert all(d.terminate() == 0 for d in daemons)
+
+
+def test_a_frozen_daemon_loses_its_run_to_another_and_drops_it_when_it_thaws(
+    registry: RegistryServer, source: SlowSource, target: CountingProxy, pg_url: str,
+    tmp_path: Path,
+) -> None:
+    """SIGSTOP keeps the daemon's store session (and its advisory lock) but stops its lease
+    renewals, as a host cut off from the network does: the run is taken over by the lease, and
+    the thawed daemon stops copying it and records nothing of it."""
+    tags = [f"1.{i}" for i in range(12)]
+    _push(registry, "app", tags)
+    daemons = _daemons(pg_url, tmp_path, 2)
+    _setup(daemons[0], source, target, ["app"])
+    run = daemons[0].tasks.RunTask(pb.NameRequest(name="app"), timeout=10)
+    started = _until(lambda: (d := daemons[0].execution(run.id)).execution.status
+                     == S.EXECUTION_STATUS_RUNNING and len(d.tags) >= 2 and d, 60, "tags copied")
+    assert isinstance(started, pb.ExecutionDetail)
+    owner = _owner(daemons, started.execution)
+    other = next(d for d in daemons if d is not owner)
+    assert owner.proc is not None
+    owner.proc.send_signal(signal.SIGSTOP)
+    try:
+        ended = other.wait(run.id, lambda d: d.execution.status not in ACTIVE, timeout=30)
+        assert ended.execution.status == S.EXECUTION_STATUS_INTERRUPTED
+    finally:
+        owner.proc.send_signal(signal.SIGCONT)
+    resume = _until(lambda: [e for e in _executions(other, "app") if e.id != run.id], 10,
+                    "a resume")
+    assert isinstance(resume, list)
+    done = other.wait(resume[0].id, lambda d: d.execution.status not in ACTIVE, timeout=60)
+    assert done.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    _until(lambda: "another daemon took it over" in owner.log_text(), 10, "the owner drops it")
+    after = other.execution(run.id)
+    assert after.execution.status == S.EXECUTION_STATUS_INTERRUPTED  # not overwritten
+    assert after.execution.error == ended.execution.error
+    for tag in tags:
+        assert manifest_digest(target.url, "app", tag) == manifest_digest(registry, "app", tag)
+    assert not [e for e in _executions(owner) if e.status in ACTIVE]
     assert all(d.terminate() == 0 for d in daemons)
