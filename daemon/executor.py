@@ -121,6 +121,7 @@ class Executor:
         self.uploads = UploadMemory()
         self._running: dict[str, _Running] = {}
         self._owed: dict[str, _Owed] = {}  # by task
+        self._closing = False
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -139,7 +140,10 @@ class Executor:
         return {r.record.id for r in self._running.values()}
 
     def free(self) -> int:
-        """How many more executions this daemon may run now (`--max-running`)."""
+        """How many more executions this daemon may run now (`--max-running`); none once it
+        shuts down (the runs it hands over are for the other daemons)."""
+        if self._closing:
+            return 0
         return max(0, self.max_running - len(self._running))
 
     def adopt(self, claim: Claim) -> None:
@@ -225,7 +229,9 @@ class Executor:
         return record
 
     async def shutdown(self, grace: float) -> None:
-        """Daemon stopping: give executions `grace` seconds, then record them as interrupted."""
+        """Daemon stopping: give executions `grace` seconds, then record them as interrupted
+        (on a shared store, with a resume queued for the other daemons)."""
+        self._closing = True
         with trio.move_on_after(grace):
             while self._running:
                 await next(iter(self._running.values())).done.wait()
@@ -294,7 +300,9 @@ class Executor:
     ) -> None:
         """Write what is pending and the end. Raises: StoreError, with `pending` kept whole."""
         await self._flush(record.id, pending, counters)
-        final = await self._db.run(lambda repo: _finish(repo, record.id, status, counters, error))
+        handover = self.shared and status is ExecutionStatus.INTERRUPTED
+        final = await self._db.run(
+            lambda repo: _finish(repo, record.id, status, counters, error, handover=handover))
         self._publish(final)
 
     async def _record_owed(self, owed: _Owed) -> None:
@@ -415,10 +423,13 @@ def _get(repo: Repo, *, id: int) -> ExecutionRecord:
 
 
 def _finish(
-    repo: Repo, id: int, status: ExecutionStatus, counters: Counters, error: str
+    repo: Repo, id: int, status: ExecutionStatus, counters: Counters, error: str, *,
+    handover: bool = False,
 ) -> ExecutionRecord:
     """Record the end of an execution, and forget its task's oldest history beyond KEEP_PER_TASK
-    (only that task's history grew)."""
+    (only that task's history grew); `handover`: queue its resume for the other daemons."""
     record = repo.finish_execution(id, status, counters, error)
+    if handover:
+        repo.hand_over(id)
     repo.prune_history(record.task, keep=KEEP_PER_TASK)
     return record

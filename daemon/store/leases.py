@@ -147,6 +147,12 @@ class LeaseOps:
         error = f"interrupted: its daemon ({old.daemon or 'unknown'}) stopped renewing its lease"
         Execution.update(status=ExecutionStatus.INTERRUPTED.value, finished=now, error=error,
                          lease_until=None).where(Execution.id == id).execute()
+        return self.hand_over(id)
+
+    def hand_over(self, id: int) -> ExecutionRecord | None:
+        """Queue a RESUME of interrupted execution `id` for any daemon (a daemon shutting down
+        hands its runs to the others), when it is still its task's newest."""
+        now = self._server_now()
         task_id = getattr(Execution.get_by_id(id), "task_id")  # noqa: B009 (the raw FK)
         newest = Execution.select(fn.MAX(Execution.id)).where(Execution.task == task_id).scalar()
         if newest != id:

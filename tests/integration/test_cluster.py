@@ -304,3 +304,35 @@ def test_a_frozen_daemon_loses_its_run_to_another_and_drops_it_when_it_thaws(
         assert manifest_digest(target.url, "app", tag) == manifest_digest(registry, "app", tag)
     assert not [e for e in _executions(owner) if e.status in ACTIVE]
     assert all(d.terminate() == 0 for d in daemons)
+
+
+def test_a_daemon_shut_down_hands_its_run_to_another(
+    registry: RegistryServer, source: SlowSource, target: CountingProxy, pg_url: str,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM: past the grace period the run is recorded as interrupted and a running daemon
+    resumes it at once (no daemon has to start for that)."""
+    tags = [f"1.{i}" for i in range(12)]
+    _push(registry, "app", tags)
+    source.delay = 0.5  # 12 s of blob downloads: longer than the grace period
+    daemons = _daemons(pg_url, tmp_path, 2)
+    _setup(daemons[0], source, target, ["app"])
+    run = daemons[0].tasks.RunTask(pb.NameRequest(name="app"), timeout=10)
+    started = _until(lambda: (d := daemons[0].execution(run.id)).execution.status
+                     == S.EXECUTION_STATUS_RUNNING and len(d.tags) >= 2 and d, 60, "tags copied")
+    assert isinstance(started, pb.ExecutionDetail)
+    owner = _owner(daemons, started.execution)
+    other = next(d for d in daemons if d is not owner)
+    assert owner.terminate() == 0  # after the default 10 s grace
+    ended = other.execution(run.id)
+    assert ended.execution.status == S.EXECUTION_STATUS_INTERRUPTED
+    resume = [e for e in _executions(other, "app") if e.id != run.id]
+    assert [(e.trigger, e.parent_id) for e in resume] == [(pb.TRIGGER_RESUME, run.id)]
+    done = other.wait(resume[0].id, lambda d: d.execution.status not in ACTIVE, timeout=60)
+    assert done.execution.status == S.EXECUTION_STATUS_SUCCEEDED
+    assert _owner(daemons, done.execution) is other
+    finished = {t.tag for t in ended.tags if t.outcome == ev.TAG_OUTCOME_COPIED}
+    assert not finished & {t.tag for t in done.tags}
+    for tag in tags:
+        assert manifest_digest(target.url, "app", tag) == manifest_digest(registry, "app", tag)
+    assert other.terminate() == 0
