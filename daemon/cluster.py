@@ -24,7 +24,7 @@ import os
 
 import trio
 
-from .errors import StoreError
+from .errors import RegsyncError, StoreError
 from .executor import Executor
 from .scheduler import Scheduler
 from .store.db import Database
@@ -68,6 +68,8 @@ class Coordinator:
                 await self._round()
             except StoreError as exc:  # the server restarts: leases are renewed next round
                 log.warning("coordinator: %s", exc)
+            except RegsyncError as exc:  # e.g. a task deleted mid-round: the next one is clean
+                log.warning("coordinator round failed: %s", exc)
             with trio.move_on_after(self._poll):
                 await self._wake.wait()
 

@@ -86,7 +86,9 @@ class StoreFeed:
         while True:
             await trio.sleep(FEED_EVERY)
             if not self._hub.watching():
-                self._seen = {}  # a new watcher starts from the store's state then
+                for id in self._seen:  # a new watcher starts from the store's state then
+                    self._hub.forget(id)
+                self._seen = {}
                 continue
             read = partial(read_news, local=self._executor.running_ids(), seen=self._seen,
                            watched=self._hub.watched())

@@ -95,6 +95,11 @@ class Hub:
             self._watchers.remove(watcher)
             await send.aclose()
 
+    def forget(self, execution_id: int) -> None:
+        """Drop what is remembered of a remote execution the feed no longer follows (its end
+        may never reach this hub: a late joiner must not take it for live)."""
+        self._live.pop(execution_id, None)
+
     def is_live(self, execution_id: int) -> bool:
         return execution_id in self._live
 
