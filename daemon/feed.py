@@ -96,7 +96,10 @@ class StoreFeed:
                 items, self._seen = await self._db.run(read)
             except StoreError:
                 continue  # the coordinator says so in the log; try again next time
+            local = self._executor.running_ids()  # claimed here meanwhile: ours to tell now
             for item in items:
+                if item.execution_id in local:
+                    continue
                 self._hub.publish(item, remote=True)
                 counters = item.progress or (item.execution.counters if item.execution else None)
                 if counters is not None:  # a late joiner's snapshot carries them
