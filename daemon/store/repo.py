@@ -160,10 +160,10 @@ class Repo(LeaseOps, DaemonOps):
         self, task: str, trigger: Trigger, parent_id: int | None = None, *,
         tick: float | None = None, for_any: bool = False,
     ) -> ExecutionRecord:
-        """A new queued execution, this daemon's, or unclaimed with `for_any` (a shared store:
-        any daemon's coordinator claims it). Raises ConflictError if the task has one queued or
-        running: checked here, in the same transaction as the insert, so two callers cannot both
-        win; AlreadyFiredError when `tick` (a cron tick, UNIX seconds) was fired already."""
+        """A new queued execution: this daemon's, or any daemon's to claim (`for_any`).
+
+        Raises: ConflictError if the task has one queued or running (checked in the insert's
+        transaction: two callers cannot both win); AlreadyFiredError if cron `tick` fired."""
         row = self._task_row(task)
         self._lock_task(row.id)
         if tick is not None:
@@ -436,8 +436,7 @@ class Repo(LeaseOps, DaemonOps):
 
 
 def _executions() -> ModelSelect[Execution]:
-    """Executions joined with their task's name and their daemon, so records need no second
-    query."""
+    """Executions joined with their task's name and daemon: records need no second query."""
     return (Execution.select(Execution, Task.id, Task.name, DaemonRow.id, DaemonRow.host,
                              DaemonRow.pid)
             .join(Task, JOIN.INNER).switch(Execution).join(DaemonRow, JOIN.LEFT_OUTER))
