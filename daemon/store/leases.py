@@ -71,10 +71,12 @@ class LeaseOps:
         me = self.daemon_id
         active = Execution.status.in_(_ACTIVE)
         own = (Execution.daemon == me) & active
-        Execution.update(lease_until=now + lease).where(own).execute()
-        still = {int(r.id) for r in Execution.select(Execution.id).where(own)}
+        # only what this process runs: a row of ours it does not run lapses like a dead one's
+        running = own & Execution.id.in_(list(mine))
+        Execution.update(lease_until=now + lease).where(running).execute()
+        still = {int(r.id) for r in Execution.select(Execution.id).where(running)}
         stop = {int(r.id) for r in Execution.select(Execution.id).where(
-            own & (Execution.stop_requested == True))}
+            running & (Execution.stop_requested == True))}
         lapsed = _locked(Execution.select(Execution.id).where(
             active & (Execution.lease_until < now)).order_by(Execution.id))
         resumed = [r for id in lapsed if (r := self._take_over(id, now)) is not None]
@@ -99,7 +101,7 @@ class LeaseOps:
         if row is None:
             raise UnknownItemError(f"no task named {task!r}")
         active = _locked(Execution.select(Execution.id).where(
-            (Execution.task == row.id) & Execution.status.in_(_ACTIVE)))
+            (Execution.task == row.id) & Execution.status.in_(_ACTIVE)), skip=False)
         if not active:
             raise ConflictError(f"task {task!r} is not running")
         id = active[0]
@@ -202,10 +204,11 @@ def done_in_chain(repo: LeaseOps, execution_id: int) -> set[str]:
     return done
 
 
-def _locked(select: object) -> list[int]:
+def _locked(select: object, *, skip: bool = True) -> list[int]:
     """The ids `select` finds, rows locked for this transaction and skipped when another holds
-    them (PostgreSQL; SQLite has one writer at a time anyway)."""
+    them, or waited for (`skip=False`) (PostgreSQL; SQLite has one writer at a time anyway)."""
     query = select
     if Execution._meta.database.for_update:
-        query = select.for_update("FOR UPDATE SKIP LOCKED")  # type: ignore[attr-defined]
+        clause = "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
+        query = select.for_update(clause)  # type: ignore[attr-defined]
     return [int(r.id) for r in query]  # type: ignore[attr-defined]

@@ -175,3 +175,16 @@ def test_one_session_leads_and_another_takes_over_when_it_ends(pg_url: str) -> N
             assert not three.run_sync(lambda r: r.lead())
     with Database.open(pg_url) as four:  # the leader's session ended: its lock went with it
         assert four.run_sync(lambda r: r.lead()) and four.run_sync(lambda r: r.leading())
+
+
+def test_a_claimed_row_its_daemon_does_not_run_is_not_kept_alive(
+    pair: tuple[Database, Database],
+) -> None:
+    """Renewals cover what the daemon's executor runs, not every row bearing its id: one it
+    lost track of lapses and is resumed like a dead daemon's."""
+    one, _ = pair
+    id = _queue(one, "t0")
+    assert one.run_sync(lambda r: r.coordinate(free=1, mine=(), lease=0.3)).claimed
+    time.sleep(0.5)
+    found = one.run_sync(lambda r: r.coordinate(free=0, mine=(), lease=30))
+    assert found.taken_over == (id,) and [r.parent_id for r in found.resumed] == [id]
