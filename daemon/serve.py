@@ -243,14 +243,14 @@ class Daemon:
                 self.metrics_address = await nursery.start(
                     serve_metrics, Metrics(VERSION), options.metrics_listen, hub, db)
             await nursery.start(executor.run)
-            if shared:
-                await nursery.start(Coordinator(db, executor, lease=lease).run)
-                await nursery.start(StoreFeed(db, hub, executor).run)
             nursery.start_soon(_heartbeat, db)
-            # resume what a crash interrupted before the scheduler adds catch-up runs
+            # resume what a crash interrupted before the scheduler adds catch-up runs (and
+            # before this daemon claims anything: start-up takes its own rows for a crash's)
             for resumed in await control.resume_interrupted():
                 log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
             if shared:
+                await nursery.start(Coordinator(db, executor, lease=lease).run)
+                await nursery.start(StoreFeed(db, hub, executor).run)
                 await nursery.start(Leadership(db, scheduler, poll=round_seconds(lease)).run)
             else:
                 await nursery.start(scheduler.run)
