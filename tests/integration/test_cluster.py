@@ -312,9 +312,9 @@ def test_a_daemon_shut_down_hands_its_run_to_another(
 ) -> None:
     """SIGTERM: past the grace period the run is recorded as interrupted and a running daemon
     resumes it at once (no daemon has to start for that)."""
-    tags = [f"1.{i}" for i in range(12)]
+    tags = [f"1.{i}" for i in range(20)]
     _push(registry, "app", tags)
-    source.delay = 0.5  # 12 s of blob downloads: longer than the grace period
+    source.delay = 0.5  # 20 s of blob downloads: twice the grace period
     daemons = _daemons(pg_url, tmp_path, 2)
     _setup(daemons[0], source, target, ["app"])
     run = daemons[0].tasks.RunTask(pb.NameRequest(name="app"), timeout=10)
