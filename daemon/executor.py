@@ -330,8 +330,11 @@ class Executor:
                 raise StoreError(
                     f"task {record.task!r}: execution {record.id} ended but the store cannot "
                     f"record it yet ({exc})") from None
+            except ConflictError as exc:  # a shared store: another daemon took it over
+                log.warning("execution %s: not recorded here: %s", record.id, exc)
+            else:
+                log.info("execution %s: its end is recorded now", record.id)
             del self._owed[record.task]
-            log.info("execution %s: its end is recorded now", record.id)
 
     async def _sync(
         self,
