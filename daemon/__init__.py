@@ -9,6 +9,7 @@ The layers, bottom up, each using only those below it:
   does it through a `RegistryPort`, emitting progress events.
 - `config` loads the user's YAML into typed, validated values; `main` is the command line
   (`regsyncd once | check | serve`).
-- The scheduler, worker pool, store (SQLite, or PostgreSQL shared by several daemons) and gRPC
+- The scheduler, worker pool, store (SQLite, or PostgreSQL shared by several daemons: `cluster`
+  shares the executions and elects the scheduler, `feed` brings other daemons' runs) and gRPC
   API sit on top (the daemon issue).
 """

@@ -174,6 +174,8 @@ class DaemonStatus:
     running: tuple[ExecutionRecord, ...]
     next_runs: tuple[ScheduledRun, ...]
     store: str
+    daemon: str = ""  # this daemon, as executions name it
+    fires_schedules: bool = True  # False on a shared store's daemons but the leader
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,7 +251,9 @@ class Daemon:
             if shared:
                 await nursery.start(Coordinator(db, executor, lease=lease).run)
                 await nursery.start(StoreFeed(db, hub, executor).run)
-                await nursery.start(Leadership(db, scheduler, poll=round_seconds(lease)).run)
+                leadership = Leadership(db, scheduler, poll=round_seconds(lease))
+                control.fires_schedules = lambda: leadership.leading
+                await nursery.start(leadership.run)
             else:
                 await nursery.start(scheduler.run)
             self.address = await nursery.start(self._serve_api, api)

@@ -79,6 +79,8 @@ class Control(NotificationControl, TrendControl):
         self._global = global_settings
         self._store_location = store_location
         self._started = time.monotonic()
+        #: whether this daemon fires the schedules (a shared store's leader; serve sets it)
+        self.fires_schedules: Callable[[], bool] = lambda: True
 
     # registries ---------------------------------------------------------------------------
     async def create_registry(self, settings: RegistrySettings) -> RegistryRecord:
@@ -227,8 +229,10 @@ class Control(NotificationControl, TrendControl):
             version=VERSION,
             uptime_seconds=time.monotonic() - self._started,
             running=tuple(self._executor.running()),
-            next_runs=tuple(self._scheduler.next_runs()),
+            next_runs=tuple(self._scheduler.next_runs()) if self.fires_schedules() else (),
             store=self._store_location,
+            daemon=await self._db.run(lambda repo: repo.daemon_label()),
+            fires_schedules=self.fires_schedules(),
         )
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:

@@ -345,6 +345,8 @@ def daemon_status(status: model.DaemonStatus) -> pb.Status:
         running=[execution(e) for e in status.running],
         next_runs=[pb.ScheduledRun(task=r.task, at=timestamp(r.at)) for r in status.next_runs],
         store=status.store,
+        daemon=status.daemon,
+        fires_schedules=status.fires_schedules,
     )
 
 

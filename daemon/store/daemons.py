@@ -80,6 +80,13 @@ class DaemonOps:
         self.daemon_id = int(row.id)
         return self.daemon_id
 
+    def daemon_label(self) -> str:
+        """This daemon as its executions name it ("" before it registered)."""
+        if self.daemon_id is None:
+            return ""
+        row = DaemonRow.get_by_id(self.daemon_id)
+        return f"{row.host} pid {row.pid} (#{row.id})"
+
     def lead(self) -> bool:
         """Become the daemon that fires the cron ticks, or keep being it."""
         return self._presence.leading() or self._presence.lead()

@@ -200,6 +200,9 @@ def test_the_schedule_fires_once_when_its_leader_is_killed(
     _setup(daemons[0], source, target, ["app"], cron="* * * * *")
     leaders = _until(lambda: [d for d in daemons if LEADER in d.log_text()], 10, "a leader")
     assert isinstance(leaders, list) and len(leaders) == 1
+    statuses = [d.control.GetStatus(pb.StatusRequest(), timeout=10) for d in daemons]
+    assert [s.fires_schedules for s in statuses] == [d is leaders[0] for d in daemons]
+    assert all(f" pid {d.pid} (#" in s.daemon for s, d in zip(statuses, daemons, strict=True))
     if 60 - time.time() % 60 < 3:  # kill it well before a tick it could still fire
         time.sleep(4)
     leaders[0].kill()

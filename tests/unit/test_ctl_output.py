@@ -200,6 +200,10 @@ def test_status_text() -> None:
     assert "1/4 (1 copied, 0 skipped, 0 failed)" in text
     assert "2024-05-01 12:00:00  t" in text
     assert "no scheduled runs" in views.status_text(pb.Status(version="x"), UTC)
+    # several daemons on one store: this one is not the leader
+    follower = views.status_text(pb.Status(version="x", daemon="h pid 7 (#2)"), UTC)
+    assert "daemon:   h pid 7 (#2)" in follower
+    assert "schedules: fired by another daemon on this store (the leader)" in follower
 
 
 def test_stats_and_apply_and_log_lines() -> None:
