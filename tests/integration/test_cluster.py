@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -97,6 +98,14 @@ def _owner(daemons: list[DaemonProcess], execution: pb.Execution) -> DaemonProce
     match = re.search(r" pid (\d+) ", execution.daemon)
     assert match, execution
     return next(d for d in daemons if d.pid == int(match.group(1)))
+
+
+def _drain(stream: Iterator[pb.WatchEvent], into: list[pb.WatchEvent]) -> None:
+    """Collect a Watch stream's events until it ends or is cancelled."""
+    try:
+        into.extend(stream)
+    except grpc.RpcError:
+        pass
 
 
 def _push(registry: RegistryServer, repo: str, tags: list[str]) -> None:
@@ -242,7 +251,13 @@ def test_stop_retry_logs_and_watch_through_a_daemon_that_does_not_run_the_execut
     watch = other.control.Watch(pb.WatchRequest(execution_id=run.id, logs=True), timeout=60)
     watcher = threading.Thread(target=lambda: events.extend(watch), daemon=True)
     watcher.start()
+    every: list[pb.WatchEvent] = []  # the panel's dashboard: every execution, no logs
+    watch_all = other.control.Watch(pb.WatchRequest(), timeout=60)
+    threading.Thread(target=_drain, args=(watch_all, every), daemon=True).start()
     _until(lambda: sum(e.HasField("tag") for e in events) >= 2, 30, "tags watched elsewhere")
+    _until(lambda: any(e.execution_id == run.id and e.HasField("tag") for e in every), 10,
+           "the run in a watch of every execution")
+    assert not any(e.HasField("log") for e in every)
     logs = other.executions.GetLogs(pb.LogsRequest(execution_id=run.id), timeout=10)
     assert logs.total > 0 and logs.lines
 
@@ -267,6 +282,7 @@ def test_stop_retry_logs_and_watch_through_a_daemon_that_does_not_run_the_execut
     assert retried.execution.status == S.EXECUTION_STATUS_SUCCEEDED
     assert [t.tag for t in retried.tags] == ["1.0"]
     assert manifest_digest(target.url, "app", "1.0") == manifest_digest(registry, "app", "1.0")
+    watch_all.cancel()
     assert all(d.terminate() == 0 for d in daemons)
 
 
