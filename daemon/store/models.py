@@ -73,7 +73,7 @@ class DaemonRow(_Base):
     host = TextField()
     pid = IntegerField()
     started = FloatField()
-    heartbeat = FloatField()  # refreshed while it runs: for people, and for leases to come
+    heartbeat = FloatField()  # refreshed while it runs: for people (leases are per execution)
     stopped = FloatField(null=True)  # set by a graceful shutdown
 
     class Meta:
