@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.model import Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database, Repo
+from regsync.daemon.store.records import Trigger
 from support.postgres import postgres_cluster
 
 BATCHES = (1, 50, 500)

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import TextIO
 
 from regsync.common.text import escape_controls
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
-from .output import outcome_name, short_digest, size, status_name
+from .output import outcome_name, short_digest, status_name
 from .views import blob_counts, tag_counts, took
 
 _BAR = 20

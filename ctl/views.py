@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 
 from regsync.common.text import escape_controls
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -19,7 +20,6 @@ from .output import (
     or_none,
     outcome_name,
     short_digest,
-    size,
     status_name,
     table,
     trigger_name,

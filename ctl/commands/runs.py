@@ -16,8 +16,8 @@ from .. import views
 from ..client import EXIT_FAILED, EXIT_OK
 from ..context import Ctx
 from ..follow import follow
-from ..parser import Commands, leaf
 from ..progress import ProgressView, summary
+from ..tree import Commands, leaf
 from .executions import add_execution_argument, resolve_execution
 
 

@@ -10,7 +10,7 @@ from .. import specs, views
 from ..client import EXIT_OK
 from ..context import Ctx
 from ..output import when
-from ..parser import Commands, group, leaf
+from ..tree import Commands, group, leaf
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 
 For every manifest a tag reaches at the target (the tag's own, and every child of its index at
 any depth), the referrers on the source are found by tag: the referrers schema's fallback index
-(`sha256-<hex>`) and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` (registry/referrers.py).
+(`sha256-<hex>`) and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` (oci/referrers.py).
 Each is copied whole, without the rule's platform filter, children before parents: the referrer
 manifests by digest, then the fallback index (merged with what the target's already lists, never
 dropping an entry), then the tag. Then the referrers' own referrers (a signature of an SBOM),
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import NotFoundError, RemoteServerError
-from ..registry.digest import sha256_digest
-from ..registry.jsondoc import parse_json
-from ..registry.manifest import IndexManifest, parse_manifest
-from ..registry.referrers import (
+from ..base.errors import NotFoundError, RemoteServerError
+from ..oci.digest import sha256_digest
+from ..oci.manifest import IndexManifest, parse_manifest
+from ..oci.referrers import (
     add_entries,
     fallback_entries,
     fallback_tag,
@@ -32,8 +31,9 @@ from ..registry.referrers import (
     merged_from,
     referrer_tags,
 )
-from ..registry.types import INDEX_TYPES, OCI_INDEX, Descriptor, RawManifest
-from .copy import SOURCE_DIGEST_ANNOTATION, TagCopier, together
+from ..oci.types import INDEX_TYPES, OCI_INDEX, Descriptor, RawManifest
+from .copy import TagCopier, together
+from .plan import recorded_source
 
 #: referrers of referrers, at most this deep (a signature of an SBOM of an image is 2)
 MAX_REFERRER_DEPTH = 4
@@ -105,7 +105,7 @@ class ReferrerFollower:
             return None
         ours = await self._target.registry.get_manifest(self._target.repository, digest)
         parsed = parse_manifest(ours, registry=self._target.registry.name)
-        source_digest = _rewritten_from(ours)
+        source_digest = recorded_source(ours.raw)
         if source_digest is not None and await self._source.registry.head_manifest(
             self._source.repository, digest
         ):
@@ -238,13 +238,3 @@ class ReferrerFollower:
         await target.registry.put_manifest(target.repository, tag, manifest)
         return [str(e["digest"]) for e in fallback_entries(merged)]
 
-
-def _rewritten_from(manifest: RawManifest) -> str | None:
-    """The source digest a rewritten index of ours records (copy.SOURCE_DIGEST_ANNOTATION)."""
-    try:
-        obj = parse_json(manifest.raw)
-    except ValueError:
-        return None
-    annotations = obj.get("annotations") if isinstance(obj, dict) else None
-    value = annotations.get(SOURCE_DIGEST_ANNOTATION) if isinstance(annotations, dict) else None
-    return value if isinstance(value, str) else None

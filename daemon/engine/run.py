@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import trio
 
-from ..config import Config, Endpoint, SyncRule
-from ..errors import RegsyncError
-from ..registry.client import RegistryClient
-from ..registry.manifest import parse_platform
-from ..registry.reference import canonical_repository, split_tags
-from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..base.errors import RegsyncError
+from ..base.safetext import SHOWN_MAX, escape_controls
+from ..oci.port import RegistryPort
+from ..oci.reference import canonical_repository, split_tags
+from ..oci.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..registry.factory import open_port
 from ..registry.retry import RetryPolicy
-from ..registry.types import RegistryPort
-from ..safetext import SHOWN_MAX, escape_controls
+from ..settings import Endpoint, GlobalSettings, RegistrySettings, SyncRule
 from .blobs import BlobMover, BlobOutcome
-from .copy import PlatformFilter, Side, TagCopier, TagPlan
+from .copy import TagCopier
 from .discovery import concrete_rules, discover, shown_names
 from .events import (
     BytesMoved,
@@ -44,9 +43,11 @@ from .events import (
     TagsPlanned,
     TagStarted,
 )
-from .filters import TagSelection, select_tags
+from .filters import TagSelection, select_rule_tags
+from .plan import PlatformFilter, TagPlan, failed
 from .platform_memory import PlatformMemory
 from .referrers import ReferrerFollower
+from .side import Side
 from .slots import BlobSlots
 from .throughput import Floor
 from .upload_memory import UploadMemory
@@ -86,24 +87,25 @@ class Run:
 
     def __init__(
         self,
-        config: Config,
+        global_: GlobalSettings,
+        registries: Mapping[str, RegistrySettings],
         *,
         sink: EventSink,
-        registries: Mapping[str, RegistryPort],
+        ports: Mapping[str, RegistryPort],
         only_tags: Mapping[str, Collection[str]] | None = None,
         except_tags: Mapping[str, Collection[str]] | None = None,
         slots: BlobSlots | None = None,
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
     ) -> None:
-        self._config = config
+        self._settings = registries
         self._platforms = platforms or PlatformMemory()
         self._sink = sink
-        self._registries = registries
+        self._registries = ports
         self._only_tags = only_tags
         self._except_tags = except_tags or {}
         self.report = RunReport()
-        g = config.global_
+        g = global_
         self._blobs = BlobMover(
             # `global.concurrency` is global: a daemon passes the same slots to all its runs
             slots=slots or BlobSlots(g.concurrency),
@@ -216,11 +218,6 @@ class Run:
                 self._finish(replace(result, repository=repository))
 
     def copier(self, rule: SyncRule) -> TagCopier:
-        try:
-            platforms = tuple(parse_platform(p) for p in rule.platforms)
-        except ValueError as exc:  # config validation should have caught it
-            raise RegsyncError(f"rule {rule.name!r}: {exc}") from exc
-
         def log(level: str, message: str) -> None:
             self._log(level, message, rule.name)
 
@@ -235,7 +232,7 @@ class Run:
                 memory=self._platforms,
             )
 
-        copier = make(PlatformFilter(rule.architectures, platforms))
+        copier = make(PlatformFilter(rule.architectures, rule.parsed_platforms))
         if rule.referrers:  # referrers are copied whole: no platform filter speaks about them
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,
@@ -243,7 +240,7 @@ class Run:
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
-        host = self._config.registries[endpoint.registry].host
+        host = self._settings[endpoint.registry].host
         return Side(self._registries[endpoint.registry],
                     canonical_repository(host, endpoint.repository))
 
@@ -272,8 +269,8 @@ class Run:
                 try:
                     planned_by[one.source.repository] = await self._plan_one(one)
                 except RegsyncError as exc:  # that repository fails (as "repository:"), not all
-                    failed = TagPlan("", "fail", f"[{exc.kind}] {exc}")
-                    planned_by[one.source.repository] = TagSelection((), ()), [failed]
+                    planned_by[one.source.repository] = (
+                        TagSelection((), ()), [failed("", f"[{exc.kind}] {exc}")])
 
         async with trio.open_nursery() as nursery:
             for one in repositories:
@@ -340,9 +337,7 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     followers = [t for t in valid if rule.referrers and is_referrer_tag(t)]
     if followers:  # they travel with their subjects, whatever the filters say
         valid = [t for t in valid if not is_referrer_tag(t)]
-    f = rule.tags
-    selection = select_tags(valid, include=f.include, exclude=f.exclude, semver=f.semver,
-                            latest=f.latest)
+    selection = select_rule_tags(valid, rule.tags)
     if not invalid and not followers:
         return selection
     shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
@@ -350,7 +345,11 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     return TagSelection(selection.kept, selection.dropped + follow + shown)
 
 
-def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
+#: opens the port of one registry, from its settings, for the whole of a run
+OpenPort = Callable[[RegistrySettings, GlobalSettings], AbstractAsyncContextManager[RegistryPort]]
+
+
+def registries_for(rules: Sequence[SyncRule]) -> list[str]:
     """Names of the registries the rules touch, in first-use order."""
     names: dict[str, None] = {}
     for rule in rules:
@@ -360,29 +359,36 @@ def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
 
 
 @asynccontextmanager
-async def open_registries(config: Config, names: Sequence[str]) -> AsyncIterator[dict[str, RegistryPort]]:
-    """One client per registry for the whole run (so QPS limits and token caches are shared)."""
+async def open_ports(
+    registries: Mapping[str, RegistrySettings],
+    global_: GlobalSettings,
+    names: Sequence[str],
+    open_port: OpenPort = open_port,
+) -> AsyncIterator[dict[str, RegistryPort]]:
+    """One port per registry for the whole run (shared by every rule using it)."""
     async with AsyncExitStack() as stack:
-        clients: dict[str, RegistryPort] = {}
+        ports: dict[str, RegistryPort] = {}
         for name in names:
-            client = await RegistryClient.connect(config.registries[name], config.global_)
-            clients[name] = await stack.enter_async_context(client)
-        yield clients
+            ports[name] = await stack.enter_async_context(open_port(registries[name], global_))
+        yield ports
 
 
 async def sync(
-    config: Config,
     rules: Sequence[SyncRule],
+    registries: Mapping[str, RegistrySettings],
+    global_: GlobalSettings,
     *,
     sink: EventSink,
+    open_port: OpenPort = open_port,
     only_tags: Mapping[str, Collection[str]] | None = None,
     except_tags: Mapping[str, Collection[str]] | None = None,
     slots: BlobSlots | None = None,
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
 ) -> RunReport:
-    """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
-    async with open_registries(config, registries_for(config, rules)) as registries:
-        run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
+    """Sync `rules` once (`registries` holds at least the ones they name): the entry point
+    `regsyncd once` and the daemon's workers share."""
+    async with open_ports(registries, global_, registries_for(rules), open_port) as ports:
+        run = Run(global_, registries, sink=sink, ports=ports, only_tags=only_tags,
                   except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads)
         return await run.execute(rules)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from ..engine.events import Counters
-from ..schedule import next_fire, previous_fire
+from ..runtime.cron import next_fire, previous_fire
 
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"})
 OUTCOMES = ("copied", "skipped", "failed")

@@ -23,7 +23,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from ..engine.events import TagResult
-from ..model import ExecutionRecord
+from ..store.records import ExecutionRecord
 from .rules import Stale
 
 SIGNATURE_HEADER = "X-Regsync-Signature"

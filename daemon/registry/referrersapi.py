@@ -9,12 +9,12 @@ The answer is a registry's data like any manifest: capped at 4 MiB and parsed by
 
 from __future__ import annotations
 
-from ..errors import RemoteServerError, UnsupportedError
-from .digest import parse_digest, sha256_digest
-from .manifest import IndexManifest, parse_manifest
-from .reference import quoted_path
-from .transport import Call, Reply
-from .types import MAX_MANIFEST_BYTES, OCI_INDEX, RawManifest
+from ..base.errors import RemoteServerError, UnsupportedError
+from ..oci.digest import parse_digest, sha256_digest
+from ..oci.manifest import IndexManifest, parse_manifest
+from ..oci.reference import quoted_path
+from ..oci.types import MAX_MANIFEST_BYTES, OCI_INDEX, RawManifest
+from .session import Call, Reply
 
 #: request counter key (client.counts) of a Referrers API request
 KEY = "referrers.list"

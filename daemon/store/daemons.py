@@ -21,8 +21,8 @@ from typing import Protocol
 
 from peewee import fn
 
-from ..model import ExecutionRecord, ExecutionStatus
 from .models import DaemonRow, Execution, Task
+from .records import ExecutionRecord, ExecutionStatus
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 

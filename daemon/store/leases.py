@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
+from ..base.errors import AlreadyFiredError, ConflictError, UnknownItemError
 from ..engine.events import TagResult
-from ..errors import AlreadyFiredError, ConflictError, UnknownItemError
-from ..model import ExecutionRecord, ExecutionStatus, Trigger
 from . import models as m
 from .models import Execution, LogRow, TagResultRow, Task
+from .records import ExecutionRecord, ExecutionStatus, Trigger
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 _QUEUED, _RUNNING = ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value

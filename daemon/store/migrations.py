@@ -19,7 +19,7 @@ from typing import Any
 
 from peewee import Database, PostgresqlDatabase
 
-from ..errors import RegsyncError
+from ..base.errors import RegsyncError
 
 Migration = Callable[[Database], None]
 

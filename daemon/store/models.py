@@ -24,9 +24,9 @@ from peewee import (
     TextField,
 )
 
-from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
-from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
+from ..settings import Endpoint, RegistrySettings, SyncRule, TagFilter
+from .records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
 
 
 class _Base(Model):

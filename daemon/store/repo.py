@@ -4,7 +4,7 @@
 inside one transaction on the one thread that owns the connection, so a caller composes several
 methods (an Apply, a check-then-write) into one atomic operation just by calling them in `fn`.
 
-Methods take and return the daemon's records (`daemon.model`) and the config's value objects,
+Methods take and return the daemon's records (`daemon.store.records`) and the config's value objects,
 never rows, and fail with `UnknownItemError`, `DuplicateItemError` or `ConflictError` whose
 messages name the item, ready for a user.
 """
@@ -19,10 +19,14 @@ from typing import TypeVar
 
 from peewee import JOIN, ModelSelect, fn
 
-from ..config import RegistrySettings, SyncRule
+from ..base.errors import ConflictError, DuplicateItemError, UnknownItemError
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
-from ..errors import ConflictError, DuplicateItemError, UnknownItemError
-from ..model import (
+from ..settings import RegistrySettings, SyncRule
+from . import models as m
+from .daemons import Alone, DaemonOps, Presence
+from .leases import LeaseOps
+from .models import DaemonRow, Execution, LogRow, Registry, TagResultRow, Task
+from .records import (
     LOGS_PAGE_MAX,
     RESULTS_PAGE_BYTES,
     RESULTS_PAGE_DEFAULT,
@@ -37,10 +41,6 @@ from ..model import (
     Trigger,
     password_stays,
 )
-from . import models as m
-from .daemons import Alone, DaemonOps, Presence
-from .leases import LeaseOps
-from .models import DaemonRow, Execution, LogRow, Registry, TagResultRow, Task
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 _DONE = (Outcome.COPIED.value, Outcome.SKIPPED.value)

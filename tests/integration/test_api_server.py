@@ -29,18 +29,21 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from regsync.daemon.api import ApiServer, ApiSettings
 from regsync.daemon.api.bridge import TrioPortal, open_asyncio_thread
 from regsync.daemon.api.server import SERVICES
-from regsync.daemon.config import RegistrySettings, SyncRule, parse_config
-from regsync.daemon.engine.copy import TagPlan
-from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.engine.filters import TagSelection
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     ConfigError,
     ConflictError,
     DuplicateItemError,
     NetworkError,
     UnknownItemError,
 )
-from regsync.daemon.model import (
+from regsync.daemon.config import parse_config
+from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
+from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.plan import TagPlan, Verb
+from regsync.daemon.runtime.cron import SchedulePreview, preview
+from regsync.daemon.runtime.watch import WatchItem
+from regsync.daemon.settings import RegistrySettings, SyncRule
+from regsync.daemon.store.records import (
     ApplyResult,
     ConnectionVerdict,
     DaemonStatus,
@@ -55,7 +58,6 @@ from regsync.daemon.model import (
     TaskRecord,
     Trigger,
 )
-from regsync.daemon.plane import WatchItem
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed
@@ -196,8 +198,8 @@ class FakePlane:
         await self.get_task(name)
         selection = TagSelection(kept=("1.0", "1.1"), dropped=(("1.0-rc", "excluded by 'rc'"),))
         plans = [
-            TagPlan("1.0", "skip", "unchanged", "sha256:a", "sha256:a"),
-            TagPlan("1.1", "copy", "new tag", "sha256:b"),
+            TagPlan("1.0", Verb.SKIP, "unchanged", "sha256:a", "sha256:a"),
+            TagPlan("1.1", Verb.COPY, "new tag", "sha256:b"),
         ]
         return selection, plans
 
@@ -205,6 +207,9 @@ class FakePlane:
         self.preview_calls.append((rule, tags))
         kept = tuple(t for t in (tags or ("1.0", "2.0")) if t.startswith("1"))
         return TagSelection(kept=kept, dropped=())
+
+    async def preview_schedule(self, expression: str, count: int) -> SchedulePreview:
+        return preview(expression, datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC), count)
 
     # executions
 

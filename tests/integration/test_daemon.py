@@ -8,14 +8,15 @@ import logging
 import os
 import stat
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import trio
-from regsync.daemon.config import GlobalSettings, RetrySettings
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
@@ -102,6 +103,37 @@ def task_spec(name: str, source: str, target: str, **extra: Any) -> pb.TaskSpec:
         source=pb.Endpoint(registry="src", repository=source),
         target=pb.Endpoint(registry="dst", repository=target), **extra,
     )
+
+
+async def test_schedule_preview_is_what_the_scheduler_does(api: Api) -> None:
+    """PreviewSchedule: the wizard computed its preview in the browser's local time and refused
+    `@daily`; now the daemon answers, in UTC, reading the expression as a task reads it."""
+    for name in ("src", "dst"):
+        await api(api.registries.CreateRegistry,
+                  pb.RegistrySpec(name=name, url=f"https://{name}.example"))
+    await api(api.tasks.CreateTask, task_spec("nightly", "app", "mirror/app",
+                                              cron_expression=" @DAILY "))
+    task = await api(api.tasks.GetTask, pb.NameRequest(name="nightly"))
+    preview = await api(api.tasks.PreviewSchedule,
+                        pb.PreviewScheduleRequest(cron_expression=" @DAILY ", count=3))
+    assert preview.cron_expression == task.spec.cron_expression == "@daily"
+    times = [t.ToDatetime(tzinfo=UTC) for t in preview.next_runs]
+    assert times[0] == task.next_run.ToDatetime(tzinfo=UTC)  # the scheduler's own next run
+    assert len(times) == 3 and times == sorted(set(times))
+    assert all((t.hour, t.minute, t.second) == (0, 0, 0) for t in times)  # midnight UTC
+    assert len((await api(api.tasks.PreviewSchedule, pb.PreviewScheduleRequest(
+        cron_expression="30 4 * * 1"))).next_runs) == 5  # count 0: five
+
+    bad = pb.PreviewScheduleRequest(cron_expression="61 2 * * *")
+    refused = await api.error(api.tasks.PreviewSchedule, bad)
+    created = await api.error(api.tasks.CreateTask, task_spec(
+        "bad", "app", "mirror/bad", cron_expression="61 2 * * *"))
+    assert refused.code() == created.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.details() == "cron_expression: invalid cron expression '61 2 * * *'"
+    assert refused.details() in created.details()  # CreateTask's words for the same mistake
+    too_many = await api.error(api.tasks.PreviewSchedule,
+                               pb.PreviewScheduleRequest(cron_expression="@hourly", count=51))
+    assert too_many.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_registry_crud_round_trip_never_returns_the_password(
@@ -538,10 +570,10 @@ async def test_a_crash_left_run_and_a_missed_schedule_start_cleanly(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
-    from regsync.daemon.model import Trigger
+    from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
     from regsync.daemon.store import Database
     from regsync.daemon.store.models import Task
+    from regsync.daemon.store.records import Trigger
 
     push_image(registry, "c", "1", layers=[random_layer(1000, seed=1)])
     path = db_url

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome, discard
-from regsync.daemon.engine.run import Run, open_registries, sync
-from regsync.daemon.main import main
-from regsync.daemon.registry import client
+from regsync.daemon.engine.run import Run, open_ports, sync
+from regsync.daemon.registry import listing
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256
 from support.registry import RegistryServer
@@ -25,7 +25,7 @@ GLOB = rule("team-a/**", "dr/team-a/**")
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Catalog pages of two names: a catalog of several pages on a small registry."""
-    monkeypatch.setattr(client, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     yield
 
 
@@ -107,7 +107,7 @@ async def test_catalog_names_that_are_not_repositories_are_never_requested(
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
         recorder = Recorder()
-        report = await sync(config, config.rules, sink=recorder)
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder)
         assert report.ok, report.results
         assert {r.repository for r in report.results} == {"team-a/ok"}
         (warning,) = [e.message for e in recorder.events
@@ -160,11 +160,11 @@ async def test_retry_and_resume_work_per_repository_and_tag(
         for tag in ("1.0", "1.1"):
             push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
     config = load(make_config({"src": registry, "dst": registry2}, [GLOB]))
-    retry = await sync(config, config.rules, sink=Recorder(),
+    retry = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
                        only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
     assert {(r.repository, r.tag) for r in retry.results} == {
         ("team-a/web", "1.0"), ("team-a/db", "1.0"), ("team-a/db", "1.1")}
-    resume = await sync(config, config.rules, sink=Recorder(),
+    resume = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
                         except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
     assert {(r.repository, r.tag) for r in resume.results} == {
         ("team-a/web", "1.1"), ("team-a/api", "1.0"), ("team-a/api", "1.1")}
@@ -186,11 +186,12 @@ async def test_one_repository_that_fails_to_list_costs_only_itself(
 
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
-        report = await sync(config, config.rules, sink=Recorder())
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder())
         assert {(r.repository, r.tag, r.outcome, r.error_kind) for r in report.results} == {
             ("team-a/ok", "1", Outcome.COPIED, ""),
             ("team-a/gone", "", Outcome.FAILED, "not-found")}
-        async with open_registries(config, ["src", "dst"]) as registries:
-            _, plans = await Run(config, sink=discard, registries=registries).plan(config.rules[0])
+        async with open_ports(config.registries, config.global_, ["src", "dst"]) as ports:
+            run = Run(config.global_, config.registries, sink=discard, ports=ports)
+            _, plans = await run.plan(config.rules[0])
         assert [(p.tag, p.action) for p in plans] == [("team-a/gone:", "fail"),
                                                        ("team-a/ok:1", "skip")]

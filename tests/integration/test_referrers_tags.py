@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome
 from regsync.daemon.engine.run import sync
-from regsync.daemon.main import main
 from support.images import (
     fallback_tag,
     fetch_manifest,
@@ -116,7 +116,7 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
                               [rule("app", "m", tags={"include": [r"^1\.0$"]},
                                     architectures=["arm64"])]))
     recorder = Recorder()
-    report = await sync(config, config.enabled_rules(), sink=recorder)
+    report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder)
     assert report.ok, report.results
     assert manifest_digest(registry2, "m", fallback_tag(d["index"]) + ".sig") is None
     assert _entries(registry2, "m", fallback_tag(d["arm64"])) == [d["sbom"]]

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
-from regsync.daemon.config import Config, parse_config
+from regsync.daemon.config import parse_config
 from regsync.daemon.engine.events import Counters, Event, Outcome
 from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.settings import Config
 
 
 def make_config(
@@ -59,7 +60,7 @@ class Recorder:
 
 async def run_sync(data: dict[str, Any]) -> RunReport:
     config = load(data)
-    return await sync(config, config.enabled_rules(), sink=Recorder())
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=Recorder())
 
 
 def outcomes(report: RunReport) -> dict[str, Outcome]:

@@ -13,14 +13,20 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import grpc
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.runtime.cron import preview
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
 Ctx = Any  # grpc.ServicerContext
+
+
+FAKE_NOW = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)  # a Thursday: PreviewSchedule counts from it
 
 
 def unimplemented(context: Ctx) -> NoReturn:
@@ -223,6 +229,19 @@ class Tasks(Base, rpc.TaskServiceServicer):
             (source.registry, source.repository), [])
         kept, dropped = _filter(tags, request.spec)
         return pb.PreviewTagsResponse(kept=kept, dropped=dropped)
+
+    def PreviewSchedule(self, request: pb.PreviewScheduleRequest,
+                        context: Ctx) -> pb.PreviewScheduleResponse:
+        """The daemon's own reading and arithmetic, at a fixed clock (FAKE_NOW)."""
+        self.enter("PreviewSchedule", request, context)
+        try:
+            shown = preview(request.cron_expression, FAKE_NOW, request.count)
+        except ConfigError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        reply = pb.PreviewScheduleResponse(cron_expression=shown.expression)
+        for moment in shown.times:
+            reply.next_runs.add().FromDatetime(moment)
+        return reply
 
     def PlanTask(self, request: pb.NameRequest, context: Ctx) -> pb.PlanResponse:
         unimplemented(context)

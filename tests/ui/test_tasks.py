@@ -68,11 +68,14 @@ async def test_wizard_previews_tags_and_creates_the_task(user: User,
     assert sorted(previews[-1].tags) == sorted(
         fake_daemon.state.source_tags[("src", "library/nginx")]), "later ones send the list"
     user.find(marker="cron").type("30 4 * * 1")
-    await user.should_see("Next runs:")
+    await user.should_see("Next runs (UTC", retries=30)
     with user:
-        labels = [e for e in ui.context.client.elements.values()
-                  if isinstance(e, ui.label) and e.text.endswith(":30:00")]
-    assert len(labels) == 5
+        labels = [e.text for e in ui.context.client.elements.values()
+                  if isinstance(e, ui.label) and e.text.endswith(":30:00 UTC")]
+    # the daemon's answer (fake_daemon.FAKE_NOW is Thursday 2026-01-01), in UTC: five Mondays
+    assert labels == [f"2026-01-{day:02d} 04:30:00 UTC" for day in (5, 12, 19, 26)] + [
+        "2026-02-02 04:30:00 UTC"]
+    assert fake_daemon.calls("PreviewSchedule")[-1].cron_expression == "30 4 * * 1"
     user.find(marker="save-task").click()
     await user.should_see("Task nginx saved")
     spec = fake_daemon.calls("CreateTask")[-1]
@@ -90,7 +93,9 @@ async def test_wizard_shows_bad_input_inline(user: User, fake_daemon: FakeDaemon
     user.find(marker="include").type("(")
     await user.should_see("bad regex", retries=30)
     user.find(marker="cron").clear().type("61 * * *")
-    await user.should_see("expected five fields")
+    await user.should_see("cron_expression: '61 * * *' has 4 fields; expected 5", retries=30)
+    user.find(marker="cron").clear().type("@daily")  # the browser's own preview refused it
+    await user.should_see("2026-01-02 00:00:00 UTC", retries=30)
     user.find(marker="save-task").click()
     await eventually(lambda: bool(fake_daemon.calls("UpdateTask")))
     assert fake_daemon.calls("UpdateTask")[-1].name == "nginx"

@@ -10,23 +10,28 @@ from typing import Any
 
 import pytest
 import yaml
+from regsync.daemon.base.durations import duration_seconds
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import (
     CA_FILE_MAX,
     CA_FILE_UNREADABLE,
-    Config,
     ConfigProblems,
-    Endpoint,
-    GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
-    TagFilter,
     expand_env,
     load_config,
     parse_applied,
     parse_config,
 )
-from regsync.daemon.durations import duration_seconds
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.settings import (
+    Config,
+    Endpoint,
+    GlobalSettings,
+    RegistrySettings,
+    RetrySettings,
+    SyncRule,
+    TagFilter,
+)
+from regsync.daemon.values.platform import Platform
+from regsync.daemon.values.versions import VersionRange
 from support.certs import self_signed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,6 +134,16 @@ def test_example_file_loads_without_variables_as_anonymous() -> None:
     extension = config.rule("hyperkube-stable")
     assert extension.tags.semver == ">=1.20 <2"
     assert extension.platforms == ("linux/amd64", "linux/arm/v7")
+
+
+def test_loaded_rules_hold_parsed_filters_and_platforms() -> None:
+    """The settings a file loads into hold parsed values (issue 11): the engine reads the
+    platforms and the version range from there instead of parsing the strings again."""
+    rule = load_config(REPO / "configs" / "sync.example.yaml", env={}).rule("hyperkube-stable")
+    assert rule.parsed_platforms == (Platform("linux", "amd64"), Platform("linux", "arm", "v7"))
+    assert rule.tags.version_range == VersionRange.parse(">=1.20 <2")
+    with pytest.raises(ValueError, match="invalid platform 'linux'"):
+        SyncRule("r", Endpoint("a", "x"), Endpoint("b", "y"), platforms=("linux",))
 
 
 def test_example_file_shows_a_glob_rule_and_anchored_filters() -> None:

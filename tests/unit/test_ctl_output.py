@@ -7,6 +7,7 @@ from datetime import UTC
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from regsync.common.units import size
 from regsync.ctl import output, progress, views
 from regsync.ctl.context import to_dict
 from regsync.proto.regsync.v1 import events_pb2 as ev
@@ -24,7 +25,7 @@ def stamp(seconds: int) -> Timestamp:
     (150 * 1024**2, "150 MiB"), (int(1.25 * 1024**3), "1.2 GiB"), (3 * 1024**6, "3072 PiB"),
 ])
 def test_size(n: int, text: str) -> None:
-    assert output.size(n) == text
+    assert size(n) == text
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

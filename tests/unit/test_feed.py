@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.feed import read_news
-from regsync.daemon.model import ExecutionStatus, Trigger
+from regsync.daemon.runtime.feed import read_news
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database, Repo
+from regsync.daemon.store.records import ExecutionStatus, Trigger
 
 
 def _seed(repo: Repo) -> int:

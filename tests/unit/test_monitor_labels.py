@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from regsync.daemon.config import Endpoint, SyncRule
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.engine.events import Counters
-from regsync.daemon.errors import ConfigError
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.monitor.labels import (
     code_label,
     increments,
@@ -17,6 +15,8 @@ from regsync.daemon.monitor.labels import (
     schedule_period,
 )
 from regsync.daemon.monitor.metrics import Metrics, parse_metrics_listen
+from regsync.daemon.settings import Endpoint, SyncRule
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 
 
 def test_methods_and_codes_stay_a_bounded_set() -> None:

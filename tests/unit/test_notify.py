@@ -9,17 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from regsync.daemon.config import (
-    ConfigProblems,
-    Endpoint,
-    NotificationSettings,
-    SyncRule,
-    parse_config,
-)
+from regsync.daemon.config import ConfigProblems, parse_config
 from regsync.daemon.engine.events import Counters, Outcome, TagResult
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.notify.payload import Notice, encode, json_body, signature, slack_body
 from regsync.daemon.notify.rules import Stale, backoff, event_for, stale_tasks, wants
+from regsync.daemon.settings import Endpoint, NotificationSettings, SyncRule
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from support.syncrun import load
 
 NOW = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import json
 import pytest
 from regsync.daemon.config import parse_config
 from regsync.daemon.engine.run import rule_tags
-from regsync.daemon.registry.referrers import (
+from regsync.daemon.oci.referrers import (
     FOLLOWS_SUBJECT,
     MERGED_FROM,
     add_entries,

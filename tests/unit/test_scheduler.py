@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
+from regsync.daemon.base.errors import ConflictError, StoreError
 from regsync.daemon.engine.events import Counters
-from regsync.daemon.errors import ConflictError, StoreError
-from regsync.daemon.model import ExecutionQuery, ExecutionStatus, Trigger
-from regsync.daemon.schedule import missed_fire, next_fire
-from regsync.daemon.scheduler import Scheduler
+from regsync.daemon.runtime.cron import missed_fire, next_fire
+from regsync.daemon.runtime.scheduler import Scheduler
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database
+from regsync.daemon.store.records import ExecutionQuery, ExecutionStatus, Trigger
 
 BASE = datetime(2026, 11, 27, 11, 58, 30, tzinfo=UTC)
 
@@ -169,9 +169,9 @@ async def test_two_schedulers_on_one_postgresql_fire_a_tick_once(
     """Two leaders for a moment (one lost its session, another took over; here the second's
     clock is a minute late): both fire the 12:00 tick, the second after the first one's run
     ended, and the store's tick claim refuses the second."""
-    from regsync.daemon.config import GlobalSettings
-    from regsync.daemon.executor import Executor
-    from regsync.daemon.hub import Hub
+    from regsync.daemon.runtime.executor import Executor
+    from regsync.daemon.runtime.hub import Hub
+    from regsync.daemon.settings import GlobalSettings
 
     def late() -> datetime:
         return virtual_now() - timedelta(seconds=60)

@@ -13,16 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
+from regsync.daemon.base.errors import ConflictError, DuplicateItemError, UnknownItemError
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.errors import (
-    ConflictError,
-    DuplicateItemError,
-    UnknownItemError,
-)
-from regsync.daemon.model import ExecutionQuery, ExecutionStatus, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.store import Database, Repo
 from regsync.daemon.store.migrations import LATEST
+from regsync.daemon.store.records import ExecutionQuery, ExecutionStatus, Trigger
 
 NOON = datetime(2030, 5, 17, 12, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
+from regsync.daemon.base.errors import AlreadyFiredError, ConflictError
 from regsync.daemon.engine.events import Counters, Outcome, TagResult
-from regsync.daemon.errors import AlreadyFiredError, ConflictError
-from regsync.daemon.model import ExecutionQuery, ExecutionStatus, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database, Repo
+from regsync.daemon.store.records import ExecutionQuery, ExecutionStatus, Trigger
 
 NAMES = [f"t{i}" for i in range(6)]
 

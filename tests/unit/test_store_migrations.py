@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from peewee import Database as PeeweeDatabase
 from peewee import SqliteDatabase
-from regsync.daemon.config import Endpoint, RegistrySettings
-from regsync.daemon.errors import RegsyncError
+from regsync.daemon.base.errors import RegsyncError
+from regsync.daemon.settings import Endpoint, RegistrySettings
 from regsync.daemon.store import Database, postgres
 from regsync.daemon.store.location import parse_location
 from regsync.daemon.store.migrations import LATEST, migrate, schema_version

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from nicegui import ui
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -49,7 +50,7 @@ def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
         ui.label(f"throughput {charts.rate(average)} average").mark("execution-throughput")
     ui.label(f"{fmt.tally(counters)}; blobs: {counters.blobs_copied} copied, "
              f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
-             f"{fmt.size(counters.bytes_copied)} copied").classes("text-sm")
+             f"{size(counters.bytes_copied)} copied").classes("text-sm")
     if execution.error:
         ui.label(fmt.shown(execution.error)).classes("text-negative")
 

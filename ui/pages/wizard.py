@@ -3,13 +3,13 @@ platforms, schedule with the next five run times, enabled.
 
 The preview asks the daemon (PreviewTags) which source tags the filters keep. The source is listed
 once per (registry, repository); later previews send that list back, so typing a pattern does not
-list the registry again. The cron helper is computed here, as the user types.
+list the registry again. The cron helper asks the daemon too (PreviewSchedule): its scheduler's next
+fire times, in UTC as it fires them, `@daily` and the other aliases included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from urllib.parse import urlencode
 
 from nicegui import ui
@@ -82,6 +82,41 @@ class TagPreview:
                 "text-negative" if error else "text-slate-500")
 
 
+class CronHelp:
+    """The schedule's next runs, asked of the daemon shortly after the expression changes."""
+
+    def __init__(self, session: Session, expression: Callable[[], str]) -> None:
+        self.session = session
+        self.expression = expression
+        self.stale = True
+        self.container = ui.column().classes("gap-0").mark("cron-preview")
+        ui.timer(PREVIEW_DELAY, self._tick)
+
+    def mark_stale(self) -> None:
+        self.stale = True
+
+    async def _tick(self) -> None:
+        if self.stale:
+            self.stale = False
+            await self.update()
+
+    async def update(self) -> None:
+        try:
+            preview = fmt.cron_preview(await self.session.api.preview_schedule(self.expression()))
+        except DaemonError as error:
+            if error.needs_login:
+                go_login(self.session.here)
+            preview = fmt.CronPreview(error=error.message)
+        self.container.clear()
+        with self.container:
+            if preview.error:
+                ui.label(fmt.shown(preview.error)).classes("text-slate-500")
+                return
+            ui.label("Next runs (UTC, as the daemon schedules):").classes("text-slate-500")
+            for time in preview.times:
+                ui.label(time).classes("font-mono text-sm")
+
+
 class Wizard:
     def __init__(self, session: Session, initial: TaskForm, registries: list[str], *,
                  create: bool) -> None:
@@ -143,24 +178,12 @@ class Wizard:
     def _schedule_step(self, initial: TaskForm) -> None:
         self.cron = ui.input("Cron schedule (empty = manual only)", value=initial.cron,
                              placeholder="0 2 * * *").mark("cron")
-        self.cron_help = ui.column().classes("gap-0").mark("cron-preview")
-        self.cron.on_value_change(self.show_cron)
-        self.show_cron()
+        self.cron_help = CronHelp(self.session, lambda: self.cron.value or "")
+        self.cron.on_value_change(self.cron_help.mark_stale)
         self.enabled = ui.switch("Enabled", value=initial.enabled).mark("enabled")
         with ui.stepper_navigation():
             ui.button("Save task", on_click=self.save).mark("save-task")
             ui.button("Back", on_click=self.stepper.previous).props("flat")
-
-    def show_cron(self) -> None:
-        preview = fmt.cron_preview(self.cron.value or "", datetime.now().astimezone())
-        self.cron_help.clear()
-        with self.cron_help:
-            if preview.error:
-                ui.label(preview.error).classes("text-slate-500")
-            else:
-                ui.label("Next runs:").classes("text-slate-500")
-                for time in preview.times:
-                    ui.label(fmt.when(time)).classes("font-mono text-sm")
 
     def form(self) -> TaskForm:
         return TaskForm(
