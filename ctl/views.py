@@ -123,6 +123,7 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
         *([("pruned", f"{e.counters.tags_deleted} target tags deleted")]
           if e.counters.tags_deleted else []),
         ("error", or_none(e.error)),
+        ("daemon", or_none(e.daemon)),
     ])
     if not d.tags:
         return head
@@ -195,13 +196,16 @@ def plan_text(name: str, plan: pb.PlanResponse) -> str:
 
 def status_text(s: pb.Status, tz: tzinfo | None = None) -> str:
     parts = [fields([("version", s.version), ("uptime", duration(s.uptime_seconds)),
-                     ("store", or_none(s.store)), ("running", str(len(s.running)))])]
+                     ("store", or_none(s.store)), ("daemon", or_none(s.daemon)),
+                     ("running", str(len(s.running)))])]
     if s.running:
         rows = [[str(e.id), e.task, status_name(e.status), took(e), tag_counts(e.counters),
                  size(e.counters.bytes_copied)] for e in s.running]
         parts.append(table(["ID", "TASK", "STATUS", "FOR", "TAGS", "COPIED"], rows))
     if s.next_runs:
         parts.append(table(["NEXT RUN", "TASK"], [[when(r.at, tz), r.task] for r in s.next_runs]))
+    elif s.daemon and not s.fires_schedules:
+        parts.append("schedules: fired by another daemon on this store (the leader)")
     else:
         parts.append("no scheduled runs")
     return "\n\n".join(parts)

@@ -15,7 +15,9 @@
 - `store` keeps tasks, executions and their results (SQLite, or PostgreSQL shared by several
   daemons) and returns `store.records` values.
 - `runtime` runs executions (a bounded pool, stop, resume), fires cron schedules and fans
-  events out to watchers; `monitor` and `notify` turn those events into metrics and webhooks.
+  events out to watchers; on a shared PostgreSQL store `cluster` shares the executions
+  (leases) and elects the one daemon that fires the schedules, and `feed` brings the other
+  daemons' runs to this one's watchers; `monitor` and `notify` turn those events into metrics and webhooks.
 - `control` is the service layer: one method per operation, behind the `ControlPlane` contract.
 - `api` is its gRPC face (thin servicers, the trio bridge); `cli` is the process itself
   (`regsyncd once | check | serve`).

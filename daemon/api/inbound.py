@@ -203,6 +203,8 @@ def execution_record(message: pb.Execution) -> model.ExecutionRecord:
         counters=model.counters_from({n: getattr(message.counters, n) for n in COUNTER_FIELDS}),
         error=message.error,
         parent_id=message.parent_id or None,
+        daemon=message.daemon,
+        daemon_id=message.daemon_id or None,
     )
 
 

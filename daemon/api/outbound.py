@@ -114,6 +114,8 @@ def execution(record: model.ExecutionRecord) -> pb.Execution:
         counters=counters(record.counters),
         error=record.error,
         parent_id=record.parent_id or 0,
+        daemon_id=record.daemon_id or 0,
+        daemon=record.daemon,
     )
     if record.finished is not None:
         reply.finished.CopyFrom(timestamp(record.finished))
@@ -157,6 +159,8 @@ def daemon_status(status: model.DaemonStatus) -> pb.Status:
         running=[execution(e) for e in status.running],
         next_runs=[pb.ScheduledRun(task=r.task, at=timestamp(r.at)) for r in status.next_runs],
         store=status.store,
+        daemon=status.daemon,
+        fires_schedules=status.fires_schedules,
     )
 
 

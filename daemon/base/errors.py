@@ -22,6 +22,7 @@
         ├── UnknownItemError     no registry/task/execution of that name or id (NOT_FOUND)
         ├── DuplicateItemError   the name is taken (ALREADY_EXISTS)
         └── ConflictError        not now: task running, registry in use (FAILED_PRECONDITION)
+            └── AlreadyFiredError  this cron tick was fired already (by another daemon)
 
 Every error carries the registry name (as the user configured it) where one is known.
 Messages never contain credentials: URLs are redacted before they reach an error.
@@ -181,6 +182,10 @@ class DuplicateItemError(RequestError):
 
 class ConflictError(RequestError):
     """The request clashes with the current state (task running, registry in use...)."""
+
+
+class AlreadyFiredError(ConflictError):
+    """A cron tick was fired already, by this daemon or another one sharing the store."""
 
 
 _KINDS: dict[type, str] = {

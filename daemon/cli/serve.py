@@ -2,7 +2,9 @@
 
 Start-up order (each component started with `nursery.start`, so a failure, e.g. the port in use,
 stops start-up with its own message): store -> executor -> scheduler -> gRPC API -> panel ->
-READY -> resume interrupted executions. SIGTERM/SIGINT: STOPPING, stop accepting calls, give
+READY -> resume interrupted executions. On PostgreSQL (a store other daemons may share) the
+coordinator and the store feed start with the executor, and the scheduler runs only while this
+daemon is the leader (cluster.py). SIGTERM/SIGINT: STOPPING, stop accepting calls, give
 running executions a grace period, record what is left as interrupted, exit 0.
 """
 
@@ -27,7 +29,15 @@ from ..engine.platform_memory import PlatformMemory, default_path
 from ..monitor.endpoint import serve_metrics
 from ..monitor.metrics import Metrics
 from ..notify.delivery import Notifier
+from ..runtime.cluster import (
+    SCHEDULE_REFRESH,
+    Coordinator,
+    Leadership,
+    lease_seconds,
+    round_seconds,
+)
 from ..runtime.executor import Executor
+from ..runtime.feed import StoreFeed
 from ..runtime.hub import Hub
 from ..runtime.logformat import ExecutionLog
 from ..runtime.scheduler import Scheduler
@@ -222,11 +232,13 @@ class Daemon:
         options = self.options
         hub = Hub()
         hub.subscribe(ExecutionLog())
+        shared = db.location.postgres  # other daemons may run this store's executions
         executor = self._executor = Executor(
             db, hub, global_settings=lambda: global_settings, max_running=options.max_running,
-            platforms=_platform_memory(db),
+            platforms=_platform_memory(db), shared=shared,
         )
-        scheduler = Scheduler(db, executor)
+        scheduler = Scheduler(db, executor, refresh=SCHEDULE_REFRESH if shared else float("inf"))
+        lease = lease_seconds()
         control = Control(db, executor, scheduler, hub, global_settings=lambda: global_settings,
                           store_location=db.path)
         api = ApiServer(control, ApiSettings(listen=options.listen, tls_cert=options.tls_cert,
@@ -240,10 +252,18 @@ class Daemon:
                     serve_metrics, Metrics(VERSION), options.metrics_listen, hub, db)
             await nursery.start(executor.run)
             nursery.start_soon(_heartbeat, db)
-            # resume what a crash interrupted before the scheduler adds catch-up runs
+            # resume what a crash interrupted before the scheduler adds catch-up runs (and
+            # before this daemon claims anything: start-up takes its own rows for a crash's)
             for resumed in await control.resume_interrupted():
                 log.info("resuming interrupted execution %s as %s", resumed.parent_id, resumed.id)
-            await nursery.start(scheduler.run)
+            if shared:
+                await nursery.start(Coordinator(db, executor, lease=lease).run)
+                await nursery.start(StoreFeed(db, hub, executor).run)
+                leadership = Leadership(db, scheduler, poll=round_seconds(lease))
+                control.fires_schedules = lambda: leadership.leading
+                await nursery.start(leadership.run)
+            else:
+                await nursery.start(scheduler.run)
             self.address = await nursery.start(self._serve_api, api)
             if options.ui_port is not None:
                 await nursery.start(_panel, self.address, options)

@@ -34,6 +34,7 @@ from ..runtime.task_inputs import literal_template, resolved, rule_registries
 from ..runtime.watch import WatchItem
 from ..settings import Config, GlobalSettings, RegistrySettings, RetrySettings, SyncRule
 from ..store.db import Database
+from ..store.leases import done_in_chain
 from ..store.records import (
     RESULTS_PAGE_DEFAULT,
     ApplyResult,
@@ -76,6 +77,8 @@ class Control(NotificationControl, TrendControl):
         self._global = global_settings
         self._store_location = store_location
         self._started = time.monotonic()
+        #: whether this daemon fires the schedules (a shared store's leader; serve sets it)
+        self.fires_schedules: Callable[[], bool] = lambda: True
 
     # registries ---------------------------------------------------------------------------
     async def create_registry(self, settings: RegistrySettings) -> RegistryRecord:
@@ -218,10 +221,11 @@ class Control(NotificationControl, TrendControl):
         interrupted = await self._db.run(lambda repo: repo.interrupt_running())
         resumed: list[ExecutionRecord] = []
         for old in interrupted:
-            done = await self._db.run(partial(_done_in_chain, execution_id=old.id))
+            done = await self._db.run(partial(done_in_chain, execution_id=old.id))
             try:
                 resumed.append(await self._executor.start(
-                    old.task, Trigger.RESUME, parent_id=old.id, except_tags=done
+                    old.task, Trigger.RESUME, parent_id=old.id, except_tags=done,
+                    force_prune=old.force_prune,
                 ))
             except ConflictError as exc:  # another daemon on the store resumed it first
                 log.info("not resuming execution %s: %s", old.id, exc)
@@ -230,6 +234,8 @@ class Control(NotificationControl, TrendControl):
     # the daemon ---------------------------------------------------------------------------
     async def stats(self) -> Stats:
         stats = await self._db.run(lambda repo: repo.stats(utc_now()))
+        if self._executor.shared:  # the store's count: every daemon's runs
+            return stats
         return replace(stats, running=len(self._executor.running()))
 
     async def status(self) -> DaemonStatus:
@@ -237,8 +243,10 @@ class Control(NotificationControl, TrendControl):
             version=VERSION,
             uptime_seconds=time.monotonic() - self._started,
             running=tuple(self._executor.running()),
-            next_runs=tuple(self._scheduler.next_runs()),
+            next_runs=tuple(self._scheduler.next_runs()) if self.fires_schedules() else (),
             store=self._store_location,
+            daemon=await self._db.run(lambda repo: repo.daemon_label()),
+            fires_schedules=self.fires_schedules(),
         )
 
     async def apply(self, text: str, *, source: str) -> ApplyResult:
@@ -270,7 +278,10 @@ class Control(NotificationControl, TrendControl):
         async with self._hub.watch(execution_id, logs=logs) as items:
             if execution_id is not None and not self._hub.is_live(execution_id):
                 record = await self._db.run(lambda repo: repo.get_execution(execution_id))
-                yield _once(WatchItem(record.id, record.task, execution=record))
+                first = WatchItem(record.id, record.task, execution=record)
+                # another daemon runs it: the store feed brings its events here
+                remote = self._executor.shared and record.status.active
+                yield _then(first, items) if remote else _once(first)
             else:
                 yield items
 
@@ -280,7 +291,8 @@ class Control(NotificationControl, TrendControl):
         return replace(
             task,
             next_run=self._scheduler.next_run(task.rule),
-            running=self._executor.is_running(task.name),
+            running=self._executor.is_running(task.name) or (
+                self._executor.shared and task.running),  # run by another daemon
             last_execution=self._live_execution(last) if last else None,
         )
 
@@ -326,6 +338,12 @@ async def _once(item: WatchItem) -> AsyncIterator[WatchItem]:
     yield item
 
 
+async def _then(item: WatchItem, items: AsyncIterator[WatchItem]) -> AsyncIterator[WatchItem]:
+    yield item
+    async for more in items:
+        yield more
+
+
 #: repositories whose tags a glob's preview lists (each is one tag listing)
 PREVIEW_REPOSITORIES = 50
 
@@ -343,17 +361,6 @@ async def _glob_preview(port: RegistryPort, rule: SyncRule) -> TagSelection:
     why = f"not previewed (only the first {PREVIEW_REPOSITORIES} are); a run covers it"
     dropped += ((f"{source}:", why) for source, _ in found.pairs[PREVIEW_REPOSITORIES:])
     return TagSelection(tuple(kept), tuple(dropped))
-
-
-def _done_in_chain(repo: Repo, *, execution_id: int) -> set[str]:
-    """Tags finished by an execution and the ones it resumed (a resume of a resume...)."""
-    done: set[str] = set()
-    current: int | None = execution_id
-    while current is not None:
-        record = repo.get_execution(current)
-        done |= repo.done_tags(current)
-        current = record.parent_id if record.trigger is Trigger.RESUME else None
-    return done
 
 
 def _ms_since(started: float) -> float:

@@ -8,6 +8,12 @@ A store that cannot be written (disk full, read-only) fails the execution it hap
 that reason; the daemon keeps serving. What could not be recorded (the last results, the end
 itself) is owed: retried in the background until the store takes it, so no execution is left
 "running" once the admin has freed space.
+
+On a shared store (`shared`: several daemons on one PostgreSQL) `start` only queues the execution
+in the store; whichever daemon's coordinator (cluster.py) claims it runs it, through `adopt`, with
+the tags its trigger allows recomputed from the store. A stop for an execution another daemon
+runs is asked through the store (`stop`); one whose lease another daemon took over is `drop`ped
+without recording anything (its new owner records it).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 import trio
 
@@ -27,6 +34,7 @@ from ..engine.slots import BlobSlots
 from ..engine.upload_memory import UploadMemory
 from ..settings import GlobalSettings, RegistrySettings, SyncRule
 from ..store.db import Database
+from ..store.leases import Claim
 from ..store.records import ExecutionRecord, ExecutionStatus, Trigger
 from ..store.repo import Repo
 from .hub import Hub
@@ -38,6 +46,7 @@ log = logging.getLogger("regsync.executor")
 
 _FLUSH_EVERY = 0.5  # seconds between store writes and progress events of one execution
 STOP_GRACE = 2.0  # seconds a stop or shutdown waits for an execution to record itself
+STOP_ROUND = 1.0  # seconds until another daemon's coordinator sees a stop asked in the store
 OWED_RETRY = (0.5, 5.0)  # seconds between tries to record an end the store refused: first, most
 KEEP_PER_TASK = 200  # ended executions kept per task (with their results and logs)
 
@@ -72,7 +81,8 @@ class _Running:
     done: trio.Event
     interrupted: bool = False
     counters: Counters = field(default_factory=Counters)  # the engine's, once it has started
-    force_prune: bool = False  # RunTask's force_prune: past the rule's prune_max, this once
+    claimed: bool = False  # a shared store's claim: already running in the store
+    lost: bool = False  # another daemon took it over: record nothing more
 
 
 class Executor:
@@ -86,8 +96,13 @@ class Executor:
         global_settings: Callable[[], GlobalSettings],
         max_running: int = 2,
         platforms: PlatformMemory | None = None,
+        shared: bool = False,
     ) -> None:
         self._db = db
+        self.shared = shared
+        self.max_running = max_running
+        #: called when an execution was queued in the store (the coordinator claims it)
+        self.on_queued: Callable[[], None] = lambda: None
         self._hub = hub
         self._global = global_settings
         self._slots = trio.Semaphore(max_running)
@@ -98,6 +113,7 @@ class Executor:
         self.uploads = UploadMemory()
         self._running: dict[str, _Running] = {}
         self._owed: dict[str, _Owed] = {}  # by task
+        self._closing = False
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -111,6 +127,34 @@ class Executor:
 
     def running(self) -> list[ExecutionRecord]:
         return [r.record for r in self._running.values()]
+
+    def running_ids(self) -> set[int]:
+        return {r.record.id for r in self._running.values()}
+
+    def free(self) -> int:
+        """How many more executions this daemon may run now (`--max-running`); none once it
+        shuts down (the runs it hands over are for the other daemons)."""
+        if self._closing:
+            return 0
+        return max(0, self.max_running - len(self._running))
+
+    def adopt(self, claim: Claim) -> None:
+        """Run an execution this daemon claimed in the shared store (already running there)."""
+        if self._nursery is None:
+            raise RuntimeError("Executor.run has not started")
+        record = claim.record
+        running = _Running(record, trio.CancelScope(), trio.Event(), claimed=True)
+        self._running[record.task] = running
+        self._publish(record)
+        self._nursery.start_soon(self._execute, running, claim.only_tags, claim.except_tags)
+
+    def cancel(self, execution_id: int, *, lost: bool = False) -> None:
+        """Stop one of this daemon's executions (asked through the store); `lost`: another
+        daemon took it over, so nothing of it is recorded any more."""
+        for running in self._running.values():
+            if running.record.id == execution_id:
+                running.lost = running.lost or lost
+                running.scope.cancel()
 
     def ended(self, execution_id: int) -> ExecutionRecord | None:
         """How an execution ended when the store refused to record it (the store still says
@@ -130,9 +174,12 @@ class Executor:
         only_tags: Collection[str] | None = None,
         except_tags: Collection[str] | None = None,
         force_prune: bool = False,
+        tick: float | None = None,
     ) -> ExecutionRecord:
         """Queue an execution of `task` (`force_prune`: past its prune_max, this once).
-        ConflictError if it runs already."""
+        ConflictError if it runs already; AlreadyFiredError when it is for cron `tick` (UNIX
+        seconds) and that tick was fired already. On a shared store, the tags come from the
+        store when a daemon claims it (the same sets)."""
         if self._nursery is None:
             raise RuntimeError("Executor.run has not started")
         if task in self._running:
@@ -141,8 +188,13 @@ class Executor:
             )
         if (owed := self._owed.get(task)) is not None:
             await self._settle(owed)  # the store must have the last end before a new start
-        record = await self._db.run(lambda repo: repo.create_execution(task, trigger, parent_id))
-        running = _Running(record, trio.CancelScope(), trio.Event(), force_prune=force_prune)
+        record = await self._db.run(lambda repo: repo.create_execution(
+            task, trigger, parent_id, tick=tick, for_any=self.shared, force_prune=force_prune))
+        if self.shared:
+            self._publish(record)
+            self.on_queued()
+            return record
+        running = _Running(record, trio.CancelScope(), trio.Event())
         self._running[task] = running
         self._publish(record)
         self._nursery.start_soon(self._execute, running, only_tags, except_tags)
@@ -151,6 +203,8 @@ class Executor:
     async def stop(self, task: str) -> ExecutionRecord:
         """Cancel the task's execution and wait (up to STOP_GRACE) until it is recorded."""
         running = self._running.get(task)
+        if running is None and self.shared:
+            return await self._stop_elsewhere(task)
         if running is None:
             raise ConflictError(f"task {task!r} is not running")
         running.scope.cancel()
@@ -158,8 +212,20 @@ class Executor:
             await running.done.wait()
         return await self._db.run(lambda repo: repo.get_execution(running.record.id))
 
+    async def _stop_elsewhere(self, task: str) -> ExecutionRecord:
+        """Ask the store to stop the task's execution (queued for any daemon, or run by another
+        one) and wait until its daemon has recorded it, up to STOP_GRACE past its next round."""
+        record = await self._db.run(lambda repo: repo.request_stop(task))
+        with trio.move_on_after(STOP_GRACE + STOP_ROUND):
+            while record.status.active:
+                await trio.sleep(0.05)
+                record = await self._db.run(partial(_get, id=record.id))
+        return record
+
     async def shutdown(self, grace: float) -> None:
-        """Daemon stopping: give executions `grace` seconds, then record them as interrupted."""
+        """Daemon stopping: give executions `grace` seconds, then record them as interrupted
+        (on a shared store, with a resume queued for the other daemons)."""
+        self._closing = True
         with trio.move_on_after(grace):
             while self._running:
                 await next(iter(self._running.values())).done.wait()
@@ -183,9 +249,10 @@ class Executor:
         try:
             with running.scope:
                 async with self._slots:
-                    record = running.record = await self._db.run(
-                        lambda repo: repo.mark_running(record.id))
-                    self._publish(record)
+                    if not running.claimed:
+                        record = running.record = await self._db.run(
+                            lambda repo: repo.mark_running(record.id))
+                        self._publish(record)
                     rule, registries = await self._db.run(
                         lambda repo: rule_registries(repo, record.task))
                     status, error = await self._sync(
@@ -201,8 +268,14 @@ class Executor:
             error = "internal error (see the daemon log)"
         finally:
             try:
-                with trio.CancelScope(shield=True):
-                    await self._record_end(record, pending, running.counters, status, error)
+                if running.lost:
+                    log.warning("execution %s: another daemon took it over (this daemon's lease "
+                                "lapsed); dropped here", record.id)
+                else:
+                    with trio.CancelScope(shield=True):
+                        await self._record_end(record, pending, running.counters, status, error)
+            except ConflictError as exc:  # taken over between two rounds: its new owner records
+                log.warning("execution %s: not recorded here: %s", record.id, exc)
             except StoreError as exc:
                 log.error("execution %s ended (%s) but the store refused the record: %s; "
                           "retrying until it takes it", record.id, status.value, exc)
@@ -221,7 +294,9 @@ class Executor:
     ) -> None:
         """Write what is pending and the end. Raises: StoreError, with `pending` kept whole."""
         await self._flush(record.id, pending, counters)
-        final = await self._db.run(lambda repo: _finish(repo, record.id, status, counters, error))
+        handover = self.shared and status is ExecutionStatus.INTERRUPTED
+        final = await self._db.run(
+            lambda repo: _finish(repo, record.id, status, counters, error, handover=handover))
         self._publish(final)
 
     async def _record_owed(self, owed: _Owed) -> None:
@@ -249,8 +324,11 @@ class Executor:
                 raise StoreError(
                     f"task {record.task!r}: execution {record.id} ended but the store cannot "
                     f"record it yet ({exc})") from None
+            except ConflictError as exc:  # a shared store: another daemon took it over
+                log.warning("execution %s: not recorded here: %s", record.id, exc)
+            else:
+                log.info("execution %s: its end is recorded now", record.id)
             del self._owed[record.task]
-            log.info("execution %s: its end is recorded now", record.id)
 
     async def _sync(
         self,
@@ -286,7 +364,7 @@ class Executor:
                 report = await sync(
                     [rule], registries, global_, sink=sink, slots=self._blobs,
                     platforms=self.platforms, uploads=self.uploads,
-                    force_prune=running.force_prune,
+                    force_prune=running.record.force_prune,
                     only_tags={rule.name: only_tags} if only_tags is not None else None,
                     except_tags={rule.name: except_tags} if except_tags is not None else None,
                 )
@@ -339,11 +417,18 @@ class Executor:
         self._hub.publish(WatchItem(record.id, record.task, **fields))  # type: ignore[arg-type]
 
 
+def _get(repo: Repo, *, id: int) -> ExecutionRecord:
+    return repo.get_execution(id)
+
+
 def _finish(
-    repo: Repo, id: int, status: ExecutionStatus, counters: Counters, error: str
+    repo: Repo, id: int, status: ExecutionStatus, counters: Counters, error: str, *,
+    handover: bool = False,
 ) -> ExecutionRecord:
     """Record the end of an execution, and forget its task's oldest history beyond KEEP_PER_TASK
-    (only that task's history grew)."""
+    (only that task's history grew); `handover`: queue its resume for the other daemons."""
     record = repo.finish_execution(id, status, counters, error)
+    if handover:
+        repo.hand_over(id)
     repo.prune_history(record.task, keep=KEEP_PER_TASK)
     return record

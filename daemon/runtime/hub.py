@@ -3,6 +3,10 @@
 Publishing never blocks the engine: each watcher has a bounded buffer, and a watcher that falls
 that far behind loses progress ticks (the next one carries the totals anyway) but is told how
 many events it missed in a log line. A watcher that joins mid-run first gets the current state.
+
+On a shared store, executions other daemons run reach the hub from the store (feed.py) as
+`remote` items: watchers get them like any other, listeners (metrics, webhooks, the console
+log) do not, since those belong to the daemon that runs the execution.
 """
 
 from __future__ import annotations
@@ -52,9 +56,17 @@ class Hub:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def publish(self, item: WatchItem) -> None:
+    def watching(self) -> bool:
+        """Whether anyone watches (the store feed reads only then)."""
+        return bool(self._watchers)
+
+    def watched(self) -> set[int]:
+        """The executions watched one by one."""
+        return {w.execution_id for w in self._watchers if w.execution_id is not None}
+
+    def publish(self, item: WatchItem, *, remote: bool = False) -> None:
         self._remember(item)
-        for listener in self._listeners:
+        for listener in self._listeners if not remote else ():
             listener(item)
         for watcher in self._watchers:
             if watcher.execution_id not in (None, item.execution_id):
@@ -82,6 +94,11 @@ class Hub:
         finally:
             self._watchers.remove(watcher)
             await send.aclose()
+
+    def forget(self, execution_id: int) -> None:
+        """Drop what is remembered of a remote execution the feed no longer follows (its end
+        may never reach this hub: a late joiner must not take it for live)."""
+        self._live.pop(execution_id, None)
 
     def is_live(self, execution_id: int) -> bool:
         return execution_id in self._live

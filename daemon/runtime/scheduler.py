@@ -3,6 +3,11 @@
 The loop sleeps until the earliest next fire time or until `wake()` (a task was created, changed
 or deleted). A tick while the task still runs is skipped and logged: a task never runs twice at
 once. Wall-clock time comes from `now`, so tests can drive it from trio's virtual clock.
+
+Each tick is claimed in the store with its execution (`task.last_tick`): a tick fired already,
+by this daemon or by another on a shared store (a leader that lost its session and the one
+that took over), is not fired again. On a shared store only the leader (cluster.py) runs this
+loop, and it re-reads the tasks every `refresh` seconds: other daemons' APIs change them too.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from functools import partial
 
 import trio
 
-from ..base.errors import ConflictError, RegsyncError, StoreError
+from ..base.errors import AlreadyFiredError, ConflictError, RegsyncError, StoreError
 from ..settings import SyncRule
 from ..store.db import Database
 from ..store.records import ScheduledRun, TaskRecord, Trigger
@@ -32,11 +37,13 @@ def utc_now() -> datetime:
 
 class Scheduler:
     def __init__(
-        self, db: Database, executor: Executor, *, now: Callable[[], datetime] = utc_now
+        self, db: Database, executor: Executor, *, now: Callable[[], datetime] = utc_now,
+        refresh: float = float("inf"),
     ) -> None:
         self._db = db
         self._executor = executor
         self._now = now
+        self._refresh = refresh
         self._wake = trio.Event()
         self._next: dict[str, datetime] = {}
 
@@ -64,12 +71,12 @@ class Scheduler:
         task_status.started()
         while True:
             due = min(self._next.values(), default=None)
-            with trio.move_on_after(self._seconds_until(due)):
+            with trio.move_on_after(min(self._seconds_until(due), self._refresh)):
                 await self._wake.wait()
             now = self._now()
             for task, at in list(self._next.items()):
                 if at <= now:
-                    await self._fire(task, Trigger.CRON)
+                    await self._fire(task, at)
             self._wake = trio.Event()  # before reading: a change from now on wakes us again
             self._plan(await self._tasks())
 
@@ -104,11 +111,13 @@ class Scheduler:
             if missed is not None:
                 log.info("task %s missed its run at %s while the daemon was down: running now",
                          task.name, missed.isoformat())
-                await self._fire(task.name, Trigger.CRON)
+                await self._fire(task.name, missed)
 
-    async def _fire(self, task: str, trigger: Trigger) -> None:
+    async def _fire(self, task: str, tick: datetime) -> None:
         try:
-            await self._executor.start(task, trigger)
+            await self._executor.start(task, Trigger.CRON, tick=tick.timestamp())
+        except AlreadyFiredError:
+            log.info("task %s: the run at %s was started already", task, tick.isoformat())
         except ConflictError:
             log.warning("task %s: scheduled run skipped, the previous run is still going", task)
         except RegsyncError as exc:  # e.g. deleted since the schedule was read

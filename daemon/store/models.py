@@ -67,6 +67,7 @@ class Task(_Base):
     prune = BooleanField(default=False)  # schema 8: delete the target tags not selected
     prune_max = TextField(default="")  # schema 8: as written ("50%", "10"); "" the default
     referrer_types = TextField(default="[]")  # schema 9: only referrers of these artifact types
+    last_tick = FloatField(null=True)  # schema 10: the newest cron tick fired (by any daemon)
 
 
 class DaemonRow(_Base):
@@ -76,7 +77,7 @@ class DaemonRow(_Base):
     host = TextField()
     pid = IntegerField()
     started = FloatField()
-    heartbeat = FloatField()  # refreshed while it runs: for people, and for leases to come
+    heartbeat = FloatField()  # refreshed while it runs: for people (leases are per execution)
     stopped = FloatField(null=True)  # set by a graceful shutdown
 
     class Meta:
@@ -99,10 +100,14 @@ class Execution(_Base):
     blobs_skipped = IntegerField(default=0)
     bytes_copied = IntegerField(default=0)
     tags_deleted = IntegerField(default=0)  # schema 8: target tags pruned
+    force_prune = BooleanField(default=False)  # schema 8: RunTask's force_prune, for its resumes
     referrers_copied = IntegerField(default=0)  # schema 9
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
+    lease_until = FloatField(null=True)  # schema 10: its daemon's claim lapses then
+    stop_requested = BooleanField(default=False)  # schema 10: a stop asked through any daemon
+    claimable = BooleanField(default=False)  # schema 10: queued for any daemon to claim
 
 
 class TagResultRow(_Base):
@@ -258,7 +263,21 @@ def execution_record(row: Execution, task_name: str) -> ExecutionRecord:
         counters=counters_from({name: getattr(row, name) for name in COUNTER_FIELDS}),
         error=row.error,
         parent_id=_fk_id(row, "parent"),
+        daemon=daemon_label(row),
+        daemon_id=_fk_id(row, "daemon"),
+        force_prune=bool(row.force_prune),
     )
+
+
+def daemon_label(row: Execution) -> str:
+    """`host pid N (#id)` of the execution's daemon when the query joined it (else `#id`)."""
+    daemon_id = _fk_id(row, "daemon")
+    if daemon_id is None:
+        return ""
+    joined = row.__rel__.get("daemon")  # never a lazy query per record
+    if joined is None or joined.host is None:
+        return f"#{daemon_id}"
+    return f"{joined.host} pid {joined.pid} (#{daemon_id})"
 
 
 def counter_columns(counters: Counters) -> dict[str, int]:

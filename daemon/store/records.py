@@ -73,6 +73,11 @@ class ExecutionRecord:
     counters: Counters = field(default_factory=Counters)
     error: str = ""
     parent_id: int | None = None
+    #: the daemon that runs (or ran) it, as `host pid N (#id)`; "" while no daemon claimed it
+    daemon: str = ""
+    daemon_id: int | None = None
+    #: RunTask's force_prune: past the rule's prune_max, for this run and its resumes
+    force_prune: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,8 @@ class DaemonStatus:
     running: tuple[ExecutionRecord, ...]
     next_runs: tuple[ScheduledRun, ...]
     store: str
+    daemon: str = ""  # this daemon, as executions name it
+    fires_schedules: bool = True  # False on a shared store's daemons but the leader
 
 
 @dataclass(frozen=True, slots=True)

@@ -259,11 +259,11 @@ class Tasks(Base, rpc.TaskServiceServicer):
 
 
 def start_execution(state: State, task: str, *, trigger: int = pb.TRIGGER_MANUAL,
-                    parent: int = 0) -> pb.Execution:
+                    parent: int = 0, daemon: str = "") -> pb.Execution:
     with state.lock:
         execution = pb.Execution(id=state.next_id, task=task, trigger=trigger,  # type: ignore[arg-type]
                                  status=pb.EXECUTION_STATUS_RUNNING, parent_id=parent,
-                                 counters=ev.Counters(tags_total=2))
+                                 counters=ev.Counters(tags_total=2), daemon=daemon)
         execution.started.GetCurrentTime()
         state.next_id += 1
         state.executions[execution.id] = pb.ExecutionDetail(execution=execution)

@@ -117,6 +117,16 @@ async def test_a_task_named_with_a_slash_opens_in_the_wizard(
     assert fake_daemon.calls("UpdateTask")[-1].name == "team/app"
 
 
+async def test_an_execution_page_says_which_daemon_runs_it(
+    user: User, fake_daemon: FakeDaemon,
+) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    run = start_execution(fake_daemon.state, "nginx", daemon="host-2 pid 7 (#2)")
+    await user.open(f"/executions/{run.id}")
+    await user.should_see("daemon host-2 pid 7 (#2)")
+
+
 async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon) -> None:
     _two_registries(fake_daemon)
     fake_daemon.add_task("nginx")

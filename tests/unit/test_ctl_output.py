@@ -148,6 +148,15 @@ def test_execution_detail_lists_tags() -> None:
     assert "1.26  failed   -                    [not-found] manifest unknown" in text
 
 
+def test_execution_detail_names_the_daemon_that_runs_it() -> None:
+    """Several daemons on one store: which one runs it ("-" while queued for any)."""
+    execution = sample_execution()
+    assert "daemon:     -" in views.execution_detail(pb.ExecutionDetail(execution=execution), UTC)
+    execution.daemon, execution.daemon_id = "host-2 pid 7 (#2)", 2
+    text = views.execution_detail(pb.ExecutionDetail(execution=execution), UTC)
+    assert "daemon:     host-2 pid 7 (#2)" in text
+
+
 def test_execution_detail_of_a_glob_task_groups_by_repository() -> None:
     detail = pb.ExecutionDetail(execution=sample_execution(), tags=[
         ev.TagResult(repository="team-a/web", tag="1.0", outcome=ev.TAG_OUTCOME_COPIED),
@@ -201,6 +210,10 @@ def test_status_text() -> None:
     assert "1/4 (1 copied, 0 skipped, 0 failed)" in text
     assert "2024-05-01 12:00:00  t" in text
     assert "no scheduled runs" in views.status_text(pb.Status(version="x"), UTC)
+    # several daemons on one store: this one is not the leader
+    follower = views.status_text(pb.Status(version="x", daemon="h pid 7 (#2)"), UTC)
+    assert "daemon:   h pid 7 (#2)" in follower
+    assert "schedules: fired by another daemon on this store (the leader)" in follower
 
 
 def test_stats_and_apply_and_log_lines() -> None:

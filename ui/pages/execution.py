@@ -31,6 +31,8 @@ def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
         ui.label(f"duration {fmt.duration(fmt.elapsed(execution, now))}")
         if execution.parent_id:
             ui.link(f"continues #{execution.parent_id}", f"/executions/{execution.parent_id}")
+        if execution.daemon:  # several daemons on one store: which one runs it
+            ui.label(f"daemon {fmt.shown(execution.daemon)}").mark("execution-daemon")
     share = fmt.progress(execution.counters)
     with ui.row().classes("w-full items-center gap-4 flex-nowrap"):
         ui.linear_progress(share, show_value=False, color=fmt.status_color(execution.status),
