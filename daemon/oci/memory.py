@@ -44,6 +44,16 @@ class _Fault:
 
 
 @dataclass(slots=True)
+class _Put:
+    """A manifest PUT in flight (with `put_seconds`): what it writes, what it reads."""
+
+    repository: str
+    digest: str
+    names: frozenset[str]
+    torn_by: str | None = None  # a manifest it names, rewritten while this PUT was in flight
+
+
+@dataclass(slots=True)
 class _Repository:
     blobs: set[str] = field(default_factory=set)
     manifests: set[str] = field(default_factory=set)
@@ -73,6 +83,13 @@ class MemoryPort:
         self.tag_deletes = tag_deletes
         self.ops: list[Op] = []
         self.before: Callable[[Op], None] | None = None
+        #: (operation name, reference) -> seconds it takes
+        self.delays: dict[tuple[str, str], float] = {}
+        #: how long a manifest PUT takes; 0: no time, so PUTs never overlap
+        self.put_seconds = 0.0
+        #: (index, manifest it names) of each PUT that failed: it overlapped a PUT of that one
+        self.torn: list[tuple[str, str]] = []
+        self._puts: list[_Put] = []
         self._blobs: dict[str, bytes] = {}
         self._manifests: dict[str, RawManifest] = {}
         self._repositories: dict[str, _Repository] = {}
@@ -151,6 +168,8 @@ class MemoryPort:
         if sha256_digest(manifest.raw) != manifest.digest:
             raise DigestMismatchError(f"manifest {repository}:{reference}: bytes do not hash"
                                       f" to {manifest.digest}", registry=self.name)
+        if self.put_seconds:
+            await self._rewrite_link(repository, reference, manifest)
         self._store(repository, reference, manifest)
 
     async def delete_tag(self, repository: str, tag: str) -> bool:
@@ -248,6 +267,9 @@ class MemoryPort:
         if self.before is not None:
             self.before(op)
         await trio.lowlevel.checkpoint()
+        delay = self.delays.get((op.name, op.reference))
+        if delay:
+            await trio.sleep(delay)
         for fault in self._faults:
             if fault.name == op.name and fault.reference in (None, op.reference):
                 if fault.times is not None:
@@ -255,6 +277,26 @@ class MemoryPort:
                         continue
                     fault.times -= 1
                 raise fault.error()
+
+    async def _rewrite_link(self, repository: str, reference: str, manifest: RawManifest) -> None:
+        """`put_seconds` of a PUT: it reads the links of what it names, rewrites its own."""
+        put = _Put(repository, manifest.digest,
+                   frozenset(d.digest for d in _needs(manifest, self.name)))
+        for other in self._puts:
+            if other.repository == repository and other.digest in put.names:
+                put.torn_by = other.digest
+            if other.repository == repository and put.digest in other.names:
+                other.torn_by = put.digest
+        self._puts.append(put)
+        try:
+            await trio.sleep(self.put_seconds)
+        finally:
+            self._puts.remove(put)
+        if put.torn_by is not None:
+            self.torn.append((put.digest, put.torn_by))
+            raise RegistryError(f"manifest {repository}:{reference}: DIGEST_INVALID, a manifest"
+                                " it names was being rewritten", registry=self.name, status=400,
+                                codes=("DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"))
 
     def _repository(self, repository: str) -> _Repository:
         return self._repositories.setdefault(repository, _Repository())
