@@ -22,7 +22,8 @@ floor (engine/throughput.py), so no registry can stall the others.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -77,14 +78,32 @@ class BlobMover:
         #: blobs the engine read already (an image's config, for its platform): sent as they are
         self._bodies: dict[str, bytes] = {}
         self._placing: dict[tuple[str, str, str], trio.Lock] = {}
+        self._writing: dict[tuple[str, str, str], trio.Lock] = {}
 
     def manifest_lock(self, target: str, repository: str, reference: str) -> trio.Lock:
-        """Held while one manifest (by digest, or a referrers tag) is placed at the target: two
-        tags of a run never PUT the same one at once. distribution's filesystem storage writes
-        a manifest in place, so a PUT beside an identical one left the PUT of an index naming
-        it a truncated body to verify (400 DIGEST_INVALID); a fallback index is read, merged
-        and written under its lock, so no merge loses another's entry."""
+        """Held while one manifest (by digest) is placed at the target, its blobs and all, so
+        two tags of a run do not both copy it; or while a referrers tag is read, merged and
+        written, so no merge loses another's entry. A referrers tag's lock may be held while
+        taking a digest's, never the other way round, and a digest's never while taking
+        another digest's: no cycle, no deadlock."""
         return self._placing.setdefault((target, repository, reference), trio.Lock())
+
+    @asynccontextmanager
+    async def writing(
+        self, target: str, repository: str, digests: Iterable[str]
+    ) -> AsyncIterator[None]:
+        """Held around one manifest PUT (and the HEAD deciding it): the write locks of the
+        manifest's digest and of every manifest it names. distribution 2.8's filesystem
+        storage rewrites a manifest's link file in place on every PUT, even of a manifest it
+        has, and an index PUT reads its children's links: an index PUT beside a PUT of its
+        child (by digest for one tag, under its own tag for another) failed with 400
+        DIGEST_INVALID. Taken in one sorted batch, innermost (nothing is acquired while they
+        are held), so no two holders wait on each other."""
+        async with AsyncExitStack() as stack:
+            for digest in sorted(set(digests)):
+                lock = self._writing.setdefault((target, repository, digest), trio.Lock())
+                await stack.enter_async_context(lock)
+            yield
 
     @property
     def floor(self) -> Floor:

@@ -205,8 +205,7 @@ class TagCopier:
             if not self._image_wanted(manifest.digest, config):
                 return TagResult(self.rule, tag, Outcome.SKIPPED, reason=NOT_SELECTED), ""
         await self._copy_image(parsed, config)
-        async with self.placing(manifest.digest):
-            await self.target.registry.put_manifest(self.target.repository, tag, manifest)
+        await self.put(tag, manifest)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest), parsed.media_type
 
     async def ensure_manifest(self, child: Descriptor) -> bool:
@@ -229,8 +228,7 @@ class TagCopier:
             manifest = walked or manifest
         else:
             await self._copy_image(parsed)
-        async with self.placing(manifest.digest):
-            await self.target.registry.put_manifest(self.target.repository, reference, manifest)
+        await self.put(reference, manifest)
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
         dropped: list[str] = []
@@ -247,8 +245,7 @@ class TagCopier:
             shown = ", ".join(dict.fromkeys(dropped)) or "nothing"
             note = f"index rewritten without {shown}: digest {walked.digest}"
             self._log("info", f"{tag}: {note}")
-        async with self.placing(walked.digest):
-            await self.target.registry.put_manifest(self.target.repository, tag, walked)
+        await self.put(tag, walked)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=walked.digest, reason=note)
 
     async def _walk_index(
@@ -299,7 +296,6 @@ class TagCopier:
     ) -> Descriptor | None:
         """A nested index copied by digest (its children first); its descriptor in the parent
         (a new digest when rewritten), or None when nothing in it is wanted."""
-        target, repo = self.target.registry, self.target.repository
         # read from the source even when the target has it: what the filter makes of it, and
         # whether it nests too deep, must not depend on what another tag copied first
         manifest = await self.source.registry.get_manifest(self.source.repository, child.digest)
@@ -312,15 +308,32 @@ class TagCopier:
         walked = await self._walk_index(manifest, parsed, depth, dropped)
         if walked is None:
             return None
-        async with self.placing(walked.digest):
-            if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: events
-                await target.put_manifest(repo, walked.digest, walked)
+        await self.put(walked.digest, walked, if_absent=True)  # no PUT twice: push events
         return replace(child, digest=walked.digest, size=len(walked.raw))
 
     def placing(self, reference: str) -> trio.Lock:
-        """The run-wide lock of one manifest (or referrers tag) at this copier's target."""
+        """The run-wide lock of placing one manifest (or a referrers tag) at this copier's
+        target: held across the work, never while taking another digest's (BlobMover)."""
         return self._blobs.manifest_lock(self.target.registry.name, self.target.repository,
                                          reference)
+
+    async def put(self, reference: str, manifest: RawManifest, *, if_absent: bool = False) -> None:
+        """PUT `manifest` under `reference` at the target while no other PUT of the run writes
+        it or a manifest it names, in this repository (BlobMover.writing), whatever order the
+        run's tags take; `if_absent`: not when the target has it by digest already."""
+        target, repo = self.target.registry, self.target.repository
+        names = [manifest.digest, *self._names(manifest)]
+        async with self._blobs.writing(target.name, repo, names):
+            if if_absent and await target.head_manifest(repo, manifest.digest) is not None:
+                return
+            await target.put_manifest(repo, reference, manifest)
+
+    def _names(self, manifest: RawManifest) -> list[str]:
+        """The manifests an index names (what its PUT checks at the target); none for others."""
+        if manifest.media_type not in INDEX_TYPES:
+            return []
+        parsed = parse_manifest(manifest, registry=self.source.registry.name)
+        return [d.digest for d in parsed.manifests] if isinstance(parsed, IndexManifest) else []
 
     async def _copy_child(self, child: Descriptor) -> None:
         async with self.placing(child.digest):  # another tag placing it: wait, then HEAD
@@ -338,7 +351,7 @@ class TagCopier:
                 registry=self.source.registry.name,
             )
         await self._copy_image(parsed)
-        await target.put_manifest(repo, child.digest, manifest)
+        await self.put(child.digest, manifest)
 
     async def _copy_image(self, image: ImageManifest, config: bytes | None = None) -> None:
         async with together() as nursery:

@@ -235,8 +235,7 @@ class ReferrerFollower:
                 target.repository, dst.digest)
             merged = add_entries(ours.raw if ours else None, [wanted[d] for d in listed])
             if merged is not None:
-                await target.registry.put_manifest(target.repository, tag, RawManifest(
-                    merged, OCI_INDEX, sha256_digest(merged)))
+                await self._copier.put(tag, RawManifest(merged, OCI_INDEX, sha256_digest(merged)))
         return listed
 
     async def _sync_tag(self, tag: str, tally: _Tally) -> list[str]:
@@ -267,7 +266,7 @@ class ReferrerFollower:
     async def _copy_fallback(
         self, tag: str, src: Descriptor, ours: RawManifest | None, tally: _Tally
     ) -> list[str]:
-        source, target = self._source, self._target
+        source = self._source
         theirs = await source.registry.get_manifest(source.repository, src.digest)
         index = parse_manifest(theirs, registry=source.registry.name)
         if not isinstance(index, IndexManifest):
@@ -285,6 +284,6 @@ class ReferrerFollower:
                                 gone=frozenset(gone | left_out), types=self._types)
         manifest = theirs if merged == theirs.raw else RawManifest(
             merged, theirs.media_type, sha256_digest(merged))
-        await target.registry.put_manifest(target.repository, tag, manifest)
+        await self._copier.put(tag, manifest)
         return [str(e["digest"]) for e in fallback_entries(merged)
                 if wanted_type(entry_type(e), self._types)]
