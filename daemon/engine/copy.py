@@ -5,7 +5,9 @@ depth up to MAX_INDEX_DEPTH), then the index or image under the tag. A tag is wr
 only after everything it points at is present, so a run killed at any instant leaves each target
 tag either as it was or complete. What a tag becomes depends only on the source and the rule,
 never on which tag of the run reached a shared nested index first. Referrers follow afterwards
-(engine/referrers.py, through the `Follower`).
+(engine/referrers.py, through the `Follower`). Every manifest PUT goes through `put`: no other
+PUT of the run writes that manifest or one it names meanwhile (distribution rewrites a
+manifest's link on each PUT, and an index PUT reads its children's: BlobMover.writing).
 
 Whether a tag is copied at all is decided by engine/plan.py from HEADs (and what memory and the
 target's own index say), the same decision for the copy and for the dry run (`plan_tag`); this
