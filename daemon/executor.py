@@ -24,7 +24,6 @@ from .engine.events import (
     Counters,
     Event,
     LogEvent,
-    Outcome,
     TagFinished,
     TagResult,
     TagStarted,
@@ -301,7 +300,7 @@ class Executor:
             raise first from None
         if report.ok:
             return ExecutionStatus.SUCCEEDED, ""
-        first_failure = next(r for r in report.results if r.outcome is Outcome.FAILED)
+        first_failure = report.failures[0]
         failed = report.counters.tags_failed
         return ExecutionStatus.FAILED, f"{failed} failed; first: {first_failure.reason}"
 

@@ -5,6 +5,11 @@ bounded channel, `tags_in_flight` workers copy them. Blob transfers across all o
 `global.concurrency` blob slots, fairly between source registries (engine/slots.py). A failing
 tag or rule never stops the others.
 
+Memory stays flat in the number of repositories and tags: a glob's catalog is walked a page at
+a time into a bounded channel that LISTINGS_IN_FLIGHT listers read, and results leave as events
+(the daemon writes them to its store as they come); the report keeps counters and the first
+KEPT_FAILURES failures, never every result (unless a caller asks: `keep_results`).
+
 Tag names are the source registry's data: a listed name that is not a tag by the distribution
 grammar is never requested; it is reported (escaped) as skipped, with error kind "invalid-name",
 and logged once per rule as a warning.
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -31,7 +36,7 @@ from ..registry.types import RegistryPort
 from ..safetext import SHOWN_MAX, escape_controls
 from .blobs import BlobMover, BlobOutcome
 from .copy import PlatformFilter, Side, TagCopier, TagPlan
-from .discovery import concrete_rules, discover, shown_names
+from .discovery import Discovery, left_out
 from .events import (
     BytesMoved,
     Counters,
@@ -39,6 +44,8 @@ from .events import (
     EventSink,
     LogEvent,
     Outcome,
+    RepositoriesListed,
+    RepositoryMatched,
     TagFinished,
     TagResult,
     TagsPlanned,
@@ -59,22 +66,32 @@ INVALID_TAG = "not a valid tag name: skipped, never requested"
 #: repositories of a glob rule whose tags are listed (then queued) at the same time
 LISTINGS_IN_FLIGHT = 8
 
+#: failures a report keeps (with their reasons) for a summary; the counters count them all
+KEPT_FAILURES = 100
+
 #: one tag to copy: the copier of its repository, the source repository, the tag
 _Item = tuple[TagCopier, str, str]
 
 
 @dataclass(slots=True)
 class RunReport:
-    results: list[TagResult] = field(default_factory=list)
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     #: referrer manifests (signatures, SBOMs, attestations) copied along with their subjects
     referrers_copied: int = 0
+    #: the first KEPT_FAILURES failed results, in the order they ended
+    failures: list[TagResult] = field(default_factory=list)
+    #: listed names that are not tags (reported as skipped, never requested)
+    invalid_names: int = 0
+    #: repositories the run's globs matched in their catalogs
+    repositories: int = 0
+    #: every result, only for a caller that asked for them (`keep_results`: tests, small runs)
+    results: list[TagResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(r.outcome is not Outcome.FAILED for r in self.results)
+        return self.counters.tags_failed == 0
 
     @property
     def duration(self) -> float:
@@ -95,8 +112,10 @@ class Run:
         slots: BlobSlots | None = None,
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
+        keep_results: bool = False,
     ) -> None:
         self._config = config
+        self._keep_results = keep_results
         self._platforms = platforms or PlatformMemory()
         self._sink = sink
         self._registries = registries
@@ -132,21 +151,36 @@ class Run:
             if not rule.source.is_glob:
                 await self._produce_one(rule, send)
                 return
-            try:
-                repositories = await self.repositories(rule)
-            except RegsyncError as exc:  # no catalog: the rule as a whole failed, one item
-                self._fail_rule(rule, "", exc)
-                return
             # tag listings of several repositories at once: over a WAN each is a round trip
-            limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
+            found, listed = trio.open_memory_channel[SyncRule](LISTINGS_IN_FLIGHT)
             async with trio.open_nursery() as nursery:
-                for one in repositories:
-                    nursery.start_soon(self._produce_listed, one, send.clone(), limiter)
+                for _ in range(LISTINGS_IN_FLIGHT):
+                    nursery.start_soon(self._lister, listed.clone(), send.clone())
+                await listed.aclose()
+                async with found:
+                    await self._walk(rule, found)
 
-    async def _produce_listed(self, rule: SyncRule, send: trio.MemorySendChannel[_Item],
-                              limiter: trio.CapacityLimiter) -> None:
-        async with send, limiter:
-            await self._produce_one(rule, send)
+    async def _walk(self, rule: SyncRule, found: trio.MemorySendChannel[SyncRule]) -> None:
+        """Hand a glob's repositories to the listers as the catalog pages come."""
+        walk = Discovery(self._registries[rule.source.registry], rule)
+        try:
+            async with aclosing(walk.repositories()) as repositories:
+                async for one in repositories:
+                    self.report.repositories += 1
+                    self._emit(RepositoryMatched(rule.name, one.source.repository))
+                    await found.send(one)
+        except RegsyncError as exc:  # no catalog, or the walk broke off: one failed item
+            self._fail_rule(rule, "", exc)
+        finally:
+            self._scope_logs(rule, walk)
+        if walk.complete:
+            self._emit(RepositoriesListed(rule.name, walk.matched))
+
+    async def _lister(self, listed: trio.MemoryReceiveChannel[SyncRule],
+                      send: trio.MemorySendChannel[_Item]) -> None:
+        async with listed, send:
+            async for one in listed:
+                await self._produce_one(one, send)
 
     async def _produce_one(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
         repository = rule.source.repository
@@ -176,20 +210,23 @@ class Run:
         self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
                                error_kind=exc.kind, repository=repository))
 
+    def _scope_logs(self, rule: SyncRule, walk: Discovery) -> None:
+        """Logged once a walk ends: how many matched, the catalog names skipped and why."""
+        found = walk.summary()
+        for line in left_out(found):
+            self._log("warning", line, rule.name)
+        so_far = "" if walk.complete else " so far"
+        self._log("info", f"{walk.matched} repositories match {rule.source.repository!r}{so_far}"
+                  f" ({found.excluded} excluded)", rule.name)
+
     async def repositories(self, rule: SyncRule) -> list[SyncRule]:
         """A glob rule's plain rules, one per repository its source matches in the catalog now
-        (logged: how many, and the catalog names skipped as invalid or unmappable)."""
-        found = await discover(self._registries[rule.source.registry], rule)
-        if found.invalid:
-            self._log("warning", f"{len(found.invalid)} catalog names are not valid repository"
-                      f" names, skipped and never requested: {shown_names(found.invalid)}",
-                      rule.name)
-        if found.unmappable:
-            self._log("warning", f"{len(found.unmappable)} repositories map to an invalid target"
-                      f" name, skipped: {shown_names(found.unmappable)}", rule.name)
-        self._log("info", f"{len(found.pairs)} repositories match {rule.source.repository!r}"
-                  f" ({found.excluded} excluded)", rule.name)
-        return list(concrete_rules(rule, found))
+        (for a plan, which shows them all; a run streams them)."""
+        walk = Discovery(self._registries[rule.source.registry], rule)
+        try:
+            return [one async for one in walk.repositories()]
+        finally:
+            self._scope_logs(rule, walk)
 
     def _skip_invalid(self, rule: str, selection: TagSelection, repository: str = "") -> None:
         invalid = [tag for tag, why in selection.dropped if why == INVALID_TAG]
@@ -199,6 +236,7 @@ class Run:
         self._log("warning", f"{len(invalid)} listed names are not valid tags, skipped and never"
                   f" requested: {shown}", rule)
         self.report.counters.tags_total += len(invalid)
+        self.report.invalid_names += len(invalid)
         for tag in invalid:
             self._finish(TagResult(rule, tag, Outcome.SKIPPED, reason=INVALID_TAG,
                                    error_kind="invalid-name", repository=repository))
@@ -305,9 +343,12 @@ class Run:
         return selection, [plans[tag] for tag in selection.kept]
 
     def _finish(self, result: TagResult) -> None:
-        self.report.results.append(result)
+        if self._keep_results:
+            self.report.results.append(result)
         self.report.counters.count(result)
         if result.outcome is Outcome.FAILED:
+            if len(self.report.failures) < KEPT_FAILURES:
+                self.report.failures.append(result)
             where = f"{result.tag}: " if result.tag else ""
             self._log("error", f"{where}{result.reason}", result.rule)
         self._emit(TagFinished(result))
@@ -380,9 +421,11 @@ async def sync(
     slots: BlobSlots | None = None,
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
+    keep_results: bool = False,
 ) -> RunReport:
     """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
     async with open_registries(config, registries_for(config, rules)) as registries:
         run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
-                  except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads)
+                  except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads,
+                  keep_results=keep_results)
         return await run.execute(rules)

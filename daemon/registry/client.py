@@ -21,8 +21,8 @@ import functools
 import logging
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -265,6 +265,14 @@ class RegistryClient:
     async def list_catalog(self, *, page_size: int | None = None) -> list[str]:
         """All repository names the registry lists (many registries restrict `_catalog`);
         `page_size` defaults to PAGE_SIZE, read at call time."""
+        names: list[str] = []
+        async with aclosing(self.catalog_pages(page_size=page_size)) as pages:
+            async for page in pages:
+                names.extend(page)
+        return names
+
+    def catalog_pages(self, *, page_size: int | None = None) -> AsyncGenerator[list[str], None]:
+        """The catalog one page at a time, so a walk over many repositories holds one page."""
         call = Call(
             "GET",
             "/v2/_catalog",
@@ -273,12 +281,18 @@ class RegistryClient:
             scopes=("registry:catalog:*",),
             params=(("n", str(page_size or PAGE_SIZE)),),
         )
-        return await self._paginate(call, "repositories")
+        return self._pages(call, "repositories")
 
     async def _paginate(self, call: Call, field: str) -> list[str]:
+        names: list[str] = []
+        async with aclosing(self._pages(call, field)) as pages:
+            async for page in pages:
+                names.extend(page)
+        return names
+
+    async def _pages(self, call: Call, field: str) -> AsyncGenerator[list[str], None]:
         """Every page's names, within `global.limits`; a Link off the registry's origin (or
         off the listing's path) is refused before anything is fetched from it."""
-        names: list[str] = []
         seen: set[str] = set()
         tally = ListingTally(self._listing)
         path = call.url
@@ -290,12 +304,12 @@ class RegistryClient:
                 tally.add_body(len(reply.body))
                 page = self._names(reply, field, call.what)
                 tally.add_names(len(page), has_next=bool(following))
-                names.extend(page)
-                if not following:
-                    return names
-                target = next_page(self.settings.url, path, following)
+                target = next_page(self.settings.url, path, following) if following else None
             except PageRefused as exc:
                 raise self._refused(call.what, exc) from None
+            yield page
+            if target is None:
+                return
             if target in seen or len(seen) >= _MAX_PAGES:
                 raise RemoteServerError(
                     f"{call.what}: the registry's Link pagination loops", registry=self.name

@@ -107,7 +107,7 @@ async def test_catalog_names_that_are_not_repositories_are_never_requested(
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
         recorder = Recorder()
-        report = await sync(config, config.rules, sink=recorder)
+        report = await sync(config, config.rules, sink=recorder, keep_results=True)
         assert report.ok, report.results
         assert {r.repository for r in report.results} == {"team-a/ok"}
         (warning,) = [e.message for e in recorder.events
@@ -160,11 +160,11 @@ async def test_retry_and_resume_work_per_repository_and_tag(
         for tag in ("1.0", "1.1"):
             push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
     config = load(make_config({"src": registry, "dst": registry2}, [GLOB]))
-    retry = await sync(config, config.rules, sink=Recorder(),
+    retry = await sync(config, config.rules, sink=Recorder(), keep_results=True,
                        only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
     assert {(r.repository, r.tag) for r in retry.results} == {
         ("team-a/web", "1.0"), ("team-a/db", "1.0"), ("team-a/db", "1.1")}
-    resume = await sync(config, config.rules, sink=Recorder(),
+    resume = await sync(config, config.rules, sink=Recorder(), keep_results=True,
                         except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
     assert {(r.repository, r.tag) for r in resume.results} == {
         ("team-a/web", "1.1"), ("team-a/api", "1.0"), ("team-a/api", "1.1")}
@@ -186,7 +186,7 @@ async def test_one_repository_that_fails_to_list_costs_only_itself(
 
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
-        report = await sync(config, config.rules, sink=Recorder())
+        report = await sync(config, config.rules, sink=Recorder(), keep_results=True)
         assert {(r.repository, r.tag, r.outcome, r.error_kind) for r in report.results} == {
             ("team-a/ok", "1", Outcome.COPIED, ""),
             ("team-a/gone", "", Outcome.FAILED, "not-found")}

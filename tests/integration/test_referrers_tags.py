@@ -116,7 +116,7 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
                               [rule("app", "m", tags={"include": [r"^1\.0$"]},
                                     architectures=["arm64"])]))
     recorder = Recorder()
-    report = await sync(config, config.enabled_rules(), sink=recorder)
+    report = await sync(config, config.enabled_rules(), sink=recorder, keep_results=True)
     assert report.ok, report.results
     assert manifest_digest(registry2, "m", fallback_tag(d["index"]) + ".sig") is None
     assert _entries(registry2, "m", fallback_tag(d["arm64"])) == [d["sbom"]]

@@ -60,7 +60,7 @@ async def test_trickle_under_the_floor_fails_as_temporary_and_is_retried(
         config = one_rule("src", fake.url, "app", registry2,
                           {"min_throughput": 1000, "throughput_window": "1s"})
         start = trio.current_time()
-        report = await sync(config, config.enabled_rules(), sink=discard)
+        report = await sync(config, config.enabled_rules(), sink=discard, keep_results=True)
         elapsed = trio.current_time() - start
         gets = [p for m, p in fake.requests if m == "GET" and "/blobs/" in p]
     (result,) = report.results
@@ -81,7 +81,7 @@ async def test_trickling_image_config_fails_under_the_floor(registry2: RegistryS
                           {"min_throughput": 1000, "throughput_window": "1s"})
         config = replace(config, rules=(replace(config.rules[0], architectures=("amd64",)),))
         with trio.fail_after(8):
-            report = await sync(config, config.enabled_rules(), sink=discard)
+            report = await sync(config, config.enabled_rules(), sink=discard, keep_results=True)
     (result,) = report.results
     assert result.outcome is Outcome.FAILED and result.error_kind == "slow", result
     assert "image config sha256:" in result.reason and "bytes/s over 1s" in result.reason
@@ -108,7 +108,7 @@ async def test_a_trickling_source_cannot_hold_every_blob_slot(
                     await trio.sleep(0.02)
             await trio.sleep(0.5)  # the slow run has queued for every slot it can use
             with trio.move_on_after(20):
-                report = await sync(fast, fast.enabled_rules(), sink=discard, slots=slots)
+                report = await sync(fast, fast.enabled_rules(), sink=discard, keep_results=True, slots=slots)
             trickling = fake.count("GET", "/blobs/")
             nursery.cancel_scope.cancel()  # the slow run is still stuck: stop it
     assert report is not None, "the healthy run got no blob slot"

@@ -59,7 +59,7 @@ class Recorder:
 
 async def run_sync(data: dict[str, Any]) -> RunReport:
     config = load(data)
-    return await sync(config, config.enabled_rules(), sink=Recorder())
+    return await sync(config, config.enabled_rules(), sink=Recorder(), keep_results=True)
 
 
 def outcomes(report: RunReport) -> dict[str, Outcome]:
