@@ -24,6 +24,8 @@ from .engine.events import (
     Counters,
     Event,
     LogEvent,
+    RepositoriesListed,
+    RepositoryMatched,
     TagFinished,
     TagResult,
     TagStarted,
@@ -55,6 +57,8 @@ class _Pending:
 
     results: list[TagResult] = field(default_factory=list)
     logs: list[LogEvent] = field(default_factory=list)
+    repositories: list[str] = field(default_factory=list)  # a glob's, as its catalog is walked
+    scope_listed: bool = False  # the walk ended: compare the scope with the last one
     current_tag: str = ""
     dirty: bool = False
 
@@ -279,6 +283,10 @@ class Executor:
                 self._publish_item(record, log=event)
             elif isinstance(event, TagStarted):
                 pending.current_tag = event.tag
+            elif isinstance(event, RepositoryMatched):
+                pending.repositories.append(event.repository)
+            elif isinstance(event, RepositoriesListed):
+                pending.scope_listed = True
             pending.dirty = True
 
         if self._blobs is None:
@@ -317,11 +325,16 @@ class Executor:
 
     async def _flush(self, execution_id: int, pending: _Pending, counters: Counters) -> None:
         """Write pending results and logs. Raises: StoreError, and then they stay pending."""
-        results, logs = pending.results, pending.logs
-        pending.results, pending.logs, pending.dirty = [], [], False
+        results, logs, repositories = pending.results, pending.logs, pending.repositories
+        listed, pending.scope_listed = pending.scope_listed, False
+        pending.results, pending.logs, pending.repositories, pending.dirty = [], [], [], False
         snapshot = replace(counters)
 
         def write(repo: Repo) -> None:
+            if repositories:  # before the results and the close: the scope is whole by then
+                repo.add_repositories(execution_id, repositories)
+            if listed:
+                repo.close_scope(execution_id)
             if results:
                 repo.add_results(execution_id, results)
             if logs:
@@ -331,7 +344,9 @@ class Executor:
         try:
             await self._db.run(write)
         except StoreError:  # one transaction: none of it was written; events since come after
-            pending.results[:0], pending.logs[:0], pending.dirty = results, logs, True
+            pending.results[:0], pending.logs[:0] = results, logs
+            pending.repositories[:0] = repositories
+            pending.scope_listed, pending.dirty = pending.scope_listed or listed, True
             raise
 
     def _publish(self, record: ExecutionRecord) -> None:

@@ -17,6 +17,7 @@ from .config import RegistrySettings, SyncRule
 from .engine.copy import TagPlan
 from .engine.events import Counters, LogEvent, TagResult
 from .engine.filters import TagSelection
+from .engine.scope_preview import ScopePreview
 from .model import (
     RESULTS_PAGE_DEFAULT,
     ApplyResult,
@@ -69,6 +70,7 @@ class ControlPlane(Protocol):
     async def preview_tags(
         self, rule: SyncRule, tags: Sequence[str] | None
     ) -> TagSelection: ...
+    async def preview_repositories(self, rule: SyncRule, limit: int) -> ScopePreview: ...
 
     # executions
     async def list_executions(

@@ -27,6 +27,7 @@ from .engine.events import discard
 from .engine.filters import TagSelection
 from .engine.globs import Scope
 from .engine.run import Run, open_registries, rule_tags
+from .engine.scope_preview import ScopePreview, preview_scope
 from .errors import ConfigError, ConflictError, RegsyncError
 from .executor import Executor
 from .hub import Hub
@@ -172,6 +173,19 @@ class Control(NotificationControl, TrendControl):
         # linear-time regexes, but a million tags times many patterns is still seconds of CPU
         return await trio.to_thread.run_sync(rule_tags, rule, tags)
 
+    async def preview_repositories(self, rule: SyncRule, limit: int) -> ScopePreview:
+        """The first `limit` repositories a glob source matches, with their tag counts.
+
+        Raises:
+            ConfigError: the source is not a glob. NoCatalogError: the registry has no catalog.
+        """
+        if not rule.source.is_glob:
+            raise ConfigError("spec.source.repository: not a glob (no * or **): one repository"
+                              " is previewed by PreviewTags")
+        settings = resolved((await self.get_registry(rule.source.registry)).settings)
+        async with await RegistryClient.connect(settings, self._global()) as client:
+            return await preview_scope(client, rule, limit)
+
     # executions ---------------------------------------------------------------------------
     async def list_executions(
         self, query: ExecutionQuery
@@ -182,9 +196,13 @@ class Control(NotificationControl, TrendControl):
     async def get_execution(
         self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT
     ) -> tuple[ExecutionRecord, ResultsPage]:
-        record, page = await self._db.run(
-            lambda repo: (repo.get_execution(id), repo.results_page(id, after=after, limit=limit))
-        )
+        def read(repo: Repo) -> tuple[ExecutionRecord, ResultsPage]:
+            record, page = repo.get_execution(id), repo.results_page(id, after=after, limit=limit)
+            if after or record.scope is None:
+                return record, page
+            return record, replace(page, changes=repo.scope_changes(id))
+
+        record, page = await self._db.run(read)
         return self._live_execution(record), page
 
     async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage:

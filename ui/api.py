@@ -82,6 +82,13 @@ class Api:
             token=self.token)
         return reply
 
+    async def preview_repositories(self, spec: pb.TaskSpec,
+                                   limit: int = 0) -> pb.PreviewRepositoriesResponse:
+        reply: pb.PreviewRepositoriesResponse = await self.client.call(
+            lambda s: s.tasks.PreviewRepositories,
+            pb.PreviewRepositoriesRequest(spec=spec, limit=limit), token=self.token)
+        return reply
+
     # executions --------------------------------------------------------------------------------
     async def list_executions(self, *, task: str = "", statuses: Sequence[int] = (),
                               limit: int = 50) -> list[pb.Execution]:

@@ -28,6 +28,7 @@ from ..config import Config, ConfigProblems, RegistrySettings, SyncRule, parse_c
 from ..engine.copy import TagPlan
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..engine.filters import TagSelection
+from ..engine.scope_preview import ScopePreview
 from ..errors import ConfigError
 from ..plane import WatchItem
 from ..runconfig import literal_template
@@ -276,6 +277,9 @@ def execution(record: model.ExecutionRecord) -> pb.Execution:
         error=record.error,
         parent_id=record.parent_id or 0,
     )
+    if record.scope is not None:
+        reply.repositories.CopyFrom(pb.RepositoryScope(
+            matched=record.scope.matched, added=record.scope.new, removed=record.scope.removed))
     if record.finished is not None:
         reply.finished.CopyFrom(timestamp(record.finished))
     return reply
@@ -315,7 +319,9 @@ def log_line(event: LogEvent) -> ev.LogLine:
 def execution_detail(record: model.ExecutionRecord, page: model.ResultsPage) -> pb.ExecutionDetail:
     token = "" if page.next_after is None else str(page.next_after)
     return pb.ExecutionDetail(execution=execution(record), tags=[tag_result(t) for t in page.results],
-                              next_page_token=token, total_tags=page.total)
+                              next_page_token=token, total_tags=page.total,
+                              new_repositories=page.changes.new,
+                              removed_repositories=page.changes.removed)
 
 
 def results_window(request: pb.ExecutionRequest) -> tuple[int, int]:
@@ -387,6 +393,14 @@ def plan_response(selection: TagSelection, plans: Iterable[TagPlan]) -> pb.PlanR
         ],
         dropped=_dropped(selection),
     )
+
+
+def scope_preview(found: ScopePreview) -> pb.PreviewRepositoriesResponse:
+    return pb.PreviewRepositoriesResponse(
+        repositories=[pb.PreviewedRepository(source=r.source, target=r.target, tags=r.tags,
+                                             kept=r.kept, error=r.error)
+                      for r in found.repositories],
+        truncated=found.truncated, limit=found.limit)
 
 
 def preview_response(selection: TagSelection) -> pb.PreviewTagsResponse:

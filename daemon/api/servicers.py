@@ -13,6 +13,8 @@ from typing import Any
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
+from ..engine.scope_preview import preview_limit
+from ..errors import ConfigError
 from ..plane import ControlPlane
 from . import convert
 from .bridge import TrioPortal
@@ -127,6 +129,18 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
             rule = convert.preview_rule(request.spec, names, listing=tags is None)
             selection = await self.portal.call(self.plane.preview_tags, rule, tags)
             return convert.preview_response(selection)
+
+    async def PreviewRepositories(
+        self, request: pb.PreviewRepositoriesRequest, context: Context
+    ) -> pb.PreviewRepositoriesResponse:
+        async with reported_as_status(context, "PreviewRepositories"):
+            if request.limit < 0:
+                raise ConfigError(f"limit: must not be negative, got {request.limit}")
+            names = await self._registry_names()
+            rule = convert.preview_rule(request.spec, names, listing=True)
+            found = await self.portal.call(self.plane.preview_repositories, rule,
+                                           preview_limit(request.limit))
+            return convert.scope_preview(found)
 
 
 class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):

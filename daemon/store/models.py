@@ -26,7 +26,14 @@ from peewee import (
 
 from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
-from ..model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
+from ..model import (
+    ExecutionRecord,
+    ExecutionStatus,
+    ScopeCounts,
+    TaskRecord,
+    Trigger,
+    counters_from,
+)
 
 
 class _Base(Model):
@@ -97,6 +104,9 @@ class Execution(_Base):
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
+    repositories = IntegerField(null=True)  # schema 8: a glob's whole scope (None: not walked)
+    repositories_new = IntegerField(default=0)
+    repositories_removed = IntegerField(default=0)
 
 
 class TagResultRow(_Base):
@@ -113,6 +123,19 @@ class TagResultRow(_Base):
     class Meta:
         table_name = "tag_result"
         indexes = ((("execution", "repository", "tag"), True),)
+
+
+class ExecutionRepositoryRow(_Base):
+    """A repository a glob execution matched ("" or "new"), or one it no longer did ("removed")."""
+
+    id = AutoField()
+    execution = ForeignKeyField(Execution, on_delete="CASCADE", backref="+")
+    repository = TextField()
+    change = TextField(default="")
+
+    class Meta:
+        table_name = "execution_repository"
+        indexes = ((("execution", "repository"), True),)
 
 
 class LogRow(_Base):
@@ -156,6 +179,7 @@ class NotificationRow(_Base):
 
 MODELS: tuple[type[Model], ...] = (
     Registry, Task, DaemonRow, Execution, TagResultRow, LogRow, SchemaVersion, NotificationRow,
+    ExecutionRepositoryRow,
 )
 
 
@@ -246,6 +270,8 @@ def execution_record(row: Execution, task_name: str) -> ExecutionRecord:
         counters=counters_from({name: getattr(row, name) for name in COUNTER_FIELDS}),
         error=row.error,
         parent_id=_fk_id(row, "parent"),
+        scope=None if row.repositories is None else ScopeCounts(
+            row.repositories, row.repositories_new, row.repositories_removed),
     )
 
 

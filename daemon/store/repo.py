@@ -40,13 +40,14 @@ from ..model import (
 from . import models as m
 from .daemons import Alone, DaemonOps, Presence
 from .models import Execution, LogRow, Registry, TagResultRow, Task
+from .scope import ScopeOps
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 _DONE = (Outcome.COPIED.value, Outcome.SKIPPED.value)
 _T = TypeVar("_T")
 
 
-class Repo(DaemonOps):
+class Repo(DaemonOps, ScopeOps):
     """The store's operations; only ever called on the DB thread (see module docstring)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
