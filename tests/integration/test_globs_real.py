@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from regsync.daemon.engine.events import LogEvent, Outcome, discard
+from regsync.daemon.engine.events import LogEvent, Outcome, TagFinished, discard
 from regsync.daemon.engine.run import Run, open_registries, sync
 from regsync.daemon.main import main
 from regsync.daemon.registry import client
@@ -194,3 +195,66 @@ async def test_one_repository_that_fails_to_list_costs_only_itself(
             _, plans = await Run(config, sink=discard, registries=registries).plan(config.rules[0])
         assert [(p.tag, p.action) for p in plans] == [("team-a/gone:", "fail"),
                                                        ("team-a/ok:1", "skip")]
+
+
+async def test_the_catalog_is_walked_as_its_pages_come_and_results_are_not_held(
+    registry2: RegistryServer,
+) -> None:
+    """The first page's repository is being copied while the catalog's second page is still
+    held back (a run that read the whole catalog first would wait out the hold); the report
+    counts the results, the sink gets each one, and the report keeps none of them."""
+    with FakeRegistry() as fake:
+        fake.add_image("team-a/a", "1", b"one")
+        fake.add_image("team-a/b", "1", b"two")
+        started, streamed = threading.Event(), []
+
+        def gate(method: str, path: str, query: str) -> None:
+            if path.startswith("/v2/team-a/a/manifests/sha256:") and method == "GET":
+                started.set()
+            elif path == "/v2/_catalog" and "last=" in query:
+                streamed.append(started.wait(timeout=10))
+
+        def catalog(method: str, path: str, query: str) -> Answer | None:
+            if path != "/v2/_catalog":
+                return None
+            if "last=" not in query:
+                link = '</v2/_catalog?last=team-a%2Fa&n=1000>; rel="next"'
+                body = json.dumps({"repositories": ["team-a/a"]}).encode()
+                return 200, Served(body, "application/json"), {"Link": link}
+            body = json.dumps({"repositories": ["team-a/b"]}).encode()
+            return 200, Served(body, "application/json"), {}
+
+        fake.gate = gate
+        fake.hook = catalog
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        recorder = Recorder()
+        report = await sync(config, config.rules, sink=recorder)
+        assert streamed == [True], "the catalog was read whole before any copy began"
+        assert report.ok and report.counters.tags_copied == 2 and report.repositories == 2
+        assert report.results == [] and report.failures == []
+        finished = [e.result for e in recorder.events if isinstance(e, TagFinished)]
+        assert {(r.repository, r.outcome) for r in finished} == {
+            ("team-a/a", Outcome.COPIED), ("team-a/b", Outcome.COPIED)}
+
+
+async def test_a_catalog_listing_a_name_again_or_out_of_order_copies_it_once(
+    registry2: RegistryServer,
+) -> None:
+    """A catalog is sorted (its `last` pagination depends on it): a repeated or shuffled name is
+    skipped with a warning, so no repository is copied (or recorded) twice."""
+    with FakeRegistry() as fake:
+        for repo in ("team-a/a", "team-a/b"):
+            fake.add_image(repo, "1", repo.encode())
+        listed = ["team-a/a", "team-a/b", "team-a/a", "team-a/b"]
+        fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": listed}).encode(),
+                                                 "application/json"), {}) \
+            if p == "/v2/_catalog" else None
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        recorder = Recorder()
+        report = await sync(config, config.rules, sink=recorder, keep_results=True)
+        assert sorted((r.repository, r.tag) for r in report.results) == [
+            ("team-a/a", "1"), ("team-a/b", "1")]
+        warnings = [e.message for e in recorder.events
+                    if isinstance(e, LogEvent) and e.level == "warning"]
+        assert warnings == [("2 catalog names were listed again or out of lexical order (a"
+                             " catalog is sorted), skipped")]

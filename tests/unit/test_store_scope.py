@@ -52,13 +52,13 @@ def test_new_and_removed_repositories_against_the_last_whole_scope(db: Database)
     # a walk that broke off closes nothing, and the next compares with the last whole one
     broken, _ = execution(db, "g", ["team/a"], walked=False)
     assert db.run_sync(lambda r: r.get_execution(broken)).scope is None
-    third, counts = execution(db, "g", ["team/a", "team/c", "team/d", "team/e"])
+    _, counts = execution(db, "g", ["team/a", "team/c", "team/d", "team/e"])
     assert counts == ScopeCounts(matched=4, new=1, removed=0)
     # removed once is not removed again, nor new when it comes back
     fourth, counts = execution(db, "g", ["team/b"])
     assert db.run_sync(lambda r: r.scope_changes(fourth)) == ScopeChanges(
         new=("team/b",), removed=("team/a", "team/c", "team/d", "team/e"))
-    fifth, counts = execution(db, "g", ["team/b"])
+    _, counts = execution(db, "g", ["team/b"])
     assert counts == ScopeCounts(matched=1)
     assert db.run_sync(lambda r: r.get_execution(first)).scope == ScopeCounts(3, 3, 0)
 
