@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
@@ -22,10 +22,9 @@ from .config import (
     parse_applied,
 )
 from .engine.copy import TagPlan
-from .engine.discovery import concrete_rules, discover
+from .engine.discovery import Discovery
 from .engine.events import discard
 from .engine.filters import TagSelection
-from .engine.globs import Scope
 from .engine.run import Run, open_registries, rule_tags
 from .engine.scope_preview import ScopePreview, preview_scope
 from .errors import ConfigError, ConflictError, RegsyncError
@@ -328,17 +327,24 @@ PREVIEW_REPOSITORIES = 50
 
 
 async def _glob_preview(client: RegistryClient, rule: SyncRule) -> TagSelection:
-    found = await discover(client, rule)
+    """The first PREVIEW_REPOSITORIES repositories' tags; the catalog is read no further than
+    one more match (a row says that more repositories match)."""
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
-    for one in concrete_rules(rule, Scope(found.pairs[:PREVIEW_REPOSITORIES])):
-        repository = one.source.repository
-        listed = await client.list_tags(repository)
-        selection = await trio.to_thread.run_sync(rule_tags, one, listed)
-        kept += (f"{repository}:{tag}" for tag in selection.kept)
-        dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
-    why = f"not previewed (only the first {PREVIEW_REPOSITORIES} are); a run covers it"
-    dropped += ((f"{source}:", why) for source, _ in found.pairs[PREVIEW_REPOSITORIES:])
+    previewed = 0
+    async with aclosing(Discovery(client, rule).repositories()) as repositories:
+        async for one in repositories:
+            if previewed == PREVIEW_REPOSITORIES:
+                why = (f"more repositories match; only the first {PREVIEW_REPOSITORIES} are"
+                       " previewed (a run covers them all)")
+                dropped.append(("...:", why))
+                break
+            previewed += 1
+            repository = one.source.repository
+            listed = await client.list_tags(repository)
+            selection = await trio.to_thread.run_sync(rule_tags, one, listed)
+            kept += (f"{repository}:{tag}" for tag in selection.kept)
+            dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
     return TagSelection(tuple(kept), tuple(dropped))
 
 
