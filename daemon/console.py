@@ -90,7 +90,7 @@ def describe(event: Event, *, verbose: bool) -> str:
             return ""  # the engine logs failures with their reason already
         if r.outcome is Outcome.SKIPPED and not verbose:
             return ""
-        line = f"{r.outcome.value:<7} [{r.rule}] {r.tag} {r.digest}".rstrip()
+        line = f"{r.outcome.value:<7} [{r.rule}] {r.key} {r.digest}".rstrip()
         return escape_controls(line)
     return ""
 
