@@ -1,8 +1,9 @@
 """One glob task over many repositories beside `skopeo sync` given the same repositories as a
 list. Not a test: prints times, ratios, requests per tag and peak RSS.
 
-    .venv/bin/python bench/globs.py [--repos 1000] [--tags 5] [--delay-ms 25] [--no-wan]
-                                    [--no-skopeo] [--concurrency 5]
+    .venv/bin/python bench/globs.py [--repos 1000] [--tags 5] [--delay-ms 25 | 0]
+                                    [--no-loopback] [--no-skopeo | --no-regsync]
+                                    [--concurrency 5]
 
 regsync runs `regsyncd once` with one rule `corpus/*` -> `mirror/corpus/*` (its repositories
 come from the catalog); skopeo gets `corpus/app0 ... corpus/appN` in its YAML source. Both copy
@@ -120,8 +121,9 @@ def one_setting(tmp: Path, src: RegistryServer, spec: CorpusSpec, args: argparse
     where = f"{2 * delay * 1000:.0f} ms round trips" if delay else "loopback"
     print(f"{where}: {spec.repos} repositories x {spec.tags_per_repo} tags", flush=True)
     results: dict[str, float] = {}
-    tools: dict[str, Callable[[Endpoint, Endpoint, Path], list[str]]] = {
-        "regsync": lambda s, d, p: regsync_argv(s, d, p, args.concurrency)}
+    tools: dict[str, Callable[[Endpoint, Endpoint, Path], list[str]]] = {}
+    if args.regsync:
+        tools["regsync"] = lambda s, d, p: regsync_argv(s, d, p, args.concurrency)
     if args.skopeo:
         tools["skopeo"] = lambda s, d, p: skopeo_argv(s, d, repos, p)
     for name, tool in tools.items():
@@ -139,7 +141,7 @@ def one_setting(tmp: Path, src: RegistryServer, spec: CorpusSpec, args: argparse
                                                    tags).seconds
                 results[f"{name} no-op"] = measured(f"{name} no-op", argv, src, dst,
                                                     tags).seconds
-    if args.skopeo:
+    if args.skopeo and args.regsync:
         print(f"  => full sync {results['regsync full'] / results['skopeo full']:.3f}x skopeo,"
               f" no-op {results['regsync no-op'] / results['skopeo no-op']:.3f}x", flush=True)
 
@@ -151,6 +153,8 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=25.0, help="each way; 0: no WAN run")
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--skopeo", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--regsync", action=argparse.BooleanOptionalAction, default=True,
+                        help="--no-regsync: skopeo alone (its slow WAN run beside other work)")
     parser.add_argument("--loopback", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     spec = CorpusSpec(repos=args.repos, tags_per_repo=args.tags, shared_layers=1,

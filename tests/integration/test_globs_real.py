@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from regsync.daemon.engine.events import LogEvent, Outcome, TagFinished, discard
-from regsync.daemon.engine.run import Run, open_registries, sync
+from regsync.daemon.engine.run import KEPT_FAILURES, Run, open_registries, sync
 from regsync.daemon.main import main
 from regsync.daemon.registry import client
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
@@ -258,3 +258,21 @@ async def test_a_catalog_listing_a_name_again_or_out_of_order_copies_it_once(
                     if isinstance(e, LogEvent) and e.level == "warning"]
         assert warnings == [("2 catalog names were listed again or out of lexical order (a"
                              " catalog is sorted), skipped")]
+
+
+async def test_a_report_keeps_the_first_failures_and_counts_the_rest(
+    registry2: RegistryServer,
+) -> None:
+    """120 tags that fail (listed, but their manifests are gone): the report holds the first
+    KEPT_FAILURES with their reasons and counts all of them; the run's first failure is the
+    first one kept."""
+    with FakeRegistry() as fake:
+        for repo in ("team-a/a", "team-a/b", "team-a/c"):
+            fake.tags[repo] = [f"v{n}" for n in range(40)]
+        fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": sorted(
+            fake.tags)}).encode(), "application/json"), {}) if p == "/v2/_catalog" else None
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        report = await sync(config, config.rules, sink=Recorder())
+    assert report.counters.tags_failed == 120 and not report.ok
+    assert len(report.failures) == KEPT_FAILURES == 100 and report.results == []
+    assert {r.error_kind for r in report.failures} == {"not-found"}
