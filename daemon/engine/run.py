@@ -194,7 +194,8 @@ class Run:
         tags = selection.kept
         if self._only_tags is not None:  # retry: only the tags that failed
             wanted = set(self._only_tags.get(rule.name, ()))
-            if f"{repository}:" not in wanted:  # not the whole repository (its listing failed)
+            # not the whole repository (its listing failed), nor the whole rule (its catalog)
+            if f"{repository}:" not in wanted and "" not in wanted:
                 tags = tuple(t for t in tags if t in wanted or f"{repository}:{t}" in wanted)
         done = set(self._except_tags.get(rule.name, ()))  # resume: not what is finished
         tags = tuple(t for t in tags if t not in done and f"{repository}:{t}" not in done)

@@ -165,6 +165,10 @@ async def test_retry_and_resume_work_per_repository_and_tag(
                        only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
     assert {(r.repository, r.tag) for r in retry.results} == {
         ("team-a/web", "1.0"), ("team-a/db", "1.0"), ("team-a/db", "1.1")}
+    # the rule as a whole failed (its catalog could not be listed): a retry takes everything
+    whole = await sync(config, config.rules, sink=Recorder(), keep_results=True,
+                       only_tags={"rule0": {""}})
+    assert len(whole.results) == 6
     resume = await sync(config, config.rules, sink=Recorder(), keep_results=True,
                         except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
     assert {(r.repository, r.tag) for r in resume.results} == {
