@@ -42,11 +42,18 @@ class BlobOutcome(str, Enum):
     COPIED = "copied"
 
 
+#: target repositories a holding remembers, the latest: enough for the tags in flight, and a
+#: shared base layer in a glob's thousands of repositories does not hold a name per repository
+HOLDERS_KEPT = 64
+
+
 @dataclass(slots=True)
 class _Holding:
     """Where a digest is known to live on one target registry, and the transfer in flight."""
 
-    repositories: set[str] = field(default_factory=set)
+    #: the latest HOLDERS_KEPT repositories known to hold it, oldest first (a repository it
+    #: forgot is asked again with a HEAD: correct, one request more)
+    repositories: dict[str, None] = field(default_factory=dict)
     busy: trio.Event | None = None
     #: why the transfer into a repository failed: the tags waiting for it fail the same way
     #: instead of each repeating every retry
@@ -108,7 +115,7 @@ class BlobMover:
             outcome = await retrying(self._retry, lambda: self._attempt(
                 blob, holding, source, source_repository, target, target_repository
             ), describe=f"copy blob {blob.digest}")
-            holding.repositories.add(target_repository)
+            _remember(holding.repositories, target_repository)
         except RegsyncError as exc:
             holding.failed[target_repository] = exc
             raise
@@ -243,12 +250,20 @@ def _mount_source(
     """Where the POST mounts from: a repository of the target registry that this run saw holding
     the blob, else the source repository when both sides are one registry (a copy for free);
     None: a plain upload. (A 202 then is the upload session itself: nothing is asked twice.)"""
-    others = sorted(holding.repositories - {target_repository})
-    if others:
-        return others[0]
+    for other in reversed(holding.repositories):  # the latest: the likeliest to be there still
+        if other != target_repository:
+            return other
     if target == source and source_repository != target_repository:
         return source_repository
     return None
+
+
+def _remember(holders: dict[str, None], repository: str) -> None:
+    """`repository` holds the blob now; the oldest beyond HOLDERS_KEPT is forgotten."""
+    holders.pop(repository, None)
+    holders[repository] = None
+    if len(holders) > HOLDERS_KEPT:
+        del holders[next(iter(holders))]
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:
