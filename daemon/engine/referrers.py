@@ -9,9 +9,10 @@ dropping an entry), then the tag. Then the referrers' own referrers (a signature
 cycle-safe and depth-capped. The tag filters do not apply: a `.sig` tag follows its subject
 whatever `include` says, and the referrer tags of subjects the rule did not select stay behind.
 
-Cost of a re-run with nothing new: per subject, HEADs of the four tags on both sides and, where a
-fallback index exists, one GET of the target's copy (its entries are the next subjects); never a
-GET on the source. A tag whose index was rewritten by a platform filter has a digest the source
+Cost of a re-run with nothing new: per subject, HEADs of those of the four tags the source's tag
+listing shows (`listed`: the run has just listed them; a tag it does not show is not asked for)
+on both sides and, where a fallback index exists, one GET of the target's copy (its entries are
+the next subjects); never a GET on the source. A tag whose index was rewritten by a platform filter has a digest the source
 never had: the source's referrers of the original index describe content the target will not
 have, so they are not copied, and the log says so once per tag.
 """
@@ -47,8 +48,11 @@ class ReferrerFollower:
         copier: TagCopier,
         log: Callable[[str, str], None],
         on_copied: Callable[[str, int], None] = lambda tag, count: None,
+        listed: frozenset[str] | None = None,
     ) -> None:
         self._copier = copier
+        #: the referrer-shaped tags of the source repository's listing (None: unknown, ask)
+        self._listed = listed
         self._on_copied = on_copied
         #: the source's Referrers API answers, one request per subject per run
         self._api: dict[str, tuple[RawManifest, IndexManifest] | None] = {}
@@ -82,7 +86,7 @@ class ReferrerFollower:
         target. HEADs, and a target GET for a fallback index that differs (a merged one)."""
         source, target = self._source, self._target
         count = 0
-        for tag in referrer_tags(digest):
+        for tag in self._tags(digest):
             src = await source.registry.head_manifest(source.repository, tag)
             if src is None:
                 continue
@@ -119,7 +123,7 @@ class ReferrerFollower:
 
     async def _present_on_source(self, digest: str) -> int:
         registry, repo = self._source.registry, self._source.repository
-        heads = [await registry.head_manifest(repo, t) for t in referrer_tags(digest)]
+        heads = [await registry.head_manifest(repo, t) for t in self._tags(digest)]
         return sum(1 for h in heads if h is not None)
 
     async def _follow(self, subject: str, seen: set[str], depth: int, copied: list[int]) -> None:
@@ -138,9 +142,14 @@ class ReferrerFollower:
             referrers = referrers[1:]
         async with together() as nursery:
             for tag in referrers:
-                nursery.start_soon(one, tag)
+                if self._listed is None or tag in self._listed:
+                    nursery.start_soon(one, tag)
         for referrer in dict.fromkeys(found):
             await self._follow(referrer, seen, depth + 1, copied)
+
+    def _tags(self, digest: str) -> list[str]:
+        """The referrer tags of `digest` the source may have (all four when not listed)."""
+        return [t for t in referrer_tags(digest) if self._listed is None or t in self._listed]
 
     async def _source_api(self, subject: str) -> tuple[RawManifest, IndexManifest] | None:
         """The source's API answer; asked once per subject, and not at all once the source

@@ -185,8 +185,8 @@ class Run:
     async def _produce_one(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
         repository = rule.source.repository
         try:
-            copier = self.copier(rule)
             selection = await self.select(rule)
+            copier = self.copier(rule, followers(selection))
         except RegsyncError as exc:  # the repository as a whole failed: it counts as one item
             self._fail_rule(rule, repository, exc)
             return
@@ -254,7 +254,9 @@ class Run:
                                        reason=f"internal error ({type(exc).__name__}); see the log")
                 self._finish(replace(result, repository=repository))
 
-    def copier(self, rule: SyncRule) -> TagCopier:
+    def copier(self, rule: SyncRule, listed: frozenset[str] | None = None) -> TagCopier:
+        """The copier of one plain rule; `listed`: the referrer tags its source listing showed
+        (only those are looked up)."""
         try:
             platforms = tuple(parse_platform(p) for p in rule.platforms)
         except ValueError as exc:  # config validation should have caught it
@@ -278,7 +280,8 @@ class Run:
         if rule.referrers:  # referrers are copied whole: no platform filter speaks about them
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,
-                on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count))
+                on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count),
+                listed=listed)
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
@@ -329,8 +332,8 @@ class Run:
         return TagSelection(tuple(kept), tuple(dropped)), plans
 
     async def _plan_one(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
-        copier = self.copier(rule)
         selection = await self.select(rule)
+        copier = self.copier(rule, followers(selection))
         plans: dict[str, TagPlan] = {}
         limiter = trio.CapacityLimiter(self._tags_in_flight)
 
@@ -390,6 +393,11 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
     follow = tuple((tag, FOLLOWS_SUBJECT) for tag in followers)
     return TagSelection(selection.kept, selection.dropped + follow + shown)
+
+
+def followers(selection: TagSelection) -> frozenset[str]:
+    """The referrer tags a listing showed (`rule_tags` sets them apart, whatever the filters)."""
+    return frozenset(tag for tag, why in selection.dropped if why == FOLLOWS_SUBJECT)
 
 
 def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
