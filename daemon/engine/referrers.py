@@ -49,6 +49,7 @@ class ReferrerFollower:
         log: Callable[[str, str], None],
         on_copied: Callable[[str, int], None] = lambda tag, count: None,
         listed: frozenset[str] | None = None,
+        api_known: dict[str, bool] | None = None,
     ) -> None:
         self._copier = copier
         #: the referrer-shaped tags of the source repository's listing (None: unknown, ask)
@@ -57,7 +58,9 @@ class ReferrerFollower:
         #: the source's Referrers API answers, one request per subject per run
         self._api: dict[str, tuple[RawManifest, IndexManifest] | None] = {}
         self._target_api: bool | None = None
-        self._source_has_api: bool | None = None
+        #: whether each source registry has the Referrers API, shared by a run's followers (a
+        #: glob's thousand repositories ask once, not once each)
+        self._api_known = {} if api_known is None else api_known
         self._source = copier.source
         self._target = copier.target
         self._log = log
@@ -154,12 +157,13 @@ class ReferrerFollower:
     async def _source_api(self, subject: str) -> tuple[RawManifest, IndexManifest] | None:
         """The source's API answer; asked once per subject, and not at all once the source
         said it has no API (such a registry answers 404 for every digest)."""
-        if self._source_has_api is False:
+        registry = self._source.registry
+        if self._api_known.get(registry.name) is False:
             return None
         if subject not in self._api:
-            answer = await self._source.registry.list_referrers(self._source.repository, subject)
+            answer = await registry.list_referrers(self._source.repository, subject)
             self._api[subject] = answer
-            self._source_has_api = answer is not None
+            self._api_known[registry.name] = answer is not None
         return self._api[subject]
 
     async def _copy_listed(

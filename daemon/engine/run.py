@@ -133,6 +133,8 @@ class Run:
             memory=uploads,
         )
         self._tags_in_flight = g.tags_in_flight
+        #: which source registries have the Referrers API, learnt once per run
+        self._referrers_api: dict[str, bool] = {}
 
     async def execute(self, rules: Sequence[SyncRule]) -> RunReport:
         send, receive = trio.open_memory_channel[_Item](self._tags_in_flight)
@@ -281,7 +283,7 @@ class Run:
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,
                 on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count),
-                listed=listed)
+                listed=listed, api_known=self._referrers_api)
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
