@@ -280,3 +280,21 @@ async def test_a_report_keeps_the_first_failures_and_counts_the_rest(
     assert report.counters.tags_failed == 120 and not report.ok
     assert len(report.failures) == KEPT_FAILURES == 100 and report.results == []
     assert {r.error_kind for r in report.failures} == {"not-found"}
+
+
+async def test_the_referrers_api_is_probed_once_per_registry_not_per_repository(
+    registry2: RegistryServer,
+) -> None:
+    """A source without the Referrers API (404, as distribution 2.8) is known as such after its
+    first answers: 40 repositories do not probe it 40 times (at most the tags in flight race)."""
+    with FakeRegistry() as fake:
+        fake.referrers_api = False
+        for n in range(40):
+            fake.add_image(f"team-a/r{n:02}", "1", f"layer{n}".encode())
+        fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": sorted(
+            fake.tags)}).encode(), "application/json"), {}) if p == "/v2/_catalog" else None
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        report = await sync(config, config.rules, sink=Recorder())
+        assert report.ok and report.counters.tags_copied == 40
+        probes = [p for _, p in fake.requests if "/referrers/" in p]
+        assert 1 <= len(probes) <= config.global_.tags_in_flight < 40
