@@ -46,6 +46,11 @@ class BlobOutcome(str, Enum):
 #: shared base layer in a glob's thousands of repositories does not hold a name per repository
 HOLDERS_KEPT = 64
 
+#: blobs a run remembers, the most recently used (a shared base layer is used by every tag, so
+#: it stays; a tag's own layer ages out): a run's memory does not grow with its distinct blobs.
+#: A forgotten blob costs one target HEAD when it is met again, or an upload where a mount was
+HOLDINGS_KEPT = 4096
+
 
 @dataclass(slots=True)
 class _Holding:
@@ -100,7 +105,7 @@ class BlobMover:
     ) -> BlobOutcome:
         """Make `blob` present in the target repository; `body`, when given, is its content
         already read and verified (no GET then). Raises the RegsyncError that stopped it."""
-        holding = self._holdings.setdefault((target.name, blob.digest), _Holding())
+        holding = self._holding((target.name, blob.digest))
         while holding.busy is not None:  # another tag is moving this digest: reuse its result
             await holding.busy.wait()
         if target_repository in holding.repositories:
@@ -126,6 +131,18 @@ class BlobMover:
                 self._bodies.pop(blob.digest, None)
         self._on_outcome(outcome, blob.size)
         return outcome
+
+    def _holding(self, key: tuple[str, str]) -> _Holding:
+        """The holding of `key`, now the most recently used; the least recently used idle one
+        is forgotten beyond HOLDINGS_KEPT (one in use never is: tags wait on it)."""
+        holding = self._holdings.pop(key, None) or _Holding()
+        self._holdings[key] = holding
+        if len(self._holdings) > HOLDINGS_KEPT:
+            for old, idle in self._holdings.items():
+                if idle.busy is None and old != key:
+                    del self._holdings[old]
+                    break
+        return holding
 
     async def _attempt(
         self,

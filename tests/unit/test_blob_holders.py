@@ -4,7 +4,18 @@ comes from the latest holder. Pure: the mover's bookkeeping without I/O."""
 
 from __future__ import annotations
 
-from regsync.daemon.engine.blobs import HOLDERS_KEPT, _Holding, _mount_source, _remember
+import trio
+from regsync.daemon.engine.blobs import (
+    HOLDERS_KEPT,
+    HOLDINGS_KEPT,
+    BlobMover,
+    _Holding,
+    _mount_source,
+    _remember,
+)
+from regsync.daemon.engine.slots import BlobSlots
+from regsync.daemon.engine.throughput import Floor
+from regsync.daemon.registry.retry import RetryPolicy
 
 
 def test_a_holding_keeps_the_latest_repositories_only() -> None:
@@ -26,3 +37,20 @@ def test_a_mount_comes_from_the_latest_other_holder() -> None:
     assert _mount_source(holding, "dst", "src/x", "dst", "m/z") == "m/c"
     assert _mount_source(_Holding(), "dst", "src/x", "dst", "m/z") == "src/x"  # one registry
     assert _mount_source(_Holding(), "src", "src/x", "dst", "m/z") is None
+
+
+def test_a_run_remembers_its_most_recently_used_blobs_and_never_one_in_use() -> None:
+    """5,000 tags of their own layer plus one shared base: the base stays (every tag uses it),
+    the oldest idle layers go, and a blob being moved is never forgotten under its waiters."""
+    mover = BlobMover(slots=BlobSlots(1), floor=Floor(0, 1), retry=RetryPolicy(),
+                      on_bytes=lambda n: None, on_outcome=lambda outcome, size: None)
+    moving = mover._holding(("dst", "sha256:moving"))
+    moving.busy = trio.Event()
+    base = ("dst", "sha256:base")
+    for n in range(5000):
+        mover._holding(("dst", f"sha256:{n}"))
+        mover._holding(base)
+    assert len(mover._holdings) == HOLDINGS_KEPT
+    assert ("dst", "sha256:moving") in mover._holdings and base in mover._holdings
+    assert ("dst", "sha256:4999") in mover._holdings and ("dst", "sha256:0") not in mover._holdings
+    assert mover._holding(("dst", "sha256:moving")) is moving
