@@ -8,6 +8,10 @@ Batch 1 is the worst case (a flush per tag); the executor flushes every 0.5 s, s
 writes tens to hundreds of results per flush. PostgreSQL is a throwaway local cluster
 (tests/support/postgres.py: loopback TCP, fsync off), so the figures are the client-side and
 protocol cost, not a durable server's commit latency.
+
+Then, on PostgreSQL, the cost of one coordinator round (store/leases.py: renew the leases, look
+for stops, lapsed leases and queued work) for a daemon running 0, 10 and 100 executions: each
+daemon on a shared store pays it about once a second.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.model import Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database, Repo
+from regsync.daemon.store.records import Trigger
 from support.postgres import postgres_cluster
 
 BATCHES = (1, 50, 500)
@@ -57,6 +61,26 @@ def measure(url: str, total: int, batch: int) -> float:
         return (time.perf_counter() - start) / total * 1000
 
 
+def coordinate_ms(url: str, running: int, rounds: int = 200) -> float:
+    """Milliseconds per coordinator round with `running` executions held by this daemon."""
+    with Database.open(url) as db:
+
+        def seed(repo: Repo) -> list[int]:
+            repo.register_daemon("bench", 1)
+            repo.create_registry(RegistrySettings("src", "https://src.example"))
+            repo.create_registry(RegistrySettings("dst", "https://dst.example"))
+            for n in range(running):
+                repo.create_task(SyncRule(f"t{n}", Endpoint("src", "a"), Endpoint("dst", "a")))
+                repo.create_execution(f"t{n}", Trigger.MANUAL, for_any=True)
+            return [c.record.id for c in repo.coordinate(free=running, mine=(), lease=30).claimed]
+
+        mine = db.run_sync(seed)
+        start = time.perf_counter()
+        for _ in range(rounds):
+            db.run_sync(lambda repo: repo.coordinate(free=0, mine=mine, lease=30))
+        return (time.perf_counter() - start) / rounds * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=5000)
@@ -71,6 +95,10 @@ def main() -> None:
     print(f"{'engine':<12}{'batch':>6}{'ms/result':>12}")
     for engine, batch, ms in rows:
         print(f"{engine:<12}{batch:>6}{ms:>12.3f}")
+    with postgres_cluster() as cluster:
+        for running in (0, 10, 100):
+            ms = coordinate_ms(cluster.url(cluster.create_database()), running)
+            print(f"coordinator round, {running:>3} running: {ms:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 NONE = "-"
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -39,18 +38,6 @@ def fields(pairs: Sequence[tuple[str, str]]) -> str:
     width = max((len(key) for key, _ in pairs), default=0) + 1
     return "\n".join(f"{key + ':':<{width}}  {escape_controls(value)}".rstrip()
                      for key, value in pairs)
-
-
-def size(n: float) -> str:
-    """Binary units, three significant digits: 0 B, 999 B, 1.5 KiB, 12.3 MiB, 512 GiB."""
-    value = float(n)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.1f} {unit}" if abs(value) < 100 else f"{value:.0f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def duration(seconds: float) -> str:

@@ -9,15 +9,12 @@ the registry's CA, so the daemon's CA is only accepted before the command.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import NoReturn, TypeAlias
 
-from .client import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
+from .client import DEFAULT_SERVER, EXIT_OK, SERVER_ENV, TOKEN_ENV
 from .context import Ctx
+from .tree import Commands, Parser, UsageError, leaf
 
-Handler = Callable[[Ctx], int]
-# the object `add_subparsers` returns
-Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+__all__ = ["UsageError", "build"]
 
 EPILOG = f"""\
 exit codes:
@@ -38,22 +35,8 @@ int64 values are strings); `run --follow` and `logs -f` print JSON lines instead
 """
 
 
-class UsageError(Exception):
-    """argparse's complaint, raised instead of exiting so `main` can return an exit code."""
-
-    def __init__(self, usage: str, message: str) -> None:
-        super().__init__(message)
-        self.usage = usage
-        self.message = message
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(self.format_usage(), message)
-
-
 def build() -> Parser:
-    from .commands import control, executions, notifications, registries, runs, tasks
+    from .commands import control, executions, notifications, registries, runs, schedule, tasks
 
     parser = Parser(
         prog="regsyncctl", description="Drive regsyncd, the registry mirroring daemon.",
@@ -66,31 +49,27 @@ def build() -> Parser:
                              "--tls; give it before the command)")
     common = argparse.ArgumentParser(add_help=False)
     _add_globals(common, late=True)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+    commands: Commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
-    for module in (runs, executions, registries, tasks, control, notifications):
+    for module in (runs, executions, registries, tasks, schedule, control, notifications):
         module.register(commands, common)
+    _add_completion(commands, common)
     return parser
 
 
-def leaf(
-    commands: Commands, name: str, handler: Handler, common: argparse.ArgumentParser,
-    help: str,
-) -> argparse.ArgumentParser:
-    """A subcommand that runs `handler`."""
-    sub: argparse.ArgumentParser = commands.add_parser(
-        name, help=help, description=help, parents=[common]
-    )
-    sub.set_defaults(handler=handler)
-    return sub
+def _add_completion(commands: Commands, common: argparse.ArgumentParser) -> None:
+    """Here, not in an area: its script is made from the whole tree `build` assembles."""
+    completion = leaf(commands, "completion", _completion, common,
+                      "print a shell completion script: "
+                      "eval \"$(regsyncctl completion bash)\"")
+    completion.add_argument("shell", choices=("bash", "zsh"))
 
 
-def group(commands: Commands, name: str, help: str) -> Commands:
-    """A subcommand with subcommands of its own (`registries list`)."""
-    sub = commands.add_parser(name, help=help, description=help)
-    actions: Commands = sub.add_subparsers(dest="action", required=True, metavar="ACTION",
-                                           parser_class=Parser)
-    return actions
+def _completion(ctx: Ctx) -> int:
+    from .completion import script
+
+    ctx.print(script(build(), ctx.args.shell))
+    return EXIT_OK
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, late: bool) -> None:

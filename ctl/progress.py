@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import TextIO
 
 from regsync.common.text import escape_controls
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
-from .output import outcome_name, short_digest, size, status_name
+from .output import outcome_name, short_digest, status_name
 from .views import blob_counts, tag_counts, took
 
 _BAR = 20
@@ -61,12 +62,19 @@ def progress_line(counters: ev.Counters, *, rate: float, current_tag: str) -> st
     return f"{line}  {escape_controls(current_tag)}" if current_tag else line
 
 
+#: error kinds of a failed prune (errors.py: PruneStoppedError, DeleteRefusedError)
+PRUNE_KINDS = frozenset({"prune-limit", "delete-refused"})
+
+
 def tag_line(result: ev.TagResult) -> str:
     """One finished tag: `copied  1.25  sha256:0123456789ab`, or why it failed."""
     word = outcome_name(result.outcome)
     if result.outcome == ev.TAG_OUTCOME_FAILED:
         kind = f"[{result.error_kind}] " if result.error_kind else ""
-        what = escape_controls(result.tag) or "(listing the source tags)"  # the listing failed
+        # no tag: the listing failed, or the prune after the copies (its kinds say so)
+        whole = "(pruning the target)" if result.error_kind in PRUNE_KINDS else (
+            "(listing the source tags)")
+        what = escape_controls(result.tag) or whole
         reason = escape_controls(result.reason) or "no reason given"
         return f"{word:<7} {what}: {escape_controls(kind)}{reason}"
     note = f"  ({escape_controls(result.reason)})" if result.reason else ""
@@ -81,7 +89,8 @@ def summary(detail: pb.ExecutionDetail) -> str:
         (f"execution {e.id} of task {escape_controls(e.task)} "
         f"{status_name(e.status).upper()} in {took(e)}: "
         f"{tag_counts(e.counters)}; {size(e.counters.bytes_copied)} copied "
-        f"(blobs: {blob_counts(e.counters)})")
+        f"(blobs: {blob_counts(e.counters)}; referrers: {e.counters.referrers_copied} copied)")
+        + (f"; {e.counters.tags_deleted} target tags pruned" if e.counters.tags_deleted else "")
     ]
     if e.error:
         lines.append(f"error: {escape_controls(e.error)}")

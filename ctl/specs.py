@@ -14,7 +14,8 @@ from collections.abc import MutableSequence, Sequence
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 # Lists a `tasks edit --clear FIELD` empties (scalars are cleared by passing "" or 0).
-CLEARABLE = ("include", "exclude", "semver", "latest", "arch", "platform", "cron", "exclude-repo")
+CLEARABLE = ("include", "exclude", "semver", "latest", "arch", "platform", "cron", "exclude-repo",
+             "artifact-type")
 
 
 def endpoint(text: str) -> pb.Endpoint:
@@ -49,6 +50,15 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
     return value
+
+
+def prune_max(text: str) -> str:
+    """`--prune-max`: a count ("10") or a percentage of the target's tags ("25%")."""
+    number = text.removesuffix("%")
+    if not number.isdigit() or (text.endswith("%") and int(number) > 100):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count or a percentage up to 100% (e.g. 10 or 25%)")
+    return text
 
 
 def non_negative_float(text: str) -> float:
@@ -121,6 +131,13 @@ def _apply_task_flags(spec: pb.TaskSpec, args: argparse.Namespace) -> pb.TaskSpe
         spec.tags.latest = args.latest
     if args.cron is not None:
         spec.cron_expression = args.cron
+    if args.prune is not None:
+        spec.prune = args.prune
+    if args.prune_max is not None:
+        spec.prune_max = args.prune_max
+    _replace(spec.referrer_artifact_types, args.artifact_type)
+    if args.referrers is not None:
+        spec.referrers = args.referrers
     return spec
 
 
@@ -147,3 +164,5 @@ def _clear(spec: pb.TaskSpec, field: str) -> None:
         spec.cron_expression = ""
     elif field == "exclude-repo":
         del spec.source.exclude[:]
+    elif field == "artifact-type":
+        del spec.referrer_artifact_types[:]

@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, tzinfo
 
 from regsync.common.text import escape_controls
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -19,7 +20,6 @@ from .output import (
     or_none,
     outcome_name,
     short_digest,
-    size,
     status_name,
     table,
     trigger_name,
@@ -80,9 +80,18 @@ def task_detail(t: pb.Task, tz: tzinfo | None = None) -> str:
         ("latest", str(spec.tags.latest) if spec.tags.latest else "all"),
         ("architectures", or_none(" ".join(spec.architectures))),
         ("platforms", or_none(" ".join(spec.platforms))),
+        ("referrers", referrers(spec)),
         ("schedule", spec.cron_expression or "manual"), ("enabled", yes_no(spec.enabled)),
+        ("prune", f"yes, at most {spec.prune_max or '50%'} a run" if spec.prune else "no"),
         ("next run", when(t.next_run, tz)), ("last run", _last(t)),
     ])
+
+
+def referrers(spec: pb.TaskSpec) -> str:
+    """Whether signatures, SBOMs and attestations follow, and which (unset: on, all)."""
+    if spec.HasField("referrers") and not spec.referrers:
+        return "off"
+    return " ".join(spec.referrer_artifact_types) or "all"
 
 
 def _last(t: pb.Task) -> str:
@@ -109,7 +118,12 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
         ("trigger", trigger_name(e.trigger) + (f" of #{e.parent_id}" if e.parent_id else "")),
         ("started", when(e.started, tz)), ("finished", when(e.finished, tz)), ("took", took(e)),
         ("tags", tag_counts(e.counters)), ("blobs", blob_counts(e.counters)),
-        ("copied", size(e.counters.bytes_copied)), ("error", or_none(e.error)),
+        ("referrers", f"{e.counters.referrers_copied} copied"),
+        ("copied", size(e.counters.bytes_copied)),
+        *([("pruned", f"{e.counters.tags_deleted} target tags deleted")]
+          if e.counters.tags_deleted else []),
+        ("error", or_none(e.error)),
+        ("daemon", or_none(e.daemon)),
     ]
     if e.HasField("repositories"):
         r = e.repositories
@@ -183,18 +197,29 @@ def plan_text(name: str, plan: pb.PlanResponse) -> str:
         parts.append(table(["TAG", "ACTION", "REASON"], rows))
     if plan.dropped:
         parts.append(table(["FILTERED OUT", "WHY"], [[d.tag, d.reason] for d in plan.dropped]))
+    if plan.deletions or plan.prune_notes:
+        parts[0] += f"; {len(plan.deletions)} target tags to prune after the copies"
+        rows = [[t.tag, short_digest(t.digest),
+                 t.reason + (f" (by digest only: {t.blocked})" if t.blocked else "")]
+                for t in plan.deletions]
+        if rows:
+            parts.append(table(["TO PRUNE", "DIGEST", "WHY"], rows))
+        parts += [f"note: {note}" for note in plan.prune_notes]
     return "\n\n".join(parts)
 
 
 def status_text(s: pb.Status, tz: tzinfo | None = None) -> str:
     parts = [fields([("version", s.version), ("uptime", duration(s.uptime_seconds)),
-                     ("store", or_none(s.store)), ("running", str(len(s.running)))])]
+                     ("store", or_none(s.store)), ("daemon", or_none(s.daemon)),
+                     ("running", str(len(s.running)))])]
     if s.running:
         rows = [[str(e.id), e.task, status_name(e.status), took(e), tag_counts(e.counters),
                  size(e.counters.bytes_copied)] for e in s.running]
         parts.append(table(["ID", "TASK", "STATUS", "FOR", "TAGS", "COPIED"], rows))
     if s.next_runs:
         parts.append(table(["NEXT RUN", "TASK"], [[when(r.at, tz), r.task] for r in s.next_runs]))
+    elif s.daemon and not s.fires_schedules:
+        parts.append("schedules: fired by another daemon on this store (the leader)")
     else:
         parts.append("no scheduled runs")
     return "\n\n".join(parts)

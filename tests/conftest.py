@@ -54,11 +54,12 @@ def registry_factory(tmp_path: Path) -> Iterator[RegistryFactory]:
         password: str | None = None,
         relative_urls: bool = False,
         tls: bool = False,
+        delete: bool = True,
     ) -> RegistryServer:
         workdir = tmp_path / f"registry-{len(started)}"
         server = RegistryServer(
             auth, username=username, password=password, relative_urls=relative_urls,
-            workdir=workdir, tls=tls,
+            workdir=workdir, tls=tls, delete=delete,
         )
         started.append(server)
         server.start()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import partial
 
 import trio
-from regsync.daemon.errors import ConfigError
+from regsync.common.errors import SetupError
 
 from .server import run_panel
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 0
     try:
         trio.run(serve, args)
-    except* ConfigError as group:  # start-up failures arrive through the nursery
+    except* SetupError as group:  # start-up failures arrive through the nursery
         for exc in group.exceptions:
             print(f"regsync panel: {exc}", file=sys.stderr)
         status = 2

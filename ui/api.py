@@ -89,6 +89,13 @@ class Api:
             pb.PreviewRepositoriesRequest(spec=spec, limit=limit), token=self.token)
         return reply
 
+    async def preview_schedule(self, cron: str) -> pb.PreviewScheduleResponse:
+        """The next fire times of `cron` as the daemon's scheduler computes them (UTC)."""
+        reply: pb.PreviewScheduleResponse = await self.client.call(
+            lambda s: s.tasks.PreviewSchedule, pb.PreviewScheduleRequest(cron_expression=cron),
+            token=self.token)
+        return reply
+
     # executions --------------------------------------------------------------------------------
     async def list_executions(self, *, task: str = "", statuses: Sequence[int] = (),
                               limit: int = 50) -> list[pb.Execution]:

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from . import format as fmt
@@ -104,4 +105,4 @@ class Throughput:
 
 
 def rate(bytes_per_second: float | None) -> str:
-    return "-" if bytes_per_second is None else f"{fmt.size(int(bytes_per_second))}/s"
+    return "-" if bytes_per_second is None else f"{size(int(bytes_per_second))}/s"

@@ -33,6 +33,7 @@ _OUTCOME: dict[int, tuple[str, str]] = {
     ev.TAG_OUTCOME_COPIED: ("copied", "positive"),
     ev.TAG_OUTCOME_SKIPPED: ("unchanged", "grey"),
     ev.TAG_OUTCOME_FAILED: ("failed", "negative"),
+    ev.TAG_OUTCOME_DELETED: ("deleted", "warning"),  # pruned from the target
 }
 FINISHED = frozenset({pb.EXECUTION_STATUS_SUCCEEDED, pb.EXECUTION_STATUS_FAILED,
                       pb.EXECUTION_STATUS_STOPPED, pb.EXECUTION_STATUS_INTERRUPTED})
@@ -107,16 +108,6 @@ def elapsed(execution: pb.Execution, now: datetime) -> float | None:
     return (end - start).total_seconds()
 
 
-def size(count: int) -> str:
-    """Bytes in binary units: '0 B', '1.5 KiB', '3.2 GiB'."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def shown(text: str, *, keep_newlines: bool = False) -> str:
     """Any name or message from the daemon as the page shows it: control, invisible and
     reordering characters as escapes (`\x1b`), since a registry may have put them there."""
@@ -135,9 +126,17 @@ def progress(counters: ev.Counters) -> float:
 
 
 def tally(counters: ev.Counters) -> str:
-    """'3/10 tags: 2 copied, 1 unchanged, 0 failed'."""
+    """'3/10 tags: 2 copied, 1 unchanged, 0 failed' (and '; 2 target tags pruned')."""
+    pruned = f"; {counters.tags_deleted} target tags pruned" if counters.tags_deleted else ""
     return (f"{_done(counters)}/{_total(counters)} tags: {counters.tags_copied} copied, "
-            f"{counters.tags_skipped} unchanged, {counters.tags_failed} failed")
+            f"{counters.tags_skipped} unchanged, {counters.tags_failed} failed{pruned}")
+
+
+def result_detail(result: ev.TagResult) -> str:
+    """What a result row shows: a pruned tag's digest with why, else the reason or digest."""
+    if result.outcome == ev.TAG_OUTCOME_DELETED:
+        return f"{result.digest} ({result.reason})"
+    return result.reason or result.digest
 
 
 def _done(counters: ev.Counters) -> int:
@@ -151,25 +150,20 @@ def _total(counters: ev.Counters) -> int:
 
 @dataclass(frozen=True)
 class CronPreview:
-    """The next run times of a cron expression, or why it is not one."""
+    """The next run times of a schedule, as the daemon computed them, or why there are none."""
 
-    times: tuple[datetime, ...] = ()
+    times: tuple[str, ...] = ()
     error: str = ""
 
 
-def cron_preview(expression: str, now: datetime, count: int = 5) -> CronPreview:
-    """The next `count` times a five-field cron expression fires after `now` (local, naive or
-    aware as given), computed here so the wizard answers as the user types."""
-    from croniter import croniter  # lazy: only the wizard needs it
-
-    text = expression.strip()
-    if not text:
+def cron_preview(reply: pb.PreviewScheduleResponse) -> CronPreview:
+    """The daemon's answer (PreviewSchedule) for the wizard: its scheduler's fire times, in UTC
+    as it fires them (not the browser's zone), so the helper shows what the daemon will do."""
+    if not reply.cron_expression:
         return CronPreview(error="no schedule: manual runs only")
-    if len(text.split()) != 5:
-        return CronPreview(error="expected five fields: minute hour day-of-month month weekday")
-    try:
-        it = croniter(text, now)
-        times = tuple(it.get_next(datetime) for _ in range(count))
-    except (ValueError, KeyError) as exc:
-        return CronPreview(error=f"not a valid cron expression: {exc}")
-    return CronPreview(times=times)
+    return CronPreview(times=tuple(in_utc(t.ToDatetime(tzinfo=UTC)) for t in reply.next_runs))
+
+
+def in_utc(stamp: datetime) -> str:
+    """A time the daemon schedules by, labelled: '2026-01-02 02:00:00 UTC'."""
+    return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

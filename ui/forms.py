@@ -73,9 +73,12 @@ class TaskForm:
     platforms: str = ""
     cron: str = ""
     enabled: bool = True
-    #: not edited by the wizard, kept as stored: an edit must not reset them
-    source_exclude: tuple[str, ...] = ()
+    prune: bool = False
+    prune_max: str = ""  # "" = the daemon's default, 50% of the target's tags
     referrers: bool = True
+    artifact_types: str = ""  # referrers of these artifact types only; empty = all
+    #: not edited by the wizard, kept as stored: an edit must not reset it
+    source_exclude: tuple[str, ...] = ()
 
     def to_spec(self) -> pb.TaskSpec:
         return pb.TaskSpec(
@@ -91,6 +94,9 @@ class TaskForm:
             enabled=self.enabled,
             cron_expression=" ".join(self.cron.split()),
             referrers=self.referrers,
+            prune=self.prune,
+            prune_max=self.prune_max.strip(),
+            referrer_artifact_types=list(split_list(self.artifact_types)),
         )
 
     def tag_filter(self) -> pb.TagFilter:
@@ -133,4 +139,6 @@ def task_form(task: pb.Task) -> TaskForm:
         cron=spec.cron_expression, enabled=spec.enabled,
         source_exclude=tuple(spec.source.exclude),
         referrers=spec.referrers if spec.HasField("referrers") else True,
+        prune=spec.prune, prune_max=spec.prune_max,
+        artifact_types=join_list(list(spec.referrer_artifact_types)),
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from regsync.daemon.errors import ConfigError
+from regsync.common.errors import SetupError
 
 log = logging.getLogger("regsync.ui")
 
@@ -53,7 +53,7 @@ def host_policy(bind_host: str, allowed: Iterable[str] = ()) -> HostPolicy:
     """Loopback names, the bound address unless it is a wildcard, and `allowed`.
 
     Raises:
-        ConfigError: an allowed name that is not a host name (a port or a URL, say).
+        SetupError: an allowed name that is not a host name (a port or a URL, say).
     """
     names = set(LOOPBACK_NAMES)
     bound = bind_host.strip("[]").lower()
@@ -62,7 +62,7 @@ def host_policy(bind_host: str, allowed: Iterable[str] = ()) -> HostPolicy:
     for name in allowed:
         split = split_host(name)
         if split is None or split[1] is not None:
-            raise ConfigError(f"allowed host {name!r}: give a host name or address, no port "
+            raise SetupError(f"allowed host {name!r}: give a host name or address, no port "
                               "or scheme (e.g. panel.example.com)")
         names.add(split[0])
     return HostPolicy(frozenset(names))
@@ -143,11 +143,11 @@ def check_exposure(host: str, *, login_required: bool, how: str) -> None:
     """Refuse a panel beyond loopback without a login: whoever reaches it controls regsyncd.
 
     Raises:
-        ConfigError: saying `how` to get a login (or to stay on loopback).
+        SetupError: saying `how` to get a login (or to stay on loopback).
     """
     if login_required or is_loopback(host):
         return
-    raise ConfigError(f"web panel on {host}: beyond loopback it needs a login, and anyone who "
+    raise SetupError(f"web panel on {host}: beyond loopback it needs a login, and anyone who "
                       f"reaches it would control regsyncd; {how}")
 
 

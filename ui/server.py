@@ -18,7 +18,7 @@ import trio
 from nicegui import core
 from nicegui.middlewares import RedirectWithPrefixMiddleware, SetCacheControlMiddleware
 from nicegui.server import CustomServerConfig, Server
-from regsync.daemon.errors import ConfigError
+from regsync.common.errors import SetupError
 
 from . import guard
 from .app import TITLE, register
@@ -51,7 +51,7 @@ def dial_address(api_address: str) -> str:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, or ConfigError naming the address."""
+    """A listening socket, or SetupError naming the address."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -60,7 +60,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"web panel: cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise SetupError(f"web panel: cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -105,7 +105,7 @@ async def run_panel(api_address: str, port: int, *, login_required: bool,
     to beyond the loopback names and `host` itself.
 
     Raises:
-        ConfigError: no login beyond loopback, a bad allowed host, the port cannot be bound, a
+        SetupError: no login beyond loopback, a bad allowed host, the port cannot be bound, a
             panel already runs in this process, or the server failed to start.
     """
     guard.check_exposure(host, login_required=login_required, how=login_hint)
@@ -115,7 +115,7 @@ async def run_panel(api_address: str, port: int, *, login_required: bool,
                     "name for each name browsers use to reach it", host,
                     ", ".join(sorted(policy.names)))
     if not _lock.acquire(blocking=False):
-        raise ConfigError("web panel: one panel per process (NiceGUI's app is global)")
+        raise SetupError("web panel: one panel per process (NiceGUI's app is global)")
     try:
         sock = bind(host, port)
         with sock:
@@ -135,7 +135,7 @@ async def _serve(server: Server, sock: socket.socket, task_status: trio.TaskStat
     try:
         while not server.started:
             if not thread.is_alive():
-                raise ConfigError("web panel: the HTTP server failed to start (see the log)")
+                raise SetupError("web panel: the HTTP server failed to start (see the log)")
             await trio.sleep(0.02)
         bound: int = sock.getsockname()[1]
         log.info("web panel on http://%s:%d/", *sock.getsockname()[:2])

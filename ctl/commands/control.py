@@ -1,4 +1,4 @@
-"""`regsyncctl status|stats|apply|completion`: the daemon as a whole, and the shell."""
+"""`regsyncctl status|stats|apply`: the daemon as a whole (`completion` is in `parser`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from .. import views
 from ..client import EXIT_OK, EXIT_USAGE, CtlError
 from ..context import Ctx
-from ..parser import Commands, leaf
 from ..prepare import prepare
+from ..tree import Commands, leaf
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -23,10 +23,6 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     apply.add_argument("--expand-env", action="store_true",
                        help="expand ${VAR} from this shell's environment before sending (the "
                             "daemon takes an applied file literally)")
-    completion = leaf(commands, "completion", _completion, common,
-                      "print a shell completion script: "
-                      "eval \"$(regsyncctl completion bash)\"")
-    completion.add_argument("shell", choices=("bash", "zsh"))
 
 
 def _status(ctx: Ctx) -> int:
@@ -61,10 +57,3 @@ def _apply(ctx: Ctx) -> int:
     ctx.emit(reply, views.apply_text(reply))
     return EXIT_OK
 
-
-def _completion(ctx: Ctx) -> int:
-    from ..completion import script
-    from ..parser import build
-
-    ctx.print(script(build(), ctx.args.shell))
-    return EXIT_OK

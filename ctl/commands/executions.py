@@ -16,7 +16,7 @@ from .. import specs, views
 from ..client import EXIT_OK, CtlError
 from ..context import Ctx
 from ..follow import execution_status, finished, follow, get_execution
-from ..parser import Commands, group, leaf
+from ..tree import Commands, group, leaf
 
 _PAGE_MAX = 500  # the daemon's largest page
 

@@ -14,7 +14,7 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from ..client import EXIT_OK
 from ..context import Ctx
 from ..output import NONE, fields, or_none, table, when
-from ..parser import Commands, group, leaf
+from ..tree import Commands, group, leaf
 
 EVENTS = ("execution.succeeded", "execution.failed", "execution.stopped", "task.stale")
 

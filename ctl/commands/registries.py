@@ -14,7 +14,7 @@ from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from .. import specs, views
 from ..client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CtlError
 from ..context import Ctx
-from ..parser import Commands, group, leaf
+from ..tree import Commands, group, leaf
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:

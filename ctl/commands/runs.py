@@ -16,14 +16,16 @@ from .. import views
 from ..client import EXIT_FAILED, EXIT_OK
 from ..context import Ctx
 from ..follow import follow
-from ..parser import Commands, leaf
 from ..progress import ProgressView, summary
+from ..tree import Commands, leaf
 from .executions import add_execution_argument, resolve_execution
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     run = leaf(commands, "run", _run, common, "start a run of a task now")
     run.add_argument("task")
+    run.add_argument("--force-prune", action="store_true",
+                     help="prune even past the task's prune_max, this once")
     _follow_flag(run)
     leaf(commands, "stop", _stop, common,
          "stop the task's running execution (finished tags stay)").add_argument("task")
@@ -32,7 +34,8 @@ def register(commands: Commands, common: argparse.ArgumentParser) -> None:
     add_execution_argument(retry)
     _follow_flag(retry)
     leaf(commands, "plan", _plan, common,
-         "dry run: what a run would copy or skip, and why (nothing is written)"
+         "dry run: what a run would copy or skip, and why, and what it would prune"
+         " (nothing is written)"
          ).add_argument("task")
 
 
@@ -43,7 +46,8 @@ def _follow_flag(sub: argparse.ArgumentParser) -> None:
 
 def _run(ctx: Ctx) -> int:
     d = ctx.daemon
-    execution: pb.Execution = d.call(d.tasks.RunTask, pb.NameRequest(name=ctx.args.task))
+    request = pb.NameRequest(name=ctx.args.task, force_prune=ctx.args.force_prune)
+    execution: pb.Execution = d.call(d.tasks.RunTask, request)
     return _started(ctx, execution)
 
 

@@ -10,7 +10,7 @@ from .. import specs, views
 from ..client import EXIT_OK
 from ..context import Ctx
 from ..output import when
-from ..parser import Commands, group, leaf
+from ..tree import Commands, group, leaf
 
 
 def register(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -55,6 +55,16 @@ def _filters(sub: argparse.ArgumentParser) -> None:
                      help="platform os/arch[/variant] to keep (repeatable)")
     sub.add_argument("--cron", metavar="EXPR",
                      help='five-field schedule, e.g. "0 2 * * *" (empty = manual only)')
+    sub.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None,
+                     help="after the copies, DELETE every target tag the filters do not keep"
+                     " (the target then mirrors the selection, whoever wrote its tags)")
+    sub.add_argument("--prune-max", type=specs.prune_max, metavar="N|N%",
+                     help="a prune deleting more target tags than this stops (default 50%%)")
+    sub.add_argument("--referrers", action=argparse.BooleanOptionalAction, default=None,
+                     help="signatures, SBOMs and attestations follow the images (default: on)")
+    sub.add_argument("--artifact-type", action="append", metavar="T",
+                     help="only referrers of this artifact type, e.g. application/spdx+json "
+                     "(repeatable; default all)")
 
 
 def _list(ctx: Ctx) -> int:

@@ -5,8 +5,9 @@ grpcio has no trio support, so the API is two worlds joined by one narrow bridge
 - `bridge` runs an asyncio loop in a thread and offers asyncio code a `TrioPortal`: run a trio
   function and await its result, or follow a trio stream in batches. Cancellation crosses both
   ways (a client that goes away cancels its trio task).
-- `convert` translates protobuf messages to the daemon's values and back (pure); task and
-  registry specs are validated by `config`, so the API and the YAML file share every rule.
+- `inbound` turns protobuf messages into the daemon's values, `outbound` values into replies
+  (both pure); task, registry and webhook specs go through `config.validate_document`, the
+  dict-level validation the YAML loader runs, so the API and the file share every rule.
 - `status` maps the daemon's errors to gRPC status codes (pure).
 - `servicers` are thin: convert the request, call the `ControlPlane` through the portal,
   convert the reply.

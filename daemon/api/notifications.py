@@ -1,7 +1,7 @@
 """The NotificationService: webhook specs in, records out, as thin as the other servicers.
 
-Specs are validated by `config` like a YAML file's `notifications:` entry (one dict-level
-validation), with every string literal; the secret never goes through the parser (validation
+Specs are validated by `config.validate_document` like a YAML file's `notifications:` entry
+(one dict-level validation, no YAML text), with every string literal; the secret never goes through the parser (validation
 sees a placeholder) and never comes back: replies say `secret_set`. The URL comes back as its
 origin only, since a chat service's webhook URL is a credential in itself.
 """
@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
-from ..config import NotificationSettings
-from ..errors import ConfigError
-from ..model import NotificationRecord
+from ..base.errors import ConfigError
 from ..notify.control import NotificationPlane
-from . import convert
+from ..settings import NotificationSettings
+from ..store.records import NotificationRecord
+from . import inbound, outbound
 from .bridge import TrioPortal
 from .status import reported_as_status
 
@@ -40,13 +40,13 @@ def notification_settings(
         raise ConfigError("notification.name: is required")
     keep = update and not spec.HasField("secret")
     secret = spec.secret if spec.HasField("secret") else ""
-    literal = convert._literal
+    literal = inbound.literal
     fields: dict[str, Any] = {
         "name": literal(spec.name), "url": literal(spec.url) or None,
         "events": [literal(e) for e in spec.events], "tasks": [literal(t) for t in spec.tasks],
         "secret": _PLACEHOLDER_SECRET if secret else None, "format": literal(spec.format) or None,
     }
-    config = convert._parse({"notifications": [fields]}, {"notifications[0]: ": "notification."})
+    config = inbound.validated({"notifications": [fields]}, {"notifications[0]: ": "notification."})
     return dataclasses.replace(config.notifications[0], secret=secret or None), keep
 
 
@@ -63,7 +63,7 @@ def notification(record: NotificationRecord) -> pb.Notification:
     if record.last is not None:
         last = record.last
         reply.last_delivery.CopyFrom(pb.Delivery(
-            event=last.event, time=convert.timestamp(last.time), ok=last.ok, code=last.code,
+            event=last.event, time=outbound.timestamp(last.time), ok=last.ok, code=last.code,
             error=last.error, attempts=last.attempts))
     return reply
 

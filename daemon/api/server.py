@@ -23,8 +23,8 @@ from grpc_reflection.v1alpha import reflection
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
-from ..errors import ConfigError
-from ..plane import ControlPlane
+from ..base.errors import ConfigError
+from ..control.plane import ControlPlane
 from . import notifications, trends
 from .bridge import AsyncioThread, TrioPortal, open_asyncio_thread
 from .servicers import ControlServicer, ExecutionServicer, RegistryServicer, TaskServicer

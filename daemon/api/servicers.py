@@ -13,10 +13,10 @@ from typing import Any
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
+from ..base.errors import ConfigError
+from ..control.plane import ControlPlane
 from ..engine.scope_preview import preview_limit
-from ..errors import ConfigError
-from ..plane import ControlPlane
-from . import convert
+from . import inbound, outbound
 from .bridge import TrioPortal
 from .status import reported_as_status
 
@@ -38,25 +38,25 @@ class _Base:
 class RegistryServicer(_Base, rpc.RegistryServiceServicer):
     async def CreateRegistry(self, request: pb.RegistrySpec, context: Context) -> pb.Registry:
         async with reported_as_status(context, "CreateRegistry"):
-            settings, _ = convert.registry_settings(request)
-            return convert.registry(await self.portal.call(self.plane.create_registry, settings))
+            settings, _ = inbound.registry_settings(request)
+            return outbound.registry(await self.portal.call(self.plane.create_registry, settings))
 
     async def ListRegistries(
         self, request: pb.ListRegistriesRequest, context: Context
     ) -> pb.ListRegistriesResponse:
         async with reported_as_status(context, "ListRegistries"):
             records = await self.portal.call(self.plane.list_registries)
-            return pb.ListRegistriesResponse(registries=[convert.registry(r) for r in records])
+            return pb.ListRegistriesResponse(registries=[outbound.registry(r) for r in records])
 
     async def GetRegistry(self, request: pb.NameRequest, context: Context) -> pb.Registry:
         async with reported_as_status(context, "GetRegistry"):
-            return convert.registry(await self.portal.call(self.plane.get_registry, request.name))
+            return outbound.registry(await self.portal.call(self.plane.get_registry, request.name))
 
     async def UpdateRegistry(self, request: pb.RegistrySpec, context: Context) -> pb.Registry:
         async with reported_as_status(context, "UpdateRegistry"):
-            settings, keep = convert.registry_settings(request, update=True)
+            settings, keep = inbound.registry_settings(request, update=True)
             update = functools.partial(self.plane.update_registry, settings, keep_password=keep)
-            return convert.registry(await self.portal.call(update))
+            return outbound.registry(await self.portal.call(update))
 
     async def DeleteRegistry(self, request: pb.NameRequest, context: Context) -> pb.DeleteResponse:
         async with reported_as_status(context, "DeleteRegistry"):
@@ -67,30 +67,30 @@ class RegistryServicer(_Base, rpc.RegistryServiceServicer):
         self, request: pb.NameRequest, context: Context
     ) -> pb.TestRegistryResponse:
         async with reported_as_status(context, "TestRegistry"):
-            return convert.verdict(await self.portal.call(self.plane.test_registry, request.name))
+            return outbound.verdict(await self.portal.call(self.plane.test_registry, request.name))
 
 
 class TaskServicer(_Base, rpc.TaskServiceServicer):
     async def CreateTask(self, request: pb.TaskSpec, context: Context) -> pb.Task:
         async with reported_as_status(context, "CreateTask"):
-            rule = convert.sync_rule(request, await self._registry_names())
-            return convert.task(await self.portal.call(self.plane.create_task, rule))
+            rule = inbound.sync_rule(request, await self._registry_names())
+            return outbound.task(await self.portal.call(self.plane.create_task, rule))
 
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: Context
     ) -> pb.ListTasksResponse:
         async with reported_as_status(context, "ListTasks"):
             records = await self.portal.call(self.plane.list_tasks)
-            return pb.ListTasksResponse(tasks=[convert.task(r) for r in records])
+            return pb.ListTasksResponse(tasks=[outbound.task(r) for r in records])
 
     async def GetTask(self, request: pb.NameRequest, context: Context) -> pb.Task:
         async with reported_as_status(context, "GetTask"):
-            return convert.task(await self.portal.call(self.plane.get_task, request.name))
+            return outbound.task(await self.portal.call(self.plane.get_task, request.name))
 
     async def UpdateTask(self, request: pb.TaskSpec, context: Context) -> pb.Task:
         async with reported_as_status(context, "UpdateTask"):
-            rule = convert.sync_rule(request, await self._registry_names())
-            return convert.task(await self.portal.call(self.plane.update_task, rule))
+            rule = inbound.sync_rule(request, await self._registry_names())
+            return outbound.task(await self.portal.call(self.plane.update_task, rule))
 
     async def DeleteTask(self, request: pb.NameRequest, context: Context) -> pb.DeleteResponse:
         async with reported_as_status(context, "DeleteTask"):
@@ -99,26 +99,27 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
 
     async def RunTask(self, request: pb.NameRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "RunTask"):
-            return convert.execution(await self.portal.call(self.plane.run_task, request.name))
+            run = functools.partial(self.plane.run_task, force_prune=request.force_prune)
+            return outbound.execution(await self.portal.call(run, request.name))
 
     async def StopTask(self, request: pb.NameRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "StopTask"):
-            return convert.execution(await self.portal.call(self.plane.stop_task, request.name))
+            return outbound.execution(await self.portal.call(self.plane.stop_task, request.name))
 
     async def EnableTask(self, request: pb.NameRequest, context: Context) -> pb.Task:
         async with reported_as_status(context, "EnableTask"):
             call = self.plane.set_task_enabled
-            return convert.task(await self.portal.call(call, request.name, True))
+            return outbound.task(await self.portal.call(call, request.name, True))
 
     async def DisableTask(self, request: pb.NameRequest, context: Context) -> pb.Task:
         async with reported_as_status(context, "DisableTask"):
             call = self.plane.set_task_enabled
-            return convert.task(await self.portal.call(call, request.name, False))
+            return outbound.task(await self.portal.call(call, request.name, False))
 
     async def PlanTask(self, request: pb.NameRequest, context: Context) -> pb.PlanResponse:
         async with reported_as_status(context, "PlanTask"):
-            selection, plans = await self.portal.call(self.plane.plan_task, request.name)
-            return convert.plan_response(selection, plans)
+            selection, plans, prune = await self.portal.call(self.plane.plan_task, request.name)
+            return outbound.plan_response(selection, plans, prune)
 
     async def PreviewTags(
         self, request: pb.PreviewTagsRequest, context: Context
@@ -126,9 +127,19 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
         async with reported_as_status(context, "PreviewTags"):
             tags = list(request.tags) or None
             names = await self._registry_names()
-            rule = convert.preview_rule(request.spec, names, listing=tags is None)
+            rule = inbound.preview_rule(request.spec, names, listing=tags is None)
             selection = await self.portal.call(self.plane.preview_tags, rule, tags)
-            return convert.preview_response(selection)
+            return outbound.preview_response(selection)
+
+    async def PreviewSchedule(
+        self, request: pb.PreviewScheduleRequest, context: Context
+    ) -> pb.PreviewScheduleResponse:
+        async with reported_as_status(context, "PreviewSchedule"):
+            call = self.plane.preview_schedule
+            preview = await self.portal.call(call, request.cron_expression, request.count)
+            return pb.PreviewScheduleResponse(
+                cron_expression=preview.expression,
+                next_runs=[outbound.timestamp(t) for t in preview.times])
 
     async def PreviewRepositories(
         self, request: pb.PreviewRepositoriesRequest, context: Context
@@ -137,10 +148,10 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
             if request.limit < 0:
                 raise ConfigError(f"limit: must not be negative, got {request.limit}")
             names = await self._registry_names()
-            rule = convert.preview_rule(request.spec, names, listing=True)
+            rule = inbound.preview_rule(request.spec, names, listing=True)
             found = await self.portal.call(self.plane.preview_repositories, rule,
                                            preview_limit(request.limit))
-            return convert.scope_preview(found)
+            return outbound.scope_preview(found)
 
 
 class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):
@@ -148,52 +159,52 @@ class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):
         self, request: pb.ListExecutionsRequest, context: Context
     ) -> pb.ListExecutionsResponse:
         async with reported_as_status(context, "ListExecutions"):
-            query = convert.execution_query(request)
+            query = inbound.execution_query(request)
             records, next_id = await self.portal.call(self.plane.list_executions, query)
             return pb.ListExecutionsResponse(
-                executions=[convert.execution(r) for r in records], next_before_id=next_id or 0
+                executions=[outbound.execution(r) for r in records], next_before_id=next_id or 0
             )
 
     async def GetExecution(
         self, request: pb.ExecutionRequest, context: Context
     ) -> pb.ExecutionDetail:
         async with reported_as_status(context, "GetExecution"):
-            after, limit = convert.results_window(request)
+            after, limit = inbound.results_window(request)
             get = functools.partial(self.plane.get_execution, request.id, after=after,
                                     limit=limit)
             record, page = await self.portal.call(get)
-            return convert.execution_detail(record, page)
+            return outbound.execution_detail(record, page)
 
     async def GetLogs(self, request: pb.LogsRequest, context: Context) -> pb.LogsResponse:
         async with reported_as_status(context, "GetLogs"):
-            offset, limit = convert.log_window(request)
+            offset, limit = inbound.log_window(request)
             logs = functools.partial(
                 self.plane.get_logs, request.execution_id, offset=offset, limit=limit
             )
             page = await self.portal.call(logs)
-            return pb.LogsResponse(lines=[convert.log_line(line) for line in page.lines],
+            return pb.LogsResponse(lines=[outbound.log_line(line) for line in page.lines],
                                    total=page.total)
 
     async def RetryFailed(self, request: pb.ExecutionRequest, context: Context) -> pb.Execution:
         async with reported_as_status(context, "RetryFailed"):
-            return convert.execution(await self.portal.call(self.plane.retry_failed, request.id))
+            return outbound.execution(await self.portal.call(self.plane.retry_failed, request.id))
 
 
 class ControlServicer(_Base, rpc.ControlServiceServicer):
     async def GetStats(self, request: pb.StatsRequest, context: Context) -> pb.Stats:
         async with reported_as_status(context, "GetStats"):
-            return convert.stats(await self.portal.call(self.plane.stats))
+            return outbound.stats(await self.portal.call(self.plane.stats))
 
     async def GetStatus(self, request: pb.StatusRequest, context: Context) -> pb.Status:
         async with reported_as_status(context, "GetStatus"):
-            return convert.daemon_status(await self.portal.call(self.plane.status))
+            return outbound.daemon_status(await self.portal.call(self.plane.status))
 
     async def Apply(self, request: pb.ApplyRequest, context: Context) -> pb.ApplyResponse:
         async with reported_as_status(context, "Apply"):
             apply = functools.partial(
                 self.plane.apply, request.yaml, source=request.source or "<api>"
             )
-            return convert.apply_response(await self.portal.call(apply))
+            return outbound.apply_response(await self.portal.call(apply))
 
     # A coroutine writing with context.write, not an async generator: when the client goes away,
     # grpc cancels this one frame, and leaving `stream` cancels the trio side deterministically
@@ -208,4 +219,4 @@ class ControlServicer(_Base, rpc.ControlServiceServicer):
             async with self.portal.stream(watch) as batches:
                 async for batch in batches:
                     for item in batch:
-                        await context.write(convert.watch_event(item))
+                        await context.write(outbound.watch_event(item))

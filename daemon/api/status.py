@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ..errors import (
+from ..base.errors import (
     ConfigError,
     ConflictError,
     DuplicateItemError,

@@ -7,9 +7,9 @@ from typing import Any
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
-from ..model import ExecutionStatus
 from ..monitor.control import TrendPlane
 from ..monitor.trends import Day
+from ..store.records import ExecutionStatus
 from .bridge import TrioPortal
 from .status import reported_as_status
 

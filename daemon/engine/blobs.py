@@ -28,9 +28,10 @@ from enum import Enum
 
 import trio
 
-from ..errors import DigestMismatchError, RegsyncError, UploadRefusedError
+from ..base.errors import DigestMismatchError, RegsyncError, UploadRefusedError
+from ..oci.types import Descriptor, UploadSession
 from ..registry.retry import RetryPolicy, retrying
-from ..registry.types import Descriptor, RegistryPort, UploadSession
+from .side import Side
 from .slots import BlobSlots
 from .throughput import Floor, Meter, too_slow, under_floor
 from .upload_memory import UploadMemory
@@ -87,6 +88,15 @@ class BlobMover:
         self._holdings: dict[tuple[str, str], _Holding] = {}
         #: blobs the engine read already (an image's config, for its platform): sent as they are
         self._bodies: dict[str, bytes] = {}
+        self._placing: dict[tuple[str, str, str], trio.Lock] = {}
+
+    def manifest_lock(self, target: str, repository: str, reference: str) -> trio.Lock:
+        """Held while one manifest (by digest, or a referrers tag) is placed at the target: two
+        tags of a run never PUT the same one at once. distribution's filesystem storage writes
+        a manifest in place, so a PUT beside an identical one left the PUT of an index naming
+        it a truncated body to verify (400 DIGEST_INVALID); a fallback index is read, merged
+        and written under its lock, so no merge loses another's entry."""
+        return self._placing.setdefault((target, repository, reference), trio.Lock())
 
     @property
     def floor(self) -> Floor:
@@ -97,32 +107,32 @@ class BlobMover:
         self,
         blob: Descriptor,
         *,
-        source: RegistryPort,
-        source_repository: str,
-        target: RegistryPort,
-        target_repository: str,
+        source: Side,
+        target: Side,
         body: bytes | None = None,
     ) -> BlobOutcome:
         """Make `blob` present in the target repository; `body`, when given, is its content
         already read and verified (no GET then). Raises the RegsyncError that stopped it."""
-        holding = self._holding((target.name, blob.digest))
+        holding = self._holding((target.registry.name, blob.digest))
         while holding.busy is not None:  # another tag is moving this digest: reuse its result
             await holding.busy.wait()
-        if target_repository in holding.repositories:
+        if target.repository in holding.repositories:
             self._on_outcome(BlobOutcome.PRESENT, blob.size)
             return BlobOutcome.PRESENT
-        if target_repository in holding.failed:
-            raise holding.failed[target_repository]
+        if target.repository in holding.failed:
+            raise holding.failed[target.repository]
         holding.busy = trio.Event()
         if body is not None:  # a digest names its bytes: any transfer of it may use them
             self._bodies[blob.digest] = body
         try:
+            # the whole transfer again only for what no request could replay (a body broken
+            # mid-stream, the throughput floor): a request's own spent retries stay spent
             outcome = await retrying(self._retry, lambda: self._attempt(
-                blob, holding, source, source_repository, target, target_repository
+                blob, holding, source, target
             ), describe=f"copy blob {blob.digest}")
-            _remember(holding.repositories, target_repository)
+            _remember(holding.repositories, target.repository)
         except RegsyncError as exc:
-            holding.failed[target_repository] = exc
+            holding.failed[target.repository] = exc
             raise
         finally:
             holding.busy.set()
@@ -148,94 +158,83 @@ class BlobMover:
         self,
         blob: Descriptor,
         holding: _Holding,
-        source: RegistryPort,
-        source_repository: str,
-        target: RegistryPort,
-        target_repository: str,
+        source: Side,
+        target: Side,
     ) -> BlobOutcome:
         """A HEAD (a read: a blob already there costs nothing else); then a POST that mounts it
         from a holder or starts the upload, and one streamed PUT; only the PUT (with the
         source's GET) holds a blob slot."""
-        if await target.head_blob(target_repository, blob.digest) is not None:
+        port = target.registry
+        if await port.head_blob(target.repository, blob.digest) is not None:
             return BlobOutcome.PRESENT
-        mount_from = _mount_source(holding, source.name, source_repository, target.name,
-                                   target_repository)
-        session = await target.start_upload(target_repository, blob.digest, mount_from=mount_from)
+        mount_from = _mount_source(holding, source, target)
+        session = await port.start_upload(target.repository, blob.digest, mount_from=mount_from)
         if session is None:
             return BlobOutcome.MOUNTED
         moving = False
         try:
-            async with self._slots.slot(source.name):
+            async with self._slots.slot(source.registry.name):
                 moving = True  # from here on the transfer owns the session
-                await self._watched(blob, source, source_repository, target, target_repository,
-                                    session)
+                await self._watched(blob, source, target, session)
         except BaseException:
             if not moving:  # stopped while waiting for a slot
-                await target.cancel_upload(session)
+                await port.cancel_upload(session)
             raise
         return BlobOutcome.COPIED
 
     async def _watched(
         self,
         blob: Descriptor,
-        source: RegistryPort,
-        source_repository: str,
-        target: RegistryPort,
-        target_repository: str,
+        source: Side,
+        target: Side,
         session: UploadSession,
     ) -> None:
         """The transfer, cancelled as soon as it falls under the throughput floor."""
-        with under_floor(self._floor, lambda rate: too_slow(source.name, blob.digest, rate,
-                                                           to=target.name)) as meter:
-            await self._transfer(blob, source, source_repository, target, target_repository,
-                                 session, meter)
+        with under_floor(self._floor, lambda rate: too_slow(
+                source.registry.name, blob.digest, rate, to=target.registry.name)) as meter:
+            await self._transfer(blob, source, target, session, meter)
 
     async def _transfer(
         self,
         blob: Descriptor,
-        source: RegistryPort,
-        source_repository: str,
-        target: RegistryPort,
-        target_repository: str,
+        source: Side,
+        target: Side,
         session: UploadSession,
         meter: Meter,
     ) -> None:
-        in_parts = self._memory.in_parts(target.name)
+        in_parts = self._memory.in_parts(target.registry.name)
         try:
-            await self._stream(blob, source, source_repository, target, target_repository,
-                               session, in_parts, meter)
+            await self._stream(blob, source, target, session, in_parts, meter)
         except UploadRefusedError:
             if in_parts:
                 raise
             # learnt once per registry; the refused session is gone: a new one, in parts
-            self._memory.refuses_one_piece(target.name)
-            await self._stream(blob, source, source_repository, target, target_repository,
-                               None, True, meter)
+            self._memory.refuses_one_piece(target.registry.name)
+            await self._stream(blob, source, target, None, True, meter)
 
     async def _stream(
         self,
         blob: Descriptor,
-        source: RegistryPort,
-        source_repository: str,
-        target: RegistryPort,
-        target_repository: str,
+        source: Side,
+        target: Side,
         session: UploadSession | None,
         in_parts: bool,
         meter: Meter,
     ) -> None:
         pending = session  # ours to cancel until upload_blob takes it over
+        port = target.registry
         try:
             known = self._bodies.get(blob.digest)
             if known is not None:
                 pending = None
-                await target.upload_blob(target_repository, blob.digest, len(known),
-                                         _one(known), session=session, chunked=in_parts)
+                await port.upload_blob(target.repository, blob.digest, len(known),
+                                       _one(known), session=session, chunked=in_parts)
                 self._on_bytes(len(known))
                 meter.moved(len(known))
                 return
-            async with source.open_blob(source_repository, blob.digest) as reader:
+            async with source.registry.open_blob(source.repository, blob.digest) as reader:
                 if reader.size is not None and blob.size and reader.size != blob.size:
-                    raise _size_mismatch(source.name, blob, reader.size)
+                    raise _size_mismatch(source.registry.name, blob, reader.size)
 
                 async def counted() -> AsyncIterator[bytes]:
                     async for chunk in reader.chunks():
@@ -244,34 +243,32 @@ class BlobMover:
                         yield chunk
 
                 pending = None
-                await target.upload_blob(
-                    target_repository, blob.digest, blob.size or None, counted(),
+                await port.upload_blob(
+                    target.repository, blob.digest, blob.size or None, counted(),
                     session=session, chunked=in_parts,
                 )
         except DigestMismatchError as exc:
             if exc.registry is None:  # the bytes we passed on were wrong: the source's
-                exc.registry = source.name
+                exc.registry = source.registry.name
             raise
         finally:
             if pending is not None:
-                await target.cancel_upload(pending)
+                await port.cancel_upload(pending)
 
 
 async def _one(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
-def _mount_source(
-    holding: _Holding, source: str, source_repository: str, target: str, target_repository: str
-) -> str | None:
+def _mount_source(holding: _Holding, source: Side, target: Side) -> str | None:
     """Where the POST mounts from: a repository of the target registry that this run saw holding
     the blob, else the source repository when both sides are one registry (a copy for free);
     None: a plain upload. (A 202 then is the upload session itself: nothing is asked twice.)"""
     for other in reversed(holding.repositories):  # the latest: the likeliest to be there still
-        if other != target_repository:
+        if other != target.repository:
             return other
-    if target == source and source_repository != target_repository:
-        return source_repository
+    if target.registry.name == source.registry.name and source.repository != target.repository:
+        return source.repository
     return None
 
 

@@ -6,27 +6,30 @@ only after everything it points at is present, so a run killed at any instant le
 tag either as it was or complete. What a tag becomes depends only on the source and the rule,
 never on which tag of the run reached a shared nested index first. Referrers follow afterwards
 (engine/referrers.py, through the `Follower`).
+
+Whether a tag is copied at all is decided by engine/plan.py from HEADs (and what memory and the
+target's own index say), the same decision for the copy and for the dry run (`plan_tag`); this
+module gathers those facts and does the I/O the decision calls for.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 import trio
 
-from ..errors import (
+from ..base.errors import (
     NotFoundError,
     RegsyncError,
     RemoteServerError,
     UnsupportedError,
     first_regsync_error,
 )
-from ..registry.digest import DigestVerifier, read_hashed, sha256_digest
-from ..registry.jsondoc import parse_json
-from ..registry.manifest import (
+from ..oci.digest import DigestVerifier, read_hashed, sha256_digest
+from ..oci.manifest import (
     ImageManifest,
     IndexManifest,
     describe_platforms,
@@ -34,60 +37,36 @@ from ..registry.manifest import (
     is_describer,
     parse_manifest,
     select_platforms,
-    wants_platform,
 )
-from ..registry.types import (
-    IMAGE_TYPES,
+from ..oci.types import (
     INDEX_TYPES,
     MAX_MANIFEST_BYTES,
     Descriptor,
-    Platform,
     RawManifest,
-    RegistryPort,
 )
 from .blobs import BlobMover
 from .events import Outcome, TagResult
+from .plan import (
+    NOT_SELECTED,
+    SOURCE_DIGEST_ANNOTATION,
+    Action,
+    PlatformFilter,
+    ReferrersPlanned,
+    TagFacts,
+    TagPlan,
+    decide,
+    failed,
+    follows_referrers,
+    maybe_rewritten,
+    planned,
+    recorded_source,
+)
 from .platform_memory import PlatformMemory
+from .side import Side
 from .throughput import too_slow, under_floor
 
-_NOT_SELECTED = "platform not selected by the rule"
-
-#: annotation regsync adds to an index it rewrote, so a re-run can tell "unchanged" with HEADs
-#: on the source and one GET on the target, never a GET on the source
-SOURCE_DIGEST_ANNOTATION = "io.regsync.source.digest"
 #: indexes inside indexes, at most this deep below the tag's own (real builders nest one level)
 MAX_INDEX_DEPTH = 4
-
-
-@dataclass(frozen=True, slots=True)
-class Side:
-    """One end of a rule: a registry client and a repository on it."""
-
-    registry: RegistryPort
-    repository: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformFilter:
-    architectures: tuple[str, ...] = ()
-    platforms: tuple[Platform, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.architectures or self.platforms)
-
-    def wants(self, platform: Platform) -> bool:
-        return wants_platform(
-            platform, architectures=self.architectures, platforms=self.platforms
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TagPlan:
-    tag: str
-    action: str  # "copy", "skip" or "fail"
-    reason: str
-    source_digest: str = ""
-    target_digest: str = ""
 
 
 @asynccontextmanager
@@ -112,8 +91,10 @@ class Follower(Protocol):
 
     async def follow(self, tag: str, digest: str, media_type: str) -> int: ...
 
-    async def plan(self, digest: str) -> int:
-        """How many referrer tags of `digest` itself a run would copy (HEADs only)."""
+    async def plan(
+        self, src: Descriptor, dst: Descriptor | None, unchanged: bool
+    ) -> ReferrersPlanned:
+        """What a run would do with the referrers of a tag (source `src`, target `dst`)."""
         ...
 
 
@@ -162,26 +143,30 @@ class TagCopier:
     async def plan_tag(self, tag: str) -> TagPlan:
         """What `copy_tag` would do, from HEADs alone (plus one target GET for rewritten indexes)."""
         try:
-            src, dst = await self._heads(tag)
+            facts = await self._facts(tag)
         except RegsyncError as exc:
-            return TagPlan(tag, "fail", f"{exc.kind}: {exc}")
-        unchanged = dst is not None and await self._unchanged(src, dst)
-        if not unchanged and self._known_unwanted(src):
-            return TagPlan(tag, "skip", _NOT_SELECTED, src.digest)
-        note = ""
-        if self.referrers is not None:
+            return failed(tag, f"{exc.kind}: {exc}")
+        action = decide(facts, self.platforms)
+        referrers = ReferrersPlanned()
+        if self.referrers is not None and follows_referrers(action):
             try:
-                count = await self.referrers.plan(src.digest)
+                referrers = await self.referrers.plan(
+                    facts.source, facts.target, action is Action.SKIP_UNCHANGED)
             except RegsyncError as exc:
-                return TagPlan(tag, "fail", f"referrers: {exc.kind}: {exc}")
-            note = f"; referrers: {count} to copy" if count else ""
-        if dst is not None and unchanged:
-            return TagPlan(tag, "copy" if note else "skip", "unchanged" + note, src.digest,
-                           dst.digest)
-        if dst is None:
-            return TagPlan(tag, "copy", "new tag" + note, src.digest)
-        return TagPlan(tag, "copy", f"changed (target has {dst.digest})" + note, src.digest,
-                       dst.digest)
+                return failed(tag, f"referrers: {exc.kind}: {exc}")
+        return planned(tag, action, facts, referrers)
+
+    async def _facts(self, tag: str) -> TagFacts:
+        """What `decide` needs: both HEADs, the platform memory and, only for a target index
+        that may be our rewrite, what it records (one target GET)."""
+        src, dst = await self._heads(tag)
+        recorded: str | None = None
+        ours = maybe_rewritten(src, dst, self.platforms)
+        if ours is not None:
+            manifest = await self.target.registry.get_manifest(self.target.repository, ours.digest)
+            recorded = recorded_source(manifest.raw)
+        remembered = self._memory.get(src.digest) if self.platforms else None
+        return TagFacts(src, dst, recorded, remembered)
 
     async def _heads(self, tag: str) -> tuple[Descriptor, Descriptor | None]:
         """Both sides at once: on a re-run this is all the work a tag costs."""
@@ -203,12 +188,13 @@ class TagCopier:
 
     async def _copy_tag(self, tag: str) -> tuple[TagResult, str]:
         """The result, and the media type of what the target tag now points at."""
-        src, dst = await self._heads(tag)
-        if dst is not None and await self._unchanged(src, dst):
+        facts = await self._facts(tag)
+        action, src, dst = decide(facts, self.platforms), facts.source, facts.target
+        if action is Action.SKIP_UNCHANGED and dst is not None:
             return TagResult(self.rule, tag, Outcome.SKIPPED, digest=dst.digest,
                              reason="unchanged"), dst.media_type
-        if self._known_unwanted(src):  # learnt on an earlier run: no GET this time
-            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED), ""
+        if action is Action.SKIP_PLATFORM:  # learnt on an earlier run: no GET this time
+            return TagResult(self.rule, tag, Outcome.SKIPPED, reason=NOT_SELECTED), ""
         manifest = await self.source.registry.get_manifest(self.source.repository, src.digest)
         parsed = parse_manifest(manifest, registry=self.source.registry.name)
         if isinstance(parsed, IndexManifest):
@@ -217,9 +203,10 @@ class TagCopier:
         if self.platforms:
             config = await self._read_config(parsed)
             if not self._image_wanted(manifest.digest, config):
-                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=_NOT_SELECTED), ""
+                return TagResult(self.rule, tag, Outcome.SKIPPED, reason=NOT_SELECTED), ""
         await self._copy_image(parsed, config)
-        await self.target.registry.put_manifest(self.target.repository, tag, manifest)
+        async with self.placing(manifest.digest):
+            await self.target.registry.put_manifest(self.target.repository, tag, manifest)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=manifest.digest), parsed.media_type
 
     async def ensure_manifest(self, child: Descriptor) -> bool:
@@ -242,23 +229,8 @@ class TagCopier:
             manifest = walked or manifest
         else:
             await self._copy_image(parsed)
-        await self.target.registry.put_manifest(self.target.repository, reference, manifest)
-
-    async def _unchanged(self, src: Descriptor, dst: Descriptor) -> bool:
-        if src.digest == dst.digest:
-            return True
-        if not self.platforms or dst.media_type not in INDEX_TYPES:
-            return False
-        # a rewritten index differs from its source by design: compare the source it came from
-        ours = await self.target.registry.get_manifest(self.target.repository, dst.digest)
-        try:
-            document = parse_json(ours.raw)
-        except ValueError:
-            return False
-        annotations = document.get("annotations") if isinstance(document, dict) else None
-        return isinstance(annotations, dict) and (
-            annotations.get(SOURCE_DIGEST_ANNOTATION) == src.digest
-        )
+        async with self.placing(manifest.digest):
+            await self.target.registry.put_manifest(self.target.repository, reference, manifest)
 
     async def _copy_index(self, tag: str, manifest: RawManifest, index: IndexManifest) -> TagResult:
         dropped: list[str] = []
@@ -275,7 +247,8 @@ class TagCopier:
             shown = ", ".join(dict.fromkeys(dropped)) or "nothing"
             note = f"index rewritten without {shown}: digest {walked.digest}"
             self._log("info", f"{tag}: {note}")
-        await self.target.registry.put_manifest(self.target.repository, tag, walked)
+        async with self.placing(walked.digest):
+            await self.target.registry.put_manifest(self.target.repository, tag, walked)
         return TagResult(self.rule, tag, Outcome.COPIED, digest=walked.digest, reason=note)
 
     async def _walk_index(
@@ -339,11 +312,21 @@ class TagCopier:
         walked = await self._walk_index(manifest, parsed, depth, dropped)
         if walked is None:
             return None
-        if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: push events
-            await target.put_manifest(repo, walked.digest, walked)
+        async with self.placing(walked.digest):
+            if await target.head_manifest(repo, walked.digest) is None:  # no PUT twice: events
+                await target.put_manifest(repo, walked.digest, walked)
         return replace(child, digest=walked.digest, size=len(walked.raw))
 
+    def placing(self, reference: str) -> trio.Lock:
+        """The run-wide lock of one manifest (or referrers tag) at this copier's target."""
+        return self._blobs.manifest_lock(self.target.registry.name, self.target.repository,
+                                         reference)
+
     async def _copy_child(self, child: Descriptor) -> None:
+        async with self.placing(child.digest):  # another tag placing it: wait, then HEAD
+            await self._place_child(child)
+
+    async def _place_child(self, child: Descriptor) -> None:
         target, repo = self.target.registry, self.target.repository
         if await target.head_manifest(repo, child.digest) is not None:
             return  # a registry accepts a manifest only once its blobs are there
@@ -364,20 +347,7 @@ class TagCopier:
                 nursery.start_soon(self._ensure_blob, blob, known)
 
     async def _ensure_blob(self, blob: Descriptor, body: bytes | None) -> None:
-        await self._blobs.ensure(
-            blob,
-            source=self.source.registry,
-            source_repository=self.source.repository,
-            target=self.target.registry,
-            target_repository=self.target.repository,
-            body=body,
-        )
-
-    def _known_unwanted(self, src: Descriptor) -> bool:
-        if not self.platforms or src.media_type not in IMAGE_TYPES:
-            return False
-        platform = self._memory.get(src.digest)
-        return platform is not None and not self.platforms.wants(platform)
+        await self._blobs.ensure(blob, source=self.source, target=self.target, body=body)
 
     async def _read_config(self, image: ImageManifest) -> bytes:
         """A single-platform image's (small) config blob, verified: it says the platform."""

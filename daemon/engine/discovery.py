@@ -14,11 +14,11 @@ import dataclasses
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 
-from ..config import Endpoint, SyncRule
-from ..errors import AuthError, NoCatalogError, NotFoundError
-from ..registry.types import RegistryPort
-from ..safetext import SHOWN_MAX, escape_controls
-from .globs import Scope, ScopeWalk
+from ..base.errors import AuthError, NoCatalogError, NotFoundError
+from ..base.safetext import SHOWN_MAX, escape_controls
+from ..oci.port import RegistryPort
+from ..settings import Endpoint, SyncRule
+from ..values.globs import Scope, ScopeWalk
 
 #: said whenever a catalog cannot be had: what the user can do instead
 SEPARATE_RULES = "list those repositories as separate rules (one repository each) instead"

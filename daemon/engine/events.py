@@ -16,6 +16,8 @@ class Outcome(str, Enum):
     COPIED = "copied"
     SKIPPED = "skipped"
     FAILED = "failed"
+    #: pruned: a target tag the rule's selection lacks, deleted after the copies (its digest)
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,10 @@ class Counters:
     blobs_mounted: int = 0
     blobs_skipped: int = 0
     bytes_copied: int = 0
+    #: target tags pruned (not part of tags_total: they are not source tags)
+    tags_deleted: int = 0
+    #: referrer manifests (signatures, SBOMs, attestations) copied with their subjects
+    referrers_copied: int = 0
 
     @property
     def tags_done(self) -> int:
@@ -56,6 +62,8 @@ class Counters:
             self.tags_copied += 1
         elif result.outcome is Outcome.SKIPPED:
             self.tags_skipped += 1
+        elif result.outcome is Outcome.DELETED:
+            self.tags_deleted += 1
         else:
             self.tags_failed += 1
 

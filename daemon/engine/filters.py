@@ -18,9 +18,10 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from .tagregex import TagRegex, TagRegexError, compile_tag_regex
-from .versions import VersionRange, parse_version, version_key
+from ..base.errors import ConfigError
+from ..settings import TagFilter
+from ..values.tagregex import TagRegex, TagRegexError, compile_tag_regex
+from ..values.versions import VersionRange, parse_version, version_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +49,27 @@ def select_tags(
     Raises:
         ConfigError: a regex or the semver range is invalid, or `latest` is negative.
     """
-    includes = [_regex(p) for p in include]
-    excludes = [_regex(p) for p in exclude]
+    includes = tuple(_regex(p) for p in include)
+    excludes = tuple(_regex(p) for p in exclude)
     version_range = _range(semver) if semver is not None else None
     if latest is not None and latest < 0:
         raise ConfigError(f"latest must be 0 or more, got {latest}")
+    return _select(tags, includes, excludes, version_range, latest)
 
+
+def select_rule_tags(tags: Iterable[str], filters: TagFilter) -> TagSelection:
+    """`select_tags` with a rule's filters, already parsed when its settings were built."""
+    return _select(tags, filters.includes, filters.excludes, filters.version_range,
+                   filters.latest)
+
+
+def _select(
+    tags: Iterable[str],
+    includes: Sequence[TagRegex],
+    excludes: Sequence[TagRegex],
+    version_range: VersionRange | None,
+    latest: int | None,
+) -> TagSelection:
     remaining: list[str] = []
     dropped: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -79,8 +95,8 @@ def select_tags(
 
 def _rejection(
     tag: str,
-    includes: list[TagRegex],
-    excludes: list[TagRegex],
+    includes: Sequence[TagRegex],
+    excludes: Sequence[TagRegex],
     version_range: VersionRange | None,
 ) -> str | None:
     """Why the include, exclude and semver filters drop `tag`, or None when they keep it."""

@@ -17,8 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..registry.manifest import parse_platform
-from ..registry.types import Platform
+from ..values.platform import Platform, parse_platform
 
 _log = logging.getLogger(__name__)
 

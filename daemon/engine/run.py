@@ -19,23 +19,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import trio
 
-from ..config import Config, Endpoint, SyncRule
-from ..errors import RegsyncError
-from ..registry.client import RegistryClient
-from ..registry.manifest import parse_platform
-from ..registry.reference import canonical_repository, split_tags
-from ..registry.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..base.errors import RegsyncError
+from ..base.safetext import SHOWN_MAX, escape_controls
+from ..oci.port import RegistryPort
+from ..oci.reference import canonical_repository, split_tags
+from ..oci.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..registry.factory import open_port
 from ..registry.retry import RetryPolicy
-from ..registry.types import RegistryPort
-from ..safetext import SHOWN_MAX, escape_controls
+from ..settings import Endpoint, GlobalSettings, RegistrySettings, SyncRule
 from .blobs import BlobMover, BlobOutcome
-from .copy import PlatformFilter, Side, TagCopier, TagPlan
+from .copy import TagCopier
 from .discovery import Discovery, left_out
 from .events import (
     BytesMoved,
@@ -51,9 +50,12 @@ from .events import (
     TagsPlanned,
     TagStarted,
 )
-from .filters import TagSelection, select_tags
+from .filters import TagSelection, select_rule_tags
+from .plan import PlatformFilter, TagPlan, failed
 from .platform_memory import PlatformMemory
+from .prunerun import PrunePlan, PruneStage
 from .referrers import ReferrerFollower
+from .side import Side
 from .slots import BlobSlots
 from .throughput import Floor
 from .upload_memory import UploadMemory
@@ -78,8 +80,7 @@ class RunReport:
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
-    #: referrer manifests (signatures, SBOMs, attestations) copied along with their subjects
-    referrers_copied: int = 0
+
     #: the first KEPT_FAILURES failed results, in the order they ended
     failures: list[TagResult] = field(default_factory=list)
     #: listed names that are not tags (reported as skipped, never requested)
@@ -88,6 +89,13 @@ class RunReport:
     repositories: int = 0
     #: every result, only for a caller that asked for them (`keep_results`: tests, small runs)
     results: list[TagResult] = field(default_factory=list)
+    #: failed results per rule, all of them counted (pruning skips a rule with any)
+    failed_by_rule: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def referrers_copied(self) -> int:
+        """Referrer manifests (signatures, SBOMs, attestations) copied with their subjects."""
+        return self.counters.referrers_copied
 
     @property
     def ok(self) -> bool:
@@ -103,26 +111,28 @@ class Run:
 
     def __init__(
         self,
-        config: Config,
+        global_: GlobalSettings,
+        registries: Mapping[str, RegistrySettings],
         *,
         sink: EventSink,
-        registries: Mapping[str, RegistryPort],
+        ports: Mapping[str, RegistryPort],
         only_tags: Mapping[str, Collection[str]] | None = None,
         except_tags: Mapping[str, Collection[str]] | None = None,
         slots: BlobSlots | None = None,
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
+        force_prune: bool = False,
         keep_results: bool = False,
     ) -> None:
-        self._config = config
+        self._settings = registries
         self._keep_results = keep_results
         self._platforms = platforms or PlatformMemory()
         self._sink = sink
-        self._registries = registries
+        self._registries = ports
         self._only_tags = only_tags
         self._except_tags = except_tags or {}
         self.report = RunReport()
-        g = config.global_
+        g = global_
         self._blobs = BlobMover(
             # `global.concurrency` is global: a daemon passes the same slots to all its runs
             slots=slots or BlobSlots(g.concurrency),
@@ -135,6 +145,11 @@ class Run:
         self._tags_in_flight = g.tags_in_flight
         #: which source registries have the Referrers API, learnt once per run
         self._referrers_api: dict[str, bool] = {}
+        #: pruning rules' repositories, pruned after every copy (engine/prunerun.py)
+        self._prunes = PruneStage(force=force_prune, log=self._log, side=self._side,
+                                  finish=self._finish, fail=self._fail_rule)
+        #: a glob rule's repositories as its last plan found them (for plan_prune)
+        self._planned: dict[str, list[SyncRule]] = {}
 
     async def execute(self, rules: Sequence[SyncRule]) -> RunReport:
         send, receive = trio.open_memory_channel[_Item](self._tags_in_flight)
@@ -145,10 +160,13 @@ class Run:
                 for rule in rules:
                     producers.start_soon(self._produce, rule, send.clone())
             await receive.aclose()
+        await self._prunes.run(self.report.failed_by_rule)  # after all copies, never before
         self.report.finished = time.monotonic()
         return self.report
 
     async def _produce(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
+        if rule.prune:
+            self._prunes.want(rule)
         async with send:
             if not rule.source.is_glob:
                 await self._produce_one(rule, send)
@@ -187,13 +205,15 @@ class Run:
     async def _produce_one(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
         repository = rule.source.repository
         try:
-            selection = await self.select(rule)
-            copier = self.copier(rule, followers(selection))
+            copier = self.copier(rule)
+            selection = await self.select(rule, copier)
         except RegsyncError as exc:  # the repository as a whole failed: it counts as one item
             self._fail_rule(rule, repository, exc)
             return
         self._skip_invalid(rule.name, selection, repository)
         tags = selection.kept
+        if rule.prune:  # the whole selection stays, whatever a retry or resume copies
+            self._prunes.add(rule, selection.kept)
         if self._only_tags is not None:  # retry: only the tags that failed
             wanted = set(self._only_tags.get(rule.name, ()))
             # not the whole repository (its listing failed), nor the whole rule (its catalog)
@@ -256,14 +276,7 @@ class Run:
                                        reason=f"internal error ({type(exc).__name__}); see the log")
                 self._finish(replace(result, repository=repository))
 
-    def copier(self, rule: SyncRule, listed: frozenset[str] | None = None) -> TagCopier:
-        """The copier of one plain rule; `listed`: the referrer tags its source listing showed
-        (only those are looked up)."""
-        try:
-            platforms = tuple(parse_platform(p) for p in rule.platforms)
-        except ValueError as exc:  # config validation should have caught it
-            raise RegsyncError(f"rule {rule.name!r}: {exc}") from exc
-
+    def copier(self, rule: SyncRule) -> TagCopier:
         def log(level: str, message: str) -> None:
             self._log(level, message, rule.name)
 
@@ -278,22 +291,28 @@ class Run:
                 memory=self._platforms,
             )
 
-        copier = make(PlatformFilter(rule.architectures, platforms))
+        platform_filter = PlatformFilter(rule.architectures, rule.parsed_platforms)
+        copier = make(platform_filter)
         if rule.referrers:  # referrers are copied whole: no platform filter speaks about them
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,
                 on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count),
-                listed=listed, api_known=self._referrers_api)
+                artifact_types=rule.referrer_types, platforms=platform_filter,
+                api_known=self._referrers_api)
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
-        host = self._config.registries[endpoint.registry].host
+        host = self._settings[endpoint.registry].host
         return Side(self._registries[endpoint.registry],
                     canonical_repository(host, endpoint.repository))
 
-    async def select(self, rule: SyncRule) -> TagSelection:
+    async def select(self, rule: SyncRule, copier: TagCopier | None = None) -> TagSelection:
+        """The rule's tags; the listing also tells `copier`'s referrers which referrer tags
+        exist (so that absent ones cost no request)."""
         source = self._side(rule.source)
         tags = await source.registry.list_tags(source.repository)
+        if copier is not None and isinstance(copier.referrers, ReferrerFollower):
+            copier.referrers.listed(tags)
         return rule_tags(rule, tags)
 
     async def plan(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
@@ -307,7 +326,7 @@ class Run:
         """
         if not rule.source.is_glob:
             return await self._plan_one(rule)
-        repositories = await self.repositories(rule)
+        repositories = self._planned[rule.name] = await self.repositories(rule)
         planned_by: dict[str, tuple[TagSelection, list[TagPlan]]] = {}
         limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
 
@@ -316,8 +335,8 @@ class Run:
                 try:
                     planned_by[one.source.repository] = await self._plan_one(one)
                 except RegsyncError as exc:  # that repository fails (as "repository:"), not all
-                    failed = TagPlan("", "fail", f"[{exc.kind}] {exc}")
-                    planned_by[one.source.repository] = TagSelection((), ()), [failed]
+                    planned_by[one.source.repository] = (
+                        TagSelection((), ()), [failed("", f"[{exc.kind}] {exc}")])
 
         async with trio.open_nursery() as nursery:
             for one in repositories:
@@ -333,9 +352,19 @@ class Run:
             plans += (replace(p, tag=f"{repository}:{p.tag}") for p in planned)
         return TagSelection(tuple(kept), tuple(dropped)), plans
 
+    async def plan_prune(self, rule: SyncRule, selection: TagSelection,
+                         plans: Sequence[TagPlan]) -> PrunePlan | None:
+        """What pruning would delete after the run `plan(rule)` planned (None: the rule does
+        not prune). Reads the target only."""
+        if not rule.prune:
+            return None
+        if not rule.source.is_glob:
+            return await self._prunes.plan(rule, selection.kept, plans)
+        return await self._prunes.plan_glob(self._planned.get(rule.name, []), selection, plans)
+
     async def _plan_one(self, rule: SyncRule) -> tuple[TagSelection, list[TagPlan]]:
-        selection = await self.select(rule)
-        copier = self.copier(rule, followers(selection))
+        copier = self.copier(rule)
+        selection = await self.select(rule, copier)
         plans: dict[str, TagPlan] = {}
         limiter = trio.CapacityLimiter(self._tags_in_flight)
 
@@ -353,6 +382,8 @@ class Run:
             self.report.results.append(result)
         self.report.counters.count(result)
         if result.outcome is Outcome.FAILED:
+            failed = self.report.failed_by_rule
+            failed[result.rule] = failed.get(result.rule, 0) + 1
             if len(self.report.failures) < KEPT_FAILURES:
                 self.report.failures.append(result)
             where = f"{result.tag}: " if result.tag else ""
@@ -360,7 +391,7 @@ class Run:
         self._emit(TagFinished(result))
 
     def _referrers_copied(self, rule: str, tag: str, count: int) -> None:
-        self.report.referrers_copied += count
+        self.report.counters.referrers_copied += count
         self._log("info", f"{tag}: referrers: {count} copied", rule)
 
     def _count_blob(self, outcome: BlobOutcome, size: int) -> None:
@@ -387,9 +418,7 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     followers = [t for t in valid if rule.referrers and is_referrer_tag(t)]
     if followers:  # they travel with their subjects, whatever the filters say
         valid = [t for t in valid if not is_referrer_tag(t)]
-    f = rule.tags
-    selection = select_tags(valid, include=f.include, exclude=f.exclude, semver=f.semver,
-                            latest=f.latest)
+    selection = select_rule_tags(valid, rule.tags)
     if not invalid and not followers:
         return selection
     shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
@@ -397,12 +426,11 @@ def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
     return TagSelection(selection.kept, selection.dropped + follow + shown)
 
 
-def followers(selection: TagSelection) -> frozenset[str]:
-    """The referrer tags a listing showed (`rule_tags` sets them apart, whatever the filters)."""
-    return frozenset(tag for tag, why in selection.dropped if why == FOLLOWS_SUBJECT)
+#: opens the port of one registry, from its settings, for the whole of a run
+OpenPort = Callable[[RegistrySettings, GlobalSettings], AbstractAsyncContextManager[RegistryPort]]
 
 
-def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
+def registries_for(rules: Sequence[SyncRule]) -> list[str]:
     """Names of the registries the rules touch, in first-use order."""
     names: dict[str, None] = {}
     for rule in rules:
@@ -412,31 +440,39 @@ def registries_for(config: Config, rules: Sequence[SyncRule]) -> list[str]:
 
 
 @asynccontextmanager
-async def open_registries(config: Config, names: Sequence[str]) -> AsyncIterator[dict[str, RegistryPort]]:
-    """One client per registry for the whole run (so QPS limits and token caches are shared)."""
+async def open_ports(
+    registries: Mapping[str, RegistrySettings],
+    global_: GlobalSettings,
+    names: Sequence[str],
+    open_port: OpenPort = open_port,
+) -> AsyncIterator[dict[str, RegistryPort]]:
+    """One port per registry for the whole run (shared by every rule using it)."""
     async with AsyncExitStack() as stack:
-        clients: dict[str, RegistryPort] = {}
+        ports: dict[str, RegistryPort] = {}
         for name in names:
-            client = await RegistryClient.connect(config.registries[name], config.global_)
-            clients[name] = await stack.enter_async_context(client)
-        yield clients
+            ports[name] = await stack.enter_async_context(open_port(registries[name], global_))
+        yield ports
 
 
 async def sync(
-    config: Config,
     rules: Sequence[SyncRule],
+    registries: Mapping[str, RegistrySettings],
+    global_: GlobalSettings,
     *,
     sink: EventSink,
+    open_port: OpenPort = open_port,
     only_tags: Mapping[str, Collection[str]] | None = None,
     except_tags: Mapping[str, Collection[str]] | None = None,
     slots: BlobSlots | None = None,
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
+    force_prune: bool = False,
     keep_results: bool = False,
 ) -> RunReport:
-    """Sync `rules` once: the entry point `regsyncd once` and the daemon's workers share."""
-    async with open_registries(config, registries_for(config, rules)) as registries:
-        run = Run(config, sink=sink, registries=registries, only_tags=only_tags,
+    """Sync `rules` once (`registries` holds at least the ones they name): the entry point
+    `regsyncd once` and the daemon's workers share."""
+    async with open_ports(registries, global_, registries_for(rules), open_port) as ports:
+        run = Run(global_, registries, sink=sink, ports=ports, only_tags=only_tags,
                   except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads,
-                  keep_results=keep_results)
+                  force_prune=force_prune, keep_results=keep_results)
         return await run.execute(rules)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import trio
 
-from ..config import SyncRule
-from ..errors import RegsyncError
-from ..registry.types import RegistryPort
+from ..base.errors import RegsyncError
+from ..oci.port import RegistryPort
+from ..settings import SyncRule
 from .discovery import Discovery
 from .run import LISTINGS_IN_FLIGHT, rule_tags
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import trio
 
-from ..errors import SlowTransferError
+from ..base.errors import SlowTransferError
 
 
 @dataclass(frozen=True, slots=True)

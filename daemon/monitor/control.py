@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 from ..store.db import Database
 from ..store.history import ended_since
 from .trends import MAX_DAYS, Day, per_day, window_start

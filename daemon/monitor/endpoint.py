@@ -12,9 +12,9 @@ import logging
 import trio
 from prometheus_client.exposition import start_http_server
 
-from ..errors import ConfigError
-from ..hub import Hub
+from ..base.errors import ConfigError
 from ..registry import observe
+from ..runtime.hub import Hub
 from ..store.db import Database
 from ..store.history import last_successes
 from .metrics import Metrics, parse_metrics_listen

@@ -5,7 +5,7 @@ Label rules (every label set stays bounded by the admin's own configuration):
     task        the task's name            as configured (no tag, digest or repository labels)
     registry    the registry's name        as configured (never a URL: it may carry a user)
     status      ExecutionStatus value      lower-case: succeeded, failed, stopped, interrupted
-    outcome     Outcome value              copied, skipped, failed
+    outcome     Outcome value              copied, skipped, failed, deleted (pruned)
     method      HTTP method                one of METHODS, anything else "OTHER"
     code        HTTP status                "100".."599"; "error" when no answer came (network),
                                            "other" for a status outside that range
@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from ..engine.events import Counters
-from ..schedule import next_fire, previous_fire
+from ..runtime.cron import next_fire, previous_fire
 
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"})
-OUTCOMES = ("copied", "skipped", "failed")
+OUTCOMES = ("copied", "skipped", "failed", "deleted")
 
 
 def method_label(method: str) -> str:
@@ -43,9 +43,11 @@ class Increments:
     skipped: int = 0
     failed: int = 0
     bytes: int = 0
+    deleted: int = 0  # target tags pruned
 
     def by_outcome(self) -> dict[str, int]:
-        return {"copied": self.copied, "skipped": self.skipped, "failed": self.failed}
+        return {"copied": self.copied, "skipped": self.skipped, "failed": self.failed,
+                "deleted": self.deleted}
 
 
 def increments(before: Counters, after: Counters) -> Increments:
@@ -56,6 +58,7 @@ def increments(before: Counters, after: Counters) -> Increments:
         skipped=max(after.tags_skipped - before.tags_skipped, 0),
         failed=max(after.tags_failed - before.tags_failed, 0),
         bytes=max(after.bytes_copied - before.bytes_copied, 0),
+        deleted=max(after.tags_deleted - before.tags_deleted, 0),
     )
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from ..base.errors import ConfigError
 from ..engine.events import Counters
-from ..errors import ConfigError
-from ..model import ExecutionRecord, ExecutionStatus, TaskRecord
-from ..plane import WatchItem
+from ..runtime.watch import WatchItem
+from ..store.records import ExecutionRecord, ExecutionStatus, TaskRecord
 from .labels import code_label, increments, merged, method_label, schedule_period
 
 log = logging.getLogger("regsync.metrics")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from ..model import ExecutionStatus
+from ..store.records import ExecutionStatus
 
 MAX_DAYS = 366
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..config import NotificationSettings
-from ..model import NotificationRecord
+from ..settings import NotificationSettings
 from ..store import notifications as store
 from ..store.db import Database
+from ..store.records import NotificationRecord
 
 
 @runtime_checkable

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 import httpx
 import trio
 
-from ..config import NotificationSettings
 from ..engine.events import Outcome, TagResult
-from ..model import DeliveryResult, TaskRecord
-from ..plane import WatchItem
+from ..runtime.watch import WatchItem
+from ..settings import NotificationSettings
 from ..store.db import Database
 from ..store.history import last_successes
 from ..store.notifications import list_notifications, record_delivery
+from ..store.records import DeliveryResult, TaskRecord
 from ..store.repo import Repo
 from .payload import MAX_FAILED, SIGNATURE_HEADER, Notice, encode, signature
 from .rules import BACKOFF, backoff, event_for, stale_tasks, wants

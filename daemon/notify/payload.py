@@ -23,7 +23,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from ..engine.events import TagResult
-from ..model import ExecutionRecord
+from ..store.records import ExecutionRecord
 from .rules import Stale
 
 SIGNATURE_HEADER = "X-Regsync-Signature"
@@ -80,6 +80,8 @@ def slack_body(notice: Notice, *, panel_url: str | None) -> dict[str, object]:
         c = record.counters
         text = (f"regsync: task {notice.task} execution {record.id} {record.status.value}: "
                 f"{c.tags_copied} copied, {c.tags_skipped} unchanged, {c.tags_failed} failed")
+        if c.tags_deleted:
+            text += f", {c.tags_deleted} target tags pruned"
         if notice.failed:
             first = notice.failed[0]
             text += f"; first failure {first.tag}: {_clip(first.reason, 200)}"

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..config import NotificationSettings
-from ..model import ExecutionStatus, TaskRecord
 from ..monitor.labels import schedule_period
+from ..settings import NotificationSettings
+from ..store.records import ExecutionStatus, TaskRecord
 
 _EVENT_OF = {
     ExecutionStatus.SUCCEEDED: "execution.succeeded",

@@ -33,10 +33,10 @@ from typing import Any
 import httpx
 import trio
 
-from ..errors import AuthError, RateLimitError, RemoteServerError, redact_url
+from ..base.errors import AuthError, RateLimitError, RemoteServerError, redact_url
+from ..oci.jsondoc import parse_json
 from .challenge import Challenge, merge_scopes, parse_challenges
 from .credentials import Credentials
-from .jsondoc import parse_json
 
 #: request.extensions key: the token scopes a request needs, e.g. ("repository:a/b:pull",)
 SCOPES_EXTENSION = "regsync.scopes"

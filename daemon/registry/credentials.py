@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 
 #: what docker puts in `Username` when the secret is an identity (refresh) token
 IDENTITY_TOKEN_USER = "<token>"

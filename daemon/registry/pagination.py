@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from ..safetext import escape_controls
+from ..base.safetext import escape_controls
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import trio
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 
 _QUOTA = re.compile(r"\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?")
 

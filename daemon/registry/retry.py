@@ -7,21 +7,29 @@ on trio's autojump clock assert exact virtual time.
 Only errors that say they are temporary are retried (`RegsyncError.temporary`: 5xx, 429, network
 failures). Everything else (auth, not found, digest mismatch...) fails at once: repeating the same
 request cannot change the answer.
+
+Retries happen at one level: the innermost that can replay the failed step. A request is retried
+by the session (registry/session.py); a blob transfer is retried whole by the engine
+(engine/blobs.py) only for what no request could replay (a body that broke mid-stream, an
+upload whose streamed body failed, a transfer under the throughput floor). An error a level
+already gave up on is spent: no level above tries again, so a source failing every request sees
+`max_attempts` of them, not `max_attempts` squared.
 """
 
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from ..errors import ConfigError, RegistryError, RegsyncError
+from ..base.errors import ConfigError, RegistryError, RegsyncError
 
 if TYPE_CHECKING:
-    from ..config import RetrySettings
+    from ..settings import RetrySettings
 
 T = TypeVar("T")
 
@@ -76,9 +84,18 @@ class RetryPolicy:
         return wait
 
 
+#: errors some level of `retrying` gave up on (weakly held: they live as long as they are raised)
+_spent: weakref.WeakSet[BaseException] = weakref.WeakSet()
+
+
 def is_temporary(error: BaseException) -> bool:
     """Whether the same request may succeed later (a regsync error that says so)."""
     return isinstance(error, RegsyncError) and error.temporary
+
+
+def is_spent(error: BaseException) -> bool:
+    """Whether a level of `retrying` already gave up on `error` (no other level retries it)."""
+    return error in _spent
 
 
 def _retry_after(error: RegsyncError) -> float | None:
@@ -98,18 +115,20 @@ async def retrying(
     `on_retry(attempt, delay, error)` is called before each sleep (for logs and counters).
 
     Raises:
-        RegsyncError: a non-temporary error at once; the last temporary one after
-            `policy.max_attempts` attempts, its message saying so.
+        RegsyncError: a non-temporary error at once, and one an inner `retrying` gave up on
+            (retries happen at one level); the last temporary one after `policy.max_attempts`
+            attempts, its message saying so.
     """
     attempt = 1
     while True:
         try:
             return await operation()
         except RegsyncError as error:
-            if not is_temporary(error):
+            if not is_temporary(error) or is_spent(error):
                 raise
             if attempt >= policy.max_attempts:
                 _note_attempts(error, describe, attempt)
+                _spent.add(error)
                 raise
             wait = policy.delay(attempt, retry_after=_retry_after(error), rand=rand())
             if on_retry is not None:

@@ -20,31 +20,38 @@ is not known gets one streamed PATCH, then the PUT.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import functools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import trio
 
-from ..errors import DigestMismatchError, RegistryError, RegsyncError, UploadRefusedError
-from .digest import DigestVerifier
-from .reference import quoted_path
-from .transport import Call, Session
-from .types import UploadSession
+from ..base.errors import (
+    DigestMismatchError,
+    NotFoundError,
+    RegistryError,
+    RegsyncError,
+    RemoteServerError,
+    UploadRefusedError,
+)
+from ..oci.digest import DigestVerifier, read_hashed
+from ..oci.reference import quoted_path
+from ..oci.types import UploadSession
+from .download import head_blob
+from .session import Call, Session, push
+from .streams import Check, Parts, hashed, held_back
 
-#: chunks at least this big are hashed in a worker thread (hashlib releases the GIL), so other
-#: transfers keep the trio thread busy meanwhile
-THREAD_HASH_MIN = 256 * 1024
+_log = logging.getLogger(__name__)
+
 #: part size of a chunked upload (raised to the registry's OCI-Chunk-Min-Length): each part is
 #: a round trip, so not small; each streams through, so memory stays at one read chunk
 PART_SIZE = 8 * 1024 * 1024
 #: answers to a one-piece PUT that mean "not in one piece": try the chunked upload
 _REFUSED = frozenset({413})
 _OCTETS = (("Content-Type", "application/octet-stream"),)
-
-Check = Callable[[DigestVerifier], None]
-
-
-def push(repository: str) -> tuple[str, ...]:
-    return (f"repository:{repository}:pull,push",)
+#: the best-effort DELETE of an abandoned upload gets this long, even when we are being cancelled
+_ABANDON_TIMEOUT = 10.0
 
 
 def start_call(repository: str, digest: str, mount_from: str | None) -> Call:
@@ -107,7 +114,7 @@ async def patch_parts(
 ) -> UploadSession:
     """Send the bytes as PATCH parts with Content-Range; the session as it stands after them."""
     part = max(PART_SIZE, upload.min_chunk)
-    source = _Parts(hashed(chunks, verifier, size, check))
+    source = Parts(hashed(chunks, verifier, size, check))
     offset = 0
     while offset < size:
         length = min(part, size - offset)
@@ -135,60 +142,149 @@ def echoed(echo: str | None, digest: str, repository: str, registry: str) -> Non
         )
 
 
-async def _update(verifier: DigestVerifier, chunk: bytes) -> None:
-    if len(chunk) >= THREAD_HASH_MIN:
-        await trio.to_thread.run_sync(verifier.update, chunk)
-    else:
-        verifier.update(chunk)
+async def start_upload(
+    s: Session, repository: str, digest: str, *, mount_from: str | None
+) -> UploadSession | None:
+    """One POST: a mount of `digest` from `mount_from` (201: None, the blob is in
+    `repository` now) or, as the registry's answer to a mount it cannot do or a plain
+    start, an upload session (202)."""
+    reply = await s.send(start_call(repository, digest, mount_from))
+    if mount_from is not None and reply.status == 201:
+        return None
+    location = reply.header("location")
+    if not location:
+        raise RemoteServerError(
+            f"blob upload to {repository}: the registry sent no upload Location",
+            registry=s.registry,
+            status=reply.status,
+        )
+    return UploadSession(repository, location, chunk_min_length(reply.header("oci-chunk-min-length")))
 
 
-async def hashed(
-    chunks: AsyncIterator[bytes], verifier: DigestVerifier, size: int | None, check: Check
-) -> AsyncIterator[bytes]:
-    """Pass chunks on after the verifier saw them; stop at the first byte beyond `size`."""
-    async for chunk in chunks:
-        await _update(verifier, chunk)
-        if size is not None and verifier.size > size:
+async def upload_blob(
+    s: Session,
+    repository: str,
+    digest: str,
+    size: int | None,
+    chunks: AsyncIterator[bytes],
+    *,
+    session: UploadSession | None,
+    chunk_size: int,
+    chunked: bool,
+) -> None:
+    """Upload into `session` (else a new one), committing only if the bytes hash to `digest`
+    and number `size`; on a mismatch or any failure the session is deleted, never committed.
+
+    Size known: small blobs (one `chunk_size` chunk) are read and checked, then sent in a
+    retried PUT; larger ones stream in one PUT whose last chunk waits for the digest check, or
+    with `chunked` go as PATCH parts, then an empty PUT. Size unknown: one streamed PATCH, then
+    the PUT.
+
+    Raises:
+        DigestMismatchError: the bytes are not what `digest`/`size` promise.
+        UploadRefusedError: the registry refused the body in one piece (retry `chunked`).
+    """
+    try:
+        verifier = DigestVerifier.for_digest(digest)
+    except ValueError as exc:
+        raise DigestMismatchError(f"cannot upload blob: {exc}", registry=s.registry) from None
+    if session is None:
+        session = await start_upload(s, repository, digest, mount_from=None)
+        assert session is not None  # a plain start always answers with a session
+    check = functools.partial(_check_upload, repository=repository, digest=digest, size=size)
+    try:
+        if size is not None and size <= chunk_size:  # one piece, even `chunked`
+            body = await read_hashed(chunks, verifier, size)
             check(verifier)
-        yield chunk
-
-
-async def held_back(
-    chunks: AsyncIterator[bytes], verifier: DigestVerifier, size: int, check: Check
-) -> AsyncIterator[bytes]:
-    """Like `hashed`, but the chunk that completes `size` bytes goes out only once the whole
-    blob checked out, and a source that ends short fails before the body is complete: either
-    way the registry receives fewer bytes than Content-Length and commits nothing."""
-    async for chunk in chunks:
-        await _update(verifier, chunk)
-        if verifier.size >= size:
+            await _commit(s, session, digest, body)
+        elif size is not None and not chunked:
+            await put_streamed(s, session, digest, size, chunks, verifier, check)
+        elif size is not None:
+            session = await patch_parts(s, session, digest, size, chunks, verifier, check)
             check(verifier)
-        yield chunk
-    if verifier.size != size:
-        check(verifier)
+            await _commit(s, session, digest, b"")
+        else:
+            session = await _patch_stream(s, session, digest, chunks, verifier, check)
+            check(verifier)
+            await _commit(s, session, digest, b"")
+    except BaseException:
+        await abandon(s, session.location, repository)
+        raise
 
 
-class _Parts:
-    """Exactly-sized pieces of one stream, each itself a stream (one PATCH body each)."""
+async def _patch_stream(
+    s: Session, session: UploadSession, digest: str, chunks: AsyncIterator[bytes],
+    verifier: DigestVerifier, check: Check,
+) -> UploadSession:
+    """The whole body in one streamed PATCH (size unknown: no Content-Length to promise)."""
+    repository = session.repository
+    patch = Call(
+        "PATCH",
+        session.location,
+        "blob.upload.chunk",
+        f"upload of blob {digest} to {repository}",
+        scopes=push(repository),
+        repository=repository,
+        headers=_OCTETS,
+    )
+    reply = await s.send_streaming(patch, hashed(chunks, verifier, None, check))
+    # the session's state moved on with the PATCH: only the new Location can delete it
+    location = reply.header("location") or session.location
+    return replace(session, location=location)
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-        self._left = b""
 
-    async def take(self, length: int, short: Callable[[], None]) -> AsyncIterator[bytes]:
-        while length > 0:
-            if not self._left:
-                try:
-                    self._left = await anext(self._chunks)
-                except StopAsyncIteration:
-                    short()  # raises: the source ended before the size it promised
-                    raise RegsyncError("blob source ended early") from None
-            piece, self._left = self._left[:length], self._left[length:]
-            length -= len(piece)
-            yield piece
+async def _commit(s: Session, session: UploadSession, digest: str, body: bytes) -> None:
+    repository = session.repository
+    call = Call(
+        "PUT",
+        session.location,
+        "blob.upload",
+        f"upload of blob {digest} to {repository}",
+        scopes=push(repository),
+        repository=repository,
+        headers=_OCTETS,
+        params=(("digest", digest),),
+        content=body,
+    )
+    try:
+        reply = await s.send(call)
+    except NotFoundError:
+        # An earlier attempt may have committed with its answer lost on the way (reset,
+        # timeout): the retry then finds the session gone. The registry checked the digest
+        # when it committed, so a blob that is there now is the upload done.
+        if await head_blob(s, repository, digest) is not None:
+            return
+        raise
+    echoed(reply.header("docker-content-digest"), digest, repository, s.registry)
 
-    async def expect_end(self, extra: Callable[[], None]) -> None:
-        if self._left:
-            extra()
-        async for _ in self._chunks:
-            extra()
+
+def _check_upload(
+    verifier: DigestVerifier, *, repository: str, digest: str, size: int | None
+) -> None:
+    if verifier.digest == digest and (size is None or verifier.size == size):
+        return
+    promised = f"{digest} ({size} bytes)" if size is not None else digest
+    # No registry named: this one did nothing wrong, the bytes handed in did. The caller
+    # knows where they came from (the engine names the source registry).
+    raise DigestMismatchError(
+        f"blob upload to {repository} abandoned, nothing committed: the source promised"
+        f" {promised} but sent {verifier.size} bytes hashing to {verifier.digest}",
+    )
+
+
+async def abandon(s: Session, location: str, repository: str) -> None:
+    """Best effort DELETE of an upload session, even while being cancelled."""
+    call = Call(
+        "DELETE",
+        location,
+        "blob.upload.cancel",
+        f"cancel of an upload to {repository}",
+        scopes=push(repository),
+        repository=repository,
+    )
+    with trio.CancelScope(shield=True) as scope:
+        scope.deadline = trio.current_time() + _ABANDON_TIMEOUT
+        try:
+            await s.send_once(call)
+        except RegsyncError as exc:
+            _log.debug("registry %r: upload not cancelled: %s", s.registry, exc)

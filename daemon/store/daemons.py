@@ -9,8 +9,9 @@ interrupts only the executions of daemons that are gone.
 Alive means: the daemon's database session holds its advisory lock (postgres.SessionLocks). The
 server drops a session's locks the moment its process dies (kill -9 included: the kernel closes
 the socket), so the answer needs no timeout. The heartbeat is kept for people (who ran what,
-when was it last seen) and for the leases that are still to come (a host cut off from the
-network keeps its session, and so its lock, until TCP keepalive gives up).
+when was it last seen). Running daemons take each other's runs over by their leases
+(leases.py), not by this lock: a host cut off from the network, or a frozen process, keeps its
+session, and so its lock, until TCP keepalive gives up, but stops renewing its leases.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Protocol
 
 from peewee import fn
 
-from ..model import ExecutionRecord, ExecutionStatus
 from .models import DaemonRow, Execution, Task
+from .records import ExecutionRecord, ExecutionStatus
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 
@@ -35,15 +36,33 @@ class Presence(Protocol):
     def alive(self, daemon_ids: Iterable[int]) -> set[int]:
         """Those of `daemon_ids` (never this process's own) whose process still runs."""
 
+    def lead(self) -> bool:
+        """Try to become the one daemon that fires the cron ticks."""
+
+    def leading(self) -> bool:
+        """Whether this daemon still is that one."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other live daemons may share the store (and its work)."""
+
 
 class Alone:
     """SQLite: the daemon holds the store's file lock, so every other daemon is gone."""
+
+    shared = False
 
     def claim(self, daemon_id: int) -> None:
         pass
 
     def alive(self, daemon_ids: Iterable[int]) -> set[int]:
         return set()
+
+    def lead(self) -> bool:
+        return True
+
+    def leading(self) -> bool:
+        return True
 
 
 class DaemonOps:
@@ -60,6 +79,20 @@ class DaemonOps:
         self._presence.claim(row.id)
         self.daemon_id = int(row.id)
         return self.daemon_id
+
+    def daemon_label(self) -> str:
+        """This daemon as its executions name it ("" before it registered)."""
+        if self.daemon_id is None:
+            return ""
+        row = DaemonRow.get_by_id(self.daemon_id)
+        return f"{row.host} pid {row.pid} (#{row.id})"
+
+    def lead(self) -> bool:
+        """Become the daemon that fires the cron ticks, or keep being it."""
+        return self._presence.leading() or self._presence.lead()
+
+    def leading(self) -> bool:
+        return self._presence.leading()
 
     def heartbeat(self) -> None:
         if self.daemon_id is not None:
@@ -90,8 +123,9 @@ class DaemonOps:
 
     def _orphans(self) -> list[int]:
         """Ids of queued or running executions whose daemon is gone (or never recorded)."""
-        rows = list(Execution.select(Execution.id, Execution.daemon).where(
+        rows = list(Execution.select(Execution.id, Execution.daemon, Execution.claimable).where(
             Execution.status.in_(_ACTIVE)).order_by(Execution.id))
+        rows = [r for r in rows if not r.claimable]  # it waits for any live daemon
         owner = {int(r.id): getattr(r, "daemon_id") for r in rows}  # noqa: B009 (the raw FK)
         others = {o for o in owner.values() if o is not None and o != self.daemon_id}
         alive = self._presence.alive(others) if others else set()

@@ -38,7 +38,7 @@ import trio
 from peewee import Database as PeeweeDatabase
 from peewee import InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase
 
-from ..errors import StoreError
+from ..base.errors import StoreError
 from . import postgres
 from .location import MEMORY, StoreLocation, parse_location
 from .migrations import migrate

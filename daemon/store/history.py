@@ -11,8 +11,8 @@ from typing import Any, cast
 
 from peewee import fn
 
-from ..model import ExecutionStatus
 from .models import Execution, Task, from_epoch
+from .records import ExecutionStatus
 
 
 def last_successes() -> dict[str, datetime]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from ..errors import ConfigError
+from ..base.errors import ConfigError
 
 SCHEMES = ("postgresql", "postgres")
 MEMORY = ":memory:"

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import StoreInUseError
+from ..base.errors import StoreInUseError
 from .location import MEMORY, StoreLocation
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from peewee import Database, PostgresqlDatabase
 
-from ..errors import RegsyncError
+from ..base.errors import RegsyncError
 
 Migration = Callable[[Database], None]
 
@@ -250,8 +250,54 @@ _REPOSITORY_SCOPE = [
 _REFERRERS = ["ALTER TABLE task ADD COLUMN referrers INTEGER NOT NULL DEFAULT 1"]
 _REFERRERS_POSTGRESQL = ["ALTER TABLE task ADD COLUMN referrers BOOLEAN NOT NULL DEFAULT TRUE"]
 
+# Referrers (issue 12): `referrers: {artifact_types: [...]}`, and the referrers an execution
+# copied, counted on their own.
+_REFERRER_COUNTS = [
+    "ALTER TABLE task ADD COLUMN referrer_types TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE execution ADD COLUMN referrers_copied INTEGER NOT NULL DEFAULT 0",
+]
+_REFERRER_COUNTS_POSTGRESQL = [
+    _REFERRER_COUNTS[0],
+    "ALTER TABLE execution ADD COLUMN referrers_copied BIGINT NOT NULL DEFAULT 0",
+]
 
-# A glob task's scope (issue 13): the repositories each execution matched, and which were new or
+
+# Pruning (issue 14): a task's `prune` and `prune_max` ("25%" or a count; "" the default: a
+# literal "%" in DDL is a placeholder to psycopg2), each execution's count of pruned tags, and
+# whether it was forced past the limit (its resumes, on any daemon, are forced too).
+_PRUNE = [
+    "ALTER TABLE task ADD COLUMN prune INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE task ADD COLUMN prune_max TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE execution ADD COLUMN tags_deleted INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE execution ADD COLUMN force_prune INTEGER NOT NULL DEFAULT 0",
+]
+_PRUNE_POSTGRESQL = [
+    "ALTER TABLE task ADD COLUMN prune BOOLEAN NOT NULL DEFAULT FALSE",
+    "ALTER TABLE task ADD COLUMN prune_max TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE execution ADD COLUMN tags_deleted BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE execution ADD COLUMN force_prune BOOLEAN NOT NULL DEFAULT FALSE",
+]
+
+
+# Several daemons on one PostgreSQL (issue 16): an execution's lease (its daemon renews it while it
+# runs; once it lapses another daemon takes the run over), a stop asked through another daemon's
+# API, whether a queued one waits for any daemon to claim it, and the last cron tick fired per
+# task (claimed atomically: no tick fires twice).
+_LEASES = [
+    "ALTER TABLE execution ADD COLUMN lease_until REAL",
+    "ALTER TABLE execution ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE execution ADD COLUMN claimable INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE task ADD COLUMN last_tick REAL",
+]
+_LEASES_POSTGRESQL = [
+    "ALTER TABLE execution ADD COLUMN lease_until DOUBLE PRECISION",
+    "ALTER TABLE execution ADD COLUMN stop_requested BOOLEAN NOT NULL DEFAULT FALSE",
+    "ALTER TABLE execution ADD COLUMN claimable BOOLEAN NOT NULL DEFAULT FALSE",
+    "ALTER TABLE task ADD COLUMN last_tick DOUBLE PRECISION",
+]
+
+
+# A glob task's scope (issue 13, schema 11): the repositories each execution matched, and which were new or
 # removed since the last execution that walked its whole catalog (`repositories` NULL: none).
 _SCOPE = [
     """CREATE TABLE execution_repository (
@@ -304,6 +350,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _run(_DAEMONS, _DAEMONS_POSTGRESQL),
     _run(_REPOSITORY_SCOPE),  # the same statements on both engines
     _run(_REFERRERS, _REFERRERS_POSTGRESQL),
+    _run(_PRUNE, _PRUNE_POSTGRESQL),
+    _run(_REFERRER_COUNTS, _REFERRER_COUNTS_POSTGRESQL),
+    _run(_LEASES, _LEASES_POSTGRESQL),
     _run(_SCOPE, _SCOPE_POSTGRESQL),
 )
 LATEST = len(MIGRATIONS)

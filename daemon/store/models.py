@@ -24,9 +24,10 @@ from peewee import (
     TextField,
 )
 
-from ..config import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
-from ..model import (
+from ..settings import Endpoint, RegistrySettings, SyncRule, TagFilter
+from ..values.prunelimit import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
+from .records import (
     ExecutionRecord,
     ExecutionStatus,
     ScopeCounts,
@@ -70,6 +71,10 @@ class Task(_Base):
     created = FloatField(default=0.0)  # schema 3; the scheduler's base for a first catch-up
     source_exclude = TextField(default="[]")  # schema 5: a glob task's repositories left out
     referrers = BooleanField(default=True)  # schema 7: signatures and SBOMs follow
+    prune = BooleanField(default=False)  # schema 8: delete the target tags not selected
+    prune_max = TextField(default="")  # schema 8: as written ("50%", "10"); "" the default
+    referrer_types = TextField(default="[]")  # schema 9: only referrers of these artifact types
+    last_tick = FloatField(null=True)  # schema 10: the newest cron tick fired (by any daemon)
 
 
 class DaemonRow(_Base):
@@ -79,7 +84,7 @@ class DaemonRow(_Base):
     host = TextField()
     pid = IntegerField()
     started = FloatField()
-    heartbeat = FloatField()  # refreshed while it runs: for people, and for leases to come
+    heartbeat = FloatField()  # refreshed while it runs: for people (leases are per execution)
     stopped = FloatField(null=True)  # set by a graceful shutdown
 
     class Meta:
@@ -101,10 +106,16 @@ class Execution(_Base):
     blobs_mounted = IntegerField(default=0)
     blobs_skipped = IntegerField(default=0)
     bytes_copied = IntegerField(default=0)
+    tags_deleted = IntegerField(default=0)  # schema 8: target tags pruned
+    force_prune = BooleanField(default=False)  # schema 8: RunTask's force_prune, for its resumes
+    referrers_copied = IntegerField(default=0)  # schema 9
     error = TextField(default="")
     parent = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="children")
     daemon = ForeignKeyField(DaemonRow, null=True, on_delete="SET NULL", backref="+")  # schema 4
-    repositories = IntegerField(null=True)  # schema 8: a glob's whole scope (None: not walked)
+    lease_until = FloatField(null=True)  # schema 10: its daemon's claim lapses then
+    stop_requested = BooleanField(default=False)  # schema 10: a stop asked through any daemon
+    claimable = BooleanField(default=False)  # schema 10: queued for any daemon to claim
+    repositories = IntegerField(null=True)  # schema 11: a glob's whole scope (None: not walked)
     repositories_new = IntegerField(default=0)
     repositories_removed = IntegerField(default=0)
 
@@ -235,6 +246,9 @@ def task_columns(rule: SyncRule, source_id: int, target_id: int) -> dict[str, ob
         "enabled": rule.enabled,
         "cron_expression": rule.cron_expression,
         "referrers": rule.referrers,
+        "prune": rule.prune,
+        "prune_max": str(rule.prune_max),
+        "referrer_types": json.dumps(list(rule.referrer_types)),
     }
 
 
@@ -256,6 +270,9 @@ def sync_rule(row: Task, registry_names: dict[int, str]) -> SyncRule:
         enabled=bool(row.enabled),
         cron_expression=row.cron_expression,
         referrers=bool(row.referrers),
+        prune=bool(row.prune),
+        prune_max=_prune_max(row.prune_max),
+        referrer_types=_strings(row.referrer_types),
     )
 
 
@@ -270,9 +287,23 @@ def execution_record(row: Execution, task_name: str) -> ExecutionRecord:
         counters=counters_from({name: getattr(row, name) for name in COUNTER_FIELDS}),
         error=row.error,
         parent_id=_fk_id(row, "parent"),
+        daemon=daemon_label(row),
+        daemon_id=_fk_id(row, "daemon"),
+        force_prune=bool(row.force_prune),
         scope=None if row.repositories is None else ScopeCounts(
             row.repositories, row.repositories_new, row.repositories_removed),
     )
+
+
+def daemon_label(row: Execution) -> str:
+    """`host pid N (#id)` of the execution's daemon when the query joined it (else `#id`)."""
+    daemon_id = _fk_id(row, "daemon")
+    if daemon_id is None:
+        return ""
+    joined = row.__rel__.get("daemon")  # never a lazy query per record
+    if joined is None or joined.host is None:
+        return f"#{daemon_id}"
+    return f"{joined.host} pid {joined.pid} (#{daemon_id})"
 
 
 def counter_columns(counters: Counters) -> dict[str, int]:
@@ -340,6 +371,15 @@ def ref_id(row: Model, field: str) -> int:
     value = _fk_id(row, field)
     assert value is not None, f"{field} is NOT NULL"
     return value
+
+
+def _prune_max(text: str) -> PruneLimit:
+    """A stored limit; "" (rows from before schema 8) and one the parser no longer takes are
+    the default (never no limit)."""
+    try:
+        return parse_prune_limit(text)
+    except ValueError:
+        return DEFAULT_LIMIT
 
 
 def _strings(text: str) -> tuple[str, ...]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from ..config import NotificationSettings
-from ..errors import DuplicateItemError, UnknownItemError
-from ..model import DeliveryResult, NotificationRecord
+from ..base.errors import DuplicateItemError, UnknownItemError
+from ..settings import NotificationSettings
 from .models import NotificationRow, from_epoch, to_epoch
+from .records import DeliveryResult, NotificationRecord
 
 
 def list_notifications() -> list[NotificationRecord]:

@@ -43,11 +43,15 @@ def database(location: StoreLocation) -> PostgresqlDatabase:
 
 #: pg_advisory_lock(key, daemon id): held by each daemon's session for its life
 _DAEMON_LOCKS = 0x72736431  # "rsd1"
+#: pg_try_advisory_lock(key, 0): held by the session of the daemon that fires the cron ticks
+_LEADER_LOCK = 0x72736432  # "rsd2"
 
 
 class SessionLocks:
     """Presence on PostgreSQL: a daemon is alive while its session holds its advisory lock
     (daemons.py says why that needs no timeout). After a reconnect the lock is taken again."""
+
+    shared = True  # other daemons may run this store's executions
 
     def __init__(self, db: PostgresqlDatabase) -> None:
         self._db = db
@@ -72,6 +76,18 @@ class SessionLocks:
             else:
                 alive.add(daemon_id)
         return alive
+
+    def lead(self) -> bool:
+        """Become the scheduler's leader if no other session is; False when one is. (Not
+        retaken after a reconnect: `leading` then says so, and the leader loop tries again.)"""
+        return self._sql("SELECT pg_try_advisory_lock(%s, 0)", _LEADER_LOCK)
+
+    def leading(self) -> bool:
+        """Whether this session still holds the leader's lock (a lost connection drops it)."""
+        return self._sql(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND classid = %s AND objid = 0 AND objsubid = 2)",
+            _LEADER_LOCK)
 
     def _sql(self, statement: str, *params: int) -> bool:
         row = self._db.execute_sql(statement, params).fetchone()  # type: ignore[no-untyped-call]

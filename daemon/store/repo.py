@@ -4,9 +4,8 @@
 inside one transaction on the one thread that owns the connection, so a caller composes several
 methods (an Apply, a check-then-write) into one atomic operation just by calling them in `fn`.
 
-Methods take and return the daemon's records (`daemon.model`) and the config's value objects,
-never rows, and fail with `UnknownItemError`, `DuplicateItemError` or `ConflictError` whose
-messages name the item, ready for a user.
+Methods take and return records (`store.records`) and settings values, never rows, and fail
+with `UnknownItemError`, `DuplicateItemError` or `ConflictError` naming the item, for a user.
 """
 
 from __future__ import annotations
@@ -19,10 +18,14 @@ from typing import TypeVar
 
 from peewee import JOIN, ModelSelect, fn
 
-from ..config import RegistrySettings, SyncRule
+from ..base.errors import ConflictError, DuplicateItemError, UnknownItemError
 from ..engine.events import Counters, LogEvent, Outcome, TagResult
-from ..errors import ConflictError, DuplicateItemError, UnknownItemError
-from ..model import (
+from ..settings import RegistrySettings, SyncRule
+from . import models as m
+from .daemons import Alone, DaemonOps, Presence
+from .leases import LeaseOps
+from .models import DaemonRow, Execution, LogRow, Registry, TagResultRow, Task
+from .records import (
     LOGS_PAGE_MAX,
     RESULTS_PAGE_BYTES,
     RESULTS_PAGE_DEFAULT,
@@ -37,9 +40,6 @@ from ..model import (
     Trigger,
     password_stays,
 )
-from . import models as m
-from .daemons import Alone, DaemonOps, Presence
-from .models import Execution, LogRow, Registry, TagResultRow, Task
 from .scope import ScopeOps
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
@@ -47,7 +47,7 @@ _DONE = (Outcome.COPIED.value, Outcome.SKIPPED.value)
 _T = TypeVar("_T")
 
 
-class Repo(DaemonOps, ScopeOps):
+class Repo(LeaseOps, DaemonOps, ScopeOps):
     """The store's operations; only ever called on the DB thread (see module docstring)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
@@ -157,12 +157,17 @@ class Repo(DaemonOps, ScopeOps):
 
     # Executions --------------------------------------------------------------------------------
     def create_execution(
-        self, task: str, trigger: Trigger, parent_id: int | None = None
+        self, task: str, trigger: Trigger, parent_id: int | None = None, *,
+        tick: float | None = None, for_any: bool = False, force_prune: bool = False,
     ) -> ExecutionRecord:
-        """A new queued execution. Raises ConflictError if the task has one queued or running:
-        checked here, in the same transaction as the insert, so two callers cannot both win."""
+        """A new queued execution: this daemon's, or any daemon's to claim (`for_any`).
+
+        Raises: ConflictError if the task has one queued or running (checked in the insert's
+        transaction: two callers cannot both win); AlreadyFiredError if cron `tick` fired."""
         row = self._task_row(task)
         self._lock_task(row.id)
+        if tick is not None:
+            self.claim_tick(row.id, tick)
         active = self._active_execution(row.id)
         if active is not None:
             raise ConflictError(f"task {task!r} is already running (execution {active})")
@@ -174,9 +179,11 @@ class Repo(DaemonOps, ScopeOps):
             status=ExecutionStatus.QUEUED.value,
             started=self._clock(),
             parent=parent_id,
-            daemon=self.daemon_id,
+            daemon=None if for_any else self.daemon_id,
+            claimable=for_any,
+            force_prune=force_prune,
         )
-        return m.execution_record(created, task)
+        return self.get_execution(created.id)
 
     def mark_running(self, id: int) -> ExecutionRecord:
         """queued -> running; `started` becomes now (time spent queued is not run time)."""
@@ -430,8 +437,10 @@ class Repo(DaemonOps, ScopeOps):
 
 
 def _executions() -> ModelSelect[Execution]:
-    """Executions joined with their task's name, so records need no second query."""
-    return Execution.select(Execution, Task.id, Task.name).join(Task, JOIN.INNER)
+    """Executions joined with their task's name and daemon: records need no second query."""
+    return (Execution.select(Execution, Task.id, Task.name, DaemonRow.id, DaemonRow.host,
+                             DaemonRow.pid)
+            .join(Task, JOIN.INNER).switch(Execution).join(DaemonRow, JOIN.LEFT_OUTER))
 
 
 def _count(condition: object) -> int:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import SCOPE_CHANGES_MAX, ScopeChanges, ScopeCounts
 from .models import Execution, ExecutionRepositoryRow
+from .records import SCOPE_CHANGES_MAX, ScopeChanges, ScopeCounts
 
 NEW = "new"
 REMOVED = "removed"

@@ -29,19 +29,24 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from regsync.daemon.api import ApiServer, ApiSettings
 from regsync.daemon.api.bridge import TrioPortal, open_asyncio_thread
 from regsync.daemon.api.server import SERVICES
-from regsync.daemon.config import RegistrySettings, SyncRule, parse_config
-from regsync.daemon.engine.copy import TagPlan
-from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.engine.filters import TagSelection
-from regsync.daemon.engine.scope_preview import RepositoryPreview, ScopePreview
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     ConfigError,
     ConflictError,
     DuplicateItemError,
     NetworkError,
     UnknownItemError,
 )
-from regsync.daemon.model import (
+from regsync.daemon.config import parse_config
+from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
+from regsync.daemon.engine.filters import TagSelection
+from regsync.daemon.engine.plan import TagPlan, Verb
+from regsync.daemon.engine.prune import NOT_SELECTED, Deletion
+from regsync.daemon.engine.prunerun import PrunePlan
+from regsync.daemon.engine.scope_preview import RepositoryPreview, ScopePreview
+from regsync.daemon.runtime.cron import SchedulePreview, preview
+from regsync.daemon.runtime.watch import WatchItem
+from regsync.daemon.settings import RegistrySettings, SyncRule
+from regsync.daemon.store.records import (
     ApplyResult,
     ConnectionVerdict,
     DaemonStatus,
@@ -56,7 +61,6 @@ from regsync.daemon.model import (
     TaskRecord,
     Trigger,
 )
-from regsync.daemon.plane import WatchItem
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed
@@ -87,6 +91,7 @@ class FakePlane:
         self.hang = False
         self.hang_cancelled = trio.Event()
         self.preview_calls: list[tuple[SyncRule, Sequence[str] | None]] = []
+        self.forced_prunes: list[bool] = []
 
     # registries
 
@@ -168,9 +173,10 @@ class FakePlane:
         self.tasks[task] = replace(self.tasks[task], running=True, last_execution=record)
         return record
 
-    async def run_task(self, name: str) -> ExecutionRecord:
+    async def run_task(self, name: str, *, force_prune: bool = False) -> ExecutionRecord:
         if (await self.get_task(name)).running:
             raise ConflictError(f"task {name!r} is already running")
+        self.forced_prunes.append(force_prune)
         return self._start(name, Trigger.MANUAL)
 
     async def stop_task(self, name: str) -> ExecutionRecord:
@@ -193,14 +199,19 @@ class FakePlane:
         self.tasks[name] = replace(record, rule=replace(record.rule, enabled=enabled))
         return self.tasks[name]
 
-    async def plan_task(self, name: str) -> tuple[TagSelection, list[TagPlan]]:
+    async def plan_task(
+        self, name: str
+    ) -> tuple[TagSelection, list[TagPlan], PrunePlan | None]:
         await self.get_task(name)
         selection = TagSelection(kept=("1.0", "1.1"), dropped=(("1.0-rc", "excluded by 'rc'"),))
         plans = [
-            TagPlan("1.0", "skip", "unchanged", "sha256:a", "sha256:a"),
-            TagPlan("1.1", "copy", "new tag", "sha256:b"),
+            TagPlan("1.0", Verb.SKIP, "unchanged", "sha256:a", "sha256:a"),
+            TagPlan("1.1", Verb.COPY, "new tag", "sha256:b"),
         ]
-        return selection, plans
+        prune = PrunePlan((Deletion("0.9", "sha256:c", NOT_SELECTED),
+                           Deletion("old", "sha256:a", NOT_SELECTED)),
+                          {"old": "not deleted: shares sha256:a"}, ("a note",))
+        return selection, plans, prune
 
     async def preview_tags(self, rule: SyncRule, tags: Sequence[str] | None) -> TagSelection:
         self.preview_calls.append((rule, tags))
@@ -211,6 +222,9 @@ class FakePlane:
         found = (RepositoryPreview("team-a/web", "dr/web", tags=3, kept=2),
                  RepositoryPreview("team-a/gone", "dr/gone", error="[not-found] gone"))
         return ScopePreview(found[:limit], truncated=limit < len(found), limit=limit)
+
+    async def preview_schedule(self, expression: str, count: int) -> SchedulePreview:
+        return preview(expression, datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC), count)
 
     # executions
 
@@ -486,6 +500,15 @@ async def test_task_rpcs() -> None:
         plan = await client(t.PlanTask, pb.NameRequest(name="nginx"))
         assert [(p.tag, p.action) for p in plan.tags] == [("1.0", "skip"), ("1.1", "copy")]
         assert plan.dropped[0].reason == "excluded by 'rc'"
+        assert [(d.tag, d.digest, d.reason, d.blocked) for d in plan.deletions] == [
+            ("0.9", "sha256:c", NOT_SELECTED, ""),
+            ("old", "sha256:a", NOT_SELECTED, "not deleted: shares sha256:a"),
+        ]
+        assert list(plan.prune_notes) == ["a note"]
+        forced = await client(t.RunTask, pb.NameRequest(name="nginx", force_prune=True))
+        await client(t.StopTask, pb.NameRequest(name="nginx"))
+        assert forced.status == pb.EXECUTION_STATUS_RUNNING
+        assert plane.forced_prunes == [False, True]
         preview = await client(
             t.PreviewTags,
             pb.PreviewTagsRequest(

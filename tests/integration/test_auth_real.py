@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from regsync.daemon.errors import AuthError
+from regsync.daemon.base.errors import AuthError
 from regsync.daemon.registry.auth import SCOPES_EXTENSION, RegistryAuth
 from regsync.daemon.registry.credentials import Credentials
 from support.images import push_image, random_layer

@@ -21,8 +21,9 @@ import grpc
 import pytest
 import trio
 from google.protobuf.message import Message
-from regsync.daemon.config import CA_FILE_UNREADABLE, GlobalSettings, RetrySettings
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
+from regsync.daemon.config import CA_FILE_UNREADABLE
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.certs import self_signed
@@ -254,6 +255,10 @@ CASES: dict[str, Case] = {
     "preview-bad-regex": case("tasks.PreviewTags", pb.PreviewTagsRequest(
         spec=pb.TaskSpec(tags=pb.TagFilter(include=["("])), tags=["1.0"]), INVALID,
         "spec.tags.include[0]"),
+    "schedule-huge": case("tasks.PreviewSchedule", pb.PreviewScheduleRequest(
+        cron_expression="1," * 200_000 + "1 * * * *"), INVALID, "cron_expression", "limit is 256"),
+    "schedule-count": case("tasks.PreviewSchedule", pb.PreviewScheduleRequest(
+        cron_expression="@hourly", count=2**31 - 1), INVALID, "count"),
     # executions
     "execution-get-unknown": case("executions.GetExecution", pb.ExecutionRequest(id=999_999),
                                   MISSING, "999999"),

@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from regsync.daemon.cli.console import summary
 from regsync.daemon.config import parse_config
-from regsync.daemon.console import summary
-from regsync.daemon.engine.events import Counters, Event, LogEvent, Outcome, TagResult
-from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.engine.events import Counters, Event, LogEvent, Outcome, TagResult, discard
+from regsync.daemon.engine.plan import Verb
+from regsync.daemon.engine.run import Run, RunReport, open_ports, sync
 from support.fakeregistry import Answer, FakeRegistry, Served
 from support.images import (
+    DOCKER_MANIFEST,
+    OCI_INDEX,
     OCI_MANIFEST,
     manifest_digest,
     push_image,
@@ -30,6 +33,7 @@ from support.images import (
 )
 from support.proxy import CountingProxy, Fault, fail_times
 from support.registry import RegistryServer
+from support.syncrun import load, make_config, rule
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +72,7 @@ async def run_sync(text: str) -> tuple[RunReport, list[Event]]:
     def sink(event: Event, counters: Counters) -> None:
         events.append(event)
 
-    return await sync(config, config.enabled_rules(), sink=sink, keep_results=True), events
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=sink, keep_results=True), events
 
 
 def only_failure(report: RunReport, kind: str) -> TagResult:
@@ -396,3 +400,38 @@ async def test_a_digest_header_is_data_never_a_path(registry2: RegistryServer) -
     assert "is not a valid tag or digest; not requested" in result.reason, result.reason
     assert all(p == "/v2/" or p.startswith("/v2/app/") for p in asked), asked
     assert_nothing_tagged(registry2)
+
+
+async def test_a_target_index_that_cannot_be_read_fails_only_its_line_of_a_plan() -> None:
+    """Under a platform filter the dry run reads a target index (one GET) to tell whether it is
+    our rewrite of the source's. A target that answers that tag's HEAD but not the GET fails that
+    tag's line, as the copy fails that tag, and the plan goes on (the error once escaped the
+    whole plan)."""
+    with FakeRegistry() as source, FakeRegistry() as target:
+        image = source.add_image("app", "2.0", b"layer")
+        size = len(source.manifests[("app", image)].body)
+
+        def index(os: str) -> bytes:
+            return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+                {"mediaType": DOCKER_MANIFEST, "digest": image, "size": size,
+                 "platform": {"os": os, "architecture": "amd64"}}]}).encode()
+
+        source.add_manifest("app", "1.0", index("linux"), OCI_INDEX)
+        ours = target.add_manifest("copy", "1.0", index("windows"), OCI_INDEX)
+        gone = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "gone"}]}).encode()
+
+        def no_get(method: str, path: str, query: str) -> Answer | None:
+            if method == "GET" and path.endswith(f"/manifests/{ours}"):
+                return 404, Served(gone, "application/json"), {}
+            return None
+
+        target.hook = no_get
+        config = load(make_config({"src": source.url, "dst": target.url},
+                                  [rule("app", "copy", architectures=["amd64"])]))
+        async with open_ports(config.registries, config.global_, ["src", "dst"]) as ports:
+            selection, plans = await Run(config.global_, config.registries, sink=discard,
+                                         ports=ports).plan(config.rules[0])
+    assert selection.kept == ("1.0", "2.0")
+    assert [(p.tag, p.action) for p in plans] == [("1.0", Verb.FAIL), ("2.0", Verb.COPY)]
+    assert plans[0].reason.startswith("not-found: "), plans[0].reason
+    assert plans[1].reason == "new tag"

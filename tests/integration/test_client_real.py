@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
-from regsync.daemon.config import RegistrySettings
-from regsync.daemon.errors import AuthError, DigestMismatchError, NetworkError, NotFoundError
+from regsync.daemon.base.errors import AuthError, DigestMismatchError, NetworkError, NotFoundError
+from regsync.daemon.oci.types import RawManifest
 from regsync.daemon.registry.client import RegistryClient
 from regsync.daemon.registry.credentials import Credentials
 from regsync.daemon.registry.retry import RetryPolicy
-from regsync.daemon.registry.types import RawManifest
+from regsync.daemon.settings import RegistrySettings
 from support.images import (
     DOCKER_MANIFEST,
     fetch_blob,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import trio
 from regsync.ctl.main import main as ctl
-from regsync.daemon.config import GlobalSettings, RetrySettings
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from support.images import manifest_digest, push_image, random_layer
 from support.registry import RegistryServer, free_port
 
@@ -197,3 +197,16 @@ async def test_plan_of_a_glob_on_a_registry_without_catalog(cli: Cli, registry2:
         code, _, err = await cli("plan", "t")
         assert code == 1 and "does not list its repositories" in err
         assert "list those repositories as separate rules" in err
+
+
+async def test_schedule_preview_is_the_daemons(cli: Cli) -> None:
+    """`regsyncctl schedule preview`: the daemon's fire times in UTC, its words for a mistake."""
+    code, out, err = await cli("schedule", "preview", "@DAILY", "-n", "2")
+    assert code == 0, err
+    first, *times = out.splitlines()
+    assert first == "@daily" and len(times) == 2
+    assert all(line.endswith(" 00:00:00 UTC") for line in times)
+    code, out, _ = await cli("-o", "json", "schedule", "preview", "30 4 * * 1")
+    assert code == 0 and len(json.loads(out)["next_runs"]) == 5
+    code, out, err = await cli("schedule", "preview", "61 2 * * *")
+    assert code == 1 and "cron_expression: invalid cron expression '61 2 * * *'" in err

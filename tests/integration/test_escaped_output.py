@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 from regsync.ctl.main import main as ctl
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
 from support.bigrun import seed_hostile_execution
 
 pytestmark = pytest.mark.integration

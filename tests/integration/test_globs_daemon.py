@@ -13,7 +13,7 @@ import grpc
 import pytest
 import trio
 from regsync.ctl.main import main as ctl
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.images import manifest_digest, push_image, random_layer

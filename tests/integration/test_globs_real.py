@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome, TagFinished, discard
-from regsync.daemon.engine.run import KEPT_FAILURES, Run, open_registries, sync
-from regsync.daemon.main import main
-from regsync.daemon.registry import client
+from regsync.daemon.engine.run import KEPT_FAILURES, Run, open_ports, sync
+from regsync.daemon.registry import listing
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256
 from support.registry import RegistryServer
@@ -26,7 +26,7 @@ GLOB = rule("team-a/**", "dr/team-a/**")
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Catalog pages of two names: a catalog of several pages on a small registry."""
-    monkeypatch.setattr(client, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     yield
 
 
@@ -108,7 +108,7 @@ async def test_catalog_names_that_are_not_repositories_are_never_requested(
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
         recorder = Recorder()
-        report = await sync(config, config.rules, sink=recorder, keep_results=True)
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder, keep_results=True)
         assert report.ok, report.results
         assert {r.repository for r in report.results} == {"team-a/ok"}
         (warning,) = [e.message for e in recorder.events
@@ -161,15 +161,16 @@ async def test_retry_and_resume_work_per_repository_and_tag(
         for tag in ("1.0", "1.1"):
             push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
     config = load(make_config({"src": registry, "dst": registry2}, [GLOB]))
-    retry = await sync(config, config.rules, sink=Recorder(), keep_results=True,
-                       only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
+    retry = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
+                       keep_results=True, only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
     assert {(r.repository, r.tag) for r in retry.results} == {
         ("team-a/web", "1.0"), ("team-a/db", "1.0"), ("team-a/db", "1.1")}
     # the rule as a whole failed (its catalog could not be listed): a retry takes everything
-    whole = await sync(config, config.rules, sink=Recorder(), keep_results=True,
-                       only_tags={"rule0": {""}})
+    whole = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
+                       keep_results=True, only_tags={"rule0": {""}})
     assert len(whole.results) == 6
-    resume = await sync(config, config.rules, sink=Recorder(), keep_results=True,
+    resume = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
+                        keep_results=True,
                         except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
     assert {(r.repository, r.tag) for r in resume.results} == {
         ("team-a/web", "1.1"), ("team-a/api", "1.0"), ("team-a/api", "1.1")}
@@ -191,12 +192,13 @@ async def test_one_repository_that_fails_to_list_costs_only_itself(
 
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
-        report = await sync(config, config.rules, sink=Recorder(), keep_results=True)
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder(), keep_results=True)
         assert {(r.repository, r.tag, r.outcome, r.error_kind) for r in report.results} == {
             ("team-a/ok", "1", Outcome.COPIED, ""),
             ("team-a/gone", "", Outcome.FAILED, "not-found")}
-        async with open_registries(config, ["src", "dst"]) as registries:
-            _, plans = await Run(config, sink=discard, registries=registries).plan(config.rules[0])
+        async with open_ports(config.registries, config.global_, ["src", "dst"]) as ports:
+            run = Run(config.global_, config.registries, sink=discard, ports=ports)
+            _, plans = await run.plan(config.rules[0])
         assert [(p.tag, p.action) for p in plans] == [("team-a/gone:", "fail"),
                                                        ("team-a/ok:1", "skip")]
 
@@ -232,7 +234,7 @@ async def test_the_catalog_is_walked_as_its_pages_come_and_results_are_not_held(
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
         recorder = Recorder()
-        report = await sync(config, config.rules, sink=recorder)
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder)
         assert streamed == [True], "the catalog was read whole before any copy began"
         assert report.ok and report.counters.tags_copied == 2 and report.repositories == 2
         assert report.results == [] and report.failures == []
@@ -255,7 +257,7 @@ async def test_a_catalog_listing_a_name_again_or_out_of_order_copies_it_once(
             if p == "/v2/_catalog" else None
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
         recorder = Recorder()
-        report = await sync(config, config.rules, sink=recorder, keep_results=True)
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder, keep_results=True)
         assert sorted((r.repository, r.tag) for r in report.results) == [
             ("team-a/a", "1"), ("team-a/b", "1")]
         warnings = [e.message for e in recorder.events
@@ -276,7 +278,7 @@ async def test_a_report_keeps_the_first_failures_and_counts_the_rest(
         fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": sorted(
             fake.tags)}).encode(), "application/json"), {}) if p == "/v2/_catalog" else None
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
-        report = await sync(config, config.rules, sink=Recorder())
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder())
     assert report.counters.tags_failed == 120 and not report.ok
     assert len(report.failures) == KEPT_FAILURES == 100 and report.results == []
     assert {r.error_kind for r in report.failures} == {"not-found"}
@@ -294,7 +296,7 @@ async def test_the_referrers_api_is_probed_once_per_registry_not_per_repository(
         fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": sorted(
             fake.tags)}).encode(), "application/json"), {}) if p == "/v2/_catalog" else None
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
-        report = await sync(config, config.rules, sink=Recorder())
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder())
         assert report.ok and report.counters.tags_copied == 40
         probes = [p for _, p in fake.requests if "/referrers/" in p]
         assert 1 <= len(probes) <= config.global_.tags_in_flight < 40

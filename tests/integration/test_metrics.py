@@ -14,8 +14,8 @@ import httpx
 import pytest
 import trio
 import yaml
-from regsync.daemon.config import GlobalSettings, RetrySettings
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.images import push_image, random_layer

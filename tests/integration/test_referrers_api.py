@@ -8,9 +8,9 @@ import json
 import pytest
 from regsync.daemon.engine.events import Outcome
 from support.fakeregistry import FakeRegistry, Served
-from support.images import fallback_tag, fetch_manifest, manifest_digest
+from support.images import fallback_tag, fetch_manifest, manifest_digest, skopeo_digest
 from support.registry import RegistryServer
-from support.syncrun import make_config, outcomes, rule, run_sync
+from support.syncrun import load, make_config, outcomes, plan_first_rule, rule, run_sync
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,10 @@ async def test_api_referrers_reach_a_target_without_the_api(registry2: RegistryS
         assert index["manifests"][0]["artifactType"] == "application/spdx+json"
         assert [e["digest"] for e in json.loads(
             fetch_manifest(registry2, "m", fallback_tag(sbom))[0])["manifests"]] == [sig]
+        # skopeo reads the SBOM (pushed to the source without any tag) and the index listing it
+        assert skopeo_digest(registry2.url, "m", sbom) == sbom
+        assert skopeo_digest(registry2.url, "m", fallback_tag(image)) == manifest_digest(
+            registry2, "m", fallback_tag(image))
 
         gets = fake.count("GET", r"/manifests/")
         api = fake.count("GET", r"/referrers/")
@@ -44,6 +48,22 @@ async def test_api_referrers_reach_a_target_without_the_api(registry2: RegistryS
         assert fake.count("GET", r"/referrers/") - api == 3  # one per subject: image, sbom, sig
         assert api == 3
         assert fake.count("GET", "/referrers/" + fake.add_image("app", "2.0", b"other layer")) == 0
+
+
+async def test_the_plan_counts_referrers_only_the_api_lists(registry2: RegistryServer) -> None:
+    with FakeRegistry() as fake:
+        image = fake.add_image("app", "1.0", b"layer")
+        sbom = fake.add_referrer("app", image, b'{"spdx": 1}', "application/spdx+json")
+        fake.add_referrer("app", sbom, b"signature", "application/vnd.example.sig",
+                          subject_type="application/vnd.oci.image.manifest.v1+json")
+        config = load(make_config({"src": fake.url, "dst": registry2}, [rule("app", "m")]))
+        plans = await plan_first_rule(config)
+        assert [(p.tag, p.action, p.referrers) for p in plans] == [("1.0", "copy", 2)]
+        assert plans[0].reason == "new tag; referrers: 2 to copy"
+        assert (await run_sync(make_config({"src": fake.url, "dst": registry2},
+                                           [rule("app", "m")]))).referrers_copied == 2
+        plans = await plan_first_rule(config)
+        assert [(p.action, p.reason, p.referrers) for p in plans] == [("skip", "unchanged", 0)]
 
 
 async def test_a_hostile_referrers_answer_is_refused(registry2: RegistryServer) -> None:

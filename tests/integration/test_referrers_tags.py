@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome
 from regsync.daemon.engine.run import sync
-from regsync.daemon.main import main
 from support.images import (
     fallback_tag,
     fetch_manifest,
@@ -23,7 +23,7 @@ from support.images import (
     skopeo_digest,
 )
 from support.registry import RegistryFactory, RegistryServer
-from support.syncrun import Recorder, load, make_config, outcomes, rule, run_sync
+from support.syncrun import Recorder, load, make_config, outcomes, plan_first_rule, rule, run_sync
 
 pytestmark = pytest.mark.integration
 
@@ -74,10 +74,14 @@ async def test_referrers_follow_selected_subjects_whatever_the_filters(
     assert report.referrers_copied == 3  # index.sig, sbom, sbom.sig
 
     gets = registry.count("GET", r"/v2/app/manifests/")
+    heads = registry.count("HEAD", r"/v2/app/manifests/sha256-")
     again = await run_sync(data)
     assert outcomes(again) == {"1.0": Outcome.SKIPPED}
     assert again.referrers_copied == 0
     assert registry.count("GET", r"/v2/app/manifests/") == gets, "re-run GET a source manifest"
+    # only the referrer tags the listing holds are asked for: the index's .sig, the fallback
+    # indexes of the arm64 image and of its SBOM (before: 4 per manifest the tag reaches)
+    assert registry.count("HEAD", r"/v2/app/manifests/sha256-") - heads == 3
 
 
 async def test_target_fallback_index_is_merged_never_dropping_an_entry(
@@ -115,9 +119,15 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
     config = load(make_config({"src": registry, "dst": registry2},
                               [rule("app", "m", tags={"include": [r"^1\.0$"]},
                                     architectures=["arm64"])]))
+    behind = "1 referrer tags of the index not copied: the platform filter rewrites it"
+    (planned,) = await plan_first_rule(config)
+    assert (planned.action, planned.referrers) == ("copy", 2)  # the SBOM and its signature
+    assert planned.reason == f"new tag; referrers: 2 to copy; {behind}"
     recorder = Recorder()
-    report = await sync(config, config.enabled_rules(), sink=recorder, keep_results=True)
+    report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder, keep_results=True)
     assert report.ok, report.results
+    (planned,) = await plan_first_rule(config)
+    assert (planned.action, planned.reason) == ("skip", f"unchanged; {behind}")
     assert manifest_digest(registry2, "m", fallback_tag(d["index"]) + ".sig") is None
     assert _entries(registry2, "m", fallback_tag(d["arm64"])) == [d["sbom"]]
     notes = [e.message for e in recorder.events
@@ -150,7 +160,8 @@ def test_check_shows_the_referrers_a_run_would_copy(
         {"src": registry, "dst": registry2}, [rule("app", "m", tags={"include": [r"^1\.0$"]})])))
     assert main(["check", "--config", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "new tag; referrers: 1 to copy" in out  # the index's .sig (its children's: unknown)
+    # the index's .sig, and those of its children: the arm64 image's SBOM and the SBOM's signature
+    assert "new tag; referrers: 3 to copy" in out
     assert main(["once", "--config", str(path)]) == 0
     capsys.readouterr()
     push_cosign(registry, "app", d["index"], ".att")  # something new for the unchanged tag

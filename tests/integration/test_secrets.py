@@ -35,8 +35,8 @@ import pytest
 import trio
 from google.protobuf.message import Message
 from regsync.ctl.main import main as ctl
-from regsync.daemon.config import GlobalSettings, RetrySettings
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.cli.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc

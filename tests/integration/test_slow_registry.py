@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from regsync.daemon.config import Config
 from regsync.daemon.engine.events import (
     Counters,
     Event,
@@ -26,6 +25,7 @@ from regsync.daemon.engine.events import (
 )
 from regsync.daemon.engine.run import RunReport, sync
 from regsync.daemon.engine.slots import BlobSlots
+from regsync.daemon.settings import Config
 from support.fakeregistry import FakeRegistry
 from support.images import manifest_digest, push_image, random_layer
 from support.proxy import CountingProxy, Fault, fail_times
@@ -60,7 +60,7 @@ async def test_trickle_under_the_floor_fails_as_temporary_and_is_retried(
         config = one_rule("src", fake.url, "app", registry2,
                           {"min_throughput": 1000, "throughput_window": "1s"})
         start = trio.current_time()
-        report = await sync(config, config.enabled_rules(), sink=discard, keep_results=True)
+        report = await sync(config.enabled_rules(), config.registries, config.global_, sink=discard, keep_results=True)
         elapsed = trio.current_time() - start
         gets = [p for m, p in fake.requests if m == "GET" and "/blobs/" in p]
     (result,) = report.results
@@ -81,7 +81,8 @@ async def test_trickling_image_config_fails_under_the_floor(registry2: RegistryS
                           {"min_throughput": 1000, "throughput_window": "1s"})
         config = replace(config, rules=(replace(config.rules[0], architectures=("amd64",)),))
         with trio.fail_after(8):
-            report = await sync(config, config.enabled_rules(), sink=discard, keep_results=True)
+            report = await sync(config.enabled_rules(), config.registries, config.global_,
+                                sink=discard, keep_results=True)
     (result,) = report.results
     assert result.outcome is Outcome.FAILED and result.error_kind == "slow", result
     assert "image config sha256:" in result.reason and "bytes/s over 1s" in result.reason
@@ -102,13 +103,15 @@ async def test_a_trickling_source_cannot_hold_every_blob_slot(
         report: RunReport | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(
-                sync, slow, slow.enabled_rules(), sink=discard, slots=slots))
+                sync, slow.enabled_rules(), slow.registries, slow.global_, sink=discard,
+                slots=slots))
             with trio.fail_after(10):
                 while fake.count("GET", "/blobs/") < 1:
                     await trio.sleep(0.02)
             await trio.sleep(0.5)  # the slow run has queued for every slot it can use
             with trio.move_on_after(20):
-                report = await sync(fast, fast.enabled_rules(), sink=discard, keep_results=True, slots=slots)
+                report = await sync(fast.enabled_rules(), fast.registries, fast.global_,
+                                    sink=discard, keep_results=True, slots=slots)
             trickling = fake.count("GET", "/blobs/")
             nursery.cancel_scope.cancel()  # the slow run is still stuck: stop it
     assert report is not None, "the healthy run got no blob slot"
@@ -146,7 +149,8 @@ async def test_a_trickling_rule_cannot_stall_another_rule_of_the_same_run(
                     done.set()
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(functools.partial(sync, config, config.rules, sink=sink))
+            nursery.start_soon(functools.partial(
+                sync, config.rules, config.registries, config.global_, sink=sink))
             with trio.move_on_after(20):
                 await done.wait()
             nursery.cancel_scope.cancel()

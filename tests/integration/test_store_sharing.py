@@ -104,8 +104,9 @@ def test_daemons_sharing_postgresql_leave_each_others_live_runs_alone(
     pg_url: str, tmp_path: Path,
 ) -> None:
     """A second daemon starts on the same database while the first one runs an execution: it
-    leaves that run alone. When the first is killed -9, the next daemon to start resumes its
-    run (leases, so that a running daemon takes over by itself, are still to come)."""
+    leaves that run alone. When the first is killed -9, the next daemon to start takes its run
+    over at once (its session's advisory lock is gone), without waiting for the lease to lapse
+    as the running second daemon would (test_cluster.py); either daemon may run the resume."""
     tags = [f"1.{i}" for i in range(12)]
     for tag in tags:
         push_image(registry, "app", tag, layers=[random_layer(20_000, seed=tag)])

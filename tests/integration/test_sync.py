@@ -10,10 +10,10 @@ from urllib.parse import unquote
 import httpx
 import pytest
 import yaml
+from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import Outcome, discard
 from regsync.daemon.engine.platform_memory import PlatformMemory, default_path
 from regsync.daemon.engine.run import sync
-from regsync.daemon.main import main
 from support.images import (
     fetch_manifest,
     manifest_digest,
@@ -270,11 +270,13 @@ async def test_an_excluded_single_platform_image_costs_only_heads_on_later_runs(
     config = load(make_config({"src": registry, "dst": registry2},
                               [rule("single", "single", platforms=["linux/amd64"])]))
     memory = PlatformMemory()
-    first = await sync(config, config.enabled_rules(), sink=discard, keep_results=True, platforms=memory)
+    first = await sync(config.enabled_rules(), config.registries, config.global_,
+                       sink=discard, keep_results=True, platforms=memory)
     assert outcomes(first) == {"amd": Outcome.COPIED, "arm": Outcome.SKIPPED}
     gets = registry.count("GET", r"/manifests/"), registry.count("GET", r"/blobs/")
 
-    again = await sync(config, config.enabled_rules(), sink=discard, keep_results=True, platforms=memory)
+    again = await sync(config.enabled_rules(), config.registries, config.global_,
+                       sink=discard, keep_results=True, platforms=memory)
 
     assert outcomes(again) == {"amd": Outcome.SKIPPED, "arm": Outcome.SKIPPED}
     assert {r.tag: r.reason for r in again.results} == {

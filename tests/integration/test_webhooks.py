@@ -20,9 +20,9 @@ import pytest
 import trio
 import yaml
 from regsync.ctl.main import main as ctl
-from regsync.daemon.config import GlobalSettings, RetrySettings
+from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.daemon.notify import delivery
-from regsync.daemon.serve import Daemon, ServeOptions
+from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 from support.images import push_image, random_layer

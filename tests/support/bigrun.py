@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.model import ExecutionStatus, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store.db import Database
+from regsync.daemon.store.records import ExecutionStatus, Trigger
 from regsync.daemon.store.repo import Repo
 
 TAGS = 100_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -29,12 +30,18 @@ def kill_leftovers() -> None:
 
 
 class DaemonProcess:
-    """`regsyncd serve --db DB`, DB a file path or a PostgreSQL URL."""
+    """`regsyncd serve --db DB`, DB a file path or a PostgreSQL URL; `lease` shortens the
+    leases of a shared store (seconds), `max_running` is `--max-running`."""
 
-    def __init__(self, db: Path | str, log: Path) -> None:
+    def __init__(self, db: Path | str, log: Path, *, lease: float | None = None,
+                 max_running: int | None = None) -> None:
         self.address = f"127.0.0.1:{free_port()}"
         self.db, self.log = str(db), log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env = dict(os.environ)
+        if lease is not None:
+            self.env["REGSYNC_LEASE_SECONDS"] = str(lease)
+        self.extra = ["--max-running", str(max_running)] if max_running is not None else []
 
     def start(self) -> DaemonProcess:
         # one blob at a time: a run lasts long enough to be killed in the middle, every time
@@ -43,8 +50,8 @@ class DaemonProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [REGSYNCD, "serve", "--db", self.db, "--listen", self.address,
-                 "--ui-port", "0", "--config", str(config)],
-                stdout=log, stderr=log,
+                 "--ui-port", "0", "--config", str(config), *self.extra],
+                stdout=log, stderr=log, env=self.env,
             )
         _STARTED.append(self.proc)
         channel = grpc.insecure_channel(self.address)
@@ -52,7 +59,16 @@ class DaemonProcess:
         self.tasks = rpc.TaskServiceStub(channel)
         self.registries = rpc.RegistryServiceStub(channel)
         self.executions = rpc.ExecutionServiceStub(channel)
+        self.control = rpc.ControlServiceStub(channel)
         return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -7,8 +7,12 @@ bytes) comes from a `CountingProxy` fault in front of a real registry.
 
 The fake speaks just enough of the V2 API for a source: `/v2/`, tag lists, HEAD/GET of
 manifests by tag or digest (Docker-Content-Digest is the sha256 of the bytes served, as a real
-registry would compute it), HEAD/GET of blobs, and the OCI 1.1 Referrers API (`add_referrer`; distribution 2.8 lacks it).
-Anything else is 405 UNSUPPORTED.
+registry would compute it), HEAD/GET of blobs, and the OCI 1.1 Referrers API (`add_referrer`;
+distribution 2.8 lacks it), its answers in pages of `referrers_page` entries when set (`Link`
+to the next). Anything else is 405 UNSUPPORTED, unless `writable`: then it is a target with the
+Referrers API as well (blob uploads by POST, PATCH and PUT with the digest checked, mounts,
+manifest PUTs; a manifest with a `subject` is listed among its subject's referrers and the PUT
+answers `OCI-Subject`, as the distribution spec asks of a registry with the API).
 
 Hostile behaviour the real registry cannot show: tag names outside the grammar (`tags` is set
 directly), any answer at all from `hook(method, path, query)` (endless or foreign `Link`
@@ -23,6 +27,7 @@ bytes), the way a registry that holds a connection open without ever failing doe
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import threading
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
+from urllib.parse import parse_qs
 
 _DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 _DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -39,6 +45,7 @@ _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 _MANIFEST_RE = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")
 _BLOB_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _TAGS_RE = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
+_UPLOADS_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/uploads/(?P<session>[0-9]*)$")
 _REFERRERS_RE = re.compile(r"^/v2/(?P<repo>.+)/referrers/(?P<digest>sha256:[0-9a-f]{64})$")
 _OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -64,7 +71,11 @@ Hook = Callable[[str, str, str], Answer | None]
 class FakeRegistry:
     """Serves the manifests and blobs added to it; records (method, path) of every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, writable: bool = False) -> None:
+        self.writable = writable
+        self.referrers_page = 0  # entries per Referrers API page; 0: all in one
+        self.uploads: dict[str, bytearray] = {}
+        self.sessions = itertools.count()
         self.hook: Hook | None = None
         #: called with (method, path, query) before each answer, outside the fake's lock: it may
         #: wait (hold one answer back until the client has sent another request)
@@ -160,7 +171,9 @@ class FakeRegistry:
             self._thread.join()
         self._server.server_close()
 
-    def answer(self, method: str, path: str, query: str = "") -> Answer:
+    def answer(
+        self, method: str, path: str, query: str = "", body: bytes = b"", content_type: str = ""
+    ) -> Answer:
         """(status, body, extra headers) for a request: the whole fake, as a pure function."""
         if self.gate is not None:
             self.gate(method, path, query)
@@ -169,6 +182,8 @@ class FakeRegistry:
             hooked = self.hook(method, path, query) if self.hook is not None else None
             if hooked is not None:
                 return hooked
+            if self.writable and method in ("POST", "PATCH", "PUT", "DELETE"):
+                return _write(self, method, path, parse_qs(query), body, content_type)
             if path == "/v2/":
                 return 200, Served(b"{}", "application/json"), {}
             if m := _TAGS_RE.match(path):
@@ -178,10 +193,7 @@ class FakeRegistry:
                 body = json.dumps({"name": m["repo"], "tags": tags}).encode()
                 return 200, Served(body, "application/json"), {}
             if (m := _REFERRERS_RE.match(path)) and self.referrers_api:
-                entries = self.referrers.get((m["repo"], m["digest"]), [])
-                body = json.dumps({"schemaVersion": 2, "mediaType": _OCI_INDEX,
-                                   "manifests": entries}).encode()
-                return 200, Served(body, _OCI_INDEX), {}
+                return self._referrers_page(m["repo"], m["digest"], parse_qs(query))
             if m := _MANIFEST_RE.match(path):
                 served = self.manifests.get((m["repo"], m["ref"]))
                 if served is None:
@@ -196,6 +208,84 @@ class FakeRegistry:
         return _error(405, "UNSUPPORTED", "the fake registry is read-only")
 
 
+    def _referrers_page(self, repo: str, digest: str, query: dict[str, list[str]]) -> Answer:
+        entries = self.referrers.get((repo, digest), [])
+        headers: dict[str, str] = {}
+        if self.referrers_page:
+            page = int(query.get("page", ["0"])[0])
+            size = self.referrers_page
+            if (page + 1) * size < len(entries):
+                headers["Link"] = f'</v2/{repo}/referrers/{digest}?page={page + 1}>; rel="next"'
+            entries = entries[page * size : (page + 1) * size]
+        body = json.dumps({"schemaVersion": 2, "mediaType": _OCI_INDEX,
+                           "manifests": entries}).encode()
+        return 200, Served(body, _OCI_INDEX), headers
+
+
+def _write(
+    fake: FakeRegistry, method: str, path: str, query: dict[str, list[str]], body: bytes,
+    content_type: str,
+) -> Answer:
+    """A write to a `writable` fake (called with its lock held)."""
+    if m := _UPLOADS_RE.match(path):
+        repo, session = m["repo"], m["session"]
+        if method == "POST":
+            source = query.get("from", [""])[0]
+            mounted = query.get("mount", [""])[0]
+            if mounted and (source, mounted) in fake.blobs:
+                fake.blobs[(repo, mounted)] = fake.blobs[(source, mounted)]
+                return 201, Served(b"", "text/plain"), {"Location": f"/v2/{repo}/blobs/{mounted}"}
+            session = str(next(fake.sessions))
+            fake.uploads[session] = bytearray()
+            return 202, Served(b"", "text/plain"), {
+                "Location": f"/v2/{repo}/blobs/uploads/{session}"}
+        if session not in fake.uploads:
+            return _error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown")
+        if method == "DELETE":
+            del fake.uploads[session]
+            return 204, Served(b"", "text/plain"), {}
+        fake.uploads[session] += body
+        if method == "PATCH":
+            return 202, Served(b"", "text/plain"), {
+                "Location": f"/v2/{repo}/blobs/uploads/{session}",
+                "Range": f"0-{len(fake.uploads[session]) - 1}"}
+        data = bytes(fake.uploads.pop(session))
+        digest = query.get("digest", [""])[0]
+        if sha256(data) != digest:
+            return _error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+        fake.blobs[(repo, digest)] = data
+        return 201, Served(b"", "text/plain"), {"Location": f"/v2/{repo}/blobs/{digest}",
+                                                "Docker-Content-Digest": digest}
+    if method == "PUT" and (m := _MANIFEST_RE.match(path)):
+        return _put_manifest(fake, m["repo"], m["ref"], body, content_type)
+    return _error(405, "UNSUPPORTED", "not supported by the fake registry")
+
+
+def _put_manifest(fake: FakeRegistry, repo: str, ref: str, body: bytes, media_type: str) -> Answer:
+    digest = sha256(body)
+    if ref.startswith("sha256:") and ref != digest:
+        return _error(400, "DIGEST_INVALID", "manifest digest did not match")
+    served = Served(body, media_type)
+    fake.manifests[(repo, digest)] = served
+    if not ref.startswith("sha256:"):
+        fake.manifests[(repo, ref)] = served
+        if ref not in fake.tags.setdefault(repo, []):
+            fake.tags[repo].append(ref)
+    headers = {"Location": f"/v2/{repo}/manifests/{digest}", "Docker-Content-Digest": digest}
+    document = json.loads(body)
+    subject = document.get("subject") if isinstance(document, dict) else None
+    if isinstance(subject, dict) and isinstance(subject.get("digest"), str):
+        config = document.get("config")
+        kind = document.get("artifactType") or (
+            config.get("mediaType") if isinstance(config, dict) else None)
+        listed = fake.referrers.setdefault((repo, subject["digest"]), [])
+        if all(e["digest"] != digest for e in listed):
+            listed.append({"mediaType": media_type, "digest": digest, "size": len(body),
+                           **({"artifactType": kind} if kind else {})})
+        headers["OCI-Subject"] = subject["digest"]
+    return 201, Served(b"", "text/plain"), headers
+
+
 def _error(status: int, code: str, message: str) -> tuple[int, Served, dict[str, str]]:
     body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
     return status, Served(body, "application/json"), {}
@@ -207,10 +297,10 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            body = self.rfile.read(length) if length else b""
             path, _, query = self.path.partition("?")
-            status, served, extra = fake.answer(self.command, path, query)
+            status, served, extra = fake.answer(self.command, path, query, body,
+                                                self.headers.get("Content-Type") or "")
             self.send_response_only(status)
             self.send_header("Content-Type", served.media_type)
             self.send_header("Content-Length", str(len(served.body)))

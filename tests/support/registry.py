@@ -70,6 +70,7 @@ class RegistryFactory(Protocol):
         password: str | None = ...,
         relative_urls: bool = ...,
         tls: bool = ...,
+        delete: bool = ...,
     ) -> RegistryServer: ...
 
 
@@ -104,6 +105,7 @@ class RegistryServer:
         relative_urls: bool = False,
         workdir: Path | None = None,
         tls: bool = False,
+        delete: bool = True,
     ) -> None:
         self.auth = AuthMode(auth)
         anonymous = self.auth is AuthMode.ANONYMOUS
@@ -111,6 +113,8 @@ class RegistryServer:
         self.password: str | None = None if anonymous else (password or secrets.token_urlsafe(12))
         self.relative_urls = relative_urls
         self.tls = tls
+        #: `storage.delete.enabled`: False makes every manifest DELETE 405 UNSUPPORTED
+        self.delete = delete
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="regsync-registry-"))
         self.data_dir = self.workdir / "data"
@@ -219,7 +223,7 @@ class RegistryServer:
             "log: {level: info, formatter: json, accesslog: {disabled: false}}",
             "storage:",
             f"  filesystem: {{rootdirectory: {self.data_dir}}}",
-            "  delete: {enabled: true}",
+            f"  delete: {{enabled: {'true' if self.delete else 'false'}}}",
             "http:",
             f"  addr: 127.0.0.1:{self.port}",
             f"  secret: {secrets.token_hex(16)}",

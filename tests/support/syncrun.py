@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
-from regsync.daemon.config import Config, parse_config
-from regsync.daemon.engine.events import Counters, Event, Outcome
-from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.config import parse_config
+from regsync.daemon.engine.events import Counters, Event, Outcome, discard
+from regsync.daemon.engine.plan import TagPlan
+from regsync.daemon.engine.run import Run, RunReport, open_ports, registries_for, sync
+from regsync.daemon.settings import Config
 
 
 def make_config(
@@ -59,8 +61,17 @@ class Recorder:
 
 async def run_sync(data: dict[str, Any]) -> RunReport:
     config = load(data)
-    return await sync(config, config.enabled_rules(), sink=Recorder(), keep_results=True)
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=Recorder(), keep_results=True)
 
 
 def outcomes(report: RunReport) -> dict[str, Outcome]:
     return {r.tag: r.outcome for r in report.results}
+
+
+async def plan_first_rule(config: Config) -> list[TagPlan]:
+    """The dry run of `config`'s first rule (what `check` and PlanTask show)."""
+    rule = config.rules[0]
+    async with open_ports(config.registries, config.global_, registries_for([rule])) as ports:
+        _, plans = await Run(config.global_, config.registries, sink=discard,
+                             ports=ports).plan(rule)
+    return plans

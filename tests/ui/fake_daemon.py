@@ -13,15 +13,21 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import grpc
-from regsync.daemon.engine import globs
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.runtime.cron import preview
+from regsync.daemon.values import globs
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
 Ctx = Any  # grpc.ServicerContext
+
+
+FAKE_NOW = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)  # a Thursday: PreviewSchedule counts from it
 
 
 def unimplemented(context: Ctx) -> NoReturn:
@@ -248,6 +254,19 @@ class Tasks(Base, rpc.TaskServiceServicer):
         return pb.PreviewRepositoriesResponse(repositories=found, truncated=truncated,
                                               limit=request.limit)
 
+    def PreviewSchedule(self, request: pb.PreviewScheduleRequest,
+                        context: Ctx) -> pb.PreviewScheduleResponse:
+        """The daemon's own reading and arithmetic, at a fixed clock (FAKE_NOW)."""
+        self.enter("PreviewSchedule", request, context)
+        try:
+            shown = preview(request.cron_expression, FAKE_NOW, request.count)
+        except ConfigError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        reply = pb.PreviewScheduleResponse(cron_expression=shown.expression)
+        for moment in shown.times:
+            reply.next_runs.add().FromDatetime(moment)
+        return reply
+
     def PlanTask(self, request: pb.NameRequest, context: Ctx) -> pb.PlanResponse:
         unimplemented(context)
 
@@ -264,11 +283,11 @@ class Tasks(Base, rpc.TaskServiceServicer):
 
 
 def start_execution(state: State, task: str, *, trigger: int = pb.TRIGGER_MANUAL,
-                    parent: int = 0) -> pb.Execution:
+                    parent: int = 0, daemon: str = "") -> pb.Execution:
     with state.lock:
         execution = pb.Execution(id=state.next_id, task=task, trigger=trigger,  # type: ignore[arg-type]
                                  status=pb.EXECUTION_STATUS_RUNNING, parent_id=parent,
-                                 counters=ev.Counters(tags_total=2))
+                                 counters=ev.Counters(tags_total=2), daemon=daemon)
         execution.started.GetCurrentTime()
         state.next_id += 1
         state.executions[execution.id] = pb.ExecutionDetail(execution=execution)

@@ -212,7 +212,8 @@ def test_wizard_task_runs_to_success(browser: webdriver.Chrome, panel_url: str,
     page.button("Next")
     page.button("Next")
     page.field("Cron schedule (empty = manual only)", "0 3 * * *")
-    page.see("Next runs:")
+    page.see("Next runs (UTC")
+    page.see("03:00:00 UTC")  # the real daemon's scheduler answered, in UTC
     page.button("Save task")
     page.see("src/team/app -> dst/mirror/app")  # back on the tasks page
     page.see("0 3 * * *")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import TOKEN, simulate
 from fake_daemon import FakeDaemon
-from regsync.daemon.errors import ConfigError
+from regsync.common.errors import SetupError
 from regsync.ui.guard import (
     check_exposure,
     host_allowed,
@@ -59,7 +59,7 @@ def test_a_specific_bound_address_and_allowed_names_are_answered() -> None:
 @pytest.mark.parametrize("name", ["panel.example.com:8080", "http://panel.example.com",
                                   "panel.example.com/", "", "a b"])
 def test_an_allowed_host_must_be_a_bare_name(name: str) -> None:
-    with pytest.raises(ConfigError, match="allowed host"):
+    with pytest.raises(SetupError, match="allowed host"):
         host_policy("127.0.0.1", [name])
 
 
@@ -109,7 +109,7 @@ def test_a_panel_beyond_loopback_needs_a_login_and_says_how() -> None:
         check_exposure(host, login_required=False, how="HOW")
     for host in ("0.0.0.0", "::", "192.0.2.7", "panel.example.com"):
         check_exposure(host, login_required=True, how="HOW")
-        with pytest.raises(ConfigError, match=f"web panel on {host}: .*needs a login.*; HOW"):
+        with pytest.raises(SetupError, match=f"web panel on {host}: .*needs a login.*; HOW"):
             check_exposure(host, login_required=False, how="HOW")
 
 

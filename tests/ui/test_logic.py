@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 import pytest
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.ui import format as fmt
@@ -18,7 +19,7 @@ from regsync.ui.server import dial_address
 def test_durations_sizes_and_progress() -> None:
     assert [fmt.duration(s) for s in (None, 0.25, 12.34, 245, 7380)] == [
         "-", "250 ms", "12.3 s", "4 min 05 s", "2 h 03 min"]
-    assert [fmt.size(n) for n in (0, 1536, 3 * 1024**3)] == ["0 B", "1.5 KiB", "3.0 GiB"]
+    assert [size(n) for n in (0, 1536, 3 * 1024**3)] == ["0 B", "1.5 KiB", "3.0 GiB"]
     counters = ev.Counters(tags_total=4, tags_copied=1, tags_skipped=1)
     assert fmt.progress(counters) == 0.5 and fmt.progress(ev.Counters()) == 0.0
     assert fmt.tally(counters) == "2/4 tags: 1 copied, 1 unchanged, 0 failed"
@@ -28,13 +29,16 @@ def test_durations_sizes_and_progress() -> None:
     assert fmt.status_label(pb.EXECUTION_STATUS_FAILED) == "failed"
 
 
-def test_cron_preview_is_local_and_explains_mistakes() -> None:
-    now = datetime(2026, 1, 1, 10, 0)
-    preview = fmt.cron_preview("0 2 * * *", now)
-    assert [t.day for t in preview.times] == [2, 3, 4, 5, 6] and not preview.error
-    assert "five fields" in fmt.cron_preview("0 2 * *", now).error
-    assert "not a valid" in fmt.cron_preview("99 2 * * *", now).error
-    assert "manual" in fmt.cron_preview(" ", now).error
+def test_cron_preview_shows_the_daemons_times_in_utc() -> None:
+    """The wizard computed the preview itself in the browser's local time; it shows the
+    daemon's PreviewSchedule answer now, each time labelled UTC, whatever the local zone."""
+    reply = pb.PreviewScheduleResponse(cron_expression="0 2 * * *")
+    for day in (2, 3):
+        reply.next_runs.add().FromDatetime(datetime(2026, 1, day, 2, 0, tzinfo=UTC))
+    preview = fmt.cron_preview(reply)
+    assert preview.times == ("2026-01-02 02:00:00 UTC", "2026-01-03 02:00:00 UTC")
+    assert not preview.error
+    assert "manual" in fmt.cron_preview(pb.PreviewScheduleResponse()).error
 
 
 def test_registry_password_is_write_only() -> None:
@@ -62,6 +66,10 @@ def test_task_form_round_trip_and_preview_spec() -> None:
                          target=pb.Endpoint(registry="d", repository="dr/**"),
                          tags=pb.TagFilter(), enabled=True, referrers=False)
     assert task_form(pb.Task(spec=stored)).to_spec() == stored
+    sboms = pb.TaskSpec(name="s", source=pb.Endpoint(registry="s", repository="x"),
+                        target=pb.Endpoint(registry="d", repository="x"), tags=pb.TagFilter(),
+                        referrers=True, referrer_artifact_types=["application/spdx+json", "a/b"])
+    assert task_form(pb.Task(spec=sboms)).to_spec() == sboms
     half = TaskForm(source_registry="s", source_repository="lib/x").preview_spec()
     assert half.name and half.target.registry == "s" and half.target != half.source
     assert split_list(" a,,b \n c ") == ("a", "b", "c")

@@ -68,14 +68,19 @@ async def test_wizard_previews_tags_and_creates_the_task(user: User,
     assert sorted(previews[-1].tags) == sorted(
         fake_daemon.state.source_tags[("src", "library/nginx")]), "later ones send the list"
     user.find(marker="cron").type("30 4 * * 1")
-    await user.should_see("Next runs:")
+    await user.should_see("Next runs (UTC", retries=30)
     with user:
-        labels = [e for e in ui.context.client.elements.values()
-                  if isinstance(e, ui.label) and e.text.endswith(":30:00")]
-    assert len(labels) == 5
+        labels = [e.text for e in ui.context.client.elements.values()
+                  if isinstance(e, ui.label) and e.text.endswith(":30:00 UTC")]
+    # the daemon's answer (fake_daemon.FAKE_NOW is Thursday 2026-01-01), in UTC: five Mondays
+    assert labels == [f"2026-01-{day:02d} 04:30:00 UTC" for day in (5, 12, 19, 26)] + [
+        "2026-02-02 04:30:00 UTC"]
+    assert fake_daemon.calls("PreviewSchedule")[-1].cron_expression == "30 4 * * 1"
+    user.find(marker="artifact-types").type("application/spdx+json")
     user.find(marker="save-task").click()
     await user.should_see("Task nginx saved")
     spec = fake_daemon.calls("CreateTask")[-1]
+    assert list(spec.referrer_artifact_types) == ["application/spdx+json"] and spec.referrers
     assert (spec.source.registry, spec.source.repository) == ("src", "library/nginx")
     assert (spec.target.registry, spec.target.repository) == ("dst", "mirror/nginx")
     assert list(spec.tags.exclude) == ["alpine"] and spec.tags.latest == 2
@@ -90,7 +95,9 @@ async def test_wizard_shows_bad_input_inline(user: User, fake_daemon: FakeDaemon
     user.find(marker="include").type("(")
     await user.should_see("bad regex", retries=30)
     user.find(marker="cron").clear().type("61 * * *")
-    await user.should_see("expected five fields")
+    await user.should_see("cron_expression: '61 * * *' has 4 fields; expected 5", retries=30)
+    user.find(marker="cron").clear().type("@daily")  # the browser's own preview refused it
+    await user.should_see("2026-01-02 00:00:00 UTC", retries=30)
     user.find(marker="save-task").click()
     await eventually(lambda: bool(fake_daemon.calls("UpdateTask")))
     assert fake_daemon.calls("UpdateTask")[-1].name == "nginx"
@@ -110,6 +117,16 @@ async def test_a_task_named_with_a_slash_opens_in_the_wizard(
     assert fake_daemon.calls("UpdateTask")[-1].name == "team/app"
 
 
+async def test_an_execution_page_says_which_daemon_runs_it(
+    user: User, fake_daemon: FakeDaemon,
+) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    run = start_execution(fake_daemon.state, "nginx", daemon="host-2 pid 7 (#2)")
+    await user.open(f"/executions/{run.id}")
+    await user.should_see("daemon host-2 pid 7 (#2)")
+
+
 async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon) -> None:
     _two_registries(fake_daemon)
     fake_daemon.add_task("nginx")
@@ -118,6 +135,7 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
     failed = (ev.TagResult(tag="1.0", outcome=ev.TAG_OUTCOME_COPIED, digest="sha256:aa"),
               ev.TagResult(tag="2.0", outcome=ev.TAG_OUTCOME_FAILED, reason="blob unknown"))
     finish_execution(fake_daemon.state, first.id, pb.EXECUTION_STATUS_FAILED, failed)
+    fake_daemon.state.executions[first.id].execution.counters.referrers_copied = 3
     other = start_execution(fake_daemon.state, "redis")
     await user.open("/executions")
     await user.should_see(marker=f"execution-{other.id}")
@@ -128,6 +146,7 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
 
     await user.open(f"/executions/{first.id}")
     await user.should_see("blob unknown")
+    await user.should_see("referrers: 3 copied", retries=20)
     await user.should_see(f"execution {first.id} started")  # the stored log
     fake_daemon.log(first.id, "a line that arrives live")
     await user.should_see("a line that arrives live", retries=40)
@@ -188,3 +207,36 @@ async def test_a_glob_execution_groups_by_repository_and_shows_new_and_removed(
     assert texts.count("team-a/web") == 1  # a group names its repository once
     removed = user.find(marker="scope-removed").elements.pop()
     assert [c.text for c in removed.descendants() if isinstance(c, ui.chip)] == ["team-a/gone"]
+
+
+async def test_the_wizard_turns_pruning_on_with_its_warning_and_keeps_hidden_fields(
+    user: User, fake_daemon: FakeDaemon
+) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    stored = fake_daemon.state.tasks["nginx"].spec
+    stored.referrers = False  # not shown by the wizard: an edit must keep it
+    await user.open("/tasks/edit?name=nginx")
+    await user.should_see(marker="prune")
+    await user.should_not_see(marker="prune-warning")
+    user.find(marker="prune").click()
+    await user.should_see("tags anyone else pushed there are deleted too")
+    user.find(marker="prune-max").type("10")
+    user.find(marker="save-task").click()
+    await eventually(lambda: bool(fake_daemon.calls("UpdateTask")))
+    spec = fake_daemon.calls("UpdateTask")[-1]
+    assert (spec.prune, spec.prune_max, spec.referrers) == (True, "10", False)
+
+
+async def test_the_execution_page_shows_pruned_tags(user: User, fake_daemon: FakeDaemon) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("nginx")
+    run = start_execution(fake_daemon.state, "nginx")
+    pruned = ev.TagResult(tag="1.19", outcome=ev.TAG_OUTCOME_DELETED, digest="sha256:dd",
+                          reason="pruned: not in the rule's selection")
+    finish_execution(fake_daemon.state, run.id, pb.EXECUTION_STATUS_SUCCEEDED, (pruned,))
+    fake_daemon.state.executions[run.id].execution.counters.tags_deleted = 1
+    await user.open(f"/executions/{run.id}")
+    await user.should_see("deleted")
+    await user.should_see("sha256:dd (pruned: not in the rule's selection)")
+    await user.should_see("1 target tags pruned")

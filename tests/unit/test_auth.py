@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import trio
-from regsync.daemon.errors import AuthError, RateLimitError, RegsyncError, RemoteServerError
+from regsync.daemon.base.errors import AuthError, RateLimitError, RegsyncError, RemoteServerError
 from regsync.daemon.registry.auth import SCOPES_EXTENSION, RegistryAuth, realm_gets_credentials
 from regsync.daemon.registry.credentials import Credentials
 

@@ -4,6 +4,9 @@ comes from the latest holder. Pure: the mover's bookkeeping without I/O."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 import trio
 from regsync.daemon.engine.blobs import (
     HOLDERS_KEPT,
@@ -13,8 +16,10 @@ from regsync.daemon.engine.blobs import (
     _mount_source,
     _remember,
 )
+from regsync.daemon.engine.side import Side
 from regsync.daemon.engine.slots import BlobSlots
 from regsync.daemon.engine.throughput import Floor
+from regsync.daemon.oci.port import RegistryPort
 from regsync.daemon.registry.retry import RetryPolicy
 
 
@@ -29,14 +34,18 @@ def test_a_holding_keeps_the_latest_repositories_only() -> None:
     assert len(holding.repositories) == HOLDERS_KEPT
 
 
+def side(registry: str, repository: str) -> Side:
+    return Side(cast(RegistryPort, SimpleNamespace(name=registry)), repository)
+
+
 def test_a_mount_comes_from_the_latest_other_holder() -> None:
     holding = _Holding()
     for name in ("m/a", "m/b", "m/c"):
         _remember(holding.repositories, name)
-    assert _mount_source(holding, "dst", "src/x", "dst", "m/c") == "m/b"
-    assert _mount_source(holding, "dst", "src/x", "dst", "m/z") == "m/c"
-    assert _mount_source(_Holding(), "dst", "src/x", "dst", "m/z") == "src/x"  # one registry
-    assert _mount_source(_Holding(), "src", "src/x", "dst", "m/z") is None
+    assert _mount_source(holding, side("dst", "src/x"), side("dst", "m/c")) == "m/b"
+    assert _mount_source(holding, side("dst", "src/x"), side("dst", "m/z")) == "m/c"
+    assert _mount_source(_Holding(), side("dst", "src/x"), side("dst", "m/z")) == "src/x"
+    assert _mount_source(_Holding(), side("src", "src/x"), side("dst", "m/z")) is None
 
 
 def test_a_run_remembers_its_most_recently_used_blobs_and_never_one_in_use() -> None:

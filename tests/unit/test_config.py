@@ -10,23 +10,28 @@ from typing import Any
 
 import pytest
 import yaml
+from regsync.daemon.base.durations import duration_seconds
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import (
     CA_FILE_MAX,
     CA_FILE_UNREADABLE,
-    Config,
     ConfigProblems,
-    Endpoint,
-    GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
-    TagFilter,
     expand_env,
     load_config,
     parse_applied,
     parse_config,
 )
-from regsync.daemon.durations import duration_seconds
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.settings import (
+    Config,
+    Endpoint,
+    GlobalSettings,
+    RegistrySettings,
+    RetrySettings,
+    SyncRule,
+    TagFilter,
+)
+from regsync.daemon.values.platform import Platform
+from regsync.daemon.values.versions import VersionRange
 from support.certs import self_signed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,11 +136,23 @@ def test_example_file_loads_without_variables_as_anonymous() -> None:
     assert extension.platforms == ("linux/amd64", "linux/arm/v7")
 
 
+def test_loaded_rules_hold_parsed_filters_and_platforms() -> None:
+    """The settings a file loads into hold parsed values (issue 11): the engine reads the
+    platforms and the version range from there instead of parsing the strings again."""
+    rule = load_config(REPO / "configs" / "sync.example.yaml", env={}).rule("hyperkube-stable")
+    assert rule.parsed_platforms == (Platform("linux", "amd64"), Platform("linux", "arm", "v7"))
+    assert rule.tags.version_range == VersionRange.parse(">=1.20 <2")
+    with pytest.raises(ValueError, match="invalid platform 'linux'"):
+        SyncRule("r", Endpoint("a", "x"), Endpoint("b", "y"), platforms=("linux",))
+
+
 def test_example_file_shows_a_glob_rule_and_anchored_filters() -> None:
     config = load_config(REPO / "configs" / "sync.example.yaml", env={})
     glob = config.rule("team-a-dr")
     assert (glob.source.repository, glob.target.repository) == ("team-a/**", "dr/team-a/**")
     assert glob.source.exclude == ("team-a/scratch/**", "team-a/*-tmp")
+    assert glob.referrers and glob.referrer_types == (
+        "application/spdx+json", "application/vnd.dev.cosign.artifact.sig.v1+json")
     assert config.rule("redis").tags == config.rule("postgres").tags
     assert config.rule("redis").tags.latest == 5
 
@@ -494,6 +511,16 @@ def rule_problem(change: dict[str, Any]) -> str:
         ({"platforms": ["Linux/AMD64"]}, "platforms[0]: invalid platform 'Linux/AMD64'"),
         ({"enabled": "yes"}, "enabled: expected true or false, got string"),
         ({"referrers": "no"}, "referrers: expected true or false, got string"),
+        ({"prune": "yes"}, "prune: expected true or false, got string"),
+        ({"prune_max": "101%"}, "prune_max: a percentage is at most 100%, got '101%'"),
+        ({"prune_max": -1}, "prune_max: expected a number or a percentage such as '25%', got -1"),
+        ({"prune_max": "half"}, "prune_max: expected a number or a percentage such as '25%'"),
+        ({"prune_max": True}, "prune_max: expected a number or a percentage such as '25%'"),
+        ({"referrers": {"artifact_types": ["spdx"]}},
+         "referrers.artifact_types[0]: invalid artifact type 'spdx'; expected a media type"),
+        ({"referrers": {"artifact_types": []}}, "referrers.artifact_types: lists no artifact"),
+        ({"referrers": {"artifact_type": ["a/b"]}},
+         "referrers.artifact_type: unknown key; did you mean 'artifact_types'?"),
         ({"cron_expression": "0 2 * *"}, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
         ({"cron_expression": "0 0 2 * * *"}, "cron_expression: '0 0 2 * * *' has 6 fields"),
         ({"cron_expression": "61 2 * * *"}, "cron_expression: invalid cron expression '61 2 * *"),
@@ -555,6 +582,19 @@ def test_duplicate_rule_names() -> None:
     assert only_problem(doc) == (
         f'{SRC}: sync_rules[1] "nginx-sync": name: duplicate rule name (also sync_rules[0])'
     )
+
+
+def test_a_pruning_rule_owns_its_target_repository() -> None:
+    doc = seed()
+    other = copy.deepcopy(doc["sync_rules"][0])
+    other["name"] = "nginx-alpine"
+    doc["sync_rules"].append(other)
+    assert len(load(doc).rules) == 2  # two rules writing one target: fine while neither prunes
+    doc["sync_rules"][0]["prune"] = True
+    assert only_problem(doc) == (
+        f'{SRC}: sync_rules[0] "nginx-sync": prune: the target repository is also written by'
+        " rule 'nginx-alpine', whose tags every prune would delete; give this rule a target"
+        " repository of its own")
 
 
 def test_rule_without_name_is_labelled_by_position() -> None:
@@ -660,3 +700,37 @@ def test_files_the_daemon_reads_itself_may_keep_anchors() -> None:
             "sync_rules: []\n")
     config = parse_config(text, source=SRC)
     assert config.registries["b"].url == "https://a.example"
+
+
+def test_prune_is_opt_in_with_a_limit_of_half_the_target_by_default() -> None:
+    from regsync.daemon.engine.prune import DEFAULT_LIMIT, PruneLimit
+
+    plain = parse_config(yaml.safe_dump(_prune_doc({})), source="t.yaml").rules[0]
+    assert (plain.prune, plain.prune_max) == (False, DEFAULT_LIMIT) == (False, PruneLimit(50, True))
+    for written, limit in ((10, PruneLimit(10)), ("10", PruneLimit(10)),
+                           ("25%", PruneLimit(25, True))):
+        doc = _prune_doc({"prune": True, "prune_max": written})
+        rule = parse_config(yaml.safe_dump(doc), source="t.yaml").rules[0]
+        assert (rule.prune, rule.prune_max) == (True, limit)
+
+
+def _prune_doc(extra: dict[str, object]) -> dict[str, object]:
+    return {
+        "registries": {"a": {"url": "https://a.example"}, "b": {"url": "https://b.example"}},
+        "sync_rules": [{"name": "r", "source": {"registry": "a", "repository": "x"},
+                        "target": {"registry": "b", "repository": "y"}, **extra}],
+    }
+
+
+def test_referrers_choose_artifact_types() -> None:
+    doc = seed()
+    doc["sync_rules"][0]["referrers"] = {"artifact_types": ["application/spdx+json",
+                                                           "application/vnd.in-toto+json"]}
+    rule = load(doc).rules[0]
+    assert rule.referrers and rule.referrer_types == ("application/spdx+json",
+                                                      "application/vnd.in-toto+json")
+    doc["sync_rules"][0]["referrers"] = {}
+    rule = load(doc).rules[0]
+    assert rule.referrers and rule.referrer_types == ()
+    doc["sync_rules"][0]["referrers"] = False
+    assert load(doc).rules[0].referrers is False

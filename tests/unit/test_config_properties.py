@@ -9,9 +9,10 @@ from typing import Any
 import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from regsync.daemon.config import Config, parse_config
-from regsync.daemon.durations import duration_seconds
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.base.durations import duration_seconds
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.config import parse_config
+from regsync.daemon.settings import Config
 
 SEED: dict[str, Any] = {
     "version": "1.0",

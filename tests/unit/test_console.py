@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from regsync.daemon.console import LineSink, TerminalSink, summary
+from regsync.daemon.cli.console import LineSink, TerminalSink, summary
 from regsync.daemon.engine.events import (
     BytesMoved,
     Counters,
@@ -24,7 +24,7 @@ def test_the_status_line_counts_bytes_of_a_blob_still_moving() -> None:
     sink(TagStarted("r", "1.0"), counters)
     sink._drawn = 0.0  # redraw now, whatever the clock says
     sink(BytesMoved(5_000_000), counters)  # no blob has finished: bytes_copied is still 0
-    assert "tags 0/1  5.0 MB" in out.getvalue() and "r:1.0" in out.getvalue()
+    assert "tags 0/1  4.8 MiB" in out.getvalue() and "r:1.0" in out.getvalue()
 
 
 def test_plain_lines_hide_skips_unless_verbose() -> None:
@@ -63,6 +63,6 @@ def test_summary_works_from_counters_and_the_failures_kept() -> None:
 
 
 def test_summary_counts_referrers_on_their_own() -> None:
-    report = RunReport(referrers_copied=3)
+    report = RunReport(counters=Counters(referrers_copied=3))
     report.finished = report.started
     assert "referrers: 3 copied" in summary(report).splitlines()

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.registry import credentials
 from regsync.daemon.registry.credentials import Credentials, resolve_credentials
 
@@ -162,8 +162,8 @@ def test_missing_helper_says_which_file_chose_it_and_the_ways_out(env: dict[str,
 async def test_a_credential_problem_names_the_registry_of_the_config(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from regsync.daemon.config import GlobalSettings, RegistrySettings
     from regsync.daemon.registry.client import RegistryClient
+    from regsync.daemon.settings import GlobalSettings, RegistrySettings
 
     _docker(env, {"credsStore": "nosuch"})
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)

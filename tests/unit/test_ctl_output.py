@@ -7,6 +7,7 @@ from datetime import UTC
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from regsync.common.units import size
 from regsync.ctl import output, progress, views
 from regsync.ctl.context import to_dict
 from regsync.proto.regsync.v1 import events_pb2 as ev
@@ -24,7 +25,7 @@ def stamp(seconds: int) -> Timestamp:
     (150 * 1024**2, "150 MiB"), (int(1.25 * 1024**3), "1.2 GiB"), (3 * 1024**6, "3072 PiB"),
 ])
 def test_size(n: int, text: str) -> None:
-    assert output.size(n) == text
+    assert size(n) == text
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -107,6 +108,13 @@ def test_task_detail_lists_every_setting() -> None:
     assert "latest:         3" in text
     assert "next run:       2024-05-01 13:00:00" in text
     assert "architectures:  -" in text
+    assert "referrers:      all" in text
+    off = sample_task()
+    off.spec.referrers = False
+    assert "referrers:      off" in views.task_detail(off, UTC)
+    off.spec.ClearField("referrers")
+    off.spec.referrer_artifact_types.append("application/spdx+json")
+    assert "referrers:      application/spdx+json" in views.task_detail(off, UTC)
 
 
 def sample_execution() -> pb.Execution:
@@ -114,7 +122,8 @@ def sample_execution() -> pb.Execution:
         id=12, task="nginx", trigger=pb.TRIGGER_CRON, status=pb.EXECUTION_STATUS_SUCCEEDED,
         started=stamp(T0), finished=stamp(T0 + 185),
         counters=ev.Counters(tags_total=5, tags_copied=2, tags_skipped=3, blobs_copied=4,
-                             blobs_mounted=1, blobs_skipped=9, bytes_copied=3 * 1024**2),
+                             blobs_mounted=1, blobs_skipped=9, bytes_copied=3 * 1024**2,
+                             referrers_copied=2),
     )
 
 
@@ -135,7 +144,17 @@ def test_execution_detail_lists_tags() -> None:
     ])
     text = views.execution_detail(detail, UTC)
     assert "blobs:      4 copied, 1 mounted, 9 present" in text
+    assert "referrers:  2 copied" in text
     assert "1.26  failed   -                    [not-found] manifest unknown" in text
+
+
+def test_execution_detail_names_the_daemon_that_runs_it() -> None:
+    """Several daemons on one store: which one runs it ("-" while queued for any)."""
+    execution = sample_execution()
+    assert "daemon:     -" in views.execution_detail(pb.ExecutionDetail(execution=execution), UTC)
+    execution.daemon, execution.daemon_id = "host-2 pid 7 (#2)", 2
+    text = views.execution_detail(pb.ExecutionDetail(execution=execution), UTC)
+    assert "daemon:     host-2 pid 7 (#2)" in text
 
 
 def test_execution_detail_of_a_glob_task_groups_by_repository() -> None:
@@ -210,6 +229,10 @@ def test_status_text() -> None:
     assert "1/4 (1 copied, 0 skipped, 0 failed)" in text
     assert "2024-05-01 12:00:00  t" in text
     assert "no scheduled runs" in views.status_text(pb.Status(version="x"), UTC)
+    # several daemons on one store: this one is not the leader
+    follower = views.status_text(pb.Status(version="x", daemon="h pid 7 (#2)"), UTC)
+    assert "daemon:   h pid 7 (#2)" in follower
+    assert "schedules: fired by another daemon on this store (the leader)" in follower
 
 
 def test_stats_and_apply_and_log_lines() -> None:
@@ -267,3 +290,41 @@ def test_log_lines_progress_and_summaries_escape_control_characters() -> None:
     assert_escaped(progress.progress_line(ev.Counters(), rate=0, current_tag=ESC_TAG))
     verdict = pb.TestRegistryResponse(ok=False, reachable=True, message=ESC_REASON)
     assert_escaped(views.registry_test("hub", verdict))
+
+
+def test_plan_text_lists_what_a_prune_would_delete_apart_from_the_copies() -> None:
+    plan = pb.PlanResponse(
+        tags=[pb.PlannedTag(tag="1.25", action="copy", reason="new tag")],
+        deletions=[
+            pb.PlannedDeletion(tag="1.20", digest="sha256:" + "1" * 64,
+                               reason="not in the rule's selection"),
+            pb.PlannedDeletion(tag="stable", digest="sha256:" + "2" * 64,
+                               reason="not in the rule's selection", blocked="shares it"),
+        ],
+        prune_notes=["prune stopped: it would delete 2 of 3 target tags"],
+    )
+    text = views.plan_text("nginx", plan)
+    assert text.startswith("task nginx: 1 to copy, 0 unchanged, 0 failing, 0 filtered out;"
+                           " 2 target tags to prune after the copies")
+    assert "TO PRUNE" in text and "1.20" in text
+    assert "(by digest only: shares it)" in text
+    assert "note: prune stopped: it would delete 2 of 3 target tags" in text
+
+
+def test_execution_detail_shows_pruned_tags() -> None:
+    execution = sample_execution()
+    execution.counters.tags_deleted = 1
+    detail = pb.ExecutionDetail(execution=execution, tags=[
+        ev.TagResult(tag="1.20", outcome=ev.TAG_OUTCOME_DELETED, digest="sha256:" + "0" * 64,
+                     reason="pruned: not in the rule's selection"),
+    ])
+    text = views.execution_detail(detail, UTC)
+    assert "pruned:     1 target tags deleted" in text
+    assert "1.20  deleted" in text and "pruned: not in the rule's selection" in text
+
+
+def test_task_detail_says_whether_it_prunes() -> None:
+    spec = pb.TaskSpec(name="t", prune=True)
+    assert "prune:" in views.task_detail(pb.Task(spec=spec))
+    assert "yes, at most 50% a run" in views.task_detail(pb.Task(spec=spec))
+    assert "prune:          no" in views.task_detail(pb.Task(spec=pb.TaskSpec(name="t")))

@@ -195,3 +195,38 @@ def test_edit_registry_keeps_unmentioned_settings_and_the_password() -> None:
                                                 "--qps", "0"), "")
     assert (spec.username, spec.qps, spec.insecure) == ("", 0, True)
     assert spec.HasField("password") and spec.password == ""
+
+
+def test_prune_flags() -> None:
+    args = parse("tasks", "add", "t", "--source", "a/b", "--target", "a/c", "--prune",
+                 "--prune-max", "25%")
+    spec = specs.new_task(args)
+    assert (spec.prune, spec.prune_max) == (True, "25%")
+    assert specs.new_task(parse("tasks", "add", "t", "--source", "a/b", "--target", "a/c")
+                          ).prune is False
+    pruning = specs.edited_task(CURRENT_TASK, parse("tasks", "edit", "t", "--prune",
+                                                    "--prune-max", "10"))
+    assert (pruning.prune, pruning.prune_max) == (True, "10")
+    assert specs.edited_task(pruning, parse("tasks", "edit", "t")) == pruning  # kept unsaid
+    assert specs.edited_task(pruning, parse("tasks", "edit", "t", "--no-prune")).prune is False
+    assert parse("run", "t", "--force-prune").force_prune is True
+    assert parse("run", "t").force_prune is False
+
+
+@pytest.mark.parametrize("value", ["101%", "-3", "half", "1.5", ""])
+def test_a_bad_prune_max_is_a_usage_error(value: str) -> None:
+    with pytest.raises(UsageError):
+        parse("tasks", "edit", "t", "--prune-max", value)
+
+
+def test_task_referrers_flags() -> None:
+    spec = specs.new_task(parse("tasks", "add", "t", "--source", "a/x", "--target", "b/x",
+                                "--artifact-type", "application/spdx+json"))
+    assert list(spec.referrer_artifact_types) == ["application/spdx+json"]
+    assert not spec.HasField("referrers")  # unset: the daemon's default, on
+    off = specs.edited_task(spec, parse("tasks", "edit", "t", "--no-referrers"))
+    assert off.HasField("referrers") and off.referrers is False
+    assert list(off.referrer_artifact_types) == ["application/spdx+json"]
+    cleared = specs.edited_task(off, parse("tasks", "edit", "t", "--referrers", "--clear",
+                                           "artifact-type"))
+    assert cleared.referrers is True and list(cleared.referrer_artifact_types) == []

@@ -50,6 +50,13 @@ def test_tag_lines() -> None:
     assert tag_line(failed) == "failed  1.26: [rate-limit] 429 after retries"
     listing = ev.TagResult(outcome=ev.TAG_OUTCOME_FAILED, reason="connection refused")
     assert tag_line(listing) == "failed  (listing the source tags): connection refused"
+    stopped = ev.TagResult(outcome=ev.TAG_OUTCOME_FAILED, reason="prune stopped: ...",
+                           error_kind="prune-limit")
+    assert tag_line(stopped) == "failed  (pruning the target): [prune-limit] prune stopped: ..."
+    pruned = ev.TagResult(tag="1.19", outcome=ev.TAG_OUTCOME_DELETED, digest="sha256:" + "b" * 64,
+                          reason="pruned: not in the rule's selection")
+    assert tag_line(pruned) == ("deleted 1.19  sha256:bbbbbbbbbbbb  "
+                                "(pruned: not in the rule's selection)")
     assert progress_line(ev.Counters(tags_failed=1), rate=0, current_tag="").startswith(
         "[####################] 1/1 tags (1 failed)")
 
@@ -58,13 +65,15 @@ def test_summary_names_the_outcome_and_each_failed_tag() -> None:
     detail = pb.ExecutionDetail(
         execution=pb.Execution(id=4, task="nginx", status=pb.EXECUTION_STATUS_FAILED,
                                error="1 tag failed",
-                               counters=ev.Counters(tags_total=2, tags_copied=1, tags_failed=1)),
+                               counters=ev.Counters(tags_total=2, tags_copied=1, tags_failed=1,
+                                                    referrers_copied=3)),
         tags=[ev.TagResult(tag="a", outcome=ev.TAG_OUTCOME_COPIED),
               ev.TagResult(tag="b", outcome=ev.TAG_OUTCOME_FAILED, reason="boom")],
     )
     lines = summary(detail).splitlines()
     assert lines[0].startswith("execution 4 of task nginx FAILED in -: 2/2 (1 copied, 0 skipped,"
                                " 1 failed); 0 B copied")
+    assert lines[0].endswith("present; referrers: 3 copied)")
     assert lines[1:] == ["error: 1 tag failed", "  failed  b: boom"]
 
 

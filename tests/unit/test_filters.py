@@ -5,8 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.engine import filters
 from regsync.daemon.engine.filters import TagSelection, select_tags
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.engine.run import rule_tags
+from regsync.daemon.settings import Endpoint, SyncRule, TagFilter
+from regsync.daemon.values.tagregex import TagRegexError
+from regsync.daemon.values.versions import VersionRange
 
 # A slice of docker.io/library/nginx's tags, in the (non-version) order a registry lists them.
 NGINX = [
@@ -148,3 +153,25 @@ def test_patterns_re2_cannot_run_are_refused_saying_so(pattern: str) -> None:
 
 def test_digit_classes_are_ascii_as_in_go() -> None:
     assert select_tags(["\u0661\u0662", "12"], include=[r"^\d+$"]).kept == ("12",)
+
+
+def test_rule_filters_are_parsed_in_the_settings_and_never_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rule's TagFilter holds its compiled regexes and range (issue 11): the engine runs those,
+    so the parsers are not called when a run filters tags, and a bad filter cannot be built."""
+    tags = TagFilter(include=(r"^1\.",), exclude=("alpine",), semver=">=1.20 <1.22", latest=2)
+    assert [p.pattern for p in tags.includes] == [r"^1\."]
+    assert tags.version_range == VersionRange.parse(">=1.20 <1.22")
+    rule = SyncRule("r", Endpoint("a", "x"), Endpoint("b", "y"), tags=tags, referrers=False)
+
+    def parse_again(*args: object) -> object:
+        raise AssertionError("a filter was parsed again at run time")
+
+    monkeypatch.setattr(filters, "compile_tag_regex", parse_again)
+    monkeypatch.setattr(filters, "_range", parse_again)
+    assert rule_tags(rule, NGINX).kept == ("1.21", "1.21.6")
+    with pytest.raises(TagRegexError):
+        TagFilter(include=("(",))
+    with pytest.raises(ValueError, match="invalid version range"):
+        TagFilter(semver=">=one")

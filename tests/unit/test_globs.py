@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from regsync.daemon.api import convert
-from regsync.daemon.config import Endpoint, parse_config
-from regsync.daemon.engine.globs import (
+from regsync.daemon.api import inbound, outbound
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.config import parse_config
+from regsync.daemon.settings import Endpoint
+from regsync.daemon.values.globs import (
     SAMPLES,
     GlobError,
     ScopeWalk,
@@ -17,7 +19,6 @@ from regsync.daemon.engine.globs import (
     scope,
     wildcards,
 )
-from regsync.daemon.errors import ConfigError
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 
@@ -148,9 +149,9 @@ def test_the_api_says_the_same_with_the_task_field() -> None:
     spec = pb.TaskSpec(name="team", source=pb.Endpoint(registry="a", repository="team-a/**"),
                        target=pb.Endpoint(registry="b", repository="dr/*"))
     with pytest.raises(ConfigError, match=r"^task\.target\.repository: 'dr/\*' must have the same"):
-        convert.sync_rule(spec, ["a", "b"])
+        inbound.sync_rule(spec, ["a", "b"])
     spec.target.repository = "dr/team-a/**"
     spec.source.exclude.append("team-a/old/**")
-    rule = convert.sync_rule(spec, ["a", "b"])
+    rule = inbound.sync_rule(spec, ["a", "b"])
     assert rule.source.exclude == ("team-a/old/**",)
-    assert convert.task_spec(rule).source.exclude == ["team-a/old/**"]
+    assert outbound.task_spec(rule).source.exclude == ["team-a/old/**"]

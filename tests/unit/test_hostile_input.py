@@ -7,22 +7,23 @@ import logging
 import pytest
 import trio
 import trio.testing
-from regsync.daemon.config import Limits, parse_config
-from regsync.daemon.console import describe
+from regsync.daemon.base.safetext import EscapingFormatter, escape_controls, shown_name
+from regsync.daemon.cli.console import describe
+from regsync.daemon.config import parse_config
 from regsync.daemon.engine.events import LogEvent
 from regsync.daemon.engine.run import INVALID_TAG, rule_tags
 from regsync.daemon.engine.slots import BlobSlots, Waiter, cap, grantable
 from regsync.daemon.engine.throughput import Floor, RateWindow
-from regsync.daemon.registry.jsondoc import TooDeepError, parse_json
+from regsync.daemon.oci.jsondoc import TooDeepError, parse_json
+from regsync.daemon.oci.reference import is_reference, is_tag, quoted_path, split_tags
+from regsync.daemon.registry.answers import parse_error_body
 from regsync.daemon.registry.pagination import (
     ListingLimits,
     ListingTally,
     PageRefused,
     next_page,
 )
-from regsync.daemon.registry.reference import is_reference, is_tag, quoted_path, split_tags
-from regsync.daemon.registry.transport import parse_error_body
-from regsync.daemon.safetext import EscapingFormatter, escape_controls, shown_name
+from regsync.daemon.settings import Limits
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -8,14 +8,14 @@ import sys
 from datetime import UTC, datetime
 
 from regsync.daemon.engine.events import Counters, LogEvent
-from regsync.daemon.logformat import (
+from regsync.daemon.runtime.logformat import (
     ExecutionContext,
     ExecutionLog,
     JsonFormatter,
     current_execution,
 )
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, Trigger
-from regsync.daemon.plane import WatchItem
+from regsync.daemon.runtime.watch import WatchItem
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, Trigger
 
 
 def _record(message: str, *args: object, **extra: object) -> logging.LogRecord:

@@ -6,19 +6,18 @@ import hashlib
 import json
 
 import pytest
-from regsync.daemon.errors import DigestMismatchError, RemoteServerError, UnsupportedError
-from regsync.daemon.registry.digest import DigestVerifier, parse_digest, sha256_digest
-from regsync.daemon.registry.manifest import (
+from regsync.daemon.base.errors import DigestMismatchError, RemoteServerError, UnsupportedError
+from regsync.daemon.oci.digest import DigestVerifier, parse_digest, sha256_digest
+from regsync.daemon.oci.manifest import (
     ImageManifest,
     IndexManifest,
     describe_platforms,
     image_platform,
     parse_manifest,
-    parse_platform,
     select_platforms,
     wants_platform,
 )
-from regsync.daemon.registry.types import (
+from regsync.daemon.oci.types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     DOCKER_SCHEMA1,
@@ -26,9 +25,9 @@ from regsync.daemon.registry.types import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,
-    Platform,
     RawManifest,
 )
+from regsync.daemon.values.platform import Platform, parse_platform
 
 
 def _d(n: int) -> str:

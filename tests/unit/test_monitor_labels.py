@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from regsync.daemon.config import Endpoint, SyncRule
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.engine.events import Counters
-from regsync.daemon.errors import ConfigError
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.monitor.labels import (
     code_label,
     increments,
@@ -17,6 +15,8 @@ from regsync.daemon.monitor.labels import (
     schedule_period,
 )
 from regsync.daemon.monitor.metrics import Metrics, parse_metrics_listen
+from regsync.daemon.settings import Endpoint, SyncRule
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 
 
 def test_methods_and_codes_stay_a_bounded_set() -> None:
@@ -30,10 +30,14 @@ def test_increments_only_grow_and_merge_keeps_the_high_water_mark() -> None:
     before = Counters(tags_copied=2, tags_skipped=1, bytes_copied=100)
     after = Counters(tags_copied=3, tags_skipped=1, tags_failed=1, bytes_copied=250)
     grown = increments(before, after)
-    assert grown.by_outcome() == {"copied": 1, "skipped": 0, "failed": 1}
+    assert grown.by_outcome() == {"copied": 1, "skipped": 0, "failed": 1, "deleted": 0}
     assert grown.bytes == 150
     stale = Counters(tags_copied=1, bytes_copied=50)  # an older snapshot arriving late
-    assert increments(after, stale).by_outcome() == {"copied": 0, "skipped": 0, "failed": 0}
+    assert increments(after, stale).by_outcome() == {"copied": 0, "skipped": 0, "failed": 0,
+                                                     "deleted": 0}
+    pruned = Counters(tags_copied=3, tags_skipped=1, tags_failed=1, bytes_copied=250,
+                      tags_deleted=2)
+    assert increments(after, pruned).by_outcome()["deleted"] == 2
     assert merged(after, stale) == after
 
 

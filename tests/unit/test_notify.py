@@ -5,21 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from regsync.daemon.config import (
-    ConfigProblems,
-    Endpoint,
-    NotificationSettings,
-    SyncRule,
-    parse_config,
-)
+from regsync.daemon.config import ConfigProblems, parse_config
 from regsync.daemon.engine.events import Counters, Outcome, TagResult
-from regsync.daemon.model import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from regsync.daemon.notify.payload import Notice, encode, json_body, signature, slack_body
 from regsync.daemon.notify.rules import Stale, backoff, event_for, stale_tasks, wants
+from regsync.daemon.settings import Endpoint, NotificationSettings, SyncRule
+from regsync.daemon.store.records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger
 from support.syncrun import load
 
 NOW = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
@@ -76,6 +72,12 @@ def test_stale_payload_and_slack_text_escape_mentions() -> None:
     assert isinstance(text, str)
     assert "<@here>" not in text and "&lt;@here&gt;" in text
     assert text.startswith("regsync: task nginx execution 7 failed: 1 copied, 1 unchanged")
+    assert "pruned" not in text
+    pruned = replace(RECORD, counters=Counters(tags_copied=1, tags_deleted=3))
+    text = slack_body(Notice("execution.succeeded", "nginx", pruned), panel_url=None)["text"]
+    assert isinstance(text, str) and ", 3 target tags pruned" in text
+    assert json_body(Notice("execution.succeeded", "nginx", pruned), panel_url=None,
+                     now=NOW)["execution"]["counters"]["tags_deleted"] == 3  # type: ignore[index]
 
 
 def test_signature_is_hmac_sha256_of_the_exact_body() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from regsync.daemon.engine.platform_memory import PlatformMemory, default_path
-from regsync.daemon.registry.types import Platform
+from regsync.daemon.values.platform import Platform
 
 ARM = Platform("linux", "arm", "v7")
 

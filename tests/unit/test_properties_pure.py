@@ -13,17 +13,15 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from regsync.daemon.base.errors import RegsyncError, RemoteServerError, UnsupportedError
 from regsync.daemon.engine.filters import select_tags
-from regsync.daemon.engine.versions import Version, VersionRange, parse_version, version_key
-from regsync.daemon.errors import RegsyncError, RemoteServerError, UnsupportedError
-from regsync.daemon.registry.digest import DigestVerifier
-from regsync.daemon.registry.manifest import (
+from regsync.daemon.oci.digest import DigestVerifier
+from regsync.daemon.oci.manifest import (
     IndexManifest,
     parse_manifest,
-    parse_platform,
     select_platforms,
 )
-from regsync.daemon.registry.types import (
+from regsync.daemon.oci.types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     DOCKER_SCHEMA1,
@@ -31,6 +29,8 @@ from regsync.daemon.registry.types import (
     OCI_MANIFEST,
     RawManifest,
 )
+from regsync.daemon.values.platform import parse_platform
+from regsync.daemon.values.versions import Version, VersionRange, parse_version, version_key
 
 # Tags: small numbers and a few identifiers so ties and equal releases happen often.
 _IDENT = st.sampled_from(["alpha", "beta", "rc", "alpine", "1", "2", "11", "0", "x-y"])

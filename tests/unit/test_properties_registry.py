@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hypothesis.strategies as st
 from hypothesis import given
+from regsync.daemon.oci.reference import parse_reference
 from regsync.daemon.registry.challenge import parse_challenges
-from regsync.daemon.registry.reference import parse_reference
 
 TOKEN = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,10}", fullmatch=True)
 # quoted-string content: anything printable, quotes and backslashes escaped when formatted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import trio
-from regsync.daemon.errors import ConfigError
+from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.registry.ratelimit import (
     HubQuota,
     TokenBucket,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from regsync.daemon.registry.reference import Reference, parse_reference
+from regsync.daemon.oci.reference import Reference, parse_reference
 
 DIGEST = "sha256:" + "a" * 64
 HUB = "registry-1.docker.io"
@@ -66,7 +66,7 @@ def test_invalid_references_say_why(text: str, why: str) -> None:
 
 
 def test_docker_hub_official_images_live_under_library() -> None:
-    from regsync.daemon.registry.reference import canonical_repository
+    from regsync.daemon.oci.reference import canonical_repository
 
     assert canonical_repository("registry-1.docker.io", "nginx") == "library/nginx"
     assert canonical_repository("docker.io", "bitnami/nginx") == "bitnami/nginx"

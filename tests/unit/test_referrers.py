@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
+from regsync.daemon.base.errors import RemoteServerError, UnsupportedError
 from regsync.daemon.config import parse_config
 from regsync.daemon.engine.run import rule_tags
-from regsync.daemon.registry.referrers import (
+from regsync.daemon.oci.referrers import (
     FOLLOWS_SUBJECT,
     MERGED_FROM,
     add_entries,
@@ -17,7 +19,12 @@ from regsync.daemon.registry.referrers import (
     merge_fallback,
     merged_from,
     referrer_tags,
+    tag_artifact_type,
+    wanted_type,
 )
+from regsync.daemon.oci.types import OCI_INDEX
+from regsync.daemon.registry.referrersapi import MAX_PAGES, Pages
+from regsync.daemon.registry.session import Reply
 
 HEX = "ab" * 32
 D = f"sha256:{HEX}"
@@ -116,3 +123,64 @@ def test_merge_leaves_out_what_the_source_lost_and_says_so() -> None:
     alone = merge_fallback(source, origin, None, gone=frozenset({f"sha256:{1:064x}"}))
     assert [e["digest"] for e in fallback_entries(alone)] == [f"sha256:{2:064x}"]
     assert merged_from(alone) == origin  # changed from the source's: a re-run must know it
+
+
+def _page(entries: list[dict[str, object]], next_url: str | None = None) -> Reply:
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    links = {"next": {"url": next_url}} if next_url else {}
+    return Reply(200, httpx.Headers(), body.encode(), links)
+
+
+def test_referrers_pages_join_into_one_index() -> None:
+    pages = Pages(registry="src")
+    assert pages.add(_page([_entry(1)], "/v2/a/referrers/x?page=1")) == "/v2/a/referrers/x?page=1"
+    pages.visit("/v2/a/referrers/x?page=1")
+    assert pages.add(_page([_entry(2), _entry(3)])) is None
+    raw, index = pages.answer()
+    assert [d.size for d in index.manifests] == [1, 2, 3]
+    assert [e["digest"] for e in fallback_entries(raw.raw)] == [d.digest for d in index.manifests]
+    one = Pages(registry="src")
+    first = _page([_entry(1)])
+    one.add(first)
+    assert one.answer()[0].raw == first.body  # a single page is kept as served
+
+
+def test_hostile_referrers_pages_are_refused() -> None:
+    empty = Pages(registry="src")
+    with pytest.raises(RemoteServerError, match="empty page that links"):
+        empty.add(_page([], "/v2/a/referrers/x?page=1"))
+    looping = Pages(registry="src")
+    looping.visit("/p1")
+    with pytest.raises(RemoteServerError, match="pages loop"):
+        looping.visit("/p1")
+    endless = Pages(registry="src")
+    with pytest.raises(RemoteServerError, match=f"more than {MAX_PAGES} pages"):
+        for n in range(MAX_PAGES + 1):
+            endless.visit(f"/p{n}")
+    big = Pages(registry="src")
+    entries = [_entry(n) for n in range(1, 10_000)]
+    with pytest.raises(UnsupportedError, match="larger than 4 MiB"):
+        for _ in range(10):
+            big.add(_page(entries, "/next"))
+    assert big.bytes_left == 0
+
+
+def test_artifact_types_of_entries_and_cosign_tags() -> None:
+    assert tag_artifact_type(f"sha256-{HEX}.sig") == "application/vnd.dev.cosign.artifact.sig.v1+json"
+    assert tag_artifact_type(f"sha256-{HEX}.att") == "application/vnd.dev.cosign.artifact.att.v1+json"
+    assert tag_artifact_type(f"sha256-{HEX}") is None
+    assert wanted_type("application/spdx+json", ())
+    assert wanted_type(None, ())  # no choice: everything follows, typed or not
+    assert not wanted_type(None, ("application/spdx+json",))
+    assert wanted_type("application/spdx+json", ("a/b", "application/spdx+json"))
+
+
+def test_a_merge_leaving_out_types_keeps_what_the_target_lists() -> None:
+    source = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                         "manifests": [_entry(1), _entry(2)]}).encode()
+    target = json.dumps({"schemaVersion": 2, "manifests": [_entry(2), _entry(9)]}).encode()
+    unwanted = frozenset({str(_entry(2)["digest"])})
+    merged = merge_fallback(source, "sha256:src", target, gone=unwanted, types=("a/b",))
+    assert [e["size"] for e in fallback_entries(merged)] == [1, 2, 9]
+    assert merged_from(merged, ("a/b",)) == "sha256:src"
+    assert merged_from(merged) is None  # merged under other artifact types: not current

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from regsync.daemon.config import RetrySettings
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     AuthError,
     ConfigError,
     NetworkError,
@@ -15,6 +14,7 @@ from regsync.daemon.errors import (
     RemoteServerError,
 )
 from regsync.daemon.registry.retry import MAX_RETRY_AFTER, RetryPolicy, is_temporary, retrying
+from regsync.daemon.settings import RetrySettings
 
 POLICY = RetryPolicy(max_attempts=4, initial=1.0, maximum=30.0, multiplier=2.0, jitter=0.2)
 
@@ -112,6 +112,24 @@ async def test_gives_up_after_max_attempts_and_says_so(autojump_clock: trio.abc.
     assert str(caught.value) == (
         "registry 'hub': reset 3 (gave up on GET manifest a:1 after 4 attempts)"
     )
+
+
+async def test_an_error_an_inner_level_gave_up_on_is_not_retried_again(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Retries at one level: a transfer retried around requests that retry does not multiply
+    the attempts (4, not 16), but a failure the inner level never saw is retried outside."""
+    operation = Flaky(*(NetworkError(f"reset {i}") for i in range(20)))
+
+    async def request() -> str:
+        return await retrying(NO_JITTER, operation, describe="GET blob")
+
+    with pytest.raises(NetworkError, match="after 4 attempts"):
+        await retrying(NO_JITTER, request, describe="copy blob")
+    assert operation.calls == 4
+    midway = Flaky(NetworkError("broke mid-body"))  # raised outside any inner `retrying`
+    assert await retrying(NO_JITTER, midway, describe="copy blob") == "ok"
+    assert midway.calls == 2
 
 
 async def test_permanent_error_propagates_at_once(autojump_clock: trio.abc.Clock) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
-from regsync.daemon.errors import ConflictError, StoreError
-from regsync.daemon.model import ExecutionStatus, Trigger
-from regsync.daemon.schedule import missed_fire, next_fire
-from regsync.daemon.scheduler import Scheduler
+from regsync.daemon.base.errors import ConflictError, StoreError
+from regsync.daemon.engine.events import Counters
+from regsync.daemon.runtime.cron import missed_fire, next_fire
+from regsync.daemon.runtime.scheduler import Scheduler
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database
+from regsync.daemon.store.records import ExecutionQuery, ExecutionStatus, Trigger
 
 BASE = datetime(2026, 11, 27, 11, 58, 30, tzinfo=UTC)
 
@@ -160,3 +161,36 @@ def _backdate(name: str, when: datetime) -> None:
 
 def test_execution_status_activity() -> None:
     assert ExecutionStatus.RUNNING.active and not ExecutionStatus.INTERRUPTED.active
+
+
+async def test_two_schedulers_on_one_postgresql_fire_a_tick_once(
+    pg_url: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Two leaders for a moment (one lost its session, another took over; here the second's
+    clock is a minute late): both fire the 12:00 tick, the second after the first one's run
+    ended, and the store's tick claim refuses the second."""
+    from regsync.daemon.runtime.executor import Executor
+    from regsync.daemon.runtime.hub import Hub
+    from regsync.daemon.settings import GlobalSettings
+
+    def late() -> datetime:
+        return virtual_now() - timedelta(seconds=60)
+
+    autojump_clock.autojump_threshold = 0.02
+    with Database.open(pg_url) as one, Database.open(pg_url) as two:
+        one.run_sync(lambda repo: repo.create_registry(
+            RegistrySettings(name="r", url="http://127.0.0.1:1")))
+        add_task(one, "t", "0 12 * * *")
+        async with trio.open_nursery() as nursery:
+            for db, now in ((one, virtual_now), (two, late)):
+                executor = Executor(db, Hub(), global_settings=GlobalSettings, shared=True)
+                await nursery.start(executor.run)
+                await nursery.start(Scheduler(db, executor, now=now).run)
+            await trio.sleep(120)  # 12:00:30: the first fired; its run ends
+            (first,) = one.run_sync(lambda repo: repo.running())
+            one.run_sync(lambda repo: repo.finish_execution(
+                first.id, ExecutionStatus.SUCCEEDED, Counters()))
+            await trio.sleep(60)  # 12:01:30: the late one fired its 12:00 too
+            nursery.cancel_scope.cancel()
+        executions = one.run_sync(lambda repo: repo.list_executions(ExecutionQuery()))[0]
+    assert [(e.id, e.trigger) for e in executions] == [(first.id, Trigger.CRON)]

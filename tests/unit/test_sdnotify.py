@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from regsync.daemon.sdnotify import notify, watchdog_interval
+from regsync.daemon.cli.sdnotify import notify, watchdog_interval
 
 
 def test_notify_sends_the_state_to_notify_socket(tmp_path: Path) -> None:

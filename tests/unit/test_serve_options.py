@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import trio
-from regsync.daemon.errors import ConfigError
-from regsync.daemon.serve import Daemon, ServeOptions, check_exposure, read_token_file
+from regsync.daemon.base.errors import ConfigError
+from regsync.daemon.cli.serve import Daemon, ServeOptions, check_exposure, read_token_file
 
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:50051", "localhost:1", "[::1]:50051",
@@ -66,7 +66,7 @@ def test_a_token_file_is_read_without_its_newline(tmp_path: Path) -> None:
 def test_serve_with_an_empty_token_file_refuses_to_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from regsync.daemon.main import main
+    from regsync.daemon.cli.main import main
 
     empty = tmp_path / "token"
     empty.write_text("\n")
@@ -85,7 +85,7 @@ def test_a_malformed_address_is_told_as_such_not_as_a_missing_token(listen: str)
 
 
 def test_serve_refuses_in_one_line(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
-    from regsync.daemon.main import main
+    from regsync.daemon.cli.main import main
 
     db = f"{tmp_path}/regsync.db"
     assert main(["serve", "--listen", "0.0.0.0:1", "--db", db, "--ui-port", "0"]) == 2
@@ -96,7 +96,7 @@ def test_serve_refuses_in_one_line(tmp_path: object, capsys: pytest.CaptureFixtu
 def test_a_tls_api_with_the_panel_is_refused_with_the_way_out(
     tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from regsync.daemon.main import main
+    from regsync.daemon.cli.main import main
 
     db = f"{tmp_path}/regsync.db"
     argv = ["serve", "--db", db, "--tls-cert", "c.pem", "--tls-key", "k.pem", "--ui-port", "8099"]

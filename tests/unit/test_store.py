@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule, TagFilter
+from regsync.daemon.base.errors import ConflictError, DuplicateItemError, UnknownItemError
 from regsync.daemon.engine.events import Counters, LogEvent, Outcome, TagResult
-from regsync.daemon.errors import (
-    ConflictError,
-    DuplicateItemError,
-    UnknownItemError,
-)
-from regsync.daemon.model import ExecutionQuery, ExecutionStatus, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule, TagFilter
 from regsync.daemon.store import Database, Repo
 from regsync.daemon.store.migrations import LATEST
+from regsync.daemon.store.records import ExecutionQuery, ExecutionStatus, Trigger
+from regsync.daemon.values.prunelimit import PruneLimit
 
 NOON = datetime(2030, 5, 17, 12, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -182,8 +179,12 @@ def test_task_round_trip(db: Database) -> None:
                         referrers=False)  # the daemon's tasks followed referrers whatever it said
     db.run_sync(lambda r: r.create_task(unsigned))
     assert db.run_sync(lambda r: r.get_task("unsigned")).rule == unsigned
+    sboms = SyncRule("sboms", Endpoint("local", "a"), Endpoint("spare", "d"),
+                     referrer_types=("application/spdx+json",))
+    db.run_sync(lambda r: r.create_task(sboms))
+    assert db.run_sync(lambda r: r.get_task("sboms")).rule == sboms
     assert [t.name for t in db.run_sync(lambda r: r.list_tasks())] == ["nginx", "plain",
-                                                                       "unsigned"]
+                                                                       "sboms", "unsigned"]
 
 
 def test_task_errors(db: Database) -> None:
@@ -269,7 +270,8 @@ def test_execution_life_cycle(db: Database, clock: Clock) -> None:
     assert db.run_sync(lambda r: r.get_execution(queued.id)).counters == progress
 
     clock.now += 60
-    final = Counters(tags_total=4, tags_copied=3, tags_failed=1, blobs_copied=7, bytes_copied=900)
+    final = Counters(tags_total=4, tags_copied=3, tags_failed=1, blobs_copied=7, bytes_copied=900,
+                     referrers_copied=2)
     done = db.run_sync(
         lambda r: r.finish_execution(queued.id, ExecutionStatus.FAILED, final, "1 tag failed")
     )
@@ -553,3 +555,21 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
     db.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         db.run_sync(lambda r: r.list_registries())
+
+
+def test_a_pruning_task_and_its_deletions_are_stored(db: Database) -> None:
+    """prune, prune_max, DELETED results and the tags_deleted counter survive the store."""
+    pruning = replace(rule(), prune=True, prune_max=PruneLimit(7))
+    db.run_sync(lambda r: r.create_task(pruning))
+    assert db.run_sync(lambda r: r.get_task("nginx")).rule == pruning
+    percent = replace(pruning, prune_max=PruneLimit(20, percent=True))
+    db.run_sync(lambda r: r.update_task(percent))
+    assert db.run_sync(lambda r: r.get_task("nginx")).rule.prune_max == PruneLimit(20, True)
+    e = db.run_sync(lambda r: r.create_execution("nginx", Trigger.MANUAL))
+    gone = result("old", Outcome.DELETED, digest="sha256:dd", reason="pruned: not selected")
+    db.run_sync(lambda r: r.add_results(e.id, [gone]))
+    assert db.run_sync(lambda r: r.results(e.id)) == [gone]
+    assert db.run_sync(lambda r: r.done_tags(e.id)) == set()
+    counters = Counters(tags_total=1, tags_skipped=1, tags_deleted=1)
+    db.run_sync(lambda r: r.finish_execution(e.id, ExecutionStatus.SUCCEEDED, counters))
+    assert db.run_sync(lambda r: r.get_execution(e.id)).counters.tags_deleted == 1

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from regsync.daemon.errors import ConfigError, StoreInUseError
+from regsync.daemon.base.errors import ConfigError, StoreInUseError
 from regsync.daemon.store.location import parse_location
 from regsync.daemon.store.lock import exclusive_store, lock_path
 

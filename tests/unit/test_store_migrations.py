@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from peewee import Database as PeeweeDatabase
 from peewee import SqliteDatabase
-from regsync.daemon.config import Endpoint, RegistrySettings
-from regsync.daemon.errors import RegsyncError
+from regsync.daemon.base.errors import RegsyncError
+from regsync.daemon.settings import Endpoint, RegistrySettings
 from regsync.daemon.store import Database, postgres
 from regsync.daemon.store.location import parse_location
 from regsync.daemon.store.migrations import LATEST, migrate, schema_version
@@ -45,7 +45,7 @@ def test_migrating_from_an_older_version_keeps_the_data(store_url: str, old_vers
 
     before = time.time()
     with Database.open(store_url) as db:
-        assert db.schema_version == LATEST == 8
+        assert db.schema_version == LATEST == 11
         assert db.run_sync(lambda r: r.get_registry("hub")).settings.url == "https://r.example"
         assert db.run_sync(lambda r: r.get_task("t")).rule.target == Endpoint("hub", "b")
         created = db.run_sync(lambda r: r.task_created("t")).timestamp()

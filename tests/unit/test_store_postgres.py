@@ -8,8 +8,8 @@ import socket
 import traceback
 
 import pytest
-from regsync.daemon.config import RegistrySettings
-from regsync.daemon.errors import ConfigError, StoreError
+from regsync.daemon.base.errors import ConfigError, StoreError
+from regsync.daemon.settings import RegistrySettings
 from regsync.daemon.store import Database
 from regsync.daemon.store.location import parse_location
 from support.postgres import PostgresCluster

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from regsync.daemon.config import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.engine.events import Counters
-from regsync.daemon.model import ExecutionStatus, ScopeChanges, ScopeCounts, Trigger
+from regsync.daemon.settings import Endpoint, RegistrySettings, SyncRule
 from regsync.daemon.store import Database, Repo
+from regsync.daemon.store.records import ExecutionStatus, ScopeChanges, ScopeCounts, Trigger
 
 
 @pytest.fixture

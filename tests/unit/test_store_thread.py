@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import trio
-from regsync.daemon.config import RegistrySettings
-from regsync.daemon.errors import DuplicateItemError
-from regsync.daemon.model import RegistryRecord
+from regsync.daemon.base.errors import DuplicateItemError
+from regsync.daemon.settings import RegistrySettings
 from regsync.daemon.store import Database, Repo
+from regsync.daemon.store.records import RegistryRecord
 
 
 @pytest.fixture
@@ -206,7 +206,7 @@ def test_a_full_store_is_a_store_error_and_the_thread_keeps_serving(sqlite_db: D
     """SQLite's own SQLITE_FULL (its page cap lowered to what the file holds), through the
     real thread: a StoreError with SQLite's words, not the rollback's failure it hides."""
     from peewee import OperationalError
-    from regsync.daemon.errors import StoreError
+    from regsync.daemon.base.errors import StoreError
     from regsync.daemon.store.models import Registry
 
     def cap(repo: Repo) -> None:

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import trio
-from regsync.daemon.config import RegistrySettings
-from regsync.daemon.errors import (
+from regsync.daemon.base.errors import (
     AuthError,
     DigestMismatchError,
     NetworkError,
@@ -24,17 +23,18 @@ from regsync.daemon.errors import (
     RemoteServerError,
     UnsupportedError,
 )
-from regsync.daemon.registry.client import RegistryClient
-from regsync.daemon.registry.credentials import Credentials
-from regsync.daemon.registry.digest import sha256_digest
-from regsync.daemon.registry.retry import RetryPolicy
-from regsync.daemon.registry.transport import (
+from regsync.daemon.oci.digest import sha256_digest
+from regsync.daemon.oci.types import DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED
+from regsync.daemon.registry.answers import (
     error_from_response,
-    map_exceptions,
     parse_error_body,
     parse_retry_after,
 )
-from regsync.daemon.registry.types import DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED
+from regsync.daemon.registry.boundary import map_exceptions
+from regsync.daemon.registry.client import RegistryClient
+from regsync.daemon.registry.credentials import Credentials
+from regsync.daemon.registry.retry import RetryPolicy
+from regsync.daemon.settings import RegistrySettings
 
 SECRET_URL = "https://alice:hunter2@reg.example/v2/a/b/manifests/1?X-Amz-Signature=s3cr3t"
 
@@ -450,7 +450,7 @@ async def test_mount_refused_cancels_the_started_upload() -> None:
 def test_credentials_echoed_by_a_registry_are_redacted() -> None:
     import base64
 
-    from regsync.daemon.registry.transport import error_from_response
+    from regsync.daemon.registry.answers import error_from_response
 
     header = "Basic " + base64.b64encode(b"alice:s3cret-pass").decode()
     request = httpx.Request("GET", "http://r.test/v2/", headers={"Authorization": header})
@@ -464,8 +464,8 @@ def test_credentials_echoed_by_a_registry_are_redacted() -> None:
 
 
 async def test_streamed_put_holds_back_the_last_chunk_until_the_digest_checked_out() -> None:
-    from regsync.daemon.registry.digest import DigestVerifier
-    from regsync.daemon.registry.upload import held_back
+    from regsync.daemon.oci.digest import DigestVerifier
+    from regsync.daemon.registry.streams import held_back
 
     data = b"0123456789abcdef"
     sent: list[bytes] = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from regsync.daemon.model import ExecutionStatus as S
 from regsync.daemon.monitor.trends import per_day
+from regsync.daemon.store.records import ExecutionStatus as S
 
 TODAY = date(2026, 3, 2)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from regsync.daemon.engine.versions import Version, VersionRange, parse_version, version_key
+from regsync.daemon.values.versions import Version, VersionRange, parse_version, version_key
 
 
 @pytest.mark.parametrize(

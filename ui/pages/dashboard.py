@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from nicegui import ui
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 from .. import charts
-from .. import format as fmt
 from ..client import DaemonError
 from ..components.frame import empty, frame
 from ..components.live import Live
@@ -25,7 +25,7 @@ def _cards(stats: pb.Stats) -> None:
         ("Running", stats.running, ""),
         ("Succeeded today", stats.succeeded_today, f"{stats.succeeded_total} all time"),
         ("Failed today", stats.failed_today, f"{stats.failed_total} all time"),
-        ("Copied today", fmt.size(stats.bytes_copied_today),
+        ("Copied today", size(stats.bytes_copied_today),
          f"{stats.executions_total} executions all time"),
     )
     with ui.row().classes("w-full gap-4"):

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from nicegui import ui
+from regsync.common.units import size
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
@@ -30,6 +31,8 @@ def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
         ui.label(f"duration {fmt.duration(fmt.elapsed(execution, now))}")
         if execution.parent_id:
             ui.link(f"continues #{execution.parent_id}", f"/executions/{execution.parent_id}")
+        if execution.daemon:  # several daemons on one store: which one runs it
+            ui.label(f"daemon {fmt.shown(execution.daemon)}").mark("execution-daemon")
     share = fmt.progress(execution.counters)
     with ui.row().classes("w-full items-center gap-4 flex-nowrap"):
         ui.linear_progress(share, show_value=False, color=fmt.status_color(execution.status),
@@ -47,7 +50,8 @@ def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
         ui.label(f"throughput {charts.rate(average)} average").mark("execution-throughput")
     ui.label(f"{fmt.tally(counters)}; blobs: {counters.blobs_copied} copied, "
              f"{counters.blobs_mounted} mounted, {counters.blobs_skipped} present; "
-             f"{fmt.size(counters.bytes_copied)} copied").classes("text-sm")
+             f"referrers: {counters.referrers_copied} copied; "
+             f"{size(counters.bytes_copied)} copied").classes("text-sm")
     if execution.error:
         ui.label(fmt.shown(execution.error)).classes("text-negative")
 
@@ -102,7 +106,7 @@ def _tags(detail: pb.ExecutionDetail, first: int, new: set[str]) -> None:
 def _tag_cells(tag: ev.TagResult) -> None:
     ui.label(fmt.shown(tag.tag or "(repository)"))
     ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
-    ui.label(fmt.shown(tag.reason or tag.digest)).classes("font-mono text-xs break-all")
+    ui.label(fmt.shown(fmt.result_detail(tag))).classes("font-mono text-xs break-all")
 
 
 class ExecutionView:

@@ -1,18 +1,18 @@
-"""The task wizard (create and edit): source, target, tag filters with a live preview,
-platforms, schedule with the next five run times, enabled.
+"""The task wizard (create and edit): source, target (and pruning it), tag filters with a live
+preview, platforms, schedule with the next five run times, enabled.
 
 The preview asks the daemon (PreviewTags) which source tags the filters keep. The source is listed
 once per (registry, repository); later previews send that list back, so typing a pattern does not
 list the registry again. For a glob source it asks PreviewRepositories instead: the repositories
 the glob matches in the catalog now, each with its target and tag counts (the first
-REPOSITORY_PREVIEW, and it says when more match). The cron helper is computed here, as the user
-types.
+REPOSITORY_PREVIEW, and it says when more match). The cron helper asks the daemon too
+(PreviewSchedule): its scheduler's next fire times, in UTC as it fires them, `@daily` and the
+other aliases included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from urllib.parse import urlencode
 
 from nicegui import ui
@@ -115,11 +115,47 @@ class TagPreview:
                 "text-negative" if error else "text-slate-500")
 
 
+class CronHelp:
+    """The schedule's next runs, asked of the daemon shortly after the expression changes."""
+
+    def __init__(self, session: Session, expression: Callable[[], str]) -> None:
+        self.session = session
+        self.expression = expression
+        self.stale = True
+        self.container = ui.column().classes("gap-0").mark("cron-preview")
+        ui.timer(PREVIEW_DELAY, self._tick)
+
+    def mark_stale(self) -> None:
+        self.stale = True
+
+    async def _tick(self) -> None:
+        if self.stale:
+            self.stale = False
+            await self.update()
+
+    async def update(self) -> None:
+        try:
+            preview = fmt.cron_preview(await self.session.api.preview_schedule(self.expression()))
+        except DaemonError as error:
+            if error.needs_login:
+                go_login(self.session.here)
+            preview = fmt.CronPreview(error=error.message)
+        self.container.clear()
+        with self.container:
+            if preview.error:
+                ui.label(fmt.shown(preview.error)).classes("text-slate-500")
+                return
+            ui.label("Next runs (UTC, as the daemon schedules):").classes("text-slate-500")
+            for time in preview.times:
+                ui.label(time).classes("font-mono text-sm")
+
+
 class Wizard:
     def __init__(self, session: Session, initial: TaskForm, registries: list[str], *,
                  create: bool) -> None:
         self.session = session
         self.create = create
+        self.initial = initial  # what the wizard does not show is kept as it was
         with ui.stepper().props("vertical").classes("w-full") as self.stepper:
             with ui.step("Source"):
                 self.name = ui.input("Task name", value=initial.name).props(
@@ -138,6 +174,7 @@ class Wizard:
                 self.target_repository = ui.input(
                     "Target repository", value=initial.target_repository).mark(
                     "target-repository")
+                self._prune_fields(initial)
                 self._navigation()
             with ui.step("Tags"):
                 self._tags_step(initial)
@@ -147,6 +184,11 @@ class Wizard:
                                               placeholder="amd64, arm64").mark("architectures")
                 self.platforms = ui.input("Platforms (empty = all)", value=initial.platforms,
                                           placeholder="linux/arm/v7").mark("platforms")
+                self.referrers = ui.switch("Signatures, SBOMs and attestations follow",
+                                           value=initial.referrers).mark("referrers")
+                self.artifact_types = ui.input(
+                    "Referrer artifact types (empty = all)", value=initial.artifact_types,
+                    placeholder="application/spdx+json").mark("artifact-types")
                 self._navigation()
             with ui.step("Schedule"):
                 self._schedule_step(initial)
@@ -156,6 +198,17 @@ class Wizard:
             ui.button("Next", on_click=self.stepper.next).mark("next")
             if not first:
                 ui.button("Back", on_click=self.stepper.previous).props("flat")
+
+    def _prune_fields(self, initial: TaskForm) -> None:
+        self.prune = ui.switch("Prune: after each run, delete the target's tags the filters do"
+                               " not keep", value=initial.prune).mark("prune")
+        with ui.column().classes("gap-1").bind_visibility_from(self.prune, "value"):
+            ui.label("The target repository then mirrors the selection: tags anyone else"
+                     " pushed there are deleted too. Nothing is deleted after a failed listing"
+                     " or tag.").classes("text-sm text-warning").mark("prune-warning")
+            self.prune_max = ui.input("Delete at most (a count, or a percentage of the target's"
+                                      " tags; empty = 50%)", value=initial.prune_max,
+                                      placeholder="50%").mark("prune-max")
 
     def _tags_step(self, initial: TaskForm) -> None:
         self.include = ui.textarea("Include patterns (regex, one per line; empty = all)",
@@ -176,24 +229,12 @@ class Wizard:
     def _schedule_step(self, initial: TaskForm) -> None:
         self.cron = ui.input("Cron schedule (empty = manual only)", value=initial.cron,
                              placeholder="0 2 * * *").mark("cron")
-        self.cron_help = ui.column().classes("gap-0").mark("cron-preview")
-        self.cron.on_value_change(self.show_cron)
-        self.show_cron()
+        self.cron_help = CronHelp(self.session, lambda: self.cron.value or "")
+        self.cron.on_value_change(self.cron_help.mark_stale)
         self.enabled = ui.switch("Enabled", value=initial.enabled).mark("enabled")
         with ui.stepper_navigation():
             ui.button("Save task", on_click=self.save).mark("save-task")
             ui.button("Back", on_click=self.stepper.previous).props("flat")
-
-    def show_cron(self) -> None:
-        preview = fmt.cron_preview(self.cron.value or "", datetime.now().astimezone())
-        self.cron_help.clear()
-        with self.cron_help:
-            if preview.error:
-                ui.label(preview.error).classes("text-slate-500")
-            else:
-                ui.label("Next runs:").classes("text-slate-500")
-                for time in preview.times:
-                    ui.label(fmt.when(time)).classes("font-mono text-sm")
 
     def form(self) -> TaskForm:
         return TaskForm(
@@ -207,6 +248,10 @@ class Wizard:
             architectures=self.architectures.value or "",
             platforms=self.platforms.value or "",
             cron=self.cron.value or "", enabled=bool(self.enabled.value),
+            prune=bool(self.prune.value), prune_max=self.prune_max.value or "",
+            source_exclude=self.initial.source_exclude,
+            referrers=bool(self.referrers.value),
+            artifact_types=self.artifact_types.value or "",
         )
 
     async def save(self) -> None:
