@@ -23,6 +23,7 @@ floor (engine/throughput.py), so no registry can stall the others.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -88,15 +89,28 @@ class BlobMover:
         self._holdings: dict[tuple[str, str], _Holding] = {}
         #: blobs the engine read already (an image's config, for its platform): sent as they are
         self._bodies: dict[str, bytes] = {}
-        self._placing: dict[tuple[str, str, str], trio.Lock] = {}
+        #: the locks of manifests being placed, with how many tags hold or wait for each: a
+        #: lock goes when the last one leaves (a run over 5,000 tags kept 5,000 locks)
+        self._placing: dict[tuple[str, str, str], tuple[trio.Lock, list[int]]] = {}
 
-    def manifest_lock(self, target: str, repository: str, reference: str) -> trio.Lock:
+    @asynccontextmanager
+    async def manifest_lock(self, target: str, repository: str,
+                            reference: str) -> AsyncIterator[None]:
         """Held while one manifest (by digest, or a referrers tag) is placed at the target: two
         tags of a run never PUT the same one at once. distribution's filesystem storage writes
         a manifest in place, so a PUT beside an identical one left the PUT of an index naming
         it a truncated body to verify (400 DIGEST_INVALID); a fallback index is read, merged
         and written under its lock, so no merge loses another's entry."""
-        return self._placing.setdefault((target, repository, reference), trio.Lock())
+        key = (target, repository, reference)
+        lock, users = self._placing.setdefault(key, (trio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._placing[key]
 
     @property
     def floor(self) -> Floor:

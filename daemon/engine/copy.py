@@ -15,7 +15,7 @@ module gathers those facts and does the I/O the decision calls for.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Protocol
 
@@ -317,7 +317,7 @@ class TagCopier:
                 await target.put_manifest(repo, walked.digest, walked)
         return replace(child, digest=walked.digest, size=len(walked.raw))
 
-    def placing(self, reference: str) -> trio.Lock:
+    def placing(self, reference: str) -> AbstractAsyncContextManager[None]:
         """The run-wide lock of one manifest (or referrers tag) at this copier's target."""
         return self._blobs.manifest_lock(self.target.registry.name, self.target.repository,
                                          reference)

@@ -63,3 +63,30 @@ def test_a_run_remembers_its_most_recently_used_blobs_and_never_one_in_use() -> 
     assert ("dst", "sha256:moving") in mover._holdings and base in mover._holdings
     assert ("dst", "sha256:4999") in mover._holdings and ("dst", "sha256:0") not in mover._holdings
     assert mover._holding(("dst", "sha256:moving")) is moving
+
+
+async def test_a_manifest_lock_excludes_and_goes_once_nobody_holds_or_waits_for_it() -> None:
+    """Two tags placing one manifest take turns; the table of locks does not keep a lock per
+    manifest of the run once it is placed."""
+    mover = BlobMover(slots=BlobSlots(1), floor=Floor(0, 1), retry=RetryPolicy(),
+                      on_bytes=lambda n: None, on_outcome=lambda outcome, size: None)
+    inside: list[int] = []
+    most = [0]
+
+    async def place(n: int) -> None:
+        async with mover.manifest_lock("dst", "m/app", "sha256:same"):
+            inside.append(n)
+            most[0] = max(most[0], len(inside))
+            await trio.sleep(0.01)
+            inside.remove(n)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(5):
+            nursery.start_soon(place, n)
+        await trio.sleep(0.005)
+        assert len(mover._placing) == 1
+    assert most[0] == 1 and mover._placing == {}
+    for n in range(100):
+        async with mover.manifest_lock("dst", "m/app", f"sha256:{n}"):
+            pass
+    assert mover._placing == {}
