@@ -5,7 +5,7 @@ One function per reply type, protobuf in, text out; no I/O, so each is tested wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, tzinfo
 
 from regsync.common.text import escape_controls
@@ -113,7 +113,7 @@ def executions_table(executions: Sequence[pb.Execution], tz: tzinfo | None = Non
 
 def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
     e = d.execution
-    head = fields([
+    pairs = [
         ("execution", str(e.id)), ("task", e.task), ("status", status_name(e.status)),
         ("trigger", trigger_name(e.trigger) + (f" of #{e.parent_id}" if e.parent_id else "")),
         ("started", when(e.started, tz)), ("finished", when(e.finished, tz)), ("took", took(e)),
@@ -124,22 +124,36 @@ def execution_detail(d: pb.ExecutionDetail, tz: tzinfo | None = None) -> str:
           if e.counters.tags_deleted else []),
         ("error", or_none(e.error)),
         ("daemon", or_none(e.daemon)),
-    ])
-    if not d.tags:
-        return head
-    return head + "\n\n" + tag_results_table(d.tags)
+    ]
+    if e.HasField("repositories"):
+        r = e.repositories
+        pairs.append(("repositories", f"{r.matched} matched, {r.added} new, {r.removed} removed"))
+    parts = [fields(pairs)]
+    for label, names, count in (("new", d.new_repositories, e.repositories.added),
+                                ("removed", d.removed_repositories, e.repositories.removed)):
+        if names:
+            more = f" (the first {len(names)})" if count > len(names) else ""
+            parts.append(f"{label} repositories{more}:\n"
+                         + "\n".join("  " + escape_controls(n) for n in names))
+    if d.tags:
+        parts.append(tag_results_table(d.tags, new=set(d.new_repositories)))
+    return "\n\n".join(parts)
 
 
-def tag_results_table(tags: Sequence[ev.TagResult]) -> str:
+def tag_results_table(tags: Sequence[ev.TagResult], new: Collection[str] = ()) -> str:
     """One row per tag; a run over several repositories (a glob task) is grouped by repository
-    (stable: within one, the order the daemon recorded)."""
-    if len({t.repository for t in tags}) > 1:
+    (stable: within one, the order the daemon recorded), the repositories new in it marked."""
+    if len({t.repository for t in tags}) > 1 or new:
         ordered = sorted(tags, key=lambda t: t.repository)
-        rows = [[t.repository or NONE, t.tag or NONE, outcome_name(t.outcome),
+        rows = [[_repository(t.repository, new), t.tag or NONE, outcome_name(t.outcome),
                  short_digest(t.digest), _reason(t)] for t in ordered]
         return table(["REPOSITORY", "TAG", "OUTCOME", "DIGEST", "REASON"], rows)
     rows = [[t.tag, outcome_name(t.outcome), short_digest(t.digest), _reason(t)] for t in tags]
     return table(["TAG", "OUTCOME", "DIGEST", "REASON"], rows)
+
+
+def _repository(name: str, new: Collection[str]) -> str:
+    return name + " (new)" if name in new else name or NONE
 
 
 def _reason(t: ev.TagResult) -> str:

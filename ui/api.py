@@ -82,6 +82,13 @@ class Api:
             token=self.token)
         return reply
 
+    async def preview_repositories(self, spec: pb.TaskSpec,
+                                   limit: int = 0) -> pb.PreviewRepositoriesResponse:
+        reply: pb.PreviewRepositoriesResponse = await self.client.call(
+            lambda s: s.tasks.PreviewRepositories,
+            pb.PreviewRepositoriesRequest(spec=spec, limit=limit), token=self.token)
+        return reply
+
     async def preview_schedule(self, cron: str) -> pb.PreviewScheduleResponse:
         """The next fire times of `cron` as the daemon's scheduler computes them (UTC)."""
         reply: pb.PreviewScheduleResponse = await self.client.call(

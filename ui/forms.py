@@ -115,7 +115,9 @@ class TaskForm:
         if not spec.target.repository:
             spec.target.repository = spec.source.repository
         if spec.target == spec.source:  # the daemon refuses a task copying onto itself
-            spec.target.repository = f"{spec.source.repository}-{PREVIEW_NAME}"
+            repository = spec.source.repository  # a glob's target keeps its wildcards whole
+            spec.target.repository = (f"{PREVIEW_NAME}/{repository}" if "*" in repository
+                                      else f"{repository}-{PREVIEW_NAME}")
         return spec
 
     def source_key(self) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResu
 from ..engine.filters import TagSelection
 from ..engine.plan import TagPlan
 from ..engine.prunerun import PrunePlan
+from ..engine.scope_preview import ScopePreview
 from ..runtime.watch import WatchItem
 from ..settings import SyncRule
 from ..store import records as model
@@ -117,6 +118,9 @@ def execution(record: model.ExecutionRecord) -> pb.Execution:
         daemon_id=record.daemon_id or 0,
         daemon=record.daemon,
     )
+    if record.scope is not None:
+        reply.repositories.CopyFrom(pb.RepositoryScope(
+            matched=record.scope.matched, added=record.scope.new, removed=record.scope.removed))
     if record.finished is not None:
         reply.finished.CopyFrom(timestamp(record.finished))
     return reply
@@ -143,7 +147,9 @@ def log_line(event: LogEvent) -> ev.LogLine:
 def execution_detail(record: model.ExecutionRecord, page: model.ResultsPage) -> pb.ExecutionDetail:
     token = "" if page.next_after is None else str(page.next_after)
     return pb.ExecutionDetail(execution=execution(record), tags=[tag_result(t) for t in page.results],
-                              next_page_token=token, total_tags=page.total)
+                              next_page_token=token, total_tags=page.total,
+                              new_repositories=page.changes.new,
+                              removed_repositories=page.changes.removed)
 
 
 
@@ -216,6 +222,14 @@ def plan_response(selection: TagSelection, plans: Iterable[TagPlan],
         ],
         dropped=_dropped(selection),
     )
+
+
+def scope_preview(found: ScopePreview) -> pb.PreviewRepositoriesResponse:
+    return pb.PreviewRepositoriesResponse(
+        repositories=[pb.PreviewedRepository(source=r.source, target=r.target, tags=r.tags,
+                                             kept=r.kept, error=r.error)
+                      for r in found.repositories],
+        truncated=found.truncated, limit=found.limit)
 
 
 def preview_response(selection: TagSelection) -> pb.PreviewTagsResponse:

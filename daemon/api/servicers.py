@@ -13,7 +13,9 @@ from typing import Any
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
 
+from ..base.errors import ConfigError
 from ..control.plane import ControlPlane
+from ..engine.scope_preview import preview_limit
 from . import inbound, outbound
 from .bridge import TrioPortal
 from .status import reported_as_status
@@ -138,6 +140,18 @@ class TaskServicer(_Base, rpc.TaskServiceServicer):
             return pb.PreviewScheduleResponse(
                 cron_expression=preview.expression,
                 next_runs=[outbound.timestamp(t) for t in preview.times])
+
+    async def PreviewRepositories(
+        self, request: pb.PreviewRepositoriesRequest, context: Context
+    ) -> pb.PreviewRepositoriesResponse:
+        async with reported_as_status(context, "PreviewRepositories"):
+            if request.limit < 0:
+                raise ConfigError(f"limit: must not be negative, got {request.limit}")
+            names = await self._registry_names()
+            rule = inbound.preview_rule(request.spec, names, listing=True)
+            found = await self.portal.call(self.plane.preview_repositories, rule,
+                                           preview_limit(request.limit))
+            return outbound.scope_preview(found)
 
 
 class ExecutionServicer(_Base, rpc.ExecutionServiceServicer):

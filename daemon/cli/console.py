@@ -85,7 +85,7 @@ def describe(event: Event, *, verbose: bool) -> str:
             return ""  # the engine logs failures with their reason already
         if r.outcome is Outcome.SKIPPED and not verbose:
             return ""
-        line = f"{r.outcome.value:<7} [{r.rule}] {r.tag} {r.digest}".rstrip()
+        line = f"{r.outcome.value:<7} [{r.rule}] {r.key} {r.digest}".rstrip()
         return escape_controls(line)
     return ""
 
@@ -103,13 +103,16 @@ def summary(report: RunReport) -> str:
     ]
     if c.tags_deleted:
         lines.append(f"pruned: {c.tags_deleted} target tags deleted")
-    invalid = sum(1 for r in report.results if r.error_kind == "invalid-name")
-    if invalid:
-        lines.append(f"invalid: {invalid} listed names are not valid tags, skipped (see the log)")
-    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
-    if failed:
+    if report.repositories:
+        lines.append(f"repositories: {report.repositories} matched by globs")
+    if report.invalid_names:
+        lines.append(f"invalid: {report.invalid_names} listed names are not valid tags, skipped"
+                     " (see the log)")
+    if report.failures:
         lines.append("failed:")
-        lines += [f"  [{r.rule}] {r.tag or '(rule)'}: {r.reason}" for r in failed]
+        lines += [f"  [{r.rule}] {r.key or '(rule)'}: {r.reason}" for r in report.failures]
+        if c.tags_failed > len(report.failures):
+            lines.append(f"  ... and {c.tags_failed - len(report.failures)} more (see the log)")
     return escape_controls("\n".join(lines), keep_newlines=True)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
@@ -16,12 +16,13 @@ import trio
 from ..base.errors import ConfigError, ConflictError, RegsyncError
 from ..config import parse_applied
 from ..config.rules import by_target, target_conflict
-from ..engine.discovery import concrete_rules, discover
+from ..engine.discovery import Discovery
 from ..engine.events import discard
 from ..engine.filters import TagSelection
 from ..engine.plan import TagPlan
 from ..engine.prunerun import PrunePlan
 from ..engine.run import Run, open_ports, rule_tags
+from ..engine.scope_preview import ScopePreview, preview_scope
 from ..monitor.control import TrendControl
 from ..notify.control import NotificationControl
 from ..oci.port import RegistryPort
@@ -50,7 +51,6 @@ from ..store.records import (
     Trigger,
 )
 from ..store.repo import Repo
-from ..values.globs import Scope
 
 VERSION = "0.1.0"
 
@@ -188,6 +188,19 @@ class Control(NotificationControl, TrendControl):
         # linear-time regexes, but a million tags times many patterns is still seconds of CPU
         return await trio.to_thread.run_sync(rule_tags, rule, tags)
 
+    async def preview_repositories(self, rule: SyncRule, limit: int) -> ScopePreview:
+        """The first `limit` repositories a glob source matches, with their tag counts.
+
+        Raises:
+            ConfigError: the source is not a glob. NoCatalogError: the registry has no catalog.
+        """
+        if not rule.source.is_glob:
+            raise ConfigError("spec.source.repository: not a glob (no * or **): one repository"
+                              " is previewed by PreviewTags")
+        settings = resolved((await self.get_registry(rule.source.registry)).settings)
+        async with open_port(settings, self._global()) as port:
+            return await preview_scope(port, rule, limit)
+
     # executions ---------------------------------------------------------------------------
     async def list_executions(
         self, query: ExecutionQuery
@@ -198,9 +211,13 @@ class Control(NotificationControl, TrendControl):
     async def get_execution(
         self, id: int, *, after: int = 0, limit: int = RESULTS_PAGE_DEFAULT
     ) -> tuple[ExecutionRecord, ResultsPage]:
-        record, page = await self._db.run(
-            lambda repo: (repo.get_execution(id), repo.results_page(id, after=after, limit=limit))
-        )
+        def read(repo: Repo) -> tuple[ExecutionRecord, ResultsPage]:
+            record, page = repo.get_execution(id), repo.results_page(id, after=after, limit=limit)
+            if after or record.scope is None:
+                return record, page
+            return record, replace(page, changes=repo.scope_changes(id))
+
+        record, page = await self._db.run(read)
         return self._live_execution(record), page
 
     async def get_logs(self, id: int, *, offset: int, limit: int) -> LogsPage:
@@ -349,17 +366,24 @@ PREVIEW_REPOSITORIES = 50
 
 
 async def _glob_preview(port: RegistryPort, rule: SyncRule) -> TagSelection:
-    found = await discover(port, rule)
+    """The first PREVIEW_REPOSITORIES repositories' tags; the catalog is read no further than
+    one more match (a row says that more repositories match)."""
     kept: list[str] = []
     dropped: list[tuple[str, str]] = []
-    for one in concrete_rules(rule, Scope(found.pairs[:PREVIEW_REPOSITORIES])):
-        repository = one.source.repository
-        listed = await port.list_tags(repository)
-        selection = await trio.to_thread.run_sync(rule_tags, one, listed)
-        kept += (f"{repository}:{tag}" for tag in selection.kept)
-        dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
-    why = f"not previewed (only the first {PREVIEW_REPOSITORIES} are); a run covers it"
-    dropped += ((f"{source}:", why) for source, _ in found.pairs[PREVIEW_REPOSITORIES:])
+    previewed = 0
+    async with aclosing(Discovery(port, rule).repositories()) as repositories:
+        async for one in repositories:
+            if previewed == PREVIEW_REPOSITORIES:
+                why = (f"more repositories match; only the first {PREVIEW_REPOSITORIES} are"
+                       " previewed (a run covers them all)")
+                dropped.append(("...:", why))
+                break
+            previewed += 1
+            repository = one.source.repository
+            listed = await port.list_tags(repository)
+            selection = await trio.to_thread.run_sync(rule_tags, one, listed)
+            kept += (f"{repository}:{tag}" for tag in selection.kept)
+            dropped += ((f"{repository}:{tag}", why) for tag, why in selection.dropped)
     return TagSelection(tuple(kept), tuple(dropped))
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from ..engine.filters import TagSelection
 from ..engine.plan import TagPlan
 from ..engine.prunerun import PrunePlan
+from ..engine.scope_preview import ScopePreview
 from ..runtime.cron import SchedulePreview
 from ..runtime.watch import WatchItem
 from ..settings import RegistrySettings, SyncRule
@@ -59,6 +60,7 @@ class ControlPlane(Protocol):
     async def preview_tags(
         self, rule: SyncRule, tags: Sequence[str] | None
     ) -> TagSelection: ...
+    async def preview_repositories(self, rule: SyncRule, limit: int) -> ScopePreview: ...
     async def preview_schedule(self, expression: str, count: int) -> SchedulePreview: ...
 
     # executions

@@ -23,7 +23,7 @@ floor (engine/throughput.py), so no registry can stall the others.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -44,11 +44,23 @@ class BlobOutcome(str, Enum):
     COPIED = "copied"
 
 
+#: target repositories a holding remembers, the latest: enough for the tags in flight, and a
+#: shared base layer in a glob's thousands of repositories does not hold a name per repository
+HOLDERS_KEPT = 64
+
+#: blobs a run remembers, the most recently used (a shared base layer is used by every tag, so
+#: it stays; a tag's own layer ages out): a run's memory does not grow with its distinct blobs.
+#: A forgotten blob costs one target HEAD when it is met again, or an upload where a mount was
+HOLDINGS_KEPT = 4096
+
+
 @dataclass(slots=True)
 class _Holding:
     """Where a digest is known to live on one target registry, and the transfer in flight."""
 
-    repositories: set[str] = field(default_factory=set)
+    #: the latest HOLDERS_KEPT repositories known to hold it, oldest first (a repository it
+    #: forgot is asked again with a HEAD: correct, one request more)
+    repositories: dict[str, None] = field(default_factory=dict)
     busy: trio.Event | None = None
     #: why the transfer into a repository failed: the tags waiting for it fail the same way
     #: instead of each repeating every retry
@@ -77,16 +89,19 @@ class BlobMover:
         self._holdings: dict[tuple[str, str], _Holding] = {}
         #: blobs the engine read already (an image's config, for its platform): sent as they are
         self._bodies: dict[str, bytes] = {}
-        self._placing: dict[tuple[str, str, str], trio.Lock] = {}
-        self._writing: dict[tuple[str, str, str], trio.Lock] = {}
+        #: the locks of manifests being placed and written, with how many tags hold or wait for
+        #: each: a lock goes when the last one leaves (a run over 5,000 tags kept 5,000 locks)
+        self._placing: _LockTable = {}
+        self._writing: _LockTable = {}
 
-    def manifest_lock(self, target: str, repository: str, reference: str) -> trio.Lock:
+    def manifest_lock(self, target: str, repository: str,
+                      reference: str) -> AbstractAsyncContextManager[None]:
         """Held while one manifest (by digest) is placed at the target, its blobs and all, so
         two tags of a run do not both copy it; or while a referrers tag is read, merged and
         written, so no merge loses another's entry. A referrers tag's lock may be held while
         taking a digest's, never the other way round, and a digest's never while taking
         another digest's: no cycle, no deadlock."""
-        return self._placing.setdefault((target, repository, reference), trio.Lock())
+        return _held(self._placing, (target, repository, reference))
 
     @asynccontextmanager
     async def writing(
@@ -101,8 +116,7 @@ class BlobMover:
         are held), so no two holders wait on each other."""
         async with AsyncExitStack() as stack:
             for digest in sorted(set(digests)):
-                lock = self._writing.setdefault((target, repository, digest), trio.Lock())
-                await stack.enter_async_context(lock)
+                await stack.enter_async_context(_held(self._writing, (target, repository, digest)))
             yield
 
     @property
@@ -120,7 +134,7 @@ class BlobMover:
     ) -> BlobOutcome:
         """Make `blob` present in the target repository; `body`, when given, is its content
         already read and verified (no GET then). Raises the RegsyncError that stopped it."""
-        holding = self._holdings.setdefault((target.registry.name, blob.digest), _Holding())
+        holding = self._holding((target.registry.name, blob.digest))
         while holding.busy is not None:  # another tag is moving this digest: reuse its result
             await holding.busy.wait()
         if target.repository in holding.repositories:
@@ -137,7 +151,7 @@ class BlobMover:
             outcome = await retrying(self._retry, lambda: self._attempt(
                 blob, holding, source, target
             ), describe=f"copy blob {blob.digest}")
-            holding.repositories.add(target.repository)
+            _remember(holding.repositories, target.repository)
         except RegsyncError as exc:
             holding.failed[target.repository] = exc
             raise
@@ -148,6 +162,18 @@ class BlobMover:
                 self._bodies.pop(blob.digest, None)
         self._on_outcome(outcome, blob.size)
         return outcome
+
+    def _holding(self, key: tuple[str, str]) -> _Holding:
+        """The holding of `key`, now the most recently used; the least recently used idle one
+        is forgotten beyond HOLDINGS_KEPT (one in use never is: tags wait on it)."""
+        holding = self._holdings.pop(key, None) or _Holding()
+        self._holdings[key] = holding
+        if len(self._holdings) > HOLDINGS_KEPT:
+            for old, idle in self._holdings.items():
+                if idle.busy is None and old != key:
+                    del self._holdings[old]
+                    break
+        return holding
 
     async def _attempt(
         self,
@@ -259,12 +285,20 @@ def _mount_source(holding: _Holding, source: Side, target: Side) -> str | None:
     """Where the POST mounts from: a repository of the target registry that this run saw holding
     the blob, else the source repository when both sides are one registry (a copy for free);
     None: a plain upload. (A 202 then is the upload session itself: nothing is asked twice.)"""
-    others = sorted(holding.repositories - {target.repository})
-    if others:
-        return others[0]
+    for other in reversed(holding.repositories):  # the latest: the likeliest to be there still
+        if other != target.repository:
+            return other
     if target.registry.name == source.registry.name and source.repository != target.repository:
         return source.repository
     return None
+
+
+def _remember(holders: dict[str, None], repository: str) -> None:
+    """`repository` holds the blob now; the oldest beyond HOLDERS_KEPT is forgotten."""
+    holders.pop(repository, None)
+    holders[repository] = None
+    if len(holders) > HOLDERS_KEPT:
+        del holders[next(iter(holders))]
 
 
 def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismatchError:
@@ -272,3 +306,22 @@ def _size_mismatch(registry: str, blob: Descriptor, actual: int) -> DigestMismat
         f"blob {blob.digest} is {actual} bytes at the source, but its manifest says {blob.size}",
         registry=registry,
     )
+
+
+#: run-wide locks by (target registry, repository, reference), each with its count of holders
+_LockTable = dict[tuple[str, str, str], tuple[trio.Lock, list[int]]]
+
+
+@asynccontextmanager
+async def _held(table: _LockTable, key: tuple[str, str, str]) -> AsyncIterator[None]:
+    """Hold `key`'s lock of `table`, made on first use and dropped when its last holder or
+    waiter leaves, so the table stays as small as the work in flight."""
+    lock, users = table.setdefault(key, (trio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            yield
+    finally:
+        users[0] -= 1
+        if not users[0]:
+            del table[key]

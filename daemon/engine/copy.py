@@ -17,7 +17,7 @@ module gathers those facts and does the I/O the decision calls for.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Protocol
 
@@ -313,7 +313,7 @@ class TagCopier:
         await self.put(walked.digest, walked, if_absent=True)  # no PUT twice: push events
         return replace(child, digest=walked.digest, size=len(walked.raw))
 
-    def placing(self, reference: str) -> trio.Lock:
+    def placing(self, reference: str) -> AbstractAsyncContextManager[None]:
         """The run-wide lock of placing one manifest (or a referrers tag) at this copier's
         target: held across the work, never while taking another digest's (BlobMover)."""
         return self._blobs.manifest_lock(self.target.registry.name, self.target.repository,

@@ -89,6 +89,23 @@ class TagsPlanned:
 
 
 @dataclass(frozen=True, slots=True)
+class RepositoryMatched:
+    """A glob rule's catalog walk found one more repository of its scope (source name)."""
+
+    rule: str
+    repository: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoriesListed:
+    """A glob rule's catalog was walked to its end: `count` repositories matched, no more.
+    Only then can the scope be compared with the last one (a failed walk removes nothing)."""
+
+    rule: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class TagStarted:
     rule: str
     tag: str
@@ -106,7 +123,8 @@ class BytesMoved:
     count: int
 
 
-Event = LogEvent | TagsPlanned | TagStarted | TagFinished | BytesMoved
+Event = (LogEvent | TagsPlanned | TagStarted | TagFinished | BytesMoved | RepositoryMatched
+         | RepositoriesListed)
 
 
 class EventSink(Protocol):

@@ -74,11 +74,9 @@ class PruneStage:
     def add(self, rule: SyncRule, kept: Sequence[str]) -> None:
         self._jobs.append(PruneJob(rule, tuple(kept)))
 
-    async def run(self, results: Sequence[TagResult]) -> None:
-        failed: dict[str, int] = {}
-        for r in results:
-            if r.outcome is Outcome.FAILED:
-                failed[r.rule] = failed.get(r.rule, 0) + 1
+    async def run(self, failed: Mapping[str, int]) -> None:
+        """Prune what was added, except the rules with failed results (`failed`: how many per
+        rule; a run counts them rather than keep every result)."""
         for name in self._rules:
             if name in failed:
                 self._log("warning", SKIPPED.format(count=failed[name]), name)

@@ -67,6 +67,7 @@ class ReferrerFollower:
         *,
         artifact_types: tuple[str, ...] = (),
         platforms: PlatformFilter | None = None,
+        api_known: dict[str, bool] | None = None,
     ) -> None:
         self._copier = copier
         self._on_copied = on_copied
@@ -75,7 +76,9 @@ class ReferrerFollower:
         #: the source's Referrers API answers, one request per subject per run
         self._api: dict[str, tuple[RawManifest, IndexManifest] | None] = {}
         self._target_api: bool | None = None
-        self._source_has_api: bool | None = None
+        #: whether each source registry has the Referrers API, shared by a run's followers (a
+        #: glob's thousand repositories ask once, not once each)
+        self._api_known = {} if api_known is None else api_known
         #: the referrer tags of the source's listing this run (None: not listed, HEAD them all)
         self._listed: frozenset[str] | None = None
         #: subjects whose referrers are current at the target (or counted, planning) this run
@@ -173,12 +176,13 @@ class ReferrerFollower:
     async def _source_api(self, subject: str) -> tuple[RawManifest, IndexManifest] | None:
         """The source's API answer; asked once per subject, and not at all once the source
         said it has no API (such a registry answers 404 for every digest)."""
-        if self._source_has_api is False:
+        registry = self._source.registry
+        if self._api_known.get(registry.name) is False:
             return None
         if subject not in self._api:
-            answer = await self._source.registry.list_referrers(self._source.repository, subject)
+            answer = await registry.list_referrers(self._source.repository, subject)
             self._api[subject] = answer
-            self._source_has_api = answer is not None
+            self._api_known[registry.name] = answer is not None
         return self._api[subject]
 
     def _wanted(self, raw: bytes) -> dict[str, dict[str, object]]:

@@ -5,6 +5,11 @@ bounded channel, `tags_in_flight` workers copy them. Blob transfers across all o
 `global.concurrency` blob slots, fairly between source registries (engine/slots.py). A failing
 tag or rule never stops the others.
 
+Memory stays flat in the number of repositories and tags: a glob's catalog is walked a page at
+a time into a bounded channel that LISTINGS_IN_FLIGHT listers read, and results leave as events
+(the daemon writes them to its store as they come); the report keeps counters and the first
+KEPT_FAILURES failures, never every result (unless a caller asks: `keep_results`).
+
 Tag names are the source registry's data: a listed name that is not a tag by the distribution
 grammar is never requested; it is reported (escaped) as skipped, with error kind "invalid-name",
 and logged once per rule as a warning.
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -30,7 +35,7 @@ from ..registry.retry import RetryPolicy
 from ..settings import Endpoint, GlobalSettings, RegistrySettings, SyncRule
 from .blobs import BlobMover, BlobOutcome
 from .copy import TagCopier
-from .discovery import concrete_rules, discover, shown_names
+from .discovery import Discovery, left_out
 from .events import (
     BytesMoved,
     Counters,
@@ -38,6 +43,8 @@ from .events import (
     EventSink,
     LogEvent,
     Outcome,
+    RepositoriesListed,
+    RepositoryMatched,
     TagFinished,
     TagResult,
     TagsPlanned,
@@ -61,16 +68,29 @@ INVALID_TAG = "not a valid tag name: skipped, never requested"
 #: repositories of a glob rule whose tags are listed (then queued) at the same time
 LISTINGS_IN_FLIGHT = 8
 
+#: failures a report keeps (with their reasons) for a summary; the counters count them all
+KEPT_FAILURES = 100
+
 #: one tag to copy: the copier of its repository, the source repository, the tag
 _Item = tuple[TagCopier, str, str]
 
 
 @dataclass(slots=True)
 class RunReport:
-    results: list[TagResult] = field(default_factory=list)
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+
+    #: the first KEPT_FAILURES failed results, in the order they ended
+    failures: list[TagResult] = field(default_factory=list)
+    #: listed names that are not tags (reported as skipped, never requested)
+    invalid_names: int = 0
+    #: repositories the run's globs matched in their catalogs
+    repositories: int = 0
+    #: every result, only for a caller that asked for them (`keep_results`: tests, small runs)
+    results: list[TagResult] = field(default_factory=list)
+    #: failed results per rule, all of them counted (pruning skips a rule with any)
+    failed_by_rule: dict[str, int] = field(default_factory=dict)
 
     @property
     def referrers_copied(self) -> int:
@@ -79,7 +99,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.outcome is not Outcome.FAILED for r in self.results)
+        return self.counters.tags_failed == 0
 
     @property
     def duration(self) -> float:
@@ -102,8 +122,10 @@ class Run:
         platforms: PlatformMemory | None = None,
         uploads: UploadMemory | None = None,
         force_prune: bool = False,
+        keep_results: bool = False,
     ) -> None:
         self._settings = registries
+        self._keep_results = keep_results
         self._platforms = platforms or PlatformMemory()
         self._sink = sink
         self._registries = ports
@@ -121,6 +143,8 @@ class Run:
             memory=uploads,
         )
         self._tags_in_flight = g.tags_in_flight
+        #: which source registries have the Referrers API, learnt once per run
+        self._referrers_api: dict[str, bool] = {}
         #: pruning rules' repositories, pruned after every copy (engine/prunerun.py)
         self._prunes = PruneStage(force=force_prune, log=self._log, side=self._side,
                                   finish=self._finish, fail=self._fail_rule)
@@ -136,7 +160,7 @@ class Run:
                 for rule in rules:
                     producers.start_soon(self._produce, rule, send.clone())
             await receive.aclose()
-        await self._prunes.run(self.report.results)  # after all copies, never before
+        await self._prunes.run(self.report.failed_by_rule)  # after all copies, never before
         self.report.finished = time.monotonic()
         return self.report
 
@@ -147,21 +171,36 @@ class Run:
             if not rule.source.is_glob:
                 await self._produce_one(rule, send)
                 return
-            try:
-                repositories = await self.repositories(rule)
-            except RegsyncError as exc:  # no catalog: the rule as a whole failed, one item
-                self._fail_rule(rule, "", exc)
-                return
             # tag listings of several repositories at once: over a WAN each is a round trip
-            limiter = trio.CapacityLimiter(LISTINGS_IN_FLIGHT)
+            found, listed = trio.open_memory_channel[SyncRule](LISTINGS_IN_FLIGHT)
             async with trio.open_nursery() as nursery:
-                for one in repositories:
-                    nursery.start_soon(self._produce_listed, one, send.clone(), limiter)
+                for _ in range(LISTINGS_IN_FLIGHT):
+                    nursery.start_soon(self._lister, listed.clone(), send.clone())
+                await listed.aclose()
+                async with found:
+                    await self._walk(rule, found)
 
-    async def _produce_listed(self, rule: SyncRule, send: trio.MemorySendChannel[_Item],
-                              limiter: trio.CapacityLimiter) -> None:
-        async with send, limiter:
-            await self._produce_one(rule, send)
+    async def _walk(self, rule: SyncRule, found: trio.MemorySendChannel[SyncRule]) -> None:
+        """Hand a glob's repositories to the listers as the catalog pages come."""
+        walk = Discovery(self._registries[rule.source.registry], rule)
+        try:
+            async with aclosing(walk.repositories()) as repositories:
+                async for one in repositories:
+                    self.report.repositories += 1
+                    self._emit(RepositoryMatched(rule.name, one.source.repository))
+                    await found.send(one)
+        except RegsyncError as exc:  # no catalog, or the walk broke off: one failed item
+            self._fail_rule(rule, "", exc)
+        finally:
+            self._scope_logs(rule, walk)
+        if walk.complete:
+            self._emit(RepositoriesListed(rule.name, walk.matched))
+
+    async def _lister(self, listed: trio.MemoryReceiveChannel[SyncRule],
+                      send: trio.MemorySendChannel[_Item]) -> None:
+        async with listed, send:
+            async for one in listed:
+                await self._produce_one(one, send)
 
     async def _produce_one(self, rule: SyncRule, send: trio.MemorySendChannel[_Item]) -> None:
         repository = rule.source.repository
@@ -177,7 +216,8 @@ class Run:
             self._prunes.add(rule, selection.kept)
         if self._only_tags is not None:  # retry: only the tags that failed
             wanted = set(self._only_tags.get(rule.name, ()))
-            if f"{repository}:" not in wanted:  # not the whole repository (its listing failed)
+            # not the whole repository (its listing failed), nor the whole rule (its catalog)
+            if f"{repository}:" not in wanted and "" not in wanted:
                 tags = tuple(t for t in tags if t in wanted or f"{repository}:{t}" in wanted)
         done = set(self._except_tags.get(rule.name, ()))  # resume: not what is finished
         tags = tuple(t for t in tags if t not in done and f"{repository}:{t}" not in done)
@@ -193,20 +233,23 @@ class Run:
         self._finish(TagResult(rule.name, "", Outcome.FAILED, reason=str(exc),
                                error_kind=exc.kind, repository=repository))
 
+    def _scope_logs(self, rule: SyncRule, walk: Discovery) -> None:
+        """Logged once a walk ends: how many matched, the catalog names skipped and why."""
+        found = walk.summary()
+        for line in left_out(found):
+            self._log("warning", line, rule.name)
+        so_far = "" if walk.complete else " so far"
+        self._log("info", f"{walk.matched} repositories match {rule.source.repository!r}{so_far}"
+                  f" ({found.excluded} excluded)", rule.name)
+
     async def repositories(self, rule: SyncRule) -> list[SyncRule]:
         """A glob rule's plain rules, one per repository its source matches in the catalog now
-        (logged: how many, and the catalog names skipped as invalid or unmappable)."""
-        found = await discover(self._registries[rule.source.registry], rule)
-        if found.invalid:
-            self._log("warning", f"{len(found.invalid)} catalog names are not valid repository"
-                      f" names, skipped and never requested: {shown_names(found.invalid)}",
-                      rule.name)
-        if found.unmappable:
-            self._log("warning", f"{len(found.unmappable)} repositories map to an invalid target"
-                      f" name, skipped: {shown_names(found.unmappable)}", rule.name)
-        self._log("info", f"{len(found.pairs)} repositories match {rule.source.repository!r}"
-                  f" ({found.excluded} excluded)", rule.name)
-        return list(concrete_rules(rule, found))
+        (for a plan, which shows them all; a run streams them)."""
+        walk = Discovery(self._registries[rule.source.registry], rule)
+        try:
+            return [one async for one in walk.repositories()]
+        finally:
+            self._scope_logs(rule, walk)
 
     def _skip_invalid(self, rule: str, selection: TagSelection, repository: str = "") -> None:
         invalid = [tag for tag, why in selection.dropped if why == INVALID_TAG]
@@ -216,6 +259,7 @@ class Run:
         self._log("warning", f"{len(invalid)} listed names are not valid tags, skipped and never"
                   f" requested: {shown}", rule)
         self.report.counters.tags_total += len(invalid)
+        self.report.invalid_names += len(invalid)
         for tag in invalid:
             self._finish(TagResult(rule, tag, Outcome.SKIPPED, reason=INVALID_TAG,
                                    error_kind="invalid-name", repository=repository))
@@ -253,7 +297,8 @@ class Run:
             copier.referrers = ReferrerFollower(
                 make(PlatformFilter()), log,
                 on_copied=lambda tag, count: self._referrers_copied(rule.name, tag, count),
-                artifact_types=rule.referrer_types, platforms=platform_filter)
+                artifact_types=rule.referrer_types, platforms=platform_filter,
+                api_known=self._referrers_api)
         return copier
 
     def _side(self, endpoint: Endpoint) -> Side:
@@ -333,9 +378,14 @@ class Run:
         return selection, [plans[tag] for tag in selection.kept]
 
     def _finish(self, result: TagResult) -> None:
-        self.report.results.append(result)
+        if self._keep_results:
+            self.report.results.append(result)
         self.report.counters.count(result)
         if result.outcome is Outcome.FAILED:
+            failed = self.report.failed_by_rule
+            failed[result.rule] = failed.get(result.rule, 0) + 1
+            if len(self.report.failures) < KEPT_FAILURES:
+                self.report.failures.append(result)
             where = f"{result.tag}: " if result.tag else ""
             self._log("error", f"{where}{result.reason}", result.rule)
         self._emit(TagFinished(result))
@@ -417,11 +467,12 @@ async def sync(
     platforms: PlatformMemory | None = None,
     uploads: UploadMemory | None = None,
     force_prune: bool = False,
+    keep_results: bool = False,
 ) -> RunReport:
     """Sync `rules` once (`registries` holds at least the ones they name): the entry point
     `regsyncd once` and the daemon's workers share."""
     async with open_ports(registries, global_, registries_for(rules), open_port) as ports:
         run = Run(global_, registries, sink=sink, ports=ports, only_tags=only_tags,
                   except_tags=except_tags, slots=slots, platforms=platforms, uploads=uploads,
-                  force_prune=force_prune)
+                  force_prune=force_prune, keep_results=keep_results)
         return await run.execute(rules)

@@ -12,7 +12,7 @@ to stop a run at an exact instant). Each operation is a trio checkpoint, as netw
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import count
@@ -147,6 +147,10 @@ class MemoryPort:
     async def list_catalog(self) -> list[str]:
         await self._enter(Op("catalog.list"))
         return sorted(self._repositories)
+
+    async def catalog_pages(self) -> AsyncGenerator[list[str], None]:
+        """The catalog as one page, sorted as a registry's is."""
+        yield await self.list_catalog()
 
     async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
         await self._enter(Op("manifest.head", repository, reference))

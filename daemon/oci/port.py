@@ -7,7 +7,7 @@ target stand in for each other without touching the engine.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -36,8 +36,8 @@ class RegistryPort(Protocol):
         """All tags, following `Link` pagination."""
         ...
 
-    async def list_catalog(self) -> list[str]:
-        """All repository names of `/v2/_catalog` (a glob rule's source), paginated alike."""
+    def catalog_pages(self) -> AsyncGenerator[list[str], None]:
+        """`/v2/_catalog` (a glob rule's source) one page at a time, paginated alike."""
         ...
 
     async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:

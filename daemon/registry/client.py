@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
@@ -198,6 +198,10 @@ class RegistryClient:
     async def list_catalog(self, *, page_size: int | None = None) -> list[str]:
         """All repository names the registry lists (many registries restrict `_catalog`)."""
         return await listing.list_catalog(self._s, self._listing, page_size=page_size)
+
+    def catalog_pages(self, *, page_size: int | None = None) -> AsyncGenerator[list[str], None]:
+        """The catalog one page at a time (a glob's walk holds one page, not the catalog)."""
+        return listing.catalog_pages(self._s, self._listing, page_size=page_size)
 
     # --- manifests (manifests.py) ----------------------------------------------------------
 

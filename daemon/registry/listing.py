@@ -7,6 +7,8 @@ the pages (through the transport's `Session`) and reads the names out of each on
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import replace
 
 from ..base.errors import LimitExceededError, RegsyncError, RemoteServerError
@@ -45,6 +47,17 @@ async def list_catalog(
 ) -> list[str]:
     """All repository names the registry lists (many registries restrict `_catalog`);
     `page_size` defaults to PAGE_SIZE, read at call time."""
+    names: list[str] = []
+    async with aclosing(catalog_pages(s, limits, page_size=page_size)) as pages:
+        async for page in pages:
+            names.extend(page)
+    return names
+
+
+def catalog_pages(
+    s: Session, limits: ListingLimits, *, page_size: int | None = None
+) -> AsyncGenerator[list[str], None]:
+    """The catalog one page at a time, so a walk over many repositories holds one page."""
     call = Call(
         "GET",
         "/v2/_catalog",
@@ -53,13 +66,22 @@ async def list_catalog(
         scopes=("registry:catalog:*",),
         params=(("n", str(page_size or PAGE_SIZE)),),
     )
-    return await _paginate(s, call, "repositories", limits)
+    return _pages(s, call, "repositories", limits)
 
 
 async def _paginate(s: Session, call: Call, field: str, limits: ListingLimits) -> list[str]:
+    names: list[str] = []
+    async with aclosing(_pages(s, call, field, limits)) as pages:
+        async for page in pages:
+            names.extend(page)
+    return names
+
+
+async def _pages(
+    s: Session, call: Call, field: str, limits: ListingLimits
+) -> AsyncGenerator[list[str], None]:
     """Every page's names, within `limits`; a Link off the registry's origin (or off the
     listing's path) is refused before anything is fetched from it."""
-    names: list[str] = []
     seen: set[str] = set()
     tally = ListingTally(limits)
     path = call.url
@@ -71,12 +93,12 @@ async def _paginate(s: Session, call: Call, field: str, limits: ListingLimits) -
             tally.add_body(len(reply.body))
             page = _names(s.registry, reply, field, call.what)
             tally.add_names(len(page), has_next=bool(following))
-            names.extend(page)
-            if not following:
-                return names
-            target = next_page(s.base_url, path, following)
+            target = next_page(s.base_url, path, following) if following else None
         except PageRefused as exc:
             raise _refused(s.registry, call.what, exc) from None
+        yield page
+        if target is None:
+            return
         if target in seen or len(seen) >= _MAX_PAGES:
             raise RemoteServerError(
                 f"{call.what}: the registry's Link pagination loops", registry=s.registry

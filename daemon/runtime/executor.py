@@ -27,7 +27,16 @@ from functools import partial
 import trio
 
 from ..base.errors import ConflictError, RegsyncError, StoreError, first_regsync_error
-from ..engine.events import Counters, Event, LogEvent, Outcome, TagFinished, TagResult, TagStarted
+from ..engine.events import (
+    Counters,
+    Event,
+    LogEvent,
+    RepositoriesListed,
+    RepositoryMatched,
+    TagFinished,
+    TagResult,
+    TagStarted,
+)
 from ..engine.platform_memory import PlatformMemory
 from ..engine.run import sync
 from ..engine.slots import BlobSlots
@@ -57,6 +66,8 @@ class _Pending:
 
     results: list[TagResult] = field(default_factory=list)
     logs: list[LogEvent] = field(default_factory=list)
+    repositories: list[str] = field(default_factory=list)  # a glob's, as its catalog is walked
+    scope_listed: bool = False  # the walk ended: compare the scope with the last one
     current_tag: str = ""
     dirty: bool = False
 
@@ -354,6 +365,10 @@ class Executor:
                 self._publish_item(record, log=event)
             elif isinstance(event, TagStarted):
                 pending.current_tag = event.tag
+            elif isinstance(event, RepositoryMatched):
+                pending.repositories.append(event.repository)
+            elif isinstance(event, RepositoriesListed):
+                pending.scope_listed = True
             pending.dirty = True
 
         if self._blobs is None:
@@ -376,7 +391,7 @@ class Executor:
             raise first from None
         if report.ok:
             return ExecutionStatus.SUCCEEDED, ""
-        first_failure = next(r for r in report.results if r.outcome is Outcome.FAILED)
+        first_failure = report.failures[0]
         failed = report.counters.tags_failed
         return ExecutionStatus.FAILED, f"{failed} failed; first: {first_failure.reason}"
 
@@ -393,11 +408,16 @@ class Executor:
 
     async def _flush(self, execution_id: int, pending: _Pending, counters: Counters) -> None:
         """Write pending results and logs. Raises: StoreError, and then they stay pending."""
-        results, logs = pending.results, pending.logs
-        pending.results, pending.logs, pending.dirty = [], [], False
+        results, logs, repositories = pending.results, pending.logs, pending.repositories
+        listed, pending.scope_listed = pending.scope_listed, False
+        pending.results, pending.logs, pending.repositories, pending.dirty = [], [], [], False
         snapshot = replace(counters)
 
         def write(repo: Repo) -> None:
+            if repositories:  # before the results and the close: the scope is whole by then
+                repo.add_repositories(execution_id, repositories)
+            if listed:
+                repo.close_scope(execution_id)
             if results:
                 repo.add_results(execution_id, results)
             if logs:
@@ -407,7 +427,9 @@ class Executor:
         try:
             await self._db.run(write)
         except StoreError:  # one transaction: none of it was written; events since come after
-            pending.results[:0], pending.logs[:0], pending.dirty = results, logs, True
+            pending.results[:0], pending.logs[:0] = results, logs
+            pending.repositories[:0] = repositories
+            pending.scope_listed, pending.dirty = pending.scope_listed or listed, True
             raise
 
     def _publish(self, record: ExecutionRecord) -> None:

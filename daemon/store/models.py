@@ -27,7 +27,14 @@ from peewee import (
 from ..engine.events import COUNTER_FIELDS, Counters, LogEvent, Outcome, TagResult
 from ..settings import Endpoint, RegistrySettings, SyncRule, TagFilter
 from ..values.prunelimit import DEFAULT_LIMIT, PruneLimit, parse_prune_limit
-from .records import ExecutionRecord, ExecutionStatus, TaskRecord, Trigger, counters_from
+from .records import (
+    ExecutionRecord,
+    ExecutionStatus,
+    ScopeCounts,
+    TaskRecord,
+    Trigger,
+    counters_from,
+)
 
 
 class _Base(Model):
@@ -108,6 +115,9 @@ class Execution(_Base):
     lease_until = FloatField(null=True)  # schema 10: its daemon's claim lapses then
     stop_requested = BooleanField(default=False)  # schema 10: a stop asked through any daemon
     claimable = BooleanField(default=False)  # schema 10: queued for any daemon to claim
+    repositories = IntegerField(null=True)  # schema 11: a glob's whole scope (None: not walked)
+    repositories_new = IntegerField(default=0)
+    repositories_removed = IntegerField(default=0)
 
 
 class TagResultRow(_Base):
@@ -124,6 +134,19 @@ class TagResultRow(_Base):
     class Meta:
         table_name = "tag_result"
         indexes = ((("execution", "repository", "tag"), True),)
+
+
+class ExecutionRepositoryRow(_Base):
+    """A repository a glob execution matched ("" or "new"), or one it no longer did ("removed")."""
+
+    id = AutoField()
+    execution = ForeignKeyField(Execution, on_delete="CASCADE", backref="+")
+    repository = TextField()
+    change = TextField(default="")
+
+    class Meta:
+        table_name = "execution_repository"
+        indexes = ((("execution", "repository"), True),)
 
 
 class LogRow(_Base):
@@ -167,6 +190,7 @@ class NotificationRow(_Base):
 
 MODELS: tuple[type[Model], ...] = (
     Registry, Task, DaemonRow, Execution, TagResultRow, LogRow, SchemaVersion, NotificationRow,
+    ExecutionRepositoryRow,
 )
 
 
@@ -266,6 +290,8 @@ def execution_record(row: Execution, task_name: str) -> ExecutionRecord:
         daemon=daemon_label(row),
         daemon_id=_fk_id(row, "daemon"),
         force_prune=bool(row.force_prune),
+        scope=None if row.repositories is None else ScopeCounts(
+            row.repositories, row.repositories_new, row.repositories_removed),
     )
 
 

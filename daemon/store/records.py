@@ -63,6 +63,29 @@ def password_stays(old: RegistrySettings, new: RegistrySettings) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopeCounts:
+    """A glob execution's repositories, once its catalog walk ended: how many it matched, and
+    how many of them the last execution that walked the whole catalog did not (new), and how
+    many that one matched and this one did not (removed: deleted, renamed or now excluded)."""
+
+    matched: int
+    new: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeChanges:
+    """The names behind ScopeCounts' new and removed, each list cut at a page's bound."""
+
+    new: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+#: names of new or removed repositories an execution's detail carries (the counts say the rest)
+SCOPE_CHANGES_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionRecord:
     id: int
     task: str
@@ -78,6 +101,7 @@ class ExecutionRecord:
     daemon_id: int | None = None
     #: RunTask's force_prune: past the rule's prune_max, for this run and its resumes
     force_prune: bool = False
+    scope: ScopeCounts | None = None  # glob executions whose catalog walk ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +133,8 @@ class ResultsPage:
     next_after: int | None = None
     #: every result of the execution, over all pages
     total: int = 0
+    #: a glob execution's new and removed repositories (on the first page only)
+    changes: ScopeChanges = ScopeChanges()
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,13 +40,14 @@ from .records import (
     Trigger,
     password_stays,
 )
+from .scope import ScopeOps
 
 _ACTIVE = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 _DONE = (Outcome.COPIED.value, Outcome.SKIPPED.value)
 _T = TypeVar("_T")
 
 
-class Repo(LeaseOps, DaemonOps):
+class Repo(LeaseOps, DaemonOps, ScopeOps):
     """The store's operations; only ever called on the DB thread (see module docstring)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time,

@@ -14,10 +14,11 @@ distribution grammar never matches, and neither does one whose mapped target wou
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import re2
@@ -121,6 +122,10 @@ def expand(target: str, captures: tuple[str, ...]) -> str:
     return "/".join(segments)
 
 
+#: catalog names a scope keeps as examples of each kind it left out (it counts them all)
+SAMPLES = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """A glob rule's repositories: what to copy, and what was left out and why."""
@@ -129,29 +134,83 @@ class Scope:
     invalid: tuple[str, ...] = ()  # catalog names that are not repository names (unescaped)
     unmappable: tuple[str, ...] = ()  # matched, but the mapped target is not a valid name
     excluded: int = 0
+    #: how many of each there were (the tuples above may hold only the first SAMPLES)
+    invalid_count: int = 0
+    unmappable_count: int = 0
+    #: names listed again or out of lexical order (a catalog is sorted): skipped
+    unordered: int = 0
+
+
+@dataclass(slots=True)
+class ScopeWalk:
+    """`scope` one catalog page at a time, in memory that does not grow with the catalog.
+
+    A catalog lists its names in lexical order (its `last` pagination depends on it), so a
+    name not after the previous one is a repeat or a hostile registry's shuffle: skipped and
+    counted, which also keeps one repository from being copied (and recorded) twice.
+    """
+
+    source: str
+    target: str
+    exclude: tuple[str, ...] = ()
+    matched: int = 0
+    _last: str = ""
+    _invalid: list[str] = field(default_factory=list)
+    _unmappable: list[str] = field(default_factory=list)
+    _counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("invalid", "unmappable", "excluded", "unordered"), 0))
+
+    def feed(self, names: Iterable[str]) -> list[tuple[str, str]]:
+        """The (source, target) pairs of one page, in the catalog's order."""
+        pairs: list[tuple[str, str]] = []
+        for name in names:
+            pair = self._one(name)
+            if pair is not None:
+                pairs.append(pair)
+        self.matched += len(pairs)
+        return pairs
+
+    def _one(self, name: str) -> tuple[str, str] | None:
+        if not isinstance(name, str) or not is_repository(name):
+            self._left_out("invalid", name, self._invalid)
+            return None
+        if name <= self._last:
+            self._counts["unordered"] += 1
+            return None
+        self._last = name
+        captures = match(self.source, name)
+        if captures is None:
+            return None
+        if any(match(pattern, name) is not None for pattern in self.exclude):
+            self._counts["excluded"] += 1
+            return None
+        mapped = expand(self.target, captures)
+        if not is_repository(mapped):
+            self._left_out("unmappable", name, self._unmappable)
+            return None
+        return name, mapped
+
+    def _left_out(self, kind: str, name: str, samples: list[str]) -> None:
+        self._counts[kind] += 1
+        if len(samples) < SAMPLES:
+            samples.append(name)
+
+    def summary(self, pairs: Iterable[tuple[str, str]] = ()) -> Scope:
+        """What was left out so far (with `pairs`, when a caller kept them)."""
+        c = self._counts
+        return Scope(tuple(pairs), tuple(self._invalid), tuple(self._unmappable), c["excluded"],
+                     c["invalid"], c["unmappable"], c["unordered"])
 
 
 def scope(names: Iterable[str], source: str, target: str, exclude: Iterable[str] = ()) -> Scope:
-    """The repositories of a catalog listing that `source` matches, minus `exclude`, each with
-    its target by `target`'s wildcards (pure, linear in the listing)."""
-    excludes = tuple(exclude)
-    pairs: dict[str, str] = {}
-    invalid: list[str] = []
-    unmappable: list[str] = []
-    excluded = 0
-    for name in names:
-        if not isinstance(name, str) or not is_repository(name):
-            invalid.append(name)
-            continue
-        captures = match(source, name)
-        if captures is None or name in pairs:
-            continue
-        if any(match(pattern, name) is not None for pattern in excludes):
-            excluded += 1
-            continue
-        mapped = expand(target, captures)
-        if not is_repository(mapped):
-            unmappable.append(name)
-            continue
-        pairs[name] = mapped
-    return Scope(tuple(sorted(pairs.items())), tuple(invalid), tuple(unmappable), excluded)
+    """The repositories of a whole catalog listing that `source` matches, minus `exclude`, each
+    with its target by `target`'s wildcards (pure, linear in the listing). The names are
+    sorted first: a caller holding the whole listing need not trust its order."""
+    listed = list(names)
+    valid = sorted(n for n in listed if isinstance(n, str) and is_repository(n))
+    invalid = [n for n in listed if not (isinstance(n, str) and is_repository(n))]
+    walk = ScopeWalk(source, target, tuple(exclude))
+    walk.feed(invalid)
+    pairs = walk.feed(valid)
+    found = walk.summary(pairs)
+    return dataclasses.replace(found, invalid=tuple(invalid), unordered=0)

@@ -42,6 +42,7 @@ from regsync.daemon.engine.filters import TagSelection
 from regsync.daemon.engine.plan import TagPlan, Verb
 from regsync.daemon.engine.prune import NOT_SELECTED, Deletion
 from regsync.daemon.engine.prunerun import PrunePlan
+from regsync.daemon.engine.scope_preview import RepositoryPreview, ScopePreview
 from regsync.daemon.runtime.cron import SchedulePreview, preview
 from regsync.daemon.runtime.watch import WatchItem
 from regsync.daemon.settings import RegistrySettings, SyncRule
@@ -216,6 +217,11 @@ class FakePlane:
         self.preview_calls.append((rule, tags))
         kept = tuple(t for t in (tags or ("1.0", "2.0")) if t.startswith("1"))
         return TagSelection(kept=kept, dropped=())
+
+    async def preview_repositories(self, rule: SyncRule, limit: int) -> ScopePreview:
+        found = (RepositoryPreview("team-a/web", "dr/web", tags=3, kept=2),
+                 RepositoryPreview("team-a/gone", "dr/gone", error="[not-found] gone"))
+        return ScopePreview(found[:limit], truncated=limit < len(found), limit=limit)
 
     async def preview_schedule(self, expression: str, count: int) -> SchedulePreview:
         return preview(expression, datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC), count)
@@ -438,6 +444,25 @@ async def test_invalid_specs_are_invalid_argument_naming_the_field() -> None:
         missing = await client.fails(client.tasks.CreateTask, unknown)
         assert "task.target.registry: unknown registry 'lokal'" in missing.details()
         assert "did you mean 'local'" in missing.details()
+
+
+async def test_preview_repositories_is_bounded() -> None:
+    async with serving(FakePlane()) as (client, _):
+        await with_registries(client)
+        glob = spec(source=pb.Endpoint(registry="hub", repository="team-a/*"),
+                    target=pb.Endpoint(registry="local", repository="dr/*"))
+        call = client.tasks.PreviewRepositories
+        whole = await client(call, pb.PreviewRepositoriesRequest(spec=glob))
+        assert whole.limit == 50 and not whole.truncated
+        assert [(r.source, r.target, r.tags, r.kept, r.error) for r in whole.repositories] == [
+            ("team-a/web", "dr/web", 3, 2, ""), ("team-a/gone", "dr/gone", 0, 0, "[not-found] gone")]
+        assert (await client(call, pb.PreviewRepositoriesRequest(spec=glob, limit=10**6))).limit \
+            == 200
+        cut = await client(call, pb.PreviewRepositoriesRequest(spec=glob, limit=1))
+        assert cut.truncated and len(cut.repositories) == 1
+        negative = await client.fails(call, pb.PreviewRepositoriesRequest(spec=glob, limit=-1))
+        assert negative.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "limit: must not be negative" in negative.details()
 
 
 async def test_task_rpcs() -> None:

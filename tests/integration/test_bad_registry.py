@@ -72,7 +72,7 @@ async def run_sync(text: str) -> tuple[RunReport, list[Event]]:
     def sink(event: Event, counters: Counters) -> None:
         events.append(event)
 
-    return await sync(config.enabled_rules(), config.registries, config.global_, sink=sink), events
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=sink, keep_results=True), events
 
 
 def only_failure(report: RunReport, kind: str) -> TagResult:

@@ -173,8 +173,10 @@ async def test_a_glob_task_from_the_command_line(
     code, out, err = await cli("run", "team", "--follow")
     assert code == 0, out + err
     code, out, _ = await cli("executions", "show", "latest")
-    rows = [line.split()[:3] for line in out.splitlines() if line.startswith("team-")]
-    assert rows == [["team-a/api/v2", "1.0", "copied"], ["team-a/web", "1.0", "copied"]]
+    rows = [line.split()[:4] for line in out.splitlines() if line.startswith("team-")]
+    # the task's first execution: every repository is new to it
+    assert rows == [["team-a/api/v2", "(new)", "1.0", "copied"],
+                    ["team-a/web", "(new)", "1.0", "copied"]]
     code, out, _ = await cli("-o", "json", "executions", "show", "latest")
     assert {t["repository"] for t in json.loads(out)["tags"]} == {"team-a/web", "team-a/api/v2"}
     assert manifest_digest(registry2, "dr/team-a/api/v2", "1.0") == \

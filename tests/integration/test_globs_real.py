@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from regsync.daemon.cli.main import main
-from regsync.daemon.engine.events import LogEvent, Outcome, discard
-from regsync.daemon.engine.run import Run, open_ports, sync
+from regsync.daemon.engine.events import LogEvent, Outcome, TagFinished, discard
+from regsync.daemon.engine.run import KEPT_FAILURES, Run, open_ports, sync
 from regsync.daemon.registry import listing
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256
@@ -107,7 +108,7 @@ async def test_catalog_names_that_are_not_repositories_are_never_requested(
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
         recorder = Recorder()
-        report = await sync(config.rules, config.registries, config.global_, sink=recorder)
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder, keep_results=True)
         assert report.ok, report.results
         assert {r.repository for r in report.results} == {"team-a/ok"}
         (warning,) = [e.message for e in recorder.events
@@ -161,10 +162,15 @@ async def test_retry_and_resume_work_per_repository_and_tag(
             push_image(registry, repo, tag, layers=[random_layer(500, seed=repo + tag)])
     config = load(make_config({"src": registry, "dst": registry2}, [GLOB]))
     retry = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
-                       only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
+                       keep_results=True, only_tags={"rule0": {"team-a/web:1.0", "team-a/db:"}})
     assert {(r.repository, r.tag) for r in retry.results} == {
         ("team-a/web", "1.0"), ("team-a/db", "1.0"), ("team-a/db", "1.1")}
+    # the rule as a whole failed (its catalog could not be listed): a retry takes everything
+    whole = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
+                       keep_results=True, only_tags={"rule0": {""}})
+    assert len(whole.results) == 6
     resume = await sync(config.rules, config.registries, config.global_, sink=Recorder(),
+                        keep_results=True,
                         except_tags={"rule0": {"team-a/web:1.0", "team-a/db:1.0", "team-a/db:1.1"}})
     assert {(r.repository, r.tag) for r in resume.results} == {
         ("team-a/web", "1.1"), ("team-a/api", "1.0"), ("team-a/api", "1.1")}
@@ -186,7 +192,7 @@ async def test_one_repository_that_fails_to_list_costs_only_itself(
 
         fake.hook = catalog
         config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
-        report = await sync(config.rules, config.registries, config.global_, sink=Recorder())
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder(), keep_results=True)
         assert {(r.repository, r.tag, r.outcome, r.error_kind) for r in report.results} == {
             ("team-a/ok", "1", Outcome.COPIED, ""),
             ("team-a/gone", "", Outcome.FAILED, "not-found")}
@@ -195,3 +201,102 @@ async def test_one_repository_that_fails_to_list_costs_only_itself(
             _, plans = await run.plan(config.rules[0])
         assert [(p.tag, p.action) for p in plans] == [("team-a/gone:", "fail"),
                                                        ("team-a/ok:1", "skip")]
+
+
+async def test_the_catalog_is_walked_as_its_pages_come_and_results_are_not_held(
+    registry2: RegistryServer,
+) -> None:
+    """The first page's repository is being copied while the catalog's second page is still
+    held back (a run that read the whole catalog first would wait out the hold); the report
+    counts the results, the sink gets each one, and the report keeps none of them."""
+    with FakeRegistry() as fake:
+        fake.add_image("team-a/a", "1", b"one")
+        fake.add_image("team-a/b", "1", b"two")
+        started, streamed = threading.Event(), []
+
+        def gate(method: str, path: str, query: str) -> None:
+            if path.startswith("/v2/team-a/a/manifests/sha256:") and method == "GET":
+                started.set()
+            elif path == "/v2/_catalog" and "last=" in query:
+                streamed.append(started.wait(timeout=10))
+
+        def catalog(method: str, path: str, query: str) -> Answer | None:
+            if path != "/v2/_catalog":
+                return None
+            if "last=" not in query:
+                link = '</v2/_catalog?last=team-a%2Fa&n=1000>; rel="next"'
+                body = json.dumps({"repositories": ["team-a/a"]}).encode()
+                return 200, Served(body, "application/json"), {"Link": link}
+            body = json.dumps({"repositories": ["team-a/b"]}).encode()
+            return 200, Served(body, "application/json"), {}
+
+        fake.gate = gate
+        fake.hook = catalog
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        recorder = Recorder()
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder)
+        assert streamed == [True], "the catalog was read whole before any copy began"
+        assert report.ok and report.counters.tags_copied == 2 and report.repositories == 2
+        assert report.results == [] and report.failures == []
+        finished = [e.result for e in recorder.events if isinstance(e, TagFinished)]
+        assert {(r.repository, r.outcome) for r in finished} == {
+            ("team-a/a", Outcome.COPIED), ("team-a/b", Outcome.COPIED)}
+
+
+async def test_a_catalog_listing_a_name_again_or_out_of_order_copies_it_once(
+    registry2: RegistryServer,
+) -> None:
+    """A catalog is sorted (its `last` pagination depends on it): a repeated or shuffled name is
+    skipped with a warning, so no repository is copied (or recorded) twice."""
+    with FakeRegistry() as fake:
+        for repo in ("team-a/a", "team-a/b"):
+            fake.add_image(repo, "1", repo.encode())
+        listed = ["team-a/a", "team-a/b", "team-a/a", "team-a/b"]
+        fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": listed}).encode(),
+                                                 "application/json"), {}) \
+            if p == "/v2/_catalog" else None
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        recorder = Recorder()
+        report = await sync(config.rules, config.registries, config.global_, sink=recorder, keep_results=True)
+        assert sorted((r.repository, r.tag) for r in report.results) == [
+            ("team-a/a", "1"), ("team-a/b", "1")]
+        warnings = [e.message for e in recorder.events
+                    if isinstance(e, LogEvent) and e.level == "warning"]
+        assert warnings == [("2 catalog names were listed again or out of lexical order (a"
+                             " catalog is sorted), skipped")]
+
+
+async def test_a_report_keeps_the_first_failures_and_counts_the_rest(
+    registry2: RegistryServer,
+) -> None:
+    """120 tags that fail (listed, but their manifests are gone): the report holds the first
+    KEPT_FAILURES with their reasons and counts all of them; the run's first failure is the
+    first one kept."""
+    with FakeRegistry() as fake:
+        for repo in ("team-a/a", "team-a/b", "team-a/c"):
+            fake.tags[repo] = [f"v{n}" for n in range(40)]
+        fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": sorted(
+            fake.tags)}).encode(), "application/json"), {}) if p == "/v2/_catalog" else None
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder())
+    assert report.counters.tags_failed == 120 and not report.ok
+    assert len(report.failures) == KEPT_FAILURES == 100 and report.results == []
+    assert {r.error_kind for r in report.failures} == {"not-found"}
+
+
+async def test_the_referrers_api_is_probed_once_per_registry_not_per_repository(
+    registry2: RegistryServer,
+) -> None:
+    """A source without the Referrers API (404, as distribution 2.8) is known as such after its
+    first answers: 40 repositories do not probe it 40 times (at most the tags in flight race)."""
+    with FakeRegistry() as fake:
+        fake.referrers_api = False
+        for n in range(40):
+            fake.add_image(f"team-a/r{n:02}", "1", f"layer{n}".encode())
+        fake.hook = lambda m, p, q: (200, Served(json.dumps({"repositories": sorted(
+            fake.tags)}).encode(), "application/json"), {}) if p == "/v2/_catalog" else None
+        config = load(make_config({"src": fake.url, "dst": registry2}, [GLOB]))
+        report = await sync(config.rules, config.registries, config.global_, sink=Recorder())
+        assert report.ok and report.counters.tags_copied == 40
+        probes = [p for _, p in fake.requests if "/referrers/" in p]
+        assert 1 <= len(probes) <= config.global_.tags_in_flight < 40

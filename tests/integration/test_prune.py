@@ -39,11 +39,12 @@ def _delete(server: RegistryServer, repo: str, digest: str) -> None:
     assert httpx.delete(f"{server.url}/v2/{repo}/manifests/{digest}").status_code == 202
 
 
-async def _run(data: dict[str, Any], *, force: bool = False) -> tuple[RunReport, list[str]]:
+async def _run(data: dict[str, Any], *, force: bool = False,
+               keep: bool = True) -> tuple[RunReport, list[str]]:
     config = load(data)
     recorder = Recorder()
     report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder,
-                        force_prune=force)
+                        force_prune=force, keep_results=keep)
     logs = [e.message for e in recorder.events if isinstance(e, LogEvent)]
     return report, logs
 
@@ -162,6 +163,24 @@ async def test_a_failed_tag_prunes_nothing(
     assert [r.tag for r in _failed(report)] == ["1.1"]
     assert _deleted(report) == {}
     assert "extra" in _tags(registry2, "m")
+    assert any("prune skipped: 1 of this rule's results failed" in line for line in logs)
+
+
+async def test_a_failed_tag_prunes_nothing_in_a_run_that_keeps_no_results(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    """The daemon's runs and `once` keep counters, not every result: the failure still stops
+    the prune (the run counts failures per rule)."""
+    _push(registry, "app", "1.0", "1.1")
+    _push(registry2, "m", "extra")
+
+    def fail_one(request: ProxyRequest) -> Fault | None:
+        return Fault.http_status(500) if request.path.endswith("/manifests/1.1") else None
+
+    with CountingProxy(registry, fault=fail_one) as proxy:
+        report, logs = await _run(_config(proxy, registry2, prune_max="100%"), keep=False)
+    assert report.results == [] and [r.tag for r in report.failures] == ["1.1"]
+    assert report.counters.tags_deleted == 0 and "extra" in _tags(registry2, "m")
     assert any("prune skipped: 1 of this rule's results failed" in line for line in logs)
 
 

@@ -124,7 +124,7 @@ async def test_rewritten_index_keeps_its_childrens_referrers_only(
     assert (planned.action, planned.referrers) == ("copy", 2)  # the SBOM and its signature
     assert planned.reason == f"new tag; referrers: 2 to copy; {behind}"
     recorder = Recorder()
-    report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder)
+    report = await sync(config.enabled_rules(), config.registries, config.global_, sink=recorder, keep_results=True)
     assert report.ok, report.results
     (planned,) = await plan_first_rule(config)
     assert (planned.action, planned.reason) == ("skip", f"unchanged; {behind}")
@@ -189,3 +189,26 @@ async def test_a_mirror_of_a_filtered_mirror_keeps_the_signatures_made_there(
                                         [rule("m", "n")]))
     assert second.ok, second.results
     assert manifest_digest(registry3, "n", fallback_tag(rewritten) + ".sig") == signature
+
+
+async def test_only_the_referrer_tags_the_listing_shows_are_asked_for(
+    registry: RegistryServer, registry2: RegistryServer
+) -> None:
+    """The run has just listed the repository's tags: a referrer tag it does not show is not
+    asked for (a no-op re-run of unsigned images was four source HEADs per tag more), and one it
+    shows still follows its subject."""
+    signed = push_image(registry, "app", "1.0", layers=[random_layer(500, "a")], oci=True)
+    push_image(registry, "app", "2.0", layers=[random_layer(500, "b")], oci=True)
+    push_cosign(registry, "app", signed)
+    data = make_config({"src": registry, "dst": registry2}, [rule("app", "m")])
+    before = len(registry.access_log())
+    first = await run_sync(data)
+    assert first.ok and first.referrers_copied == 1, first.results
+    asked = {e.path.rsplit("/", 1)[-1] for e in registry.access_log()[before:]
+             if "/manifests/sha256-" in e.path}
+    assert asked == {f"sha256-{signed.removeprefix('sha256:')}.sig"}
+    before = len(registry.access_log())
+    again = await run_sync(data)
+    assert outcomes(again) == {"1.0": Outcome.SKIPPED, "2.0": Outcome.SKIPPED}
+    heads = [e for e in registry.access_log()[before:] if e.method == "HEAD"]
+    assert len(heads) == 3  # the two tags and the one signature

@@ -50,7 +50,7 @@ def query_digest(entry: AccessEntry) -> str | None:
 async def run(config: dict[str, Any], memory: UploadMemory, tags: list[str]) -> RunReport:
     loaded = load(config)
     rules = loaded.enabled_rules()
-    return await sync(rules, loaded.registries, loaded.global_, sink=Recorder(), uploads=memory,
+    return await sync(rules, loaded.registries, loaded.global_, sink=Recorder(), keep_results=True, uploads=memory,
                       only_tags={r.name: tags for r in rules})
 
 

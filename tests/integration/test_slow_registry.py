@@ -60,7 +60,7 @@ async def test_trickle_under_the_floor_fails_as_temporary_and_is_retried(
         config = one_rule("src", fake.url, "app", registry2,
                           {"min_throughput": 1000, "throughput_window": "1s"})
         start = trio.current_time()
-        report = await sync(config.enabled_rules(), config.registries, config.global_, sink=discard)
+        report = await sync(config.enabled_rules(), config.registries, config.global_, sink=discard, keep_results=True)
         elapsed = trio.current_time() - start
         gets = [p for m, p in fake.requests if m == "GET" and "/blobs/" in p]
     (result,) = report.results
@@ -82,7 +82,7 @@ async def test_trickling_image_config_fails_under_the_floor(registry2: RegistryS
         config = replace(config, rules=(replace(config.rules[0], architectures=("amd64",)),))
         with trio.fail_after(8):
             report = await sync(config.enabled_rules(), config.registries, config.global_,
-                                sink=discard)
+                                sink=discard, keep_results=True)
     (result,) = report.results
     assert result.outcome is Outcome.FAILED and result.error_kind == "slow", result
     assert "image config sha256:" in result.reason and "bytes/s over 1s" in result.reason
@@ -111,7 +111,7 @@ async def test_a_trickling_source_cannot_hold_every_blob_slot(
             await trio.sleep(0.5)  # the slow run has queued for every slot it can use
             with trio.move_on_after(20):
                 report = await sync(fast.enabled_rules(), fast.registries, fast.global_,
-                                    sink=discard, slots=slots)
+                                    sink=discard, keep_results=True, slots=slots)
             trickling = fake.count("GET", "/blobs/")
             nursery.cancel_scope.cancel()  # the slow run is still stuck: stop it
     assert report is not None, "the healthy run got no blob slot"

@@ -271,12 +271,12 @@ async def test_an_excluded_single_platform_image_costs_only_heads_on_later_runs(
                               [rule("single", "single", platforms=["linux/amd64"])]))
     memory = PlatformMemory()
     first = await sync(config.enabled_rules(), config.registries, config.global_,
-                       sink=discard, platforms=memory)
+                       sink=discard, keep_results=True, platforms=memory)
     assert outcomes(first) == {"amd": Outcome.COPIED, "arm": Outcome.SKIPPED}
     gets = registry.count("GET", r"/manifests/"), registry.count("GET", r"/blobs/")
 
     again = await sync(config.enabled_rules(), config.registries, config.global_,
-                       sink=discard, platforms=memory)
+                       sink=discard, keep_results=True, platforms=memory)
 
     assert outcomes(again) == {"amd": Outcome.SKIPPED, "arm": Outcome.SKIPPED}
     assert {r.tag: r.reason for r in again.results} == {

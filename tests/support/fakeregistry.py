@@ -77,6 +77,9 @@ class FakeRegistry:
         self.uploads: dict[str, bytearray] = {}
         self.sessions = itertools.count()
         self.hook: Hook | None = None
+        #: called with (method, path, query) before each answer, outside the fake's lock: it may
+        #: wait (hold one answer back until the client has sent another request)
+        self.gate: Callable[[str, str, str], None] | None = None
         self.trickle = 0.0  # seconds between the bytes of a blob body; 0: all at once
         self.manifests: dict[tuple[str, str], Served] = {}
         self.tags: dict[str, list[str]] = {}
@@ -172,6 +175,8 @@ class FakeRegistry:
         self, method: str, path: str, query: str = "", body: bytes = b"", content_type: str = ""
     ) -> Answer:
         """(status, body, extra headers) for a request: the whole fake, as a pure function."""
+        if self.gate is not None:
+            self.gate(method, path, query)
         with self._lock:
             self.requests.append((method, path))
             hooked = self.hook(method, path, query) if self.hook is not None else None

@@ -61,7 +61,7 @@ class Recorder:
 
 async def run_sync(data: dict[str, Any]) -> RunReport:
     config = load(data)
-    return await sync(config.enabled_rules(), config.registries, config.global_, sink=Recorder())
+    return await sync(config.enabled_rules(), config.registries, config.global_, sink=Recorder(), keep_results=True)
 
 
 def outcomes(report: RunReport) -> dict[str, Outcome]:

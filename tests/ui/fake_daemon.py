@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import grpc
 from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.runtime.cron import preview
+from regsync.daemon.values import globs
 from regsync.proto.regsync.v1 import events_pb2 as ev
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 from regsync.proto.regsync.v1 import regsync_pb2_grpc as rpc
@@ -44,6 +45,7 @@ class State:
         self.executions: dict[int, pb.ExecutionDetail] = {}
         self.logs: dict[int, list[ev.LogLine]] = {}
         self.source_tags: dict[tuple[str, str], list[str]] = {}
+        self.catalogs: dict[str, list[str]] = {}  # a registry's repositories (globs)
         self.requests: list[tuple[str, Any]] = []
         self.watchers: list[queue.Queue[pb.WatchEvent]] = []
         self.failure: tuple[grpc.StatusCode, str] | None = None
@@ -230,6 +232,28 @@ class Tasks(Base, rpc.TaskServiceServicer):
         kept, dropped = _filter(tags, request.spec)
         return pb.PreviewTagsResponse(kept=kept, dropped=dropped)
 
+    def PreviewRepositories(self, request: pb.PreviewRepositoriesRequest,
+                            context: Ctx) -> pb.PreviewRepositoriesResponse:
+        """As regsyncd: the first `limit` matches in catalog order, each with its tag counts."""
+        self.enter("PreviewRepositories", request, context)
+        source, target = request.spec.source, request.spec.target
+        found: list[pb.PreviewedRepository] = []
+        truncated = False
+        for name in self.s.catalogs.get(source.registry, []):
+            captures = globs.match(source.repository, name)
+            if captures is None:
+                continue
+            if len(found) == request.limit:
+                truncated = True
+                break
+            tags = self.s.source_tags.get((source.registry, name), [])
+            kept, _ = _filter(tags, request.spec)
+            found.append(pb.PreviewedRepository(
+                source=name, target=globs.expand(target.repository, captures), tags=len(tags),
+                kept=len(kept)))
+        return pb.PreviewRepositoriesResponse(repositories=found, truncated=truncated,
+                                              limit=request.limit)
+
     def PreviewSchedule(self, request: pb.PreviewScheduleRequest,
                         context: Ctx) -> pb.PreviewScheduleResponse:
         """The daemon's own reading and arithmetic, at a fixed clock (FAKE_NOW)."""
@@ -317,7 +341,10 @@ class Executions(Base, rpc.ExecutionServiceServicer):
         more = end < len(whole.tags)
         return pb.ExecutionDetail(execution=whole.execution, tags=whole.tags[start:end],
                                   next_page_token=str(end) if more else "",
-                                  total_tags=len(whole.tags))
+                                  total_tags=len(whole.tags),
+                                  new_repositories=whole.new_repositories if not start else [],
+                                  removed_repositories=whole.removed_repositories
+                                  if not start else [])
 
     def GetLogs(self, request: pb.LogsRequest, context: Ctx) -> pb.LogsResponse:
         self.enter("GetLogs", request, context)

@@ -155,6 +155,60 @@ async def test_executions_filter_and_detail(user: User, fake_daemon: FakeDaemon)
     assert fake_daemon.calls("RetryFailed")[-1].id == first.id
 
 
+async def test_wizard_previews_the_repositories_a_glob_matches(user: User,
+                                                              fake_daemon: FakeDaemon) -> None:
+    """Before saving: each matched repository, its target and tag counts; bounded, and it says
+    when more match."""
+    _two_registries(fake_daemon)
+    names = ["other/x", "team-a/api", "team-a/web"] + [f"team-a/z{n:02}" for n in range(50)]
+    fake_daemon.state.catalogs["src"] = names
+    fake_daemon.state.source_tags[("src", "team-a/web")] = ["1.0", "1.1", "1.1-alpine"]
+    await user.open("/tasks/new")
+    await user.should_see(marker="task-name")
+    user.find(marker="task-name").type("team")
+    user.find(marker="source-registry").click()
+    user.find("src").click()
+    user.find(marker="source-repository").type("team-a/*")
+    user.find(marker="target-registry").click()
+    user.find("dst").click()
+    user.find(marker="target-repository").type("dr/*")
+    user.find(marker="exclude").type("alpine")
+    await user.should_see("50 repositories match (the first 50; more match", retries=30)
+    await user.should_see("-> dr/web", retries=30)
+    await user.should_see("2 of 3 tags kept", retries=30)
+    await user.should_not_see("other/x")
+    request = fake_daemon.calls("PreviewRepositories")[-1]
+    assert request.limit == 50 and request.spec.source.repository == "team-a/*"
+    assert not fake_daemon.calls("PreviewTags"), "a glob is not previewed as one repository"
+
+
+async def test_a_glob_execution_groups_by_repository_and_shows_new_and_removed(
+    user: User, fake_daemon: FakeDaemon
+) -> None:
+    _two_registries(fake_daemon)
+    fake_daemon.add_task("team")
+    run = start_execution(fake_daemon.state, "team")
+    finish_execution(fake_daemon.state, run.id, pb.EXECUTION_STATUS_SUCCEEDED, (
+        ev.TagResult(repository="team-a/web", tag="1.0", outcome=ev.TAG_OUTCOME_SKIPPED),
+        ev.TagResult(repository="team-a/new", tag="2.0", outcome=ev.TAG_OUTCOME_COPIED),
+        ev.TagResult(repository="team-a/web", tag="1.1", outcome=ev.TAG_OUTCOME_SKIPPED)))
+    detail = fake_daemon.state.executions[run.id]
+    detail.execution.repositories.CopyFrom(pb.RepositoryScope(matched=2, added=1, removed=1))
+    detail.new_repositories.append("team-a/new")
+    detail.removed_repositories.append("team-a/gone")
+    await user.open(f"/executions/{run.id}")
+    await user.should_see("Repositories: 2 matched, 1 new, 1 removed")
+    await user.should_see(marker="scope-removed")
+    with user:
+        grid = user.find(marker="tags-by-repository").elements.pop()
+        texts = [e.text for e in grid.descendants() if isinstance(e, ui.label | ui.badge)]
+    assert texts.index("team-a/new") < texts.index("team-a/web")
+    assert texts[texts.index("team-a/new") + 1] == "new"  # its badge
+    assert texts.count("team-a/web") == 1  # a group names its repository once
+    removed = user.find(marker="scope-removed").elements.pop()
+    assert [c.text for c in removed.descendants() if isinstance(c, ui.chip)] == ["team-a/gone"]
+
+
 async def test_the_wizard_turns_pruning_on_with_its_warning_and_keeps_hidden_fields(
     user: User, fake_daemon: FakeDaemon
 ) -> None:

@@ -41,12 +41,25 @@ def test_plain_lines_hide_skips_unless_verbose() -> None:
 
 def test_summary_names_every_failure() -> None:
     report = RunReport(counters=Counters(tags_total=2, tags_copied=1, tags_failed=1))
-    report.results = [TagResult("r", "1.0", Outcome.COPIED),
-                      TagResult("r", "", Outcome.FAILED, reason="registry 'src': refused")]
+    report.failures = [TagResult("r", "", Outcome.FAILED, reason="registry 'src': refused")]
     report.finished = report.started + 2
     text = summary(report)
     assert "1 copied, 0 skipped, 1 failed (of 2)" in text
     assert "[r] (rule): registry 'src': refused" in text
+
+
+def test_summary_works_from_counters_and_the_failures_kept() -> None:
+    """A run keeps its first failures, not every result: the summary counts the rest and names
+    a glob's failures by repository and tag."""
+    report = RunReport(counters=Counters(tags_total=5000, tags_skipped=4750, tags_failed=250),
+                       invalid_names=2, repositories=1000)
+    report.failures = [TagResult("g", "1.0", Outcome.FAILED, reason="gone", repository=f"a/r{i}")
+                       for i in range(100)]
+    report.finished = report.started + 1
+    lines = summary(report).splitlines()
+    assert "  [g] a/r0:1.0: gone" in lines and "  ... and 150 more (see the log)" in lines
+    assert "repositories: 1000 matched by globs" in lines
+    assert any(line.startswith("invalid: 2 listed names") for line in lines)
 
 
 def test_summary_counts_referrers_on_their_own() -> None:

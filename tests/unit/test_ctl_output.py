@@ -170,6 +170,25 @@ def test_execution_detail_of_a_glob_task_groups_by_repository() -> None:
         ["team-a/web", "1.1", "copied"]]
 
 
+def test_execution_detail_shows_new_and_removed_repositories() -> None:
+    execution = sample_execution()
+    execution.repositories.CopyFrom(pb.RepositoryScope(matched=2, added=1, removed=150))
+    detail = pb.ExecutionDetail(execution=execution, tags=[
+        ev.TagResult(repository="team-a/web", tag="1.0", outcome=ev.TAG_OUTCOME_SKIPPED),
+        ev.TagResult(repository="team-a/new", tag="1.0", outcome=ev.TAG_OUTCOME_COPIED),
+    ], new_repositories=["team-a/new"],
+        removed_repositories=[f"team-a/gone{n}" for n in range(99)] + ["team-a/x\x1b[2J"])
+    text = views.execution_detail(detail, UTC)
+    lines = text.splitlines()
+    assert "repositories:  2 matched, 1 new, 150 removed" in lines
+    assert lines[lines.index("new repositories:") + 1] == "  team-a/new"
+    removed = lines.index("removed repositories (the first 100):")
+    assert lines[removed + 1] == "  team-a/gone0" and "\x1b" not in text
+    start = next(i for i, line in enumerate(lines) if line.startswith("REPOSITORY"))
+    assert [line.split()[:3] for line in lines[start + 1:]] == [
+        ["team-a/new", "(new)", "1.0"], ["team-a/web", "1.0", "skipped"]]
+
+
 def test_plan_text_of_a_glob_task_groups_by_repository() -> None:
     plan = pb.PlanResponse(tags=[
         pb.PlannedTag(tag="team-a/web:1.0", action="copy", reason="new tag"),

@@ -69,7 +69,7 @@ async def run(ports: Mapping[str, RegistryPort], *rules: SyncRule,
               retry: RetrySettings = NO_RETRY,
               except_tags: Mapping[str, Collection[str]] | None = None) -> RunReport:
     engine = Run(GlobalSettings(retry=retry), REGISTRIES, sink=discard, ports=ports,
-                 except_tags=except_tags)
+                 except_tags=except_tags, keep_results=True)
     return await engine.execute(rules)
 
 

@@ -9,7 +9,16 @@ from regsync.daemon.api import inbound, outbound
 from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.config import parse_config
 from regsync.daemon.settings import Endpoint
-from regsync.daemon.values.globs import GlobError, check_glob, expand, match, scope, wildcards
+from regsync.daemon.values.globs import (
+    SAMPLES,
+    GlobError,
+    ScopeWalk,
+    check_glob,
+    expand,
+    match,
+    scope,
+    wildcards,
+)
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
 
 
@@ -61,6 +70,21 @@ def test_scope_maps_filters_excludes_and_skips_hostile_names() -> None:
     )
     assert found.excluded == 1
     assert found.invalid == ("team-a/Bad", "team-a/../etc", "team-a/x\x1b[31m")
+
+
+def test_a_walk_page_by_page_keeps_counts_and_a_few_samples_only() -> None:
+    """Memory that does not grow with the catalog: what it leaves out is counted, with the
+    first SAMPLES names as examples; a name not after the previous one (repeated, shuffled)
+    is skipped, so a scope never has a repository twice."""
+    walk = ScopeWalk("team-a/*", "dr/*", ("team-a/old*",))
+    first = walk.feed(["team-a/a", "team-a/b"] + [f"Team-A/{n}" for n in range(50)])
+    second = walk.feed(["team-a/a", "team-a/c", "team-a/old1", "team-b/x", "team-a/b"])
+    assert first == [("team-a/a", "dr/a"), ("team-a/b", "dr/b")]
+    assert second == [("team-a/c", "dr/c")]
+    found = walk.summary()
+    assert walk.matched == 3 and found.pairs == ()
+    assert (found.invalid_count, found.excluded, found.unordered) == (50, 1, 2)
+    assert found.invalid == tuple(f"Team-A/{n}" for n in range(SAMPLES))
 
 
 def test_matching_is_linear_time() -> None:

@@ -53,7 +53,8 @@ def push_index(port: MemoryPort, repo: str, tag: str,
 
 
 async def run(ports: Mapping[str, RegistryPort], rule: SyncRule) -> RunReport:
-    engine = Run(GlobalSettings(retry=NO_RETRY), REGISTRIES, sink=discard, ports=ports)
+    engine = Run(GlobalSettings(retry=NO_RETRY), REGISTRIES, sink=discard, ports=ports,
+                 keep_results=True)
     return await engine.execute([rule])
 
 

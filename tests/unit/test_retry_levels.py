@@ -71,7 +71,7 @@ async def test_a_persistently_failing_blob_get_is_tried_max_attempts_times_in_al
     registries = {"src": settings, "dst": RegistrySettings("dst", "http://dst.test")}
     async with client:
         report = await Run(GlobalSettings(retry=retry), registries, sink=discard,
-                           ports={"src": client, "dst": target}).execute([rule])
+                           ports={"src": client, "dst": target}, keep_results=True).execute([rule])
     assert [r.outcome for r in report.results] == [Outcome.FAILED]
     assert "gave up" in report.results[0].reason
     assert source.blob_gets == [sha256_digest(LAYER)] * ATTEMPTS  # not ATTEMPTS**2

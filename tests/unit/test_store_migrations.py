@@ -45,7 +45,7 @@ def test_migrating_from_an_older_version_keeps_the_data(store_url: str, old_vers
 
     before = time.time()
     with Database.open(store_url) as db:
-        assert db.schema_version == LATEST == 10
+        assert db.schema_version == LATEST == 11
         assert db.run_sync(lambda r: r.get_registry("hub")).settings.url == "https://r.example"
         assert db.run_sync(lambda r: r.get_task("t")).rule.target == Endpoint("hub", "b")
         created = db.run_sync(lambda r: r.task_created("t")).timestamp()

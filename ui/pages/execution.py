@@ -56,20 +56,57 @@ def _summary(execution: pb.Execution, meter: charts.Throughput) -> None:
         ui.label(fmt.shown(execution.error)).classes("text-negative")
 
 
-def _tags(detail: pb.ExecutionDetail, first: int) -> None:
-    """One page of results; `first` is the position of its first result (0-based)."""
+def _scope(execution: pb.Execution, new: list[str], removed: list[str]) -> None:
+    """A glob execution's repositories: how many, and which are new or gone since the last."""
+    if not execution.HasField("repositories"):
+        return
+    r = execution.repositories
+    ui.label(f"Repositories: {r.matched} matched, {r.added} new, {r.removed} removed").classes(
+        "text-lg font-medium").mark("scope-summary")
+    for label, names, count, color in (("New", new, r.added, "positive"),
+                                       ("Removed", removed, r.removed, "negative")):
+        if not names:
+            continue
+        more = f" (the first {len(names)} of {count})" if count > len(names) else ""
+        ui.label(f"{label}{more}:").classes("text-sm")
+        with ui.row().classes("gap-1").mark(f"scope-{label.lower()}"):
+            for name in names:
+                ui.chip(fmt.shown(name), color=color).props("dense outline")
+
+
+def _tags(detail: pb.ExecutionDetail, first: int, new: set[str]) -> None:
+    """One page of results; `first` is the position of its first result (0-based). A glob
+    execution's are grouped by repository (in the order recorded within one), new ones marked."""
     ui.label("Tags").classes("text-lg font-medium")
     if not detail.tags:
         empty("No tag finished yet.")
         return
     shown = fmt.page_range(first, len(detail.tags), detail.total_tags)
     ui.label(shown).classes("text-sm").mark("tags-range")
-    with ui.grid(columns="auto auto 1fr").classes("w-full gap-x-4 gap-y-1"):
-        grid_header("Tag", "Result", "Digest / reason")
-        for tag in detail.tags:
-            ui.label(fmt.shown(tag.tag))
-            ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
-            ui.label(fmt.shown(fmt.result_detail(tag))).classes("font-mono text-xs break-all")
+    if not any(tag.repository for tag in detail.tags):
+        with ui.grid(columns="auto auto 1fr").classes("w-full gap-x-4 gap-y-1"):
+            grid_header("Tag", "Result", "Digest / reason")
+            for tag in detail.tags:
+                _tag_cells(tag)
+        return
+    with ui.grid(columns="auto auto auto 1fr").classes("w-full gap-x-4 gap-y-1").mark(
+            "tags-by-repository"):
+        grid_header("Repository", "Tag", "Result", "Digest / reason")
+        previous = None
+        for tag in sorted(detail.tags, key=lambda t: t.repository):
+            with ui.row().classes("gap-1 items-center"):
+                if tag.repository != previous:  # the group's first row names it
+                    ui.label(fmt.shown(tag.repository or "-")).classes("font-medium")
+                    if tag.repository in new:
+                        ui.badge("new", color="positive").props("outline")
+            previous = tag.repository
+            _tag_cells(tag)
+
+
+def _tag_cells(tag: ev.TagResult) -> None:
+    ui.label(fmt.shown(tag.tag or "(repository)"))
+    ui.badge(fmt.outcome_label(tag.outcome), color=fmt.outcome_color(tag.outcome))
+    ui.label(fmt.shown(fmt.result_detail(tag))).classes("font-mono text-xs break-all")
 
 
 class ExecutionView:
@@ -92,6 +129,9 @@ class ExecutionView:
         self.log = ui.log(max_lines=LOG_TAIL).classes("w-full h-80")
         self.task = ""
         self.meter = charts.Throughput()
+        #: a glob execution's new and removed repositories (the first page carries them)
+        self.new: list[str] = []
+        self.removed: list[str] = []
 
     async def render(self) -> None:
         detail = await self.session.attempt(self.session.api.get_execution(
@@ -103,13 +143,16 @@ class ExecutionView:
         self.next.set_visibility(bool(self.next_token))
         execution = detail.execution
         self.task = execution.task
+        if len(self.pages) == 1:
+            self.new, self.removed = list(detail.new_repositories), list(detail.removed_repositories)
         self.retry.set_visibility(execution.status in fmt.FINISHED
                                   and execution.counters.tags_failed > 0)
         self.stop.set_visibility(execution.status == pb.EXECUTION_STATUS_RUNNING)
         self.detail.clear()
         with self.detail:
             _summary(execution, self.meter)
-            _tags(detail, (len(self.pages) - 1) * TAGS_PAGE)
+            _scope(execution, self.new, self.removed)
+            _tags(detail, (len(self.pages) - 1) * TAGS_PAGE, set(self.new))
 
     async def next_page(self) -> None:
         if self.next_token:

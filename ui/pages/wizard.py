@@ -3,8 +3,11 @@ preview, platforms, schedule with the next five run times, enabled.
 
 The preview asks the daemon (PreviewTags) which source tags the filters keep. The source is listed
 once per (registry, repository); later previews send that list back, so typing a pattern does not
-list the registry again. The cron helper asks the daemon too (PreviewSchedule): its scheduler's next
-fire times, in UTC as it fires them, `@daily` and the other aliases included.
+list the registry again. For a glob source it asks PreviewRepositories instead: the repositories
+the glob matches in the catalog now, each with its target and tag counts (the first
+REPOSITORY_PREVIEW, and it says when more match). The cron helper asks the daemon too
+(PreviewSchedule): its scheduler's next fire times, in UTC as it fires them, `@daily` and the
+other aliases included.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..forms import TaskForm, task_form
 from ..session import Panel, Session, go_login, open_session
 
 PREVIEW_DELAY = 0.5  # seconds between checks for changed filters
+REPOSITORY_PREVIEW = 50  # repositories a glob's preview lists (each is one tag listing)
 
 
 class TagPreview:
@@ -55,6 +59,9 @@ class TagPreview:
         if not all(key):
             self._show_text("Choose a source registry and repository to preview its tags.")
             return
+        if "*" in key[1]:
+            await self._repositories(form)
+            return
         try:
             result = await self.session.api.preview_tags(form.preview_spec(),
                                                          self.source_tags.get(key, ()))
@@ -74,6 +81,32 @@ class TagPreview:
             for dropped in result.dropped[:50]:
                 ui.label(fmt.shown(f"{dropped.tag}: {dropped.reason}")).classes(
                     "text-xs text-slate-500")
+
+    async def _repositories(self, form: TaskForm) -> None:
+        """A glob source: the repositories it matches, with their tag counts, before saving."""
+        try:
+            result = await self.session.api.preview_repositories(form.preview_spec(),
+                                                                 REPOSITORY_PREVIEW)
+        except DaemonError as error:
+            if error.needs_login:
+                go_login(self.session.here)
+            self._show_text(error.message, error=True)
+            return
+        self.container.clear()
+        with self.container:
+            count = len(result.repositories)
+            more = (f" (the first {count}; more match, a run covers them all)"
+                    if result.truncated else "")
+            ui.label(f"{count} repositories match{more}").mark("preview-summary")
+            with ui.grid(columns="auto auto auto").classes("gap-x-4 gap-y-0").mark(
+                    "preview-repositories"):
+                for repository in result.repositories:
+                    ui.label(fmt.shown(repository.source)).classes("font-mono text-sm")
+                    ui.label(fmt.shown(f"-> {repository.target}")).classes(
+                        "font-mono text-sm text-slate-500")
+                    ui.label(fmt.shown(repository.error) if repository.error else
+                             f"{repository.kept} of {repository.tags} tags kept").classes(
+                        "text-negative text-sm" if repository.error else "text-sm")
 
     def _show_text(self, text: str, *, error: bool = False) -> None:
         self.container.clear()
