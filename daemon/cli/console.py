@@ -17,7 +17,7 @@ from ..base.safetext import escape_controls
 from ..engine.events import BytesMoved, Counters, Event, LogEvent, Outcome, TagFinished, TagStarted
 from ..engine.plan import TagPlan
 from ..engine.prunerun import PrunePlan
-from ..engine.run import RunReport
+from ..engine.report import RunReport
 
 _REDRAW_EVERY = 0.1  # seconds
 

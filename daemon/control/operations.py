@@ -18,10 +18,10 @@ from ..config import parse_applied
 from ..config.rules import by_target, target_conflict
 from ..engine.discovery import Discovery
 from ..engine.events import discard
-from ..engine.filters import TagSelection
+from ..engine.filters import TagSelection, rule_tags
 from ..engine.plan import TagPlan
 from ..engine.prunerun import PrunePlan
-from ..engine.run import Run, open_ports, rule_tags
+from ..engine.run import Run, open_ports
 from ..engine.scope_preview import ScopePreview, preview_scope
 from ..monitor.control import TrendControl
 from ..notify.control import NotificationControl

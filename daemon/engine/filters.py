@@ -19,7 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..base.errors import ConfigError
-from ..settings import TagFilter
+from ..base.safetext import SHOWN_MAX, escape_controls
+from ..oci.reference import split_tags
+from ..oci.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..settings import SyncRule, TagFilter
 from ..values.tagregex import TagRegex, TagRegexError, compile_tag_regex
 from ..values.versions import VersionRange, parse_version, version_key
 
@@ -127,3 +130,22 @@ def _range(text: str) -> VersionRange:
         return VersionRange.parse(text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+#: why a listed name was dropped before any filter: it is not a tag (`[\w][\w.-]{0,127}`)
+INVALID_TAG = "not a valid tag name: skipped, never requested"
+
+def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
+    """The rule's tag filters applied to the valid tags of `tags` (pure); names that are not
+    tags are dropped first, shown escaped, with the reason INVALID_TAG."""
+    valid, invalid = split_tags(tags)
+    followers = [t for t in valid if rule.referrers and is_referrer_tag(t)]
+    if followers:  # they travel with their subjects, whatever the filters say
+        valid = [t for t in valid if not is_referrer_tag(t)]
+    selection = select_rule_tags(valid, rule.tags)
+    if not invalid and not followers:
+        return selection
+    shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
+    follow = tuple((tag, FOLLOWS_SUBJECT) for tag in followers)
+    return TagSelection(selection.kept, selection.dropped + follow + shown)
+

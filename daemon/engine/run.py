@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing, asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import trio
 
 from ..base.errors import RegsyncError
-from ..base.safetext import SHOWN_MAX, escape_controls
 from ..oci.port import RegistryPort
-from ..oci.reference import canonical_repository, split_tags
-from ..oci.referrers import FOLLOWS_SUBJECT, is_referrer_tag
+from ..oci.reference import canonical_repository
 from ..registry.factory import open_port
 from ..registry.retry import RetryPolicy
 from ..settings import Endpoint, GlobalSettings, RegistrySettings, SyncRule
@@ -38,7 +36,6 @@ from .copy import TagCopier
 from .discovery import Discovery, left_out
 from .events import (
     BytesMoved,
-    Counters,
     Event,
     EventSink,
     LogEvent,
@@ -50,11 +47,12 @@ from .events import (
     TagsPlanned,
     TagStarted,
 )
-from .filters import TagSelection, select_rule_tags
+from .filters import INVALID_TAG, TagSelection, rule_tags
 from .plan import PlatformFilter, TagPlan, failed
 from .platform_memory import PlatformMemory
 from .prunerun import PrunePlan, PruneStage
 from .referrers import ReferrerFollower
+from .report import KEPT_FAILURES, RunReport
 from .side import Side
 from .slots import BlobSlots
 from .throughput import Floor
@@ -62,48 +60,11 @@ from .upload_memory import UploadMemory
 
 log = logging.getLogger("regsync.engine")
 
-#: why a listed name was dropped before any filter: it is not a tag (`[\w][\w.-]{0,127}`)
-INVALID_TAG = "not a valid tag name: skipped, never requested"
-
 #: repositories of a glob rule whose tags are listed (then queued) at the same time
 LISTINGS_IN_FLIGHT = 8
 
-#: failures a report keeps (with their reasons) for a summary; the counters count them all
-KEPT_FAILURES = 100
-
 #: one tag to copy: the copier of its repository, the source repository, the tag
 _Item = tuple[TagCopier, str, str]
-
-
-@dataclass(slots=True)
-class RunReport:
-    counters: Counters = field(default_factory=Counters)
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-
-    #: the first KEPT_FAILURES failed results, in the order they ended
-    failures: list[TagResult] = field(default_factory=list)
-    #: listed names that are not tags (reported as skipped, never requested)
-    invalid_names: int = 0
-    #: repositories the run's globs matched in their catalogs
-    repositories: int = 0
-    #: every result, only for a caller that asked for them (`keep_results`: tests, small runs)
-    results: list[TagResult] = field(default_factory=list)
-    #: failed results per rule, all of them counted (pruning skips a rule with any)
-    failed_by_rule: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def referrers_copied(self) -> int:
-        """Referrer manifests (signatures, SBOMs, attestations) copied with their subjects."""
-        return self.counters.referrers_copied
-
-    @property
-    def ok(self) -> bool:
-        return self.counters.tags_failed == 0
-
-    @property
-    def duration(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
 
 
 class Run:
@@ -409,21 +370,6 @@ class Run:
 
     def _emit(self, event: Event) -> None:
         self._sink(event, self.report.counters)
-
-
-def rule_tags(rule: SyncRule, tags: Iterable[str]) -> TagSelection:
-    """The rule's tag filters applied to the valid tags of `tags` (pure); names that are not
-    tags are dropped first, shown escaped, with the reason INVALID_TAG."""
-    valid, invalid = split_tags(tags)
-    followers = [t for t in valid if rule.referrers and is_referrer_tag(t)]
-    if followers:  # they travel with their subjects, whatever the filters say
-        valid = [t for t in valid if not is_referrer_tag(t)]
-    selection = select_rule_tags(valid, rule.tags)
-    if not invalid and not followers:
-        return selection
-    shown = tuple((escape_controls(tag)[:SHOWN_MAX], INVALID_TAG) for tag in invalid)
-    follow = tuple((tag, FOLLOWS_SUBJECT) for tag in followers)
-    return TagSelection(selection.kept, selection.dropped + follow + shown)
 
 
 #: opens the port of one registry, from its settings, for the whole of a run

@@ -17,7 +17,8 @@ from ..base.errors import RegsyncError
 from ..oci.port import RegistryPort
 from ..settings import SyncRule
 from .discovery import Discovery
-from .run import LISTINGS_IN_FLIGHT, rule_tags
+from .filters import rule_tags
+from .run import LISTINGS_IN_FLIGHT
 
 #: the most repositories one preview lists the tags of (a larger limit is cut to it)
 PREVIEW_MAX = 200

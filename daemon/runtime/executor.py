@@ -31,11 +31,7 @@ from ..engine.events import (
     Counters,
     Event,
     LogEvent,
-    RepositoriesListed,
-    RepositoryMatched,
     TagFinished,
-    TagResult,
-    TagStarted,
 )
 from ..engine.platform_memory import PlatformMemory
 from ..engine.run import sync
@@ -48,6 +44,7 @@ from ..store.records import ExecutionRecord, ExecutionStatus, Trigger
 from ..store.repo import Repo
 from .hub import Hub
 from .logformat import current_execution
+from .pending import Pending
 from .task_inputs import rule_registries
 from .watch import WatchItem
 
@@ -61,23 +58,11 @@ KEEP_PER_TASK = 200  # ended executions kept per task (with their results and lo
 
 
 @dataclass(slots=True)
-class _Pending:
-    """Events of one execution not yet written to the store."""
-
-    results: list[TagResult] = field(default_factory=list)
-    logs: list[LogEvent] = field(default_factory=list)
-    repositories: list[str] = field(default_factory=list)  # a glob's, as its catalog is walked
-    scope_listed: bool = False  # the walk ended: compare the scope with the last one
-    current_tag: str = ""
-    dirty: bool = False
-
-
-@dataclass(slots=True)
 class _Owed:
     """The end of an execution the store refused to record; written once it takes it."""
 
     record: ExecutionRecord
-    pending: _Pending
+    pending: Pending
     counters: Counters
     status: ExecutionStatus
     error: str
@@ -255,7 +240,7 @@ class Executor:
     ) -> None:
         record = running.record
         current_execution.set((record.task, record.id))  # this task's own context: log lines
-        pending = _Pending()
+        pending = Pending()
         status, error = ExecutionStatus.FAILED, ""
         try:
             with running.scope:
@@ -300,11 +285,11 @@ class Executor:
                 self.platforms.save()  # when something was learnt: a small file
 
     async def _record_end(
-        self, record: ExecutionRecord, pending: _Pending, counters: Counters,
+        self, record: ExecutionRecord, pending: Pending, counters: Counters,
         status: ExecutionStatus, error: str,
     ) -> None:
         """Write what is pending and the end. Raises: StoreError, with `pending` kept whole."""
-        await self._flush(record.id, pending, counters)
+        await pending.flush(self._db, record.id, counters)
         handover = self.shared and status is ExecutionStatus.INTERRUPTED
         final = await self._db.run(
             lambda repo: _finish(repo, record.id, status, counters, error, handover=handover))
@@ -346,7 +331,7 @@ class Executor:
         running: _Running,
         registries: Mapping[str, RegistrySettings],
         rule: SyncRule,
-        pending: _Pending,
+        pending: Pending,
         only_tags: Collection[str] | None,
         except_tags: Collection[str] | None,
     ) -> tuple[ExecutionStatus, str]:
@@ -357,19 +342,11 @@ class Executor:
             if running.counters is not counters:  # the engine's own: stop and crash keep them
                 running.counters = counters
                 self._hub.track(record.id, counters)
+            pending.take(event)
             if isinstance(event, TagFinished):
-                pending.results.append(event.result)
                 self._publish_item(record, tag=event.result)
             elif isinstance(event, LogEvent):
-                pending.logs.append(event)
                 self._publish_item(record, log=event)
-            elif isinstance(event, TagStarted):
-                pending.current_tag = event.tag
-            elif isinstance(event, RepositoryMatched):
-                pending.repositories.append(event.repository)
-            elif isinstance(event, RepositoriesListed):
-                pending.scope_listed = True
-            pending.dirty = True
 
         if self._blobs is None:
             self._blobs = BlobSlots(global_.concurrency)
@@ -396,41 +373,15 @@ class Executor:
         return ExecutionStatus.FAILED, f"{failed} failed; first: {first_failure.reason}"
 
     async def _flusher(
-        self, record: ExecutionRecord, pending: _Pending, running: _Running
+        self, record: ExecutionRecord, pending: Pending, running: _Running
     ) -> None:
         while True:
             await trio.sleep(_FLUSH_EVERY)
             if pending.dirty:
                 with trio.CancelScope(shield=True):  # a StoreError ends the run with it
-                    await self._flush(record.id, pending, running.counters)
+                    await pending.flush(self._db, record.id, running.counters)
                 self._publish_item(record, progress=replace(running.counters),
                                    current_tag=pending.current_tag)
-
-    async def _flush(self, execution_id: int, pending: _Pending, counters: Counters) -> None:
-        """Write pending results and logs. Raises: StoreError, and then they stay pending."""
-        results, logs, repositories = pending.results, pending.logs, pending.repositories
-        listed, pending.scope_listed = pending.scope_listed, False
-        pending.results, pending.logs, pending.repositories, pending.dirty = [], [], [], False
-        snapshot = replace(counters)
-
-        def write(repo: Repo) -> None:
-            if repositories:  # before the results and the close: the scope is whole by then
-                repo.add_repositories(execution_id, repositories)
-            if listed:
-                repo.close_scope(execution_id)
-            if results:
-                repo.add_results(execution_id, results)
-            if logs:
-                repo.add_logs(execution_id, logs)
-            repo.update_counters(execution_id, snapshot)
-
-        try:
-            await self._db.run(write)
-        except StoreError:  # one transaction: none of it was written; events since come after
-            pending.results[:0], pending.logs[:0] = results, logs
-            pending.repositories[:0] = repositories
-            pending.scope_listed, pending.dirty = pending.scope_listed or listed, True
-            raise
 
     def _publish(self, record: ExecutionRecord) -> None:
         self._hub.publish(WatchItem(record.id, record.task, execution=record))

@@ -20,7 +20,8 @@ from regsync.daemon.cli.console import summary
 from regsync.daemon.config import parse_config
 from regsync.daemon.engine.events import Counters, Event, LogEvent, Outcome, TagResult, discard
 from regsync.daemon.engine.plan import Verb
-from regsync.daemon.engine.run import Run, RunReport, open_ports, sync
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import Run, open_ports, sync
 from support.fakeregistry import Answer, FakeRegistry, Served
 from support.images import (
     DOCKER_MANIFEST,

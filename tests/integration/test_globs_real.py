@@ -11,7 +11,8 @@ import pytest
 import yaml
 from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome, TagFinished, discard
-from regsync.daemon.engine.run import KEPT_FAILURES, Run, open_ports, sync
+from regsync.daemon.engine.report import KEPT_FAILURES
+from regsync.daemon.engine.run import Run, open_ports, sync
 from regsync.daemon.registry import listing
 from support.fakeregistry import Answer, FakeRegistry, Served, _error
 from support.images import manifest_digest, push_image, random_layer, sha256

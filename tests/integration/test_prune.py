@@ -13,7 +13,8 @@ import pytest
 import yaml
 from regsync.daemon.cli.main import main
 from regsync.daemon.engine.events import LogEvent, Outcome, TagResult, discard
-from regsync.daemon.engine.run import Run, RunReport, open_ports, sync
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import Run, open_ports, sync
 from support.images import fallback_tag, manifest_digest, push_cosign, push_image, random_layer
 from support.proxy import CountingProxy, Fault, ProxyRequest
 from support.registry import RegistryFactory, RegistryServer

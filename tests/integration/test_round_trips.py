@@ -22,7 +22,8 @@ from urllib.parse import parse_qs
 import pytest
 import yaml
 from regsync.daemon.engine.events import Outcome
-from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import sync
 from regsync.daemon.engine.upload_memory import UploadMemory
 from support.images import Pusher, fetch_manifest, manifest_digest, push_image, random_layer
 from support.proxy import CountingProxy, Fault, ProxyRequest

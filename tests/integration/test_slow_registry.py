@@ -23,7 +23,8 @@ from regsync.daemon.engine.events import (
     TagResult,
     discard,
 )
-from regsync.daemon.engine.run import RunReport, sync
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import sync
 from regsync.daemon.engine.slots import BlobSlots
 from regsync.daemon.settings import Config
 from support.fakeregistry import FakeRegistry

@@ -9,7 +9,8 @@ import yaml
 from regsync.daemon.config import parse_config
 from regsync.daemon.engine.events import Counters, Event, Outcome, discard
 from regsync.daemon.engine.plan import TagPlan
-from regsync.daemon.engine.run import Run, RunReport, open_ports, registries_for, sync
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import Run, open_ports, registries_for, sync
 from regsync.daemon.settings import Config
 
 

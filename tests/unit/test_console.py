@@ -14,7 +14,7 @@ from regsync.daemon.engine.events import (
     TagResult,
     TagStarted,
 )
-from regsync.daemon.engine.run import RunReport
+from regsync.daemon.engine.report import RunReport
 
 
 def test_the_status_line_counts_bytes_of_a_blob_still_moving() -> None:

@@ -14,7 +14,8 @@ import pytest
 import trio
 from regsync.daemon.base.errors import NetworkError, RemoteServerError
 from regsync.daemon.engine.events import Outcome, discard
-from regsync.daemon.engine.run import Run, RunReport
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import Run
 from regsync.daemon.oci.memory import MemoryPort, Op
 from regsync.daemon.oci.port import RegistryPort
 from regsync.daemon.oci.types import OCI_INDEX, OCI_MANIFEST, Descriptor, RawManifest

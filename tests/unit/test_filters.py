@@ -7,8 +7,7 @@ import time
 import pytest
 from regsync.daemon.base.errors import ConfigError
 from regsync.daemon.engine import filters
-from regsync.daemon.engine.filters import TagSelection, select_tags
-from regsync.daemon.engine.run import rule_tags
+from regsync.daemon.engine.filters import TagSelection, rule_tags, select_tags
 from regsync.daemon.settings import Endpoint, SyncRule, TagFilter
 from regsync.daemon.values.tagregex import TagRegexError
 from regsync.daemon.values.versions import VersionRange

@@ -11,7 +11,7 @@ from regsync.daemon.base.safetext import EscapingFormatter, escape_controls, sho
 from regsync.daemon.cli.console import describe
 from regsync.daemon.config import parse_config
 from regsync.daemon.engine.events import LogEvent
-from regsync.daemon.engine.run import INVALID_TAG, rule_tags
+from regsync.daemon.engine.filters import INVALID_TAG, rule_tags
 from regsync.daemon.engine.slots import BlobSlots, Waiter, cap, grantable
 from regsync.daemon.engine.throughput import Floor, RateWindow
 from regsync.daemon.oci.jsondoc import TooDeepError, parse_json

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 import pytest
 from regsync.daemon.base.errors import NetworkError
 from regsync.daemon.engine.events import Outcome, discard
-from regsync.daemon.engine.run import Run, RunReport
+from regsync.daemon.engine.report import RunReport
+from regsync.daemon.engine.run import Run
 from regsync.daemon.oci.memory import MemoryPort
 from regsync.daemon.oci.port import RegistryPort
 from regsync.daemon.oci.types import OCI_INDEX, OCI_MANIFEST, RawManifest

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from regsync.daemon.base.errors import RemoteServerError, UnsupportedError
 from regsync.daemon.config import parse_config
-from regsync.daemon.engine.run import rule_tags
+from regsync.daemon.engine.filters import rule_tags
 from regsync.daemon.oci.referrers import (
     FOLLOWS_SUBJECT,
     MERGED_FROM,

@@ -6,7 +6,7 @@ import pytest
 from regsync.common.units import size
 from regsync.daemon.cli.console import summary
 from regsync.daemon.engine.events import Counters
-from regsync.daemon.engine.run import RunReport
+from regsync.daemon.engine.report import RunReport
 
 
 @pytest.mark.parametrize(("n", "text"), [
