@@ -18,42 +18,18 @@ from regsync.daemon.engine.report import RunReport
 from regsync.daemon.engine.run import Run
 from regsync.daemon.oci.memory import MemoryPort, Op
 from regsync.daemon.oci.port import RegistryPort
-from regsync.daemon.oci.types import OCI_INDEX, OCI_MANIFEST, Descriptor, RawManifest
+from regsync.daemon.oci.types import OCI_INDEX, Descriptor, RawManifest
 from regsync.daemon.settings import (
     Endpoint,
     GlobalSettings,
-    RegistrySettings,
     RetrySettings,
     SyncRule,
 )
 from regsync.daemon.values.platform import Platform
+from support.memimages import LAYER, NO_RETRY, REGISTRIES, push_image, push_index
 
-LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-CONFIG = "application/vnd.oci.image.config.v1+json"
-NO_RETRY = RetrySettings(max_attempts=1, initial_interval=0.0, max_interval=0.0)
 #: blob operations that write to the target
 BLOB_WRITES = ("blob.upload", "blob.mount")
-
-
-def push_image(port: MemoryPort, repo: str, layers: list[bytes], *, tag: str | None = None,
-               arch: str = "amd64") -> RawManifest:
-    config = port.add_blob(repo, json.dumps({"architecture": arch, "os": "linux"}).encode())
-    blobs = [port.add_blob(repo, layer) for layer in layers]
-    body = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": CONFIG, "digest": config.digest, "size": config.size},
-        "layers": [{"mediaType": LAYER, "digest": b.digest, "size": b.size} for b in blobs],
-    }).encode()
-    return port.add_manifest(repo, body, OCI_MANIFEST, tag)
-
-
-def push_index(port: MemoryPort, repo: str, tag: str,
-               children: list[tuple[RawManifest, Platform]]) -> RawManifest:
-    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": c.media_type, "digest": c.digest, "size": len(c.raw),
-         "platform": {"os": p.os, "architecture": p.architecture}} for c, p in children
-    ]}).encode()
-    return port.add_manifest(repo, body, OCI_INDEX, tag)
 
 
 def rule(source: str, target: str, *, name: str = "r", src: str = "src", dst: str = "dst",
@@ -62,8 +38,6 @@ def rule(source: str, target: str, *, name: str = "r", src: str = "src", dst: st
                     architectures=architectures)
 
 
-#: the settings of the two registries every test copies between (their ports are in memory)
-REGISTRIES = {n: RegistrySettings(n, f"http://{n}.test") for n in ("src", "dst")}
 
 
 async def run(ports: Mapping[str, RegistryPort], *rules: SyncRule,

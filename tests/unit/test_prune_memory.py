@@ -4,7 +4,6 @@ forms, asserted on the operations the engine asked for, in milliseconds."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 
 import pytest
@@ -14,43 +13,16 @@ from regsync.daemon.engine.report import RunReport
 from regsync.daemon.engine.run import Run
 from regsync.daemon.oci.memory import MemoryPort
 from regsync.daemon.oci.port import RegistryPort
-from regsync.daemon.oci.types import OCI_INDEX, OCI_MANIFEST, RawManifest
+from regsync.daemon.oci.types import RawManifest
 from regsync.daemon.settings import (
     Endpoint,
     GlobalSettings,
-    RegistrySettings,
-    RetrySettings,
     SyncRule,
     TagFilter,
 )
 from regsync.daemon.values.platform import Platform
 from regsync.daemon.values.prunelimit import PruneLimit
-
-REGISTRIES = {n: RegistrySettings(n, f"http://{n}.test") for n in ("src", "dst")}
-NO_RETRY = RetrySettings(max_attempts=1, initial_interval=0.0, max_interval=0.0)
-
-
-def push_image(port: MemoryPort, repo: str, layers: list[bytes], *,
-               tag: str | None = None) -> RawManifest:
-    config = port.add_blob(repo, b'{"architecture": "amd64", "os": "linux"}')
-    blobs = [port.add_blob(repo, layer) for layer in layers]
-    body = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config.digest, "size": config.size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": b.digest, "size": b.size} for b in blobs],
-    }).encode()
-    return port.add_manifest(repo, body, OCI_MANIFEST, tag)
-
-
-def push_index(port: MemoryPort, repo: str, tag: str,
-               children: list[tuple[RawManifest, Platform]]) -> RawManifest:
-    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": c.media_type, "digest": c.digest, "size": len(c.raw),
-         "platform": {"os": p.os, "architecture": p.architecture}} for c, p in children
-    ]}).encode()
-    return port.add_manifest(repo, body, OCI_INDEX, tag)
+from support.memimages import NO_RETRY, REGISTRIES, push_image, push_index
 
 
 async def run(ports: Mapping[str, RegistryPort], rule: SyncRule) -> RunReport:
