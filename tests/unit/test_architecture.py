@@ -195,6 +195,16 @@ def test_the_ctl_command_tree_is_not_a_circle() -> None:
         assert "regsync.ctl.parser" not in {t for t, _ in IMPORTS[area]}, area
 
 
+#: a module does one job: past this many lines it is doing several (issue 11)
+MODULE_LINES_MAX = 450
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    long = {name: n for name, (path, _) in MODULES.items()
+            if (n := len(path.read_text().splitlines())) > MODULE_LINES_MAX}
+    assert not long, f"split these along their jobs: {long}"
+
+
 def test_the_document_shows_the_table() -> None:
     """docs/architecture.md lists the floors as `N. name: packages`, the same as LAYERS."""
     text = (ROOT / "docs" / "architecture.md").read_text()
