@@ -10,15 +10,14 @@ given through the API was read from the daemon's environment and sent to a host 
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+import support.ctlrun
 import trio
-from regsync.ctl.main import main as ctl
 from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.daemon.settings import GlobalSettings, RetrySettings
 from regsync.proto.regsync.v1 import regsync_pb2 as pb
@@ -33,21 +32,14 @@ FAST = GlobalSettings(retry=RetrySettings(max_attempts=1, initial_interval=0.01,
 DAEMON_SECRET = "daemon-only-secret-6c1f"
 
 
-class Cli:
+class Cli(support.ctlrun.Cli):
     """regsyncctl in-process (as a user types it) and raw stubs, both against one daemon."""
 
     def __init__(self, address: str) -> None:
-        self.address = address
+        super().__init__(address)
         self.channel = grpc.insecure_channel(address)
         self.registries = rpc.RegistryServiceStub(self.channel)
         self.control = rpc.ControlServiceStub(self.channel)
-
-    async def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = await trio.to_thread.run_sync(lambda: ctl(
-            ["--server", self.address, *argv], stdout=out, stderr=err,
-            stdin=io.StringIO(stdin), environ={}))
-        return code, out.getvalue(), err.getvalue()
 
     async def rpc(self, method: object, request: object) -> object:
         return await trio.to_thread.run_sync(lambda: method(request, timeout=20))  # type: ignore[operator]

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trio
-from regsync.ctl.main import main as ctl
 from regsync.daemon.cli.serve import Daemon, ServeOptions
 from regsync.daemon.settings import GlobalSettings, RetrySettings
+from support.ctlrun import Cli
 from support.images import manifest_digest, push_image, random_layer
 from support.registry import RegistryServer, free_port
 
 pytestmark = pytest.mark.integration
-
-
-class Cli:
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    async def __call__(self, *argv: str, stdin: str = "",
-                       env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = await trio.to_thread.run_sync(lambda: ctl(
-            ["--server", self.address, *argv], stdout=out, stderr=err,
-            stdin=io.StringIO(stdin), environ=env or {}))
-        return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ the store (written here through the store's own API), and the daemon's own error
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trio
-from regsync.ctl.main import main as ctl
 from regsync.daemon.cli.serve import Daemon, ServeOptions
 from support.bigrun import seed_hostile_execution
+from support.ctlrun import Cli
 
 pytestmark = pytest.mark.integration
 
@@ -21,18 +20,6 @@ def assert_escaped(text: str) -> None:
     assert not any(ord(c) < 0x20 and c != "\n" for c in text), repr(text)
     assert not any(0x7f <= ord(c) <= 0x9f or c == "\u202e" for c in text), repr(text)
     assert not any(line.startswith("INFO forged") for line in text.splitlines())
-
-
-class Cli:
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    async def __call__(self, *argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = await trio.to_thread.run_sync(lambda: ctl(
-            ["--server", self.address, *argv], stdout=out, stderr=err, stdin=io.StringIO(),
-            environ={}))
-        return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
