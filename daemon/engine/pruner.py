@@ -47,6 +47,7 @@ class Pruner:
                      planned: Mapping[str, str] | None = None) -> PruneDecision:
         """What pruning the target would delete (reads only). `planned`: tags a dry run would
         copy, at the digests they would have (a run surveys after its copies)."""
+        kept = frozenset(kept)  # `tag in kept` for every target tag, twice
         registry, repository = self._target.registry, self._target.repository
         try:
             listed = await registry.list_tags(repository)

@@ -34,7 +34,7 @@ SKIPPED = "prune skipped: {count} of this rule's results failed (a listing or a 
 @dataclass(frozen=True, slots=True)
 class PruneJob:
     rule: SyncRule  # one repository's rule (a glob's concrete rule)
-    kept: tuple[str, ...]  # its whole selection, whatever a retry or resume copies
+    kept: frozenset[str]  # its whole selection, whatever a retry or resume copies
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +72,14 @@ class PruneStage:
         self._rules.setdefault(rule.name)
 
     def add(self, rule: SyncRule, kept: Sequence[str]) -> None:
-        self._jobs.append(PruneJob(rule, tuple(kept)))
+        self._jobs.append(PruneJob(rule, frozenset(kept)))
 
     async def run(self, failed: Mapping[str, int]) -> None:
         """Prune what was added, except the rules with failed results (`failed`: how many per
-        rule; a run counts them rather than keep every result)."""
+        rule; a run counts them rather than keep every result). Read once, before any prune:
+        a prune that fails adds its rule to the run's count, and the rule's other repositories
+        must not then depend on which of them happened to be pruned first."""
+        failed = dict(failed)
         for name in self._rules:
             if name in failed:
                 self._log("warning", SKIPPED.format(count=failed[name]), name)

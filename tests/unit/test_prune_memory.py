@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 
 import pytest
-from regsync.daemon.base.errors import NetworkError
+from regsync.daemon.base.errors import NetworkError, RemoteServerError
 from regsync.daemon.engine.events import Outcome, discard
 from regsync.daemon.engine.report import RunReport
 from regsync.daemon.engine.run import Run
@@ -100,3 +100,24 @@ async def test_nothing_is_deleted_when_a_tag_failed() -> None:
     report = await run({"src": src, "dst": dst}, pruning())
     assert not report.ok and deleted(report) == {}
     assert dst.count("manifest.delete.tag") == 0 and dst.tag_digest("m", "old") is not None
+
+
+@pytest.mark.parametrize("failing", ["a", "b"])
+async def test_a_glob_repository_whose_prune_fails_does_not_stop_the_others(failing: str) -> None:
+    """A prune that fails counts as a failure of its rule; the rule's other repositories were
+    then skipped or not depending on which was pruned first (the count was read live)."""
+    src, dst = MemoryPort("src"), MemoryPort("dst")
+    stale = {}
+    for repo in ("a", "b"):
+        image(src, f"team/{repo}", "1.0", repo)
+        stale[repo] = image(dst, f"m/{repo}", f"stale-{repo}", f"old-{repo}").digest
+    dst.fail("manifest.delete.tag", lambda: RemoteServerError("refused", registry="dst"),
+             reference=f"stale-{failing}")
+    rule = SyncRule("r", Endpoint("src", "team/*"), Endpoint("dst", "m/*"), prune=True,
+                    prune_max=PruneLimit(100, percent=True))
+    report = await run({"src": src, "dst": dst}, rule)
+    other = "b" if failing == "a" else "a"
+    assert deleted(report) == {f"stale-{other}": stale[other]}
+    assert dst.tag_digest(f"m/{other}", f"stale-{other}") is None
+    assert dst.tag_digest(f"m/{failing}", f"stale-{failing}") == stale[failing]
+    assert report.failed_by_rule == {"r": 1}
