@@ -106,9 +106,9 @@ def left_out(found: Scope) -> list[str]:
     if found.unmappable_count:
         lines.append(f"{found.unmappable_count} repositories map to an invalid target name,"
                      f" skipped: {shown_names(found.unmappable, total=found.unmappable_count)}")
-    if found.unordered:
-        lines.append(f"{found.unordered} catalog names were listed again or out of lexical order"
-                     " (a catalog is sorted), skipped")
+    if found.repeated:
+        lines.append(f"{found.repeated} matching catalog names were listed again, skipped (each"
+                     " repository is copied once)")
     return lines
 
 

@@ -137,28 +137,29 @@ class Scope:
     #: how many of each there were (the tuples above may hold only the first SAMPLES)
     invalid_count: int = 0
     unmappable_count: int = 0
-    #: names listed again or out of lexical order (a catalog is sorted): skipped
-    unordered: int = 0
+    #: matching names the catalog listed again: skipped (a repository is copied once)
+    repeated: int = 0
 
 
 @dataclass(slots=True)
 class ScopeWalk:
     """`scope` one catalog page at a time, in memory that does not grow with the catalog.
 
-    A catalog lists its names in lexical order (its `last` pagination depends on it), so a
-    name not after the previous one is a repeat or a hostile registry's shuffle: skipped and
-    counted, which also keeps one repository from being copied (and recorded) twice.
+    Not every registry lists its catalog in lexical order (Quay pages by repository id), so
+    order is not trusted: a matching name listed again is skipped and counted, which keeps one
+    repository from being copied (and recorded) twice. The walk remembers the names it matched
+    (the scope it returns anyway), never the whole catalog.
     """
 
     source: str
     target: str
     exclude: tuple[str, ...] = ()
     matched: int = 0
-    _last: str = ""
+    _matched: set[str] = field(default_factory=set)
     _invalid: list[str] = field(default_factory=list)
     _unmappable: list[str] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("invalid", "unmappable", "excluded", "unordered"), 0))
+        ("invalid", "unmappable", "excluded", "repeated"), 0))
 
     def feed(self, names: Iterable[str]) -> list[tuple[str, str]]:
         """The (source, target) pairs of one page, in the catalog's order."""
@@ -174,13 +175,13 @@ class ScopeWalk:
         if not isinstance(name, str) or not is_repository(name):
             self._left_out("invalid", name, self._invalid)
             return None
-        if name <= self._last:
-            self._counts["unordered"] += 1
-            return None
-        self._last = name
         captures = match(self.source, name)
         if captures is None:
             return None
+        if name in self._matched:
+            self._counts["repeated"] += 1
+            return None
+        self._matched.add(name)
         if any(match(pattern, name) is not None for pattern in self.exclude):
             self._counts["excluded"] += 1
             return None
@@ -199,7 +200,7 @@ class ScopeWalk:
         """What was left out so far (with `pairs`, when a caller kept them)."""
         c = self._counts
         return Scope(tuple(pairs), tuple(self._invalid), tuple(self._unmappable), c["excluded"],
-                     c["invalid"], c["unmappable"], c["unordered"])
+                     c["invalid"], c["unmappable"], c["repeated"])
 
 
 def scope(names: Iterable[str], source: str, target: str, exclude: Iterable[str] = ()) -> Scope:
@@ -213,4 +214,4 @@ def scope(names: Iterable[str], source: str, target: str, exclude: Iterable[str]
     walk.feed(invalid)
     pairs = walk.feed(valid)
     found = walk.summary(pairs)
-    return dataclasses.replace(found, invalid=tuple(invalid), unordered=0)
+    return dataclasses.replace(found, invalid=tuple(invalid))

@@ -74,16 +74,16 @@ def test_scope_maps_filters_excludes_and_skips_hostile_names() -> None:
 
 def test_a_walk_page_by_page_keeps_counts_and_a_few_samples_only() -> None:
     """Memory that does not grow with the catalog: what it leaves out is counted, with the
-    first SAMPLES names as examples; a name not after the previous one (repeated, shuffled)
-    is skipped, so a scope never has a repository twice."""
+    first SAMPLES names as examples; a matching name listed again is skipped, so a scope never
+    has a repository twice; a name out of lexical order is not (Quay lists by id)."""
     walk = ScopeWalk("team-a/*", "dr/*", ("team-a/old*",))
-    first = walk.feed(["team-a/a", "team-a/b"] + [f"Team-A/{n}" for n in range(50)])
-    second = walk.feed(["team-a/a", "team-a/c", "team-a/old1", "team-b/x", "team-a/b"])
-    assert first == [("team-a/a", "dr/a"), ("team-a/b", "dr/b")]
-    assert second == [("team-a/c", "dr/c")]
+    first = walk.feed(["team-a/b", "team-a/a"] + [f"Team-A/{n}" for n in range(50)])
+    second = walk.feed(["team-a/a", "team-a/c", "team-a/old1", "team-b/x", "team-a/b", "team-a/0"])
+    assert first == [("team-a/b", "dr/b"), ("team-a/a", "dr/a")]
+    assert second == [("team-a/c", "dr/c"), ("team-a/0", "dr/0")]
     found = walk.summary()
-    assert walk.matched == 3 and found.pairs == ()
-    assert (found.invalid_count, found.excluded, found.unordered) == (50, 1, 2)
+    assert walk.matched == 4 and found.pairs == ()
+    assert (found.invalid_count, found.excluded, found.repeated) == (50, 1, 2)
     assert found.invalid == tuple(f"Team-A/{n}" for n in range(SAMPLES))
 
 
