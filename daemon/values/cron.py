@@ -7,11 +7,14 @@ accepts and fires.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from ..base.errors import ConfigError
 
 #: the aliases a task may use instead of five fields (croniter's, less `@reboot`)
 ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 EXPRESSION_MAX = 256  # characters, as a task's cron_expression
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # a leap year's start: Feb 29 fires within 4 years
 
 
 def normalized(text: str) -> str:
@@ -36,8 +39,14 @@ def normalized(text: str) -> str:
             '(minute hour day-of-month month day-of-week), e.g. "0 2 * * *"'
         )
     # imported here: croniter costs ~50 ms, and only rules with a schedule need it
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
     if not croniter.is_valid(expression):
         raise ConfigError(f"invalid cron expression {text!r}")
+    try:  # valid fields can still name a date no year has (Feb 30): the scheduler would fail
+        croniter(expression, _EPOCH).get_next(datetime)
+    except (CroniterBadDateError, ValueError):
+        raise ConfigError(
+            f"{text!r} never fires: that day does not exist in that month (e.g. 30 February)"
+        ) from None
     return expression

@@ -34,7 +34,8 @@ def config_reading(cron: str) -> str:
 
 
 @pytest.mark.parametrize("cron", ["0 2 * *", "0 0 2 * * *", "61 2 * * *", "@reboot",
-                                  "@Weekly", "  30  4 * * 1 ", "x" * 300, "* * * * MON-FRI"])
+                                  "@Weekly", "  30  4 * * 1 ", "x" * 300, "* * * * MON-FRI",
+                                  "0 0 30 2 *", "0 0 29 2 *"])
 def test_an_expression_is_read_as_a_task_reads_it(cron: str) -> None:
     try:
         ours = normalized(cron)
@@ -66,6 +67,7 @@ def test_no_schedule_has_no_fire_times() -> None:
 @pytest.mark.parametrize(("cron", "count", "message"), [
     ("61 2 * * *", 5, "cron_expression: invalid cron expression '61 2 * * *'"),
     ("0 2 * *", 5, "cron_expression: '0 2 * *' has 4 fields; expected 5"),
+    ("0 0 31 4 *", 5, "cron_expression: '0 0 31 4 *' never fires: that day does not exist"),
     ("0 2 * * *", 51, "count: 51 is not 1 to 50"),
     ("0 2 * * *", -1, "count: -1 is not 1 to 50"),
 ])
