@@ -78,12 +78,17 @@ async def head_manifest(s: Session, repository: str, reference: str) -> Descript
         s.counts["manifest.head.fallback"] += 1
         manifest = await get_manifest(s, repository, reference)
         return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
+    if ":" not in digest or not is_reference(digest):  # it reaches URLs, the store, the log
+        raise InvalidNameError(
+            f"{what}: the registry's Docker-Content-Digest {shown_name(digest)} is not a"
+            " digest; not requested", registry=s.registry)
     if ":" in reference and digest != reference:
         raise DigestMismatchError(
             f"{what}: the registry says its digest is {digest}", registry=s.registry
         )
     media_type = media_type_of(reply.header("content-type"))
-    return Descriptor(media_type, digest, int(reply.header("content-length") or 0))
+    length = reply.header("content-length") or "0"
+    return Descriptor(media_type, digest, int(length) if length.isdigit() else 0)
 
 
 async def get_manifest(s: Session, repository: str, reference: str) -> RawManifest:

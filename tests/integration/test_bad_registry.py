@@ -398,7 +398,8 @@ async def test_a_digest_header_is_data_never_a_path(registry2: RegistryServer) -
         report, _ = await run_sync(config_text(fake.url, registry2.url))
         asked = [p for _, p in fake.requests]
     result = only_failure(report, "invalid-name")
-    assert "is not a valid tag or digest; not requested" in result.reason, result.reason
+    assert "the registry's Docker-Content-Digest 'sha256:../../../victim/app/manifests/latest'" \
+        " is not a digest; not requested" in result.reason, result.reason
     assert all(p == "/v2/" or p.startswith("/v2/app/") for p in asked), asked
     assert_nothing_tagged(registry2)
 
