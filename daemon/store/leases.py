@@ -144,8 +144,14 @@ class LeaseOps:
         return int(last.scalar() or 0)
 
     def _take_over(self, id: int, now: float) -> ExecutionRecord | None:
-        """Record a lapsed execution as interrupted; continue it when it is its task's newest."""
+        """Record a lapsed execution as interrupted and continue it when it is its task's
+        newest; one a user asked to stop (through any daemon) is recorded stopped instead, and
+        not continued: its daemon died before it could act on the stop."""
         old = self.get_execution(id)
+        if Execution.get_by_id(id).stop_requested:
+            Execution.update(status=ExecutionStatus.STOPPED.value, finished=now, error="stopped",
+                             lease_until=None).where(Execution.id == id).execute()
+            return None
         error = f"interrupted: its daemon ({old.daemon or 'unknown'}) stopped renewing its lease"
         Execution.update(status=ExecutionStatus.INTERRUPTED.value, finished=now, error=error,
                          lease_until=None).where(Execution.id == id).execute()

@@ -145,6 +145,22 @@ def test_a_stop_goes_through_the_store(pair: tuple[Database, Database]) -> None:
         two.run_sync(lambda r: r.request_stop("t2"))
 
 
+def test_a_stop_asked_of_a_dead_daemon_ends_its_run_stopped_not_resumed(
+    pair: tuple[Database, Database],
+) -> None:
+    """The stop reached the store, but the owner died before its next round: the daemon taking
+    the lapsed lease over records the stop; it used to resume the run (a stop became a rerun)."""
+    one, two = pair
+    id = _queue(one, "t0")
+    assert one.run_sync(lambda r: r.coordinate(free=1, mine=(), lease=0.3)).claimed
+    assert two.run_sync(lambda r: r.request_stop("t0")).status is ExecutionStatus.RUNNING
+    time.sleep(0.5)  # daemon one dies before it sees the stop
+    found = two.run_sync(lambda r: r.coordinate(free=1, mine=(), lease=30))
+    assert found.taken_over == (id,) and found.resumed == () and found.claimed == ()
+    ended = two.run_sync(lambda r: r.get_execution(id))
+    assert (ended.status, ended.error) == (ExecutionStatus.STOPPED, "stopped")
+
+
 def test_a_cron_tick_is_fired_once(store_url: str) -> None:
     with Database.open(store_url) as one, Database.open(store_url) as two:
         one.run_sync(_seed)
