@@ -140,9 +140,17 @@ class Executor:
             raise RuntimeError("Executor.run has not started")
         record = claim.record
         running = _Running(record, trio.CancelScope(), trio.Event(), claimed=True)
+        # a run of the task this daemon lost (taken over while it was frozen) may still be
+        # winding down: the new one starts once it has, and the old one's end leaves it alone
+        previous = self._running.get(record.task)
         self._running[record.task] = running
         self._publish(record)
-        self._nursery.start_soon(self._execute, running, claim.only_tags, claim.except_tags)
+        self._nursery.start_soon(self._after, previous, running, claim)
+
+    async def _after(self, previous: _Running | None, running: _Running, claim: Claim) -> None:
+        if previous is not None:
+            await previous.done.wait()
+        await self._execute(running, claim.only_tags, claim.except_tags)
 
     def cancel(self, execution_id: int, *, lost: bool = False) -> None:
         """Stop one of this daemon's executions (asked through the store); `lost`: another
@@ -279,8 +287,9 @@ class Executor:
                 self._owed[record.task] = owed
                 assert self._nursery is not None
                 self._nursery.start_soon(self._record_owed, owed)
-            finally:  # whatever the store said, the task is no longer running
-                del self._running[record.task]
+            finally:  # whatever the store said, the task is no longer running (this run)
+                if self._running.get(record.task) is running:
+                    del self._running[record.task]
                 running.done.set()
                 self.platforms.save()  # when something was learnt: a small file
 
