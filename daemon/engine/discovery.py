@@ -11,7 +11,7 @@ escaped), never requested.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from ..base.errors import AuthError, NoCatalogError, NotFoundError
@@ -39,8 +39,8 @@ class Discovery:
     def matched(self) -> int:
         return self._walk.matched
 
-    def summary(self, pairs: tuple[tuple[str, str], ...] = ()) -> Scope:
-        return self._walk.summary(pairs)
+    def summary(self) -> Scope:
+        return self._walk.summary()
 
     async def repositories(self) -> AsyncGenerator[SyncRule, None]:
         """One plain rule per matched repository, named as the glob rule, in catalog order.
@@ -71,28 +71,6 @@ class Discovery:
             f" glob, but the registry does not list its repositories (/v2/_catalog answered"
             f" {status}); " + SEPARATE_RULES,
             registry=self._registry.name,
-        )
-
-
-async def discover(registry: RegistryPort, rule: SyncRule) -> Scope:
-    """The whole scope at once (a caller that wants the list; a run streams instead).
-
-    Raises:
-        NoCatalogError, RegsyncError: as `Discovery.repositories`.
-    """
-    walk = Discovery(registry, rule)
-    pairs = [(one.source.repository, one.target.repository)
-             async for one in walk.repositories()]
-    return walk.summary(tuple(pairs))
-
-
-def concrete_rules(rule: SyncRule, found: Scope) -> Iterator[SyncRule]:
-    """One plain rule per repository of `found`, named as the glob rule (one task, one run)."""
-    for source, target in found.pairs:
-        yield dataclasses.replace(
-            rule,
-            source=Endpoint(rule.source.registry, source),
-            target=Endpoint(rule.target.registry, target),
         )
 
 

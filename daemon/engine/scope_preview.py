@@ -17,7 +17,7 @@ from ..base.errors import RegsyncError
 from ..oci.port import RegistryPort
 from ..settings import SyncRule
 from .discovery import Discovery
-from .filters import rule_tags
+from .filters import INVALID_TAG, rule_tags
 from .run import LISTINGS_IN_FLIGHT
 
 #: the most repositories one preview lists the tags of (a larger limit is cut to it)
@@ -83,5 +83,5 @@ async def _preview_one(registry: RegistryPort, rule: SyncRule) -> RepositoryPrev
         return RepositoryPreview(source, target, error=f"[{exc.kind}] {exc}")
     # linear-time regexes, but many tags times many patterns is CPU: not on the trio thread
     selection = await trio.to_thread.run_sync(rule_tags, rule, listed)
-    invalid = sum(1 for _, why in selection.dropped if why.startswith("not a valid tag"))
+    invalid = sum(1 for _, why in selection.dropped if why == INVALID_TAG)
     return RepositoryPreview(source, target, len(listed) - invalid, len(selection.kept))
