@@ -92,9 +92,11 @@ def preview_rule(spec: pb.TaskSpec, registries: Collection[str], *, listing: boo
     if not listing and not spec.HasField("source"):
         known.add("preview")
         filled.source.CopyFrom(pb.Endpoint(registry="preview", repository="preview/source"))
-    if not spec.HasField("target"):
+    if not spec.HasField("target"):  # a glob's target must repeat its wildcards
         known.add("preview")
-        filled.target.CopyFrom(pb.Endpoint(registry="preview", repository="preview/target"))
+        source = filled.source.repository
+        filled.target.CopyFrom(pb.Endpoint(registry="preview", repository=(
+            f"preview/{source}" if "*" in source else "preview/target")))
     return sync_rule(filled, sorted(known), field="spec")
 
 

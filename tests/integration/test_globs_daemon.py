@@ -122,6 +122,11 @@ async def test_the_repository_preview_is_bounded_and_counts_tags(
     whole = await trio.to_thread.run_sync(
         _preview, address, pb.PreviewRepositoriesRequest(spec=spec))
     assert len(whole.repositories) == 4 and not whole.truncated and whole.limit == 50
+    spec.ClearField("target")  # the task need not exist: a missing target keeps the wildcards
+    untargeted = await trio.to_thread.run_sync(
+        _preview, address, pb.PreviewRepositoriesRequest(spec=spec, limit=1))
+    assert [(r.source, r.target) for r in untargeted.repositories] == [
+        ("team-a/r0", "preview/team-a/r0")]
 
     plain = pb.TaskSpec(source=pb.Endpoint(registry="src", repository="team-a/r0"))
     with pytest.raises(grpc.RpcError) as refused:
