@@ -182,7 +182,10 @@ class ReferrerFollower:
         if subject not in self._api:
             answer = await registry.list_referrers(self._source.repository, subject)
             self._api[subject] = answer
-            self._api_known[registry.name] = answer is not None
+            # a registry with the API never answers 404 to it (OCI 1.1), so one answer proves
+            # it: a later 404 (a non-conforming registry) does not turn that back, mid-run
+            if answer is not None or registry.name not in self._api_known:
+                self._api_known[registry.name] = answer is not None
         return self._api[subject]
 
     def _wanted(self, raw: bytes) -> dict[str, dict[str, object]]:

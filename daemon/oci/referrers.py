@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 
+from ..base.errors import UnsupportedError
 from .jsondoc import parse_json
-from .types import OCI_INDEX
+from .types import MAX_MANIFEST_BYTES, OCI_INDEX
 
 #: cosign's tag suffixes, in the order they are looked up
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
@@ -131,7 +132,7 @@ def merge_fallback(
     obj["annotations"] = {**(existing if isinstance(existing, dict) else {}),
                           MERGED_FROM: source_digest,
                           **({MERGED_TYPES: ",".join(types)} if types else {})}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _serialised(obj)
 
 
 def add_entries(target: bytes | None, entries: list[dict[str, object]]) -> bytes | None:
@@ -151,4 +152,16 @@ def add_entries(target: bytes | None, entries: list[dict[str, object]]) -> bytes
         if isinstance(parsed, dict):
             obj = parsed
     obj["manifests"] = [*existing, *missing]
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _serialised(obj)
+
+
+def _serialised(index: dict[str, object]) -> bytes:
+    """A merged index of referrers, compact; refused past the size any registry (and regsync
+    itself) takes for a manifest, which a target's own entries plus the source's can reach."""
+    raw = json.dumps(index, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise UnsupportedError(
+            f"the merged index of referrers would be {len(raw)} bytes, over the"
+            f" {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB a manifest may be: the target's"
+            " referrers tag lists too many entries (delete that tag's stale entries there)")
+    return raw

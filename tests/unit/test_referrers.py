@@ -114,6 +114,18 @@ def test_add_entries_appends_what_the_target_lacks_only() -> None:
     assert add_entries(merged, [_entry(1)]) is None
 
 
+def test_a_merged_index_past_the_manifest_limit_is_refused_with_its_cause() -> None:
+    """The source's index (up to 4 MiB) plus the target's own entries could pass the size a
+    registry takes for a manifest; the PUT then failed with the target's error every run."""
+    theirs = _index(*(_entry(n) for n in range(1, 14_000)))  # ~2.5 MiB of the target's own
+    ours = _index(*(_entry(n) for n in range(20_000, 34_000)))
+    with pytest.raises(UnsupportedError, match="merged index of referrers would be .* MiB"):
+        merge_fallback(ours, D, theirs)
+    with pytest.raises(UnsupportedError, match="delete that tag's stale entries"):
+        add_entries(theirs, [_entry(n) for n in range(20_000, 34_000)])
+    assert merge_fallback(ours, D, None) == ours  # the source's own, untouched, stays allowed
+
+
 def test_merge_leaves_out_what_the_source_lost_and_says_so() -> None:
     source, origin = _index(_entry(1), _entry(2)), "sha256:" + "1" * 64
     merged = merge_fallback(source, origin, _index(_entry(3)),
