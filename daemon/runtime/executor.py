@@ -195,7 +195,8 @@ class Executor:
         record = await self._db.run(lambda repo: repo.create_execution(
             task, trigger, parent_id, tick=tick, for_any=self.shared, force_prune=force_prune))
         if self.shared:
-            self._publish(record)
+            self._publish(record)  # watchers see it queued; whoever claims it publishes on:
+            self._hub.forget(record.id)  # not live here (another daemon may end it unseen)
             self.on_queued()
             return record
         running = _Running(record, trio.CancelScope(), trio.Event())
