@@ -329,6 +329,7 @@ def test_a_frozen_daemon_loses_its_run_to_another_and_drops_it_when_it_thaws(
     for tag in tags:
         assert manifest_digest(target.url, "app", tag) == manifest_digest(registry, "app", tag)
     assert not [e for e in _executions(owner) if e.status in ACTIVE]
+    assert sorted(e.id for e in _executions(owner, "app")) == [run.id, resume[0].id]  # one resume
     assert all(d.terminate() == 0 for d in daemons)
 
 
