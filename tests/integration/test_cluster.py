@@ -212,16 +212,17 @@ def test_the_schedule_fires_once_when_its_leader_is_killed(
     statuses = [d.control.GetStatus(pb.StatusRequest(), timeout=10) for d in daemons]
     assert [s.fires_schedules for s in statuses] == [d is leaders[0] for d in daemons]
     assert all(f" pid {d.pid} (#" in s.daemon for s, d in zip(statuses, daemons, strict=True))
-    if 60 - time.time() % 60 < 3:  # kill it well before a tick it could still fire
-        time.sleep(4)
+    while not 5 < time.time() % 60 < 50:  # mid-minute: no tick of its own in flight
+        time.sleep(0.5)
     leaders[0].kill()  # it may have fired a tick already: that one counts as its tick
     killed_at = time.time()
+    next_tick = killed_at - killed_at % 60 + 60  # the first the others can fire
     others = [d for d in daemons if d is not leaders[0]]
     _until(lambda: [d for d in others if LEADER in d.log_text()], 10, "a new leader")
 
     def fired_after_the_kill(d: DaemonProcess) -> list[pb.Execution]:
         return [e for e in _executions(d, "app") if e.trigger == pb.TRIGGER_CRON
-                and e.started.ToDatetime().timestamp() > killed_at - 1]
+                and e.started.ToDatetime().timestamp() >= next_tick]
 
     fired = _until(lambda: fired_after_the_kill(others[0]), 70,
                    "the schedule fires after the leader's death")
